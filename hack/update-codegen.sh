@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# update-codegen.sh regenerates everything under generated/ and the CRDs under manifests/crds
+# from the types in apis/. Generators are pinned by the root go.mod (tool directives) and by
+# k8s.io/code-generator's kube_codegen.sh of that version.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+module=$(go list -m)
+
+# kube_codegen.sh installs its generators into GOBIN: keep them inside the repo's ignored _output.
+export GOBIN="$root/_output/bin"
+mkdir -p "$GOBIN"
+
+codegen_root=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+# shellcheck source=/dev/null
+source "$codegen_root/kube_codegen.sh"
+
+echo "codegen: deepcopy"
+kube::codegen::gen_helpers --boilerplate hack/boilerplate.go.txt apis
+
+echo "codegen: openapi (views)"
+kube::codegen::gen_openapi \
+  --output-dir generated/openapi \
+  --output-pkg "$module/generated/openapi" \
+  --report-filename hack/api-violations.list \
+  --update-report \
+  --boilerplate hack/boilerplate.go.txt \
+  apis/views
+
+echo "codegen: clientset, listers, informers, applyconfigurations"
+kube::codegen::gen_client \
+  --with-watch \
+  --with-applyconfig \
+  --applyconfig-externals "sigs.k8s.io/gateway-api/apis/v1.PolicyStatus:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.PolicyAncestorStatus:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.ParentReference:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPCORSFilter:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPHeaderFilter:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPHeader:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.SessionPersistence:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.CookieConfig:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1" \
+  --output-dir generated \
+  --output-pkg "$module/generated" \
+  --boilerplate hack/boilerplate.go.txt \
+  apis
+
+echo "codegen: CRDs"
+go tool controller-gen crd paths=./apis/agentgateway/... output:crd:artifacts:config=manifests/crds
+echo "codegen: done"
