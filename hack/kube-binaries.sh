@@ -2,6 +2,7 @@
 # kube-binaries.sh builds (or reuses) the pinned Kubernetes control-plane binaries and etcd
 # from the Go module proxy, and prints the directory that holds them.
 #
+#   hack/kube-binaries.sh --print-dir        print the cache directory, build nothing
 #   hack/kube-binaries.sh [component ...]   components: etcd kube-apiserver kube-controller-manager
 #                                           kube-scheduler kube-proxy (default: all)
 #
@@ -16,6 +17,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AGW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go}
 bin="$cache/kube/$KUBE_VERSION-etcd$ETCD_VERSION/bin"
 mkdir -p "$bin"
+
+if [ "${1:-}" = "--print-dir" ]; then echo "$bin"; exit 0; fi
 
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy)

@@ -32,6 +32,7 @@ echo "codegen: clientset, listers, informers, applyconfigurations"
 kube::codegen::gen_client \
   --with-watch \
   --with-applyconfig \
+  --plural-exceptions "AgentgatewayParameters:AgentgatewayParameters" \
   --applyconfig-externals "sigs.k8s.io/gateway-api/apis/v1.PolicyStatus:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.PolicyAncestorStatus:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.ParentReference:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPCORSFilter:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPHeaderFilter:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.HTTPHeader:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.SessionPersistence:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.CookieConfig:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1,sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference:sigs.k8s.io/gateway-api/applyconfiguration/apis/v1" \
   --output-dir generated \
   --output-pkg "$module/generated" \
@@ -40,4 +41,15 @@ kube::codegen::gen_client \
 
 echo "codegen: CRDs"
 go tool controller-gen crd paths=./apis/agentgateway/... output:crd:artifacts:config=manifests/crds
+
+echo "codegen: Gateway API CRDs (experimental channel of the pinned sigs.k8s.io/gateway-api)"
+gwapi=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+rm -f manifests/gateway-api/*.yaml
+cp "$gwapi"/config/crd/experimental/*.yaml manifests/gateway-api/
+chmod 644 manifests/gateway-api/*.yaml
+{
+  echo "# Copied by hack/update-codegen.sh from sigs.k8s.io/gateway-api $(go list -m -f '{{.Version}}' sigs.k8s.io/gateway-api), experimental channel."
+  sed 's/^resources:/resources:/' "$gwapi/config/crd/experimental/kustomization.yaml"
+} > manifests/gateway-api/kustomization.yaml.tmp
+rm -f manifests/gateway-api/kustomization.yaml && mv manifests/gateway-api/kustomization.yaml.tmp manifests/gateway-api/kustomization.yaml
 echo "codegen: done"

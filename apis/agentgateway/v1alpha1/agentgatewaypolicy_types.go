@@ -73,7 +73,7 @@ type AgentgatewayPolicySpec struct {
 
 // PolicyTargetReference names an object in the policy's namespace that the policy attaches to.
 //
-// +kubebuilder:validation:XValidation:rule="(self.kind in ['Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute'] && self.group == 'gateway.networking.k8s.io') || (self.kind == 'Service' && self.group == '') || (self.kind == 'AgentgatewayBackend' && self.group == 'agentgateway.dev')",message="group does not match kind: Gateway, ListenerSet, HTTPRoute and GRPCRoute are in gateway.networking.k8s.io, Service in the core group \"\", AgentgatewayBackend in agentgateway.dev"
+// +kubebuilder:validation:XValidation:rule="(self.kind in ['Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute'] && self.group == 'gateway.networking.k8s.io') || (self.kind == 'Service' && size(self.group) == 0) || (self.kind == 'AgentgatewayBackend' && self.group == 'agentgateway.dev')",message="group does not match kind: Gateway, ListenerSet, HTTPRoute and GRPCRoute are in gateway.networking.k8s.io, Service in the core group \"\", AgentgatewayBackend in agentgateway.dev"
 // +kubebuilder:validation:XValidation:rule="!has(self.sectionName) || self.kind in ['Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute', 'Service']",message="sectionName is only valid for Gateway and ListenerSet (listener), HTTPRoute and GRPCRoute (rule) and Service (port) targets"
 type PolicyTargetReference struct {
 	// Group of the target: gateway.networking.k8s.io, "" for Service, or agentgateway.dev.

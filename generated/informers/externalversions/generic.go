@@ -44,8 +44,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	// Group=agentgateway.dev, Version=v1alpha1
 	case v1alpha1.SchemeGroupVersion.WithResource("agentgatewaybackends"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Agentgateway().V1alpha1().AgentgatewayBackends().Informer()}, nil
-	case v1alpha1.SchemeGroupVersion.WithResource("agentgatewayparameterses"):
-		return &genericInformer{resource: resource.GroupResource(), informer: f.Agentgateway().V1alpha1().AgentgatewayParameterses().Informer()}, nil
+	case v1alpha1.SchemeGroupVersion.WithResource("agentgatewayparameters"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Agentgateway().V1alpha1().AgentgatewayParameters().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("agentgatewaypolicies"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Agentgateway().V1alpha1().AgentgatewayPolicies().Informer()}, nil
 

@@ -13,14 +13,14 @@ import (
 	cache "k8s.io/client-go/tools/cache"
 )
 
-// AgentgatewayParametersLister helps list AgentgatewayParameterses.
+// AgentgatewayParametersLister helps list AgentgatewayParameters.
 // All objects returned here must be treated as read-only.
 type AgentgatewayParametersLister interface {
-	// List lists all AgentgatewayParameterses in the indexer.
+	// List lists all AgentgatewayParameters in the indexer.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*agentgatewayv1alpha1.AgentgatewayParameters, err error)
-	// AgentgatewayParameterses returns an object that can list and get AgentgatewayParameterses.
-	AgentgatewayParameterses(namespace string) AgentgatewayParametersNamespaceLister
+	// AgentgatewayParameters returns an object that can list and get AgentgatewayParameters.
+	AgentgatewayParameters(namespace string) AgentgatewayParametersNamespaceLister
 	AgentgatewayParametersListerExpansion
 }
 
@@ -34,15 +34,15 @@ func NewAgentgatewayParametersLister(indexer cache.Indexer) AgentgatewayParamete
 	return &agentgatewayParametersLister{listers.New[*agentgatewayv1alpha1.AgentgatewayParameters](indexer, agentgatewayv1alpha1.Resource("agentgatewayparameters"))}
 }
 
-// AgentgatewayParameterses returns an object that can list and get AgentgatewayParameterses.
-func (s *agentgatewayParametersLister) AgentgatewayParameterses(namespace string) AgentgatewayParametersNamespaceLister {
+// AgentgatewayParameters returns an object that can list and get AgentgatewayParameters.
+func (s *agentgatewayParametersLister) AgentgatewayParameters(namespace string) AgentgatewayParametersNamespaceLister {
 	return agentgatewayParametersNamespaceLister{listers.NewNamespaced[*agentgatewayv1alpha1.AgentgatewayParameters](s.ResourceIndexer, namespace)}
 }
 
-// AgentgatewayParametersNamespaceLister helps list and get AgentgatewayParameterses.
+// AgentgatewayParametersNamespaceLister helps list and get AgentgatewayParameters.
 // All objects returned here must be treated as read-only.
 type AgentgatewayParametersNamespaceLister interface {
-	// List lists all AgentgatewayParameterses in the indexer for a given namespace.
+	// List lists all AgentgatewayParameters in the indexer for a given namespace.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*agentgatewayv1alpha1.AgentgatewayParameters, err error)
 	// Get retrieves the AgentgatewayParameters from the indexer for a given namespace and name.

@@ -22,14 +22,14 @@ import (
 )
 
 // AgentgatewayParametersInformer provides access to a shared informer and lister for
-// AgentgatewayParameterses. Prefer using the type-safe variant (see [TypedAgentgatewayParametersInformer]).
+// AgentgatewayParameters. Prefer using the type-safe variant (see [TypedAgentgatewayParametersInformer]).
 type AgentgatewayParametersInformer interface {
 	Informer() cache.SharedIndexInformer
 	Lister() agentgatewayv1alpha1.AgentgatewayParametersLister
 }
 
 // TypedAgentgatewayParametersInformer provides access to a shared informer and lister for
-// AgentgatewayParameterses, including the type-safe TypedInformer variant.
+// AgentgatewayParameters, including the type-safe TypedInformer variant.
 // It is a superset of AgentgatewayParametersInformer.
 type TypedAgentgatewayParametersInformer interface {
 	Informer() cache.SharedIndexInformer
@@ -113,25 +113,25 @@ func NewTypedAgentgatewayParametersInformerWithOptions(client versioned.Interfac
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.AgentgatewayV1alpha1().AgentgatewayParameterses(namespace).List(context.Background(), opts)
+				return client.AgentgatewayV1alpha1().AgentgatewayParameters(namespace).List(context.Background(), opts)
 			},
 			WatchFunc: func(opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.AgentgatewayV1alpha1().AgentgatewayParameterses(namespace).Watch(context.Background(), opts)
+				return client.AgentgatewayV1alpha1().AgentgatewayParameters(namespace).Watch(context.Background(), opts)
 			},
 			ListWithContextFunc: func(ctx context.Context, opts v1.ListOptions) (runtime.Object, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.AgentgatewayV1alpha1().AgentgatewayParameterses(namespace).List(ctx, opts)
+				return client.AgentgatewayV1alpha1().AgentgatewayParameters(namespace).List(ctx, opts)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.AgentgatewayV1alpha1().AgentgatewayParameterses(namespace).Watch(ctx, opts)
+				return client.AgentgatewayV1alpha1().AgentgatewayParameters(namespace).Watch(ctx, opts)
 			},
 		}, client),
 		&apisagentgatewayv1alpha1.AgentgatewayParameters{},

@@ -14,8 +14,8 @@ import (
 type Interface interface {
 	// AgentgatewayBackends returns a AgentgatewayBackendInformer.
 	AgentgatewayBackends() TypedAgentgatewayBackendInformer
-	// AgentgatewayParameterses returns a AgentgatewayParametersInformer.
-	AgentgatewayParameterses() TypedAgentgatewayParametersInformer
+	// AgentgatewayParameters returns a AgentgatewayParametersInformer.
+	AgentgatewayParameters() TypedAgentgatewayParametersInformer
 	// AgentgatewayPolicies returns a AgentgatewayPolicyInformer.
 	AgentgatewayPolicies() TypedAgentgatewayPolicyInformer
 }
@@ -36,8 +36,8 @@ func (v *version) AgentgatewayBackends() TypedAgentgatewayBackendInformer {
 	return &agentgatewayBackendInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
-// AgentgatewayParameterses returns a TypedAgentgatewayParametersInformer.
-func (v *version) AgentgatewayParameterses() TypedAgentgatewayParametersInformer {
+// AgentgatewayParameters returns a TypedAgentgatewayParametersInformer.
+func (v *version) AgentgatewayParameters() TypedAgentgatewayParametersInformer {
 	return &agentgatewayParametersInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 

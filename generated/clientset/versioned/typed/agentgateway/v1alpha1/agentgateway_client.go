@@ -17,7 +17,7 @@ import (
 type AgentgatewayV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	AgentgatewayBackendsGetter
-	AgentgatewayParametersesGetter
+	AgentgatewayParametersGetter
 	AgentgatewayPoliciesGetter
 }
 
@@ -30,8 +30,8 @@ func (c *AgentgatewayV1alpha1Client) AgentgatewayBackends(namespace string) Agen
 	return newAgentgatewayBackends(c, namespace)
 }
 
-func (c *AgentgatewayV1alpha1Client) AgentgatewayParameterses(namespace string) AgentgatewayParametersInterface {
-	return newAgentgatewayParameterses(c, namespace)
+func (c *AgentgatewayV1alpha1Client) AgentgatewayParameters(namespace string) AgentgatewayParametersInterface {
+	return newAgentgatewayParameters(c, namespace)
 }
 
 func (c *AgentgatewayV1alpha1Client) AgentgatewayPolicies(namespace string) AgentgatewayPolicyInterface {

@@ -18,10 +18,10 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// AgentgatewayParametersesGetter has a method to return a AgentgatewayParametersInterface.
+// AgentgatewayParametersGetter has a method to return a AgentgatewayParametersInterface.
 // A group's client should implement this interface.
-type AgentgatewayParametersesGetter interface {
-	AgentgatewayParameterses(namespace string) AgentgatewayParametersInterface
+type AgentgatewayParametersGetter interface {
+	AgentgatewayParameters(namespace string) AgentgatewayParametersInterface
 }
 
 // AgentgatewayParametersInterface has methods to work with AgentgatewayParameters resources.
@@ -38,16 +38,16 @@ type AgentgatewayParametersInterface interface {
 	AgentgatewayParametersExpansion
 }
 
-// agentgatewayParameterses implements AgentgatewayParametersInterface
-type agentgatewayParameterses struct {
+// agentgatewayParameters implements AgentgatewayParametersInterface
+type agentgatewayParameters struct {
 	*gentype.ClientWithListAndApply[*agentgatewayv1alpha1.AgentgatewayParameters, *agentgatewayv1alpha1.AgentgatewayParametersList, *applyconfigurationagentgatewayv1alpha1.AgentgatewayParametersApplyConfiguration]
 }
 
-// newAgentgatewayParameterses returns a AgentgatewayParameterses
-func newAgentgatewayParameterses(c *AgentgatewayV1alpha1Client, namespace string) *agentgatewayParameterses {
-	return &agentgatewayParameterses{
+// newAgentgatewayParameters returns a AgentgatewayParameters
+func newAgentgatewayParameters(c *AgentgatewayV1alpha1Client, namespace string) *agentgatewayParameters {
+	return &agentgatewayParameters{
 		gentype.NewClientWithListAndApply[*agentgatewayv1alpha1.AgentgatewayParameters, *agentgatewayv1alpha1.AgentgatewayParametersList, *applyconfigurationagentgatewayv1alpha1.AgentgatewayParametersApplyConfiguration](
-			"agentgatewayparameterses",
+			"agentgatewayparameters",
 			c.RESTClient(),
 			scheme.ParameterCodec,
 			namespace,

@@ -20,8 +20,8 @@ func (c *FakeAgentgatewayV1alpha1) AgentgatewayBackends(namespace string) v1alph
 	return newFakeAgentgatewayBackends(c, namespace)
 }
 
-func (c *FakeAgentgatewayV1alpha1) AgentgatewayParameterses(namespace string) v1alpha1.AgentgatewayParametersInterface {
-	return newFakeAgentgatewayParameterses(c, namespace)
+func (c *FakeAgentgatewayV1alpha1) AgentgatewayParameters(namespace string) v1alpha1.AgentgatewayParametersInterface {
+	return newFakeAgentgatewayParameters(c, namespace)
 }
 
 func (c *FakeAgentgatewayV1alpha1) AgentgatewayPolicies(namespace string) v1alpha1.AgentgatewayPolicyInterface {

@@ -13,18 +13,18 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// fakeAgentgatewayParameterses implements AgentgatewayParametersInterface
-type fakeAgentgatewayParameterses struct {
+// fakeAgentgatewayParameters implements AgentgatewayParametersInterface
+type fakeAgentgatewayParameters struct {
 	*gentype.FakeClientWithListAndApply[*v1alpha1.AgentgatewayParameters, *v1alpha1.AgentgatewayParametersList, *agentgatewayv1alpha1.AgentgatewayParametersApplyConfiguration]
 	Fake *FakeAgentgatewayV1alpha1
 }
 
-func newFakeAgentgatewayParameterses(fake *FakeAgentgatewayV1alpha1, namespace string) typedagentgatewayv1alpha1.AgentgatewayParametersInterface {
-	return &fakeAgentgatewayParameterses{
+func newFakeAgentgatewayParameters(fake *FakeAgentgatewayV1alpha1, namespace string) typedagentgatewayv1alpha1.AgentgatewayParametersInterface {
+	return &fakeAgentgatewayParameters{
 		gentype.NewFakeClientWithListAndApply[*v1alpha1.AgentgatewayParameters, *v1alpha1.AgentgatewayParametersList, *agentgatewayv1alpha1.AgentgatewayParametersApplyConfiguration](
 			fake.Fake,
 			namespace,
-			v1alpha1.SchemeGroupVersion.WithResource("agentgatewayparameterses"),
+			v1alpha1.SchemeGroupVersion.WithResource("agentgatewayparameters"),
 			v1alpha1.SchemeGroupVersion.WithKind("AgentgatewayParameters"),
 			func() *v1alpha1.AgentgatewayParameters { return &v1alpha1.AgentgatewayParameters{} },
 			func() *v1alpha1.AgentgatewayParametersList { return &v1alpha1.AgentgatewayParametersList{} },

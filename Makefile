@@ -1,0 +1,66 @@
+# agentgateway-go. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+# Tests of CRDs, webhooks and the aggregated API run against a real kube-apiserver and etcd
+# built from the Go module proxy (hack/kube-binaries.sh, cached after the first build).
+KUBE_ASSETS = $(shell hack/kube-binaries.sh --print-dir)
+
+.PHONY: help
+help: ## Show this help.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build the operator, proxy and local-cluster binaries into bin/.
+	@mkdir -p $(BIN)
+	@for pkg in ./proxy/cmd/proxy ./operator/cmd/operator ./e2e/cmd/localcluster; do \
+	  if [ -d $$pkg ]; then echo "build $$pkg"; $(GO) build -o $(BIN)/ $$pkg || exit 1; \
+	  else echo "build: $$pkg does not exist yet (see the open issues)"; fi; \
+	done
+
+.PHONY: generate
+generate: ## Regenerate generated/ and the CRDs from apis/.
+	hack/update-codegen.sh
+
+.PHONY: verify
+verify: ## Fail if generated code is stale, code is unformatted, or go vet complains.
+	hack/verify-codegen.sh
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: kube-binaries
+kube-binaries: ## Build (once) etcd and the Kubernetes control-plane binaries used by tests and the local cluster.
+	hack/kube-binaries.sh
+
+.PHONY: test
+test: kube-binaries ## Run all tests (unit, integration over real sockets, real kube-apiserver) with the race detector.
+	KUBEBUILDER_ASSETS=$(KUBE_ASSETS) $(GO) test -race -count=1 ./...
+
+.PHONY: test-short
+test-short: ## Run the tests that need no control-plane binaries.
+	$(GO) test -short -count=1 ./...
+
+.PHONY: run
+run: build ## Bring up the local cluster with the operator and a demo Gateway, and print how to reach it.
+	@if [ -x hack/run-demo.sh ]; then hack/run-demo.sh; else echo "run: the local cluster demo is not wired yet (issues 3 and 5)"; exit 1; fi
+
+.PHONY: kubeconfig
+kubeconfig: ## Print the path of the local cluster's kubeconfig.
+	@if [ -x $(BIN)/localcluster ]; then $(BIN)/localcluster kubeconfig; else echo "kubeconfig: build the local cluster first (make build)" >&2; exit 1; fi
+
+.PHONY: down
+down: ## Stop the local cluster and remove everything it created.
+	@if [ -x $(BIN)/localcluster ]; then $(BIN)/localcluster down; fi
+
+.PHONY: bench
+bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh).
+	@if [ -x hack/bench-proxy.sh ]; then hack/bench-proxy.sh; else echo "bench: hack/bench-proxy.sh is not written yet (issue 4)"; exit 1; fi
+
+.PHONY: bench-control-plane
+bench-control-plane: ## Route-lifecycle benchmark on the local cluster (issue 5).
+	@if [ -x hack/bench-control-plane.sh ]; then hack/bench-control-plane.sh; else echo "bench-control-plane: not written yet (issue 5)"; exit 1; fi
+
+.PHONY: conformance
+conformance: ## Upstream Gateway API conformance suite on the local cluster; report in e2e/conformance-report.yaml.
+	@if [ -x hack/conformance.sh ]; then hack/conformance.sh; else echo "conformance: not wired yet (issue 5)"; exit 1; fi

@@ -1,0 +1,2 @@
+// Package roundtrip holds the serialization round-trip tests of every API type in apis/.
+package roundtrip

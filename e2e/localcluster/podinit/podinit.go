@@ -1,0 +1,191 @@
+// Package podinit is the first program of every container process: the node agent re-executes
+// itself as `<agent> __pod-init <spec.json>` in a new mount and UTS namespace, and this code
+// joins the pod's network namespace, bind-mounts the pod's volumes at their paths, sets the
+// hostname, and execs the container's command.
+//
+// It runs in a fresh process because Go cannot run code between fork and exec: setns(2) for
+// the network namespace applies to the calling thread, and execve(2) from that locked thread
+// makes the whole new program live in it. The mount namespace comes from clone(2) flags, so
+// the binds are private to the pod and vanish with its last process: nothing to unmount.
+package podinit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Arg is the argv[1] that selects this code in the node agent binary.
+const Arg = "__pod-init"
+
+// Mount binds Source (a host file or directory) at Target inside the pod.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Spec is what the agent writes for one container start.
+type Spec struct {
+	NetNS    string   `json:"netns"`
+	Hostname string   `json:"hostname"`
+	Mounts   []Mount  `json:"mounts"`
+	Dir      string   `json:"dir,omitempty"`
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	// CreatedDirsFile records mount points this code had to create on the host filesystem, so
+	// `down` can remove them again.
+	CreatedDirsFile string `json:"createdDirsFile,omitempty"`
+}
+
+// Main runs the helper and never returns on success.
+func Main(args []string) {
+	if err := run(args); err != nil {
+		fmt.Fprintf(os.Stderr, "pod-init: %v\n", err)
+		os.Exit(127)
+	}
+}
+
+func run(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: __pod-init <spec.json>")
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("decode %s: %w", args[0], err)
+	}
+	if len(s.Argv) == 0 {
+		return errors.New("empty command")
+	}
+	runtime.LockOSThread()
+	if s.NetNS != "" {
+		fd, err := unix.Open(s.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open netns %s: %w", s.NetNS, err)
+		}
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("join netns %s: %w", s.NetNS, err)
+		}
+		unix.Close(fd)
+	}
+	// Without this the binds below would propagate back to the host's shared mounts.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	for _, m := range s.Mounts {
+		if err := bind(m, s.CreatedDirsFile); err != nil {
+			return err
+		}
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if s.Dir != "" {
+		if err := os.Chdir(s.Dir); err != nil {
+			return fmt.Errorf("chdir to workingDir %s: %w", s.Dir, err)
+		}
+	}
+	return syscall.Exec(s.Argv[0], s.Argv, s.Env)
+}
+
+func bind(m Mount, record string) error {
+	fi, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("volume source %s: %w", m.Source, err)
+	}
+	if fi.IsDir() {
+		if err := mkdirAll(m.Target, record); err != nil {
+			return err
+		}
+	} else {
+		if err := mkdirAll(filepath.Dir(m.Target), record); err != nil {
+			return err
+		}
+		if _, err := os.Lstat(m.Target); errors.Is(err, os.ErrNotExist) {
+			f, err := os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return fmt.Errorf("create mount point %s: %w", m.Target, err)
+			}
+			f.Close()
+			appendRecord(record, m.Target)
+		}
+	}
+	if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s at %s: %w", m.Source, m.Target, err)
+	}
+	if m.ReadOnly {
+		if err := unix.Mount("", m.Target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", m.Target, err)
+		}
+	}
+	return nil
+}
+
+// mkdirAll creates dir and records each directory it had to create, outermost first.
+func mkdirAll(dir, record string) error {
+	var missing []string
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create mount point %s: %w", missing[i], err)
+		}
+		appendRecord(record, missing[i])
+	}
+	return nil
+}
+
+func appendRecord(record, path string) {
+	if record == "" {
+		return
+	}
+	f, err := os.OpenFile(record, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, path)
+}
+
+// RemoveCreated removes the mount points listed in record (deepest first, only when empty),
+// then the record itself. Directories that hold anything else are left alone.
+func RemoveCreated(record string) {
+	b, err := os.ReadFile(record)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	seen := map[string]bool{}
+	for i := len(lines) - 1; i >= 0; i-- {
+		p := lines[i]
+		if p == "" || seen[p] || !filepath.IsAbs(p) || p == "/" {
+			continue
+		}
+		seen[p] = true
+		if fi, err := os.Lstat(p); err == nil {
+			if fi.IsDir() {
+				_ = os.Remove(p) // fails, harmlessly, when not empty
+			} else if fi.Mode().IsRegular() && fi.Size() == 0 {
+				_ = os.Remove(p)
+			}
+		}
+	}
+	_ = os.Remove(record)
+}

@@ -1,0 +1,21 @@
+// Package configserver is the operator's side of proxy/configstream: it holds the latest
+// proxy config of every Gateway, streams it to that Gateway's proxies, and remembers what
+// each proxy acknowledged or rejected.
+//
+// The provider publishes after every translation (Publish); identical content hashes to the
+// same version, so republishing is free and proxies see only real changes. Per-proxy state
+// (connected since, last heartbeat, acked and rejected versions with the error, build)
+// feeds the aggregated API's proxystatuses (Proxies) and Gateway status: a Gateway is
+// Programmed only once one of its proxies acknowledged a version published at or after the
+// Gateway's current generation (Programmed).
+//
+// Proxies authenticate with a projected ServiceAccount token that TokenReviewer checks
+// through the TokenReview API: the token must belong to the ServiceAccount the deployer
+// made for the Gateway the proxy asks for, in the same namespace, so a proxy can read only
+// its own Gateway's config.
+//
+// Every replica serves the stream, so a proxy's acknowledgement is known only to the replica
+// it is connected to; status is written by the leader. Until acknowledgements are shared
+// (or proxies are steered to the leader) a Gateway whose proxies all connect to a follower
+// is not reported Programmed by the leader.
+package configserver

@@ -1,0 +1,335 @@
+package configserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+)
+
+// versionsKept bounds how many recent versions per Gateway are remembered to order
+// acknowledgements; a proxy acking an older one is far behind anyway.
+const versionsKept = 64
+
+// forgetAfter is how long a disconnected proxy stays listed (its pod is likely gone).
+const forgetAfter = 10 * time.Minute
+
+// ProxyState is what the operator knows about one proxy pod.
+type ProxyState struct {
+	Pod, Namespace, Gateway, BuildVersion string
+	Connected                             bool
+	ConnectedSince, LastHeartbeat         time.Time
+	AckedVersion                          string
+	RejectedVersion, LastError            string
+	// LatestVersion is the Gateway's newest published version.
+	LatestVersion string
+}
+
+// Server holds snapshots and proxy state. Create it with New; Run serves gRPC.
+type Server struct {
+	snaps  *configstream.Snapshots
+	stream *configstream.Server
+	log    *slog.Logger
+	now    func() time.Time
+
+	// OnChange, if set before Run, is called (without locks held) whenever a proxy's state
+	// changes in a way status depends on: connect, disconnect, ack, nack. It must not block.
+	OnChange func(gateway types.NamespacedName)
+
+	mu       sync.Mutex
+	gateways map[types.NamespacedName]*gatewayState
+	proxies  map[types.NamespacedName]*proxy // by pod
+
+	metrics metrics
+}
+
+type gatewayState struct {
+	seq      uint64            // sequence number of the latest publish
+	latest   string            // its version
+	versions map[string]uint64 // recent version -> sequence of its latest publish
+	// gen and genSeq: the Gateway generation of the latest publish and the sequence of the
+	// first publish made at that generation; acking genSeq or later means the proxy runs a
+	// config that reflects the Gateway as it is now.
+	gen    int64
+	genSeq uint64
+}
+
+type proxy struct {
+	ProxyState
+	stream configstream.StreamID
+	gone   time.Time
+}
+
+type metrics struct {
+	pushes, acks, nacks prometheus.Counter
+	connected           prometheus.Gauge
+	publishes           prometheus.Counter
+}
+
+// New returns a Server authenticating proxies with auth and registering its metrics with
+// reg (nil skips registration).
+func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		snaps:    configstream.NewSnapshots(),
+		log:      log,
+		now:      time.Now,
+		gateways: map[types.NamespacedName]*gatewayState{},
+		proxies:  map[types.NamespacedName]*proxy{},
+		metrics: metrics{
+			pushes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_pushes_total", Help: "Config versions sent to proxies."}),
+			acks:      prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_acks_total", Help: "Config versions proxies applied."}),
+			nacks:     prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_nacks_total", Help: "Config versions proxies rejected (each is a translator bug)."}),
+			connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "agentgateway_xds_connected_proxies", Help: "Proxies holding a config stream to this replica."}),
+			publishes: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_snapshot_changes_total", Help: "Published Gateway configs that differed from the previous one."}),
+		},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.metrics.pushes, s.metrics.acks, s.metrics.nacks, s.metrics.connected, s.metrics.publishes} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register config server metrics: %w", err)
+			}
+		}
+	}
+	s.stream = configstream.NewServer(s.snaps, auth, (*observer)(s), log)
+	return s, nil
+}
+
+// Publish makes cfg the config of gateway, computed from the Gateway at generation. A nil
+// cfg removes the Gateway (its proxies keep what they run). cfg.Version is overwritten with
+// a content hash. Publish reports whether anything changed.
+func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *config.Config) (bool, error) {
+	key := configstream.GatewayKey{Namespace: gateway.Namespace, Name: gateway.Name}
+	if cfg == nil {
+		s.mu.Lock()
+		delete(s.gateways, gateway)
+		s.mu.Unlock()
+		return s.snaps.Set(key, nil), nil
+	}
+	v, err := configstream.VersionOf(cfg)
+	if err != nil {
+		return false, fmt.Errorf("publish config of gateway %s: %w", gateway, err)
+	}
+	cfg.Version = v
+
+	s.mu.Lock()
+	g := s.gateways[gateway]
+	if g == nil {
+		g = &gatewayState{versions: map[string]uint64{}}
+		s.gateways[gateway] = g
+	}
+	if g.latest != v {
+		g.seq++
+		g.latest = v
+		g.versions[v] = g.seq
+		if len(g.versions) > versionsKept {
+			for ver, seq := range g.versions {
+				if seq+versionsKept <= g.seq {
+					delete(g.versions, ver)
+				}
+			}
+		}
+	}
+	if generation != g.gen {
+		g.gen, g.genSeq = generation, g.seq
+	}
+	s.mu.Unlock()
+
+	changed := s.snaps.Set(key, cfg)
+	if changed {
+		s.metrics.publishes.Inc()
+	}
+	return changed, nil
+}
+
+// Programmed reports whether a connected proxy of gateway acknowledged a config that
+// reflects the Gateway at generation, and if not, why (for the condition message).
+func (s *Server) Programmed(gateway types.NamespacedName, generation int64) (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gateways[gateway]
+	if g == nil || g.gen != generation {
+		return false, "config for this generation is not published yet"
+	}
+	connected := 0
+	var rejected string
+	for _, p := range s.proxies {
+		if p.Namespace != gateway.Namespace || p.Gateway != gateway.Name || !p.Connected {
+			continue
+		}
+		connected++
+		if seq, ok := g.versions[p.AckedVersion]; ok && seq >= g.genSeq {
+			return true, ""
+		}
+		if p.RejectedVersion == g.latest {
+			rejected = fmt.Sprintf("proxy %s rejected config %s: %s", p.Pod, p.RejectedVersion, p.LastError)
+		}
+	}
+	switch {
+	case rejected != "":
+		return false, rejected
+	case connected == 0:
+		return false, "no proxy is connected yet"
+	default:
+		return false, fmt.Sprintf("waiting for %d connected proxies to apply config %s", connected, g.latest)
+	}
+}
+
+// LatestVersion is the newest published version of gateway ("" if none).
+func (s *Server) LatestVersion(gateway types.NamespacedName) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.gateways[gateway]; g != nil {
+		return g.latest
+	}
+	return ""
+}
+
+// Config returns the published config of gateway (nil if none). It is shared: don't modify it.
+func (s *Server) Config(gateway types.NamespacedName) *config.Config {
+	c, _ := s.snaps.Get(configstream.GatewayKey{Namespace: gateway.Namespace, Name: gateway.Name})
+	return c
+}
+
+// Proxies lists every known proxy, sorted by namespace and pod, for proxystatuses.
+func (s *Server) Proxies() []ProxyState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := make([]ProxyState, 0, len(s.proxies))
+	for k, p := range s.proxies {
+		if !p.Connected && now.Sub(p.gone) > forgetAfter {
+			delete(s.proxies, k)
+			continue
+		}
+		st := p.ProxyState
+		if g := s.gateways[types.NamespacedName{Namespace: p.Namespace, Name: p.Gateway}]; g != nil {
+			st.LatestVersion = g.latest
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Pod < out[j].Pod
+	})
+	return out
+}
+
+// Run serves the config stream on addr until ctx is cancelled, then stops gracefully
+// (streams are long-lived, so after a grace period they are cut; proxies reconnect to
+// another replica and keep serving meanwhile).
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("config server: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	g := grpc.NewServer(configstream.ServerOptions()...)
+	s.stream.Register(g)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(ln) }()
+	s.log.Info("config server listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("config server: %w", err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		g.Stop()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("config server: %w", err)
+	}
+	return nil
+}
+
+// observer receives stream events; a named type keeps these methods off Server's API.
+type observer Server
+
+func (o *observer) update(id configstream.StreamID, n configstream.Node, f func(p *proxy)) {
+	s := (*Server)(o)
+	key := types.NamespacedName{Namespace: n.Namespace, Name: n.Pod}
+	s.mu.Lock()
+	p := s.proxies[key]
+	// A stale stream of a pod that already reconnected must not overwrite the new one.
+	if p != nil && p.stream == id {
+		f(p)
+	}
+	s.mu.Unlock()
+}
+
+func (o *observer) changed(n configstream.Node) {
+	if o.OnChange != nil {
+		o.OnChange(types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway})
+	}
+}
+
+func (o *observer) Connected(id configstream.StreamID, n configstream.Node, running string) {
+	s := (*Server)(o)
+	now := s.now()
+	s.mu.Lock()
+	key := types.NamespacedName{Namespace: n.Namespace, Name: n.Pod}
+	prev := s.proxies[key]
+	p := &proxy{stream: id, ProxyState: ProxyState{
+		Pod: n.Pod, Namespace: n.Namespace, Gateway: n.Gateway, BuildVersion: n.BuildVersion,
+		Connected: true, ConnectedSince: now, LastHeartbeat: now, AckedVersion: running,
+	}}
+	if prev != nil {
+		p.RejectedVersion, p.LastError = prev.RejectedVersion, prev.LastError
+	}
+	s.proxies[key] = p
+	s.mu.Unlock()
+	s.metrics.connected.Inc()
+	o.changed(n)
+}
+
+func (o *observer) Heartbeat(id configstream.StreamID, n configstream.Node) {
+	now := o.now()
+	o.update(id, n, func(p *proxy) { p.LastHeartbeat = now })
+}
+
+func (o *observer) Pushed(configstream.StreamID, configstream.Node, string) {
+	o.metrics.pushes.Inc()
+}
+
+func (o *observer) Acked(id configstream.StreamID, n configstream.Node, version string) {
+	o.metrics.acks.Inc()
+	o.update(id, n, func(p *proxy) { p.AckedVersion = version })
+	o.changed(n)
+}
+
+func (o *observer) Nacked(id configstream.StreamID, n configstream.Node, version, reason string) {
+	o.metrics.nacks.Inc()
+	o.update(id, n, func(p *proxy) { p.RejectedVersion, p.LastError = version, reason })
+	o.changed(n)
+}
+
+func (o *observer) Disconnected(id configstream.StreamID, n configstream.Node, _ error) {
+	now := o.now()
+	o.metrics.connected.Dec()
+	o.update(id, n, func(p *proxy) { p.Connected, p.gone = false, now })
+	o.changed(n)
+}

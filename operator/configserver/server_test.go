@@ -1,0 +1,152 @@
+package configserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	authnv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+)
+
+var allowAll = configstream.AuthenticatorFunc(func(context.Context, string, configstream.Node) error { return nil })
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPublishAckProgrammedNack(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(allowAll, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan types.NamespacedName, 100)
+	s.OnChange = func(gw types.NamespacedName) { changes <- gw }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, ln)
+
+	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
+	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "not published") {
+		t.Fatalf("Programmed before publish = %v %q", ok, why)
+	}
+	good := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
+	if _, err := s.Publish(gw, 1, good); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "no proxy") {
+		t.Fatalf("Programmed without proxies = %v %q", ok, why)
+	}
+
+	c := &configstream.Client{
+		Address: ln.Addr().String(),
+		Node:    configstream.Node{Pod: "gw-1", Namespace: "ns", Gateway: "gw", BuildVersion: "dev"},
+		Token:   func() (string, error) { return "t", nil },
+	}
+	go c.Run(ctx, func(c *config.Config) error {
+		if c.Binds[0].Port == 81 {
+			return errors.New("port 81 is taken")
+		}
+		return nil
+	})
+	eventually(t, "programmed", func() bool { ok, _ := s.Programmed(gw, 1); return ok })
+	if (<-changes) != gw {
+		t.Fatal("OnChange not called with the gateway")
+	}
+
+	// A new Gateway generation that changes nothing in the config stays Programmed.
+	if changed, _ := s.Publish(gw, 2, &config.Config{Binds: good.Binds}); changed {
+		t.Fatal("identical config reported as changed")
+	}
+	if ok, why := s.Programmed(gw, 2); !ok {
+		t.Fatalf("unchanged config at generation 2 not programmed: %s", why)
+	}
+
+	bad := &config.Config{Binds: []config.Bind{{Name: "port-81", Port: 81, Protocol: config.ProtocolHTTP}}}
+	s.Publish(gw, 3, bad)
+	eventually(t, "nack", func() bool {
+		ps := s.Proxies()
+		return len(ps) == 1 && ps[0].LastError == "port 81 is taken"
+	})
+	ps := s.Proxies()[0]
+	if ps.AckedVersion != good.Version || ps.RejectedVersion != bad.Version || ps.LatestVersion != bad.Version || !ps.Connected || ps.BuildVersion != "dev" {
+		t.Fatalf("proxy state %+v", ps)
+	}
+	if ok, why := s.Programmed(gw, 3); ok || !strings.Contains(why, "port 81 is taken") {
+		t.Fatalf("Programmed after nack = %v %q", ok, why)
+	}
+	if n := testutil.ToFloat64(s.metrics.nacks); n != 1 {
+		t.Fatalf("nacks metric %v", n)
+	}
+	if n := testutil.ToFloat64(s.metrics.connected); n != 1 {
+		t.Fatalf("connected metric %v", n)
+	}
+}
+
+func TestTokenReviewer(t *testing.T) {
+	reviews := 0
+	statuses := map[string]authnv1.TokenReviewStatus{
+		"good": {Authenticated: true, Audiences: []string{Audience}, User: authnv1.UserInfo{
+			Username: "system:serviceaccount:ns:gw-agentgateway",
+			Extra:    map[string]authnv1.ExtraValue{podNameExtra: {"gw-1"}},
+		}},
+		"api-audience": {Authenticated: true, Audiences: []string{"https://kubernetes.default.svc"}, User: authnv1.UserInfo{Username: "system:serviceaccount:ns:gw-agentgateway"}},
+		"expired":      {Authenticated: false, Error: "token expired"},
+	}
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			tr := obj.(*authnv1.TokenReview)
+			reviews++
+			tr.Status = statuses[tr.Spec.Token]
+			return nil
+		},
+	}).Build()
+	r := &TokenReviewer{Client: c, ServiceAccountName: func(gw string) string { return gw + "-agentgateway" }}
+	node := configstream.Node{Pod: "gw-1", Namespace: "ns", Gateway: "gw"}
+	for _, tc := range []struct {
+		token string
+		node  configstream.Node
+		code  codes.Code
+	}{
+		{"good", node, codes.OK},
+		{"good", node, codes.OK}, // cached
+		{"good", configstream.Node{Pod: "gw-1", Namespace: "ns", Gateway: "other"}, codes.PermissionDenied},
+		{"good", configstream.Node{Pod: "gw-1", Namespace: "other", Gateway: "gw"}, codes.PermissionDenied},
+		{"good", configstream.Node{Pod: "gw-2", Namespace: "ns", Gateway: "gw"}, codes.PermissionDenied},
+		{"api-audience", node, codes.Unauthenticated},
+		{"expired", node, codes.Unauthenticated},
+	} {
+		err := r.Authenticate(context.Background(), tc.token, tc.node)
+		if status.Code(err) != tc.code {
+			t.Errorf("%s as %+v: got %v, want %s", tc.token, tc.node, err, tc.code)
+		}
+	}
+	if reviews != 3 {
+		t.Errorf("%d TokenReviews, want 3 (positive reviews cached)", reviews)
+	}
+}

@@ -1,0 +1,281 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// assemble builds each accepted Gateway's config: one bind per port (and transport), its
+// servable listeners, their routes with merged policies, and every backend they reference.
+// Work per Gateway is proportional to what is attached to it.
+func (t *translator) assemble() {
+	t.usedBy = map[string][]*gatewayIR{}
+	for _, g := range t.gateways {
+		if !g.accepted() {
+			continue
+		}
+		t.assembleGateway(g)
+	}
+}
+
+type bindKey struct {
+	udp  bool
+	port int32
+}
+
+func (t *translator) assembleGateway(g *gatewayIR) {
+	cfg := &config.Config{}
+	eff := &viewsv1a1.EffectiveConfig{GatewayClassName: string(g.gw.Spec.GatewayClassName)}
+	eff.Name, eff.Namespace = g.key.name, g.key.ns
+	binds := map[bindKey]*config.Bind{}
+	used := map[string]bool{}
+	for _, l := range g.listeners {
+		if !l.servable() {
+			continue
+		}
+		k := bindKey{transport(l.protocol) == "UDP", l.port}
+		b := binds[k]
+		if b == nil {
+			name := fmt.Sprintf("port-%d", l.port)
+			if k.udp {
+				name = fmt.Sprintf("udp-%d", l.port)
+			}
+			b = &config.Bind{Name: name, Port: int(l.port), Protocol: config.Protocol(l.protocol)}
+			binds[k] = b
+		}
+		cl, el := t.assembleListener(l, used)
+		if l.frontend != nil && l.frontend.http3 && b.Protocol == config.ProtocolHTTPS {
+			b.HTTP3 = true
+		}
+		b.Listeners = append(b.Listeners, cl)
+		eff.Listeners = append(eff.Listeners, el)
+	}
+	keys := make([]bindKey, 0, len(binds))
+	for k := range binds {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].port != keys[j].port {
+			return keys[i].port < keys[j].port
+		}
+		return !keys[i].udp && keys[j].udp
+	})
+	var ports []Port
+	for _, k := range keys {
+		b := binds[k]
+		cfg.Binds = append(cfg.Binds, *b)
+		proto := "TCP"
+		if k.udp {
+			proto = "UDP"
+		}
+		ports = append(ports, Port{Name: b.Name, Port: k.port, Protocol: proto})
+		if b.HTTP3 {
+			ports = append(ports, Port{Name: fmt.Sprintf("quic-%d", k.port), Port: k.port, Protocol: "UDP"})
+		}
+	}
+	for _, name := range sortedKeys(used) {
+		be := t.backends[name]
+		c := be.cfg
+		c.Endpoints = append([]config.Endpoint(nil), be.cfg.Endpoints...)
+		cfg.Backends = append(cfg.Backends, c)
+		t.usedBy[name] = append(t.usedBy[name], g)
+		for _, pa := range be.policies {
+			t.policies.stat(pa.pol).ancestors[g.key] = true
+		}
+	}
+	cfg.Version = configVersion(cfg)
+	eff.Version = cfg.Version
+	g.config, g.effective, g.ports = cfg, eff, ports
+	if err := cfg.Validate(); err != nil {
+		// A config the proxy would reject is a translator bug: keep the proxies on their last
+		// good config and say so.
+		g.config = nil
+		g.conds.set(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
+			"internal error, please report: the generated proxy config is invalid: "+err.Error())
+	}
+}
+
+// configVersion is a content hash, so equal configs have equal versions.
+func configVersion(c *config.Config) string {
+	c.Version = ""
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {
+	cl := config.Listener{Name: l.configName(), Hostname: l.hostname, Protocol: config.Protocol(l.protocol)}
+	el := viewsv1a1.EffectiveListener{Name: l.configName(), Port: l.port, Protocol: string(l.protocol), Hostname: l.hostname}
+	if l.tls != nil && (l.protocol == gwv1.HTTPSProtocolType || l.protocol == gwv1.TLSProtocolType) {
+		if l.tls.Mode != nil && *l.tls.Mode == gwv1.TLSModePassthrough {
+			cl.TLS = &config.ListenerTLS{Mode: config.TLSModePassthrough}
+			el.TLS = &viewsv1a1.EffectiveTLS{Mode: string(config.TLSModePassthrough)}
+		} else {
+			cl.TLS = &config.ListenerTLS{Mode: config.TLSModeTerminate, Certificates: l.certs}
+			if fs := l.frontend; fs != nil {
+				cl.TLS.MinVersion, cl.TLS.ALPN = fs.minVersion, fs.alpn
+			}
+			el.TLS = &viewsv1a1.EffectiveTLS{Mode: string(config.TLSModeTerminate), Certificates: l.certNames}
+		}
+	}
+	var front merged
+	if l.frontend != nil {
+		front = l.frontend.fields
+	}
+	var entries []effEntry
+	for ri, a := range l.routes {
+		b := a.route.built
+		switch {
+		case b.http != nil && (l.protocol == gwv1.HTTPProtocolType || l.protocol == gwv1.HTTPSProtocolType):
+			hr := *b.http
+			hr.Rules = make([]config.HTTPRouteRule, len(b.http.Rules))
+			for i := range b.http.Rules {
+				rule, m := t.mergeRule(a, i, b.http.Rules[i])
+				rule.BackendRefs = t.useBackendRefs(rule.BackendRefs, used)
+				for _, f := range rule.Filters {
+					if f.RequestMirror != nil {
+						used[f.RequestMirror.Backend] = true
+					}
+				}
+				hr.Rules[i] = rule
+				er := t.effectiveRule(a, b.ruleNames[i], rule, effectiveFields(front, m))
+				entries = append(entries, effEntry{er: er, key: rulePrecedence(rule), route: ri, rule: i})
+			}
+			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
+		case b.l4 != nil:
+			lr := *b.l4
+			lr.BackendRefs = t.useBackendRefs(b.l4.BackendRefs, used)
+			cl.L4Routes = append(cl.L4Routes, lr)
+			er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: "0", Hostnames: a.hostnames}
+			er.Backends = t.effectiveBackends(lr.BackendRefs)
+			entries = append(entries, effEntry{er: er, route: ri})
+		}
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].less(entries[j]) })
+	for _, e := range entries {
+		el.Routes = append(el.Routes, e.er)
+	}
+	return cl, el
+}
+
+// useBackendRefs copies refs, turns refs to backends that must not be used into Invalid
+// refs (500), and marks the rest as used by the Gateway.
+func (t *translator) useBackendRefs(refs []config.BackendRef, used map[string]bool) []config.BackendRef {
+	out := append([]config.BackendRef(nil), refs...)
+	for i := range out {
+		if out[i].Backend == "" {
+			continue
+		}
+		if be := t.backends[out[i].Backend]; be != nil && be.invalid != "" {
+			out[i].Invalid, out[i].Backend = be.invalid, ""
+			continue
+		}
+		used[out[i].Backend] = true
+	}
+	return out
+}
+
+func (t *translator) effectiveBackends(refs []config.BackendRef) []viewsv1a1.EffectiveBackend {
+	var out []viewsv1a1.EffectiveBackend
+	for _, r := range refs {
+		eb := viewsv1a1.EffectiveBackend{Name: r.Backend, Weight: 1, Error: r.Invalid}
+		if r.Weight != nil {
+			eb.Weight = int32(*r.Weight)
+		}
+		if be := t.backends[r.Backend]; be != nil {
+			eb.Endpoints = int32(len(be.cfg.Endpoints))
+		}
+		out = append(out, eb)
+	}
+	return out
+}
+
+func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPRouteRule, pols []viewsv1a1.EffectivePolicyField) viewsv1a1.EffectiveRoute {
+	er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: name, Hostnames: a.hostnames, Policies: pols}
+	for _, m := range rule.Matches {
+		er.Matches = append(er.Matches, renderMatch(m))
+	}
+	if len(er.Matches) == 0 {
+		er.Matches = []string{"PathPrefix /"}
+	}
+	for _, f := range rule.Filters {
+		er.Filters = append(er.Filters, renderFilter(f))
+	}
+	er.Backends = t.effectiveBackends(rule.BackendRefs)
+	for _, be := range er.Backends {
+		if b := t.backends[be.Name]; b != nil {
+			er.Policies = append(er.Policies, effectiveFields(b.fields)...)
+		}
+	}
+	return er
+}
+
+func renderMatch(m config.HTTPRouteMatch) string {
+	var parts []string
+	if m.Path != nil {
+		parts = append(parts, string(deref(&m.Path.Type, config.PathMatchPathPrefix))+" "+m.Path.Value)
+	} else {
+		parts = append(parts, "PathPrefix /")
+	}
+	if m.Method != "" {
+		parts = append(parts, "method "+m.Method)
+	}
+	for _, h := range m.Headers {
+		op := "="
+		if h.Type == config.MatchRegularExpression {
+			op = "~"
+		}
+		parts = append(parts, "header "+h.Name+op+h.Value)
+	}
+	for _, q := range m.QueryParams {
+		op := "="
+		if q.Type == config.MatchRegularExpression {
+			op = "~"
+		}
+		parts = append(parts, "query "+q.Name+op+q.Value)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderHeaders(hm *config.HeaderModifier) string {
+	var parts []string
+	for _, h := range hm.Set {
+		parts = append(parts, "set "+h.Name+"="+h.Value)
+	}
+	for _, h := range hm.Add {
+		parts = append(parts, "add "+h.Name+"="+h.Value)
+	}
+	for _, h := range hm.Remove {
+		parts = append(parts, "remove "+h)
+	}
+	return strings.Join(parts, " ")
+}
+
+func renderFilter(f config.HTTPFilter) string {
+	switch {
+	case f.RequestHeaderModifier != nil:
+		return "RequestHeaderModifier " + renderHeaders(f.RequestHeaderModifier)
+	case f.ResponseHeaderModifier != nil:
+		return "ResponseHeaderModifier " + renderHeaders(f.ResponseHeaderModifier)
+	case f.RequestRedirect != nil:
+		return fmt.Sprintf("RequestRedirect %d", deref(&f.RequestRedirect.StatusCode, 302))
+	case f.URLRewrite != nil:
+		return "URLRewrite"
+	case f.RequestMirror != nil:
+		return "RequestMirror " + f.RequestMirror.Backend
+	case f.CORS != nil:
+		return "CORS"
+	case f.DirectResponse != nil:
+		return fmt.Sprintf("DirectResponse %d", f.DirectResponse.StatusCode)
+	}
+	return "unknown"
+}

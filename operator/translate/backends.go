@@ -1,0 +1,229 @@
+package translate
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// backendMode is how a route speaks to a backend, which decides the backend protocol.
+type backendMode int
+
+const (
+	modeHTTP backendMode = iota // HTTPRoute: HTTP/1.1, or h2c by appProtocol
+	modeGRPC                    // GRPCRoute: always HTTP/2
+	modeL4                      // TLS/TCP/UDP routes: raw bytes
+)
+
+// backendIR is one resolved backend, shared by every Gateway that uses it.
+type backendIR struct {
+	cfg config.Backend
+	// target is the Service or AgentgatewayBackend; port/portName the Service port. Policies
+	// and BackendTLSPolicies attach to these.
+	target   ObjectKey
+	port     int32
+	portName string
+	mode     backendMode
+
+	// invalid, when set, makes every ref to this backend answer 500: a TLS policy for it
+	// cannot be honoured, and plaintext would be a silent downgrade.
+	invalid string
+	// policies are the AgentgatewayPolicy attachments that reach this backend; fields is
+	// their merged backend section.
+	policies []polAttach
+	fields   merged
+}
+
+// refError is an unresolvable backendRef: Reason is a route ResolvedRefs reason.
+type refError struct{ reason, msg string }
+
+func (e *refError) Error() string { return e.msg }
+
+// resolveBackend resolves one backendRef of a route (fromKind in fromNs) to a config backend
+// name, creating the backend on first use. Work is proportional to the Service's
+// EndpointSlices, once per translation.
+func (t *translator) resolveBackend(fromKind, fromNs string, ref gwv1.BackendObjectReference, mode backendMode) (string, *refError) {
+	group := string(deref(ref.Group, ""))
+	kind := string(deref(ref.Kind, "Service"))
+	ns := fromNs
+	if ref.Namespace != nil && *ref.Namespace != "" {
+		ns = string(*ref.Namespace)
+	}
+	name := string(ref.Name)
+	switch {
+	case group == "" && kind == "Service":
+	case group == agwv1a1.GroupName && kind == "AgentgatewayBackend":
+	default:
+		return "", &refError{string(gwv1.RouteReasonInvalidKind),
+			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
+	}
+	if !t.referenceAllowed(gwv1.GroupName, fromKind, fromNs, group, kind, ns, name) {
+		return "", &refError{string(gwv1.RouteReasonRefNotPermitted),
+			fmt.Sprintf("backendRef %s %s/%s is in another namespace; a ReferenceGrant in %s must allow %s from %s", kind, ns, name, ns, fromKind, fromNs)}
+	}
+	if kind == "AgentgatewayBackend" {
+		return t.resolveAgentgatewayBackend(ns, name, mode)
+	}
+	return t.resolveService(ns, name, ref.Port, mode)
+}
+
+func modeSuffix(m backendMode) string {
+	switch m {
+	case modeGRPC:
+		return "+grpc"
+	case modeL4:
+		return "+tcp"
+	}
+	return ""
+}
+
+func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode backendMode) (string, *refError) {
+	svc := t.ix.services[nsName{ns, name}]
+	if svc == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s/%s not found", ns, name)}
+	}
+	if port == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backendRef to Service %s/%s needs a port", ns, name)}
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == int32(*port) {
+			sp = &svc.Spec.Ports[i]
+			break
+		}
+	}
+	if sp == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s/%s has no port %d", ns, name, *port)}
+	}
+	cname := fmt.Sprintf("%s/%s:%d%s", ns, name, *port, modeSuffix(mode))
+	if _, ok := t.backends[cname]; ok {
+		return cname, nil
+	}
+	b := &backendIR{target: ObjectKey{Kind: "Service", Namespace: ns, Name: name}, port: sp.Port, portName: sp.Name, mode: mode}
+	b.cfg.Name = cname
+	switch mode {
+	case modeL4:
+		b.cfg.Protocol = config.BackendTCP
+	case modeGRPC:
+		b.cfg.Protocol = config.BackendH2C
+	default:
+		if sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c" {
+			b.cfg.Protocol = config.BackendH2C
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
+	} else {
+		b.cfg.Endpoints = endpointsFor(t.ix.slices[nsName{ns, name}], sp)
+	}
+	t.backends[cname] = b
+	return cname, nil
+}
+
+// endpointsFor maps a Service port to ready endpoint addresses: the EndpointSlice port with
+// the Service port's name (and protocol) gives the target port, which may differ per slice.
+// Headless and selectorless Services work the same way: their slices carry the
+// kubernetes.io/service-name label too.
+func endpointsFor(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []config.Endpoint {
+	proto := sp.Protocol
+	if proto == "" {
+		proto = corev1.ProtocolTCP
+	}
+	seen := map[string]bool{}
+	var out []config.Endpoint
+	for _, es := range slices {
+		if es.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		var target int32
+		for _, p := range es.Ports {
+			pn := deref(p.Name, "")
+			pp := deref(p.Protocol, corev1.ProtocolTCP)
+			if pn == sp.Name && pp == proto && p.Port != nil {
+				target = *p.Port
+				break
+			}
+		}
+		if target == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			zone := deref(ep.Zone, "")
+			for _, a := range ep.Addresses {
+				addr := net.JoinHostPort(a, strconv.Itoa(int(target)))
+				if seen[addr] {
+					continue
+				}
+				seen[addr] = true
+				out = append(out, config.Endpoint{Address: addr, Zone: zone})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMode) (string, *refError) {
+	be := t.ix.backends[nsName{ns, name}]
+	if be == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s not found", ns, name)}
+	}
+	st := be.Spec.Static
+	if st == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s has no supported variant (static)", ns, name)}
+	}
+	cname := fmt.Sprintf("agentgatewaybackend/%s/%s%s", ns, name, modeSuffix(mode))
+	if _, ok := t.backends[cname]; ok {
+		return cname, nil
+	}
+	b := &backendIR{target: ObjectKey{Group: agwv1a1.GroupName, Kind: "AgentgatewayBackend", Namespace: ns, Name: name}, port: st.Port, mode: mode}
+	b.cfg.Name = cname
+	b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(st.Host, strconv.Itoa(int(st.Port)))}}
+	app := deref(st.AppProtocol, "http")
+	switch {
+	case mode == modeL4 || app == "tcp":
+		b.cfg.Protocol = config.BackendTCP
+	case app == "https":
+		b.cfg.TLS = &config.BackendTLS{}
+		if net.ParseIP(st.Host) == nil {
+			b.cfg.TLS.SNI = st.Host
+		}
+		if mode == modeGRPC {
+			b.cfg.Protocol = config.BackendH2
+		}
+	case mode == modeGRPC || app == "kubernetes.io/h2c":
+		b.cfg.Protocol = config.BackendH2C
+	}
+	t.backends[cname] = b
+	return cname, nil
+}
+
+// backendStatuses reports every AgentgatewayBackend: Accepted unless it has no variant we
+// can serve.
+func (t *translator) backendStatuses() {
+	for i := range t.s.Backends {
+		be := &t.s.Backends[i]
+		c := newConds(be.Generation)
+		if be.Spec.Static == nil {
+			c.set("Accepted", false, "InvalidSpec", "set spec.static: it is the only backend variant this version supports")
+		} else {
+			c.set("Accepted", true, "Accepted", "")
+		}
+		t.res.Backends = append(t.res.Backends, BackendResult{Namespace: be.Namespace, Name: be.Name, Generation: be.Generation, Conditions: c.list()})
+	}
+	sort.Slice(t.res.Backends, func(i, j int) bool {
+		a, b := t.res.Backends[i], t.res.Backends[j]
+		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
+	})
+}

@@ -1,0 +1,163 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// btlsIR is one BackendTLSPolicy and what it applied to.
+type btlsIR struct {
+	p        *gwv1.BackendTLSPolicy
+	tls      *config.BackendTLS
+	invalid  *refError // bad CA refs: the backends it targets fail closed
+	conflict string    // an older policy targets the same Service port
+	applied  []*backendIR
+	lost     []*backendIR // backends an older policy won
+}
+
+// applyBackendTLSPolicies originates TLS to the Services (or Service ports) a
+// BackendTLSPolicy targets. The oldest policy wins a Service port; an invalid policy makes
+// its backends unusable rather than silently falling back to plaintext.
+func (t *translator) applyBackendTLSPolicies() {
+	for i := range t.s.BackendTLSPolicies {
+		p := &t.s.BackendTLSPolicies[i]
+		b := &btlsIR{p: p}
+		b.tls, b.invalid = t.backendTLSFromPolicy(p)
+		t.btls = append(t.btls, b)
+	}
+	sort.Slice(t.btls, func(i, j int) bool { return olderFirst(&t.btls[i].p.ObjectMeta, &t.btls[j].p.ObjectMeta) })
+	claimed := map[string]*btlsIR{}
+	for _, name := range sortedKeys(t.backends) {
+		be := t.backends[name]
+		if be.target.Kind != "Service" || be.mode == modeL4 {
+			continue
+		}
+		for _, b := range t.btls {
+			if b.p.Namespace != be.target.Namespace || !btlsTargets(b.p, be) {
+				continue
+			}
+			claim := be.target.String() + ":" + be.portName
+			if w, ok := claimed[claim]; ok && w != b {
+				b.conflict = fmt.Sprintf("BackendTLSPolicy %s/%s is older and targets the same Service port", w.p.Namespace, w.p.Name)
+				b.lost = append(b.lost, be)
+				continue
+			}
+			claimed[claim] = b
+			b.applied = append(b.applied, be)
+			if b.invalid != nil {
+				be.invalid = "BackendTLSPolicy " + b.p.Namespace + "/" + b.p.Name + ": " + b.invalid.msg
+				continue
+			}
+			tlsCopy := *b.tls
+			be.cfg.TLS = &tlsCopy
+			if be.cfg.Protocol == config.BackendH2C {
+				be.cfg.Protocol = config.BackendH2
+			}
+		}
+	}
+}
+
+func btlsTargets(p *gwv1.BackendTLSPolicy, be *backendIR) bool {
+	for _, r := range p.Spec.TargetRefs {
+		if r.Group != "" || r.Kind != "Service" || string(r.Name) != be.target.Name {
+			continue
+		}
+		if r.SectionName == nil || string(*r.SectionName) == be.portName {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *translator) backendTLSFromPolicy(p *gwv1.BackendTLSPolicy) (*config.BackendTLS, *refError) {
+	v := p.Spec.Validation
+	out := &config.BackendTLS{SNI: string(v.Hostname)}
+	for _, san := range v.SubjectAltNames {
+		switch san.Type {
+		case gwv1.HostnameSubjectAltNameType:
+			out.SubjectAltNames = append(out.SubjectAltNames, string(san.Hostname))
+		case gwv1.URISubjectAltNameType:
+			out.SubjectAltNames = append(out.SubjectAltNames, string(san.URI))
+		}
+	}
+	var bundle []string
+	for _, ref := range v.CACertificateRefs {
+		if ref.Group != "" || ref.Kind != "ConfigMap" {
+			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidKind),
+				fmt.Sprintf("caCertificateRef %s/%s %s: only core ConfigMaps are supported", ref.Group, ref.Kind, ref.Name)}
+		}
+		cm := t.ix.configMaps[nsName{p.Namespace, string(ref.Name)}]
+		if cm == nil {
+			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", p.Namespace, ref.Name)}
+		}
+		ca := cm.Data["ca.crt"]
+		if _, err := config.ParseCAs(ca); err != nil {
+			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef),
+				fmt.Sprintf("ConfigMap %s/%s key ca.crt: %v", p.Namespace, ref.Name, err)}
+		}
+		bundle = append(bundle, strings.TrimSpace(ca))
+	}
+	if len(bundle) > 0 {
+		out.CACertificates = strings.Join(bundle, "\n") + "\n"
+	} else if v.WellKnownCACertificates == nil || *v.WellKnownCACertificates != gwv1.WellKnownCACertificatesSystem {
+		return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef), "set caCertificateRefs or wellKnownCACertificates: System"}
+	}
+	return out, nil
+}
+
+// backendTLSStatuses writes one ancestor per Gateway that uses a backend the policy applies
+// to (the spec's ancestor for BackendTLSPolicy is the Gateway).
+func (t *translator) backendTLSStatuses(usedBy map[string][]*gatewayIR) {
+	for _, b := range t.btls {
+		gws := map[nsName]*gatewayIR{}
+		won := map[nsName]bool{}
+		for _, be := range b.applied {
+			for _, g := range usedBy[be.cfg.Name] {
+				gws[g.key] = g
+				won[g.key] = true
+			}
+		}
+		for _, be := range b.lost {
+			for _, g := range usedBy[be.cfg.Name] {
+				gws[g.key] = g
+			}
+		}
+		var anc []gwv1.PolicyAncestorStatus
+		keys := make([]nsName, 0, len(gws))
+		for k := range gws {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			c := newConds(b.p.Generation)
+			switch {
+			case !won[k]:
+				c.set(string(gwv1.PolicyConditionAccepted), false, string(gwv1.PolicyReasonConflicted), b.conflict)
+			case b.invalid != nil:
+				c.set(string(gwv1.PolicyConditionAccepted), false, string(gwv1.BackendTLSPolicyReasonNoValidCACertificate), b.invalid.msg)
+				c.set(string(gwv1.BackendTLSPolicyConditionResolvedRefs), false, b.invalid.reason, b.invalid.msg)
+			default:
+				c.set(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted), "")
+				c.set(string(gwv1.BackendTLSPolicyConditionResolvedRefs), true, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "")
+			}
+			anc = append(anc, gwv1.PolicyAncestorStatus{AncestorRef: gatewayParentRef(k), ControllerName: gwv1.GatewayController(t.s.ControllerName), Conditions: c.list()})
+		}
+		if len(anc) == 0 {
+			continue
+		}
+		t.res.Policies = append(t.res.Policies, PolicyResult{
+			Key:        ObjectKey{Group: gwv1.GroupName, Kind: "BackendTLSPolicy", Namespace: b.p.Namespace, Name: b.p.Name},
+			Generation: b.p.Generation, Ancestors: anc,
+		})
+	}
+}
+
+func gatewayParentRef(k nsName) gwv1.ParentReference {
+	return gwv1.ParentReference{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("Gateway")),
+		Namespace: ptr(gwv1.Namespace(k.ns)), Name: gwv1.ObjectName(k.name)}
+}

@@ -1,0 +1,306 @@
+package translate
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// failClosedFields are traffic fields the proxy config cannot express yet and whose absence
+// would let requests through that the user meant to stop: rules they apply to answer 500
+// instead of being served unprotected.
+var failClosedFields = map[string]bool{
+	"traffic.extAuth":              true,
+	"traffic.jwtAuthentication":    true,
+	"traffic.apiKeyAuthentication": true,
+	"traffic.basicAuthentication":  true,
+	"traffic.authorization":        true,
+	"traffic.csrf":                 true,
+}
+
+const notEnforced = "shown in effectiveconfig but not enforced by this proxy version"
+
+// frontendSettings is the merged frontend section of one listener.
+type frontendSettings struct {
+	fields     merged
+	minVersion string
+	alpn       []string
+	http3      bool
+}
+
+// mergeFrontend merges the frontend section of the Gateway- and listener-level policies of
+// one listener and maps what the proxy config can express.
+func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
+	cands := append(append([]polAttach{}, t.policies.gateway[g]...), t.policies.listener[l]...)
+	t.sectionIgnored(cands, "backend", "backend settings take effect only on Service or AgentgatewayBackend targets")
+	m := t.merge(cands, "frontend", g)
+	fs := &frontendSettings{fields: m}
+	for _, path := range sortedKeys(m) {
+		f := m[path]
+		st := t.policies.stat(f.src.pol)
+		switch v := f.value.(type) {
+		case *agwv1a1.FrontendTLS:
+			if v.MinVersion != nil {
+				fs.minVersion = string(*v.MinVersion)
+			}
+			fs.alpn = v.ALPNProtocols
+			if len(v.CipherSuites) > 0 {
+				st.note("frontend.tls.cipherSuites", notEnforced)
+			}
+		case *agwv1a1.FrontendHTTP:
+			fs.http3 = v.HTTP3 != nil && *v.HTTP3
+			if v.MaxRequestHeadersKB != nil || v.RequestHeaderTimeout != nil || v.IdleTimeout != nil || v.HTTP2MaxConcurrentStreams != nil {
+				st.note("frontend.http", "only http3 is enforced; the other fields are "+notEnforced)
+			}
+		default:
+			st.note(path, notEnforced)
+		}
+	}
+	l.frontend = fs
+}
+
+// mergeBackend merges the backend section of the policies targeting a backend's Service (or
+// Service port) or AgentgatewayBackend, and applies it to the backend config.
+func (t *translator) mergeBackend(be *backendIR) {
+	cands := append(append([]polAttach{}, t.policies.backend[be.target.String()]...), t.policies.backendPort[be.target.String()+":"+be.portName]...)
+	if be.target.Kind == "AgentgatewayBackend" {
+		cands = t.policies.backend[be.target.String()]
+	}
+	t.sectionIgnored(cands, "traffic", "traffic settings take effect on Gateway, listener, route and rule targets, not on backends")
+	be.policies = cands
+	m := t.merge(cands, "backend", nil)
+	be.fields = m
+	for _, path := range sortedKeys(m) {
+		f := m[path]
+		st := t.policies.stat(f.src.pol)
+		switch v := f.value.(type) {
+		case *agwv1a1.BackendTLS:
+			bt, err := t.backendTLS(f.src.pol, v)
+			if err != "" {
+				st.refErrors = append(st.refErrors, err)
+				be.invalid = "backend TLS policy " + f.src.pol.Namespace + "/" + f.src.pol.Name + ": " + err
+				continue
+			}
+			be.cfg.TLS = bt
+			if be.cfg.Protocol == config.BackendH2C {
+				be.cfg.Protocol = config.BackendH2
+			}
+		case *agwv1a1.BackendHTTP:
+			if v.Version != nil && be.cfg.Protocol != config.BackendTCP {
+				switch {
+				case *v.Version == "HTTP2" && be.cfg.TLS != nil:
+					be.cfg.Protocol = config.BackendH2
+				case *v.Version == "HTTP2":
+					be.cfg.Protocol = config.BackendH2C
+				default:
+					be.cfg.Protocol = config.BackendHTTP1
+				}
+			}
+		case *agwv1a1.BackendTCP:
+			be.cfg.ConnectTimeout = duration(v.ConnectTimeout)
+			if v.Keepalive != nil {
+				st.note("backend.tcp.keepalive", notEnforced)
+			}
+		default:
+			st.note(path, notEnforced)
+		}
+	}
+}
+
+// backendTLS builds backend TLS from a policy; the returned string is a user-facing error.
+func (t *translator) backendTLS(p *agwv1a1.AgentgatewayPolicy, v *agwv1a1.BackendTLS) (*config.BackendTLS, string) {
+	out := &config.BackendTLS{SubjectAltNames: v.SubjectAltNames, ALPN: v.ALPNProtocols, InsecureSkipVerify: deref(v.InsecureSkipVerify, false)}
+	if v.SNI != nil {
+		out.SNI = string(*v.SNI)
+	}
+	var bundle []string
+	for _, ref := range v.CACertificateRefs {
+		var ca string
+		switch ref.Kind {
+		case "ConfigMap":
+			cm := t.ix.configMaps[nsName{p.Namespace, ref.Name}]
+			if cm == nil {
+				return nil, fmt.Sprintf("ConfigMap %s/%s not found", p.Namespace, ref.Name)
+			}
+			ca = cm.Data["ca.crt"]
+		case "Secret":
+			s := t.ix.secrets[nsName{p.Namespace, ref.Name}]
+			if s == nil {
+				return nil, fmt.Sprintf("Secret %s/%s not found", p.Namespace, ref.Name)
+			}
+			ca = string(s.Data["ca.crt"])
+		}
+		if _, err := config.ParseCAs(ca); err != nil {
+			return nil, fmt.Sprintf("%s %s/%s key ca.crt: %v", ref.Kind, p.Namespace, ref.Name, err)
+		}
+		bundle = append(bundle, strings.TrimSpace(ca))
+	}
+	if len(bundle) > 0 {
+		out.CACertificates = strings.Join(bundle, "\n") + "\n"
+	}
+	if r := v.MTLSCertificateRef; r != nil {
+		s := t.ix.secrets[nsName{p.Namespace, r.Name}]
+		if s == nil {
+			return nil, fmt.Sprintf("Secret %s/%s not found", p.Namespace, r.Name)
+		}
+		cert, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
+			return nil, fmt.Sprintf("Secret %s/%s does not hold a valid tls.crt/tls.key pair: %v", p.Namespace, r.Name, err)
+		}
+		out.ClientCertificate = &config.Certificate{CertChain: string(cert), PrivateKey: string(key)}
+	}
+	return out, ""
+}
+
+// mergeRule merges the traffic section for one rule of a route on one listener and applies
+// it to a copy of the built rule. The route's own Gateway API fields (timeouts, retry,
+// sessionPersistence, a CORS filter) are the most specific setting and are kept; policy
+// values fill what the route leaves unset.
+func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) (config.HTTPRouteRule, merged) {
+	cands := t.ruleCandidates(a, i)
+	m := t.merge(cands, "traffic", a.listener.gw)
+	rule := base
+	rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)
+	var closed []string
+	for _, path := range sortedKeys(m) {
+		f := m[path]
+		st := t.policies.stat(f.src.pol)
+		if failClosedFields[path] {
+			st.failClosed[path] = true
+			closed = append(closed, path+" ("+f.src.pol.Namespace+"/"+f.src.pol.Name+")")
+			continue
+		}
+		switch v := f.value.(type) {
+		case *agwv1a1.Timeouts:
+			if rule.Timeouts == nil {
+				to := &config.Timeouts{Request: duration(v.Request), BackendRequest: duration(v.BackendRequest)}
+				if to.Request != nil || to.BackendRequest != nil {
+					rule.Timeouts = to
+				}
+			}
+		case *agwv1a1.Retry:
+			if rule.Retry == nil && v.Attempts > 0 {
+				r := &config.Retry{Attempts: int(v.Attempts), Backoff: duration(v.Backoff)}
+				for _, c := range v.Codes {
+					r.Codes = append(r.Codes, int(c))
+				}
+				rule.Retry = r
+			}
+			if v.Budget != nil {
+				st.note("traffic.retry.budget", notEnforced)
+			}
+		case *agwv1a1.HeaderModifiers:
+			mergeHeaderFilter(&rule, headerModifier(v.Request), false)
+			mergeHeaderFilter(&rule, headerModifier(v.Response), true)
+		case *agwv1a1.DirectResponse:
+			if !hasFilter(rule, func(f config.HTTPFilter) bool { return f.RequestRedirect != nil || f.DirectResponse != nil }) {
+				rule.Filters = append(rule.Filters, config.HTTPFilter{DirectResponse: &config.DirectResponse{StatusCode: int(v.Status), Body: deref(v.Body, "")}})
+			}
+		case *gwv1.HTTPCORSFilter:
+			if !hasFilter(rule, func(f config.HTTPFilter) bool { return f.CORS != nil }) {
+				rule.Filters = append(rule.Filters, config.HTTPFilter{CORS: cors(v)})
+			}
+		case *gwv1.SessionPersistence:
+			if rule.SessionPersistence == nil {
+				rule.SessionPersistence = sessionPersistence(v)
+			}
+		default:
+			st.note(path, notEnforced)
+		}
+	}
+	if len(closed) > 0 {
+		sort.Strings(closed)
+		rule.Filters = []config.HTTPFilter{{DirectResponse: &config.DirectResponse{StatusCode: 500,
+			Body: "agentgateway: this proxy version cannot enforce " + strings.Join(closed, ", ") + "; refusing the request"}}}
+	}
+	return rule, m
+}
+
+func hasFilter(r config.HTTPRouteRule, pred func(config.HTTPFilter) bool) bool {
+	for _, f := range r.Filters {
+		if pred(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeHeaderFilter adds a policy header modifier to a rule: the route's own modifier wins
+// for any header it names; the policy adds the rest.
+func mergeHeaderFilter(r *config.HTTPRouteRule, hm *config.HeaderModifier, response bool) {
+	if hm == nil {
+		return
+	}
+	for i := range r.Filters {
+		existing := r.Filters[i].RequestHeaderModifier
+		if response {
+			existing = r.Filters[i].ResponseHeaderModifier
+		}
+		if existing == nil {
+			continue
+		}
+		named := map[string]bool{}
+		for _, h := range existing.Set {
+			named[strings.ToLower(h.Name)] = true
+		}
+		for _, h := range existing.Add {
+			named[strings.ToLower(h.Name)] = true
+		}
+		for _, h := range existing.Remove {
+			named[strings.ToLower(h)] = true
+		}
+		out := &config.HeaderModifier{Set: append([]config.HTTPHeader(nil), existing.Set...), Add: append([]config.HTTPHeader(nil), existing.Add...), Remove: append([]string(nil), existing.Remove...)}
+		for _, h := range hm.Set {
+			if !named[strings.ToLower(h.Name)] {
+				out.Set = append(out.Set, h)
+			}
+		}
+		for _, h := range hm.Add {
+			if !named[strings.ToLower(h.Name)] {
+				out.Add = append(out.Add, h)
+			}
+		}
+		for _, h := range hm.Remove {
+			if !named[strings.ToLower(h)] {
+				out.Remove = append(out.Remove, h)
+			}
+		}
+		if response {
+			r.Filters[i] = config.HTTPFilter{ResponseHeaderModifier: out}
+		} else {
+			r.Filters[i] = config.HTTPFilter{RequestHeaderModifier: out}
+		}
+		return
+	}
+	if response {
+		r.Filters = append(r.Filters, config.HTTPFilter{ResponseHeaderModifier: hm})
+	} else {
+		r.Filters = append(r.Filters, config.HTTPFilter{RequestHeaderModifier: hm})
+	}
+}
+
+// effectiveFields renders merged fields for the EffectiveConfig view.
+func effectiveFields(ms ...merged) []viewsv1a1.EffectivePolicyField {
+	var out []viewsv1a1.EffectivePolicyField
+	for _, m := range ms {
+		for _, path := range sortedKeys(m) {
+			f := m[path]
+			b, _ := json.Marshal(f.value)
+			out = append(out, viewsv1a1.EffectivePolicyField{
+				Field:  path,
+				Source: fmt.Sprintf("%s/%s (%s)", f.src.pol.Namespace, f.src.pol.Name, f.src.level),
+				Value:  string(b),
+			})
+		}
+	}
+	return out
+}

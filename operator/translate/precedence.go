@@ -1,0 +1,84 @@
+package translate
+
+import (
+	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// matchKey orders HTTP matches as the Gateway API says: Exact path, then the longest
+// PathPrefix, then method, then most headers, then most query params. RegularExpression
+// paths rank after prefixes (implementation-specific in the spec).
+type matchKey struct {
+	pathRank, pathLen, method, headers, query int
+}
+
+func keyOfMatch(m config.HTTPRouteMatch) matchKey {
+	k := matchKey{pathRank: 1, pathLen: 1}
+	if m.Path != nil {
+		switch m.Path.Type {
+		case config.PathMatchExact:
+			k.pathRank = 3
+		case config.PathMatchRegularExpression:
+			k.pathRank = 0
+		default:
+			k.pathRank = 1
+		}
+		k.pathLen = len(m.Path.Value)
+	}
+	if m.Method != "" {
+		k.method = 1
+	}
+	k.headers, k.query = len(m.Headers), len(m.QueryParams)
+	return k
+}
+
+func (a matchKey) less(b matchKey) bool { // a is more specific than b
+	switch {
+	case a.pathRank != b.pathRank:
+		return a.pathRank > b.pathRank
+	case a.pathLen != b.pathLen:
+		return a.pathLen > b.pathLen
+	case a.method != b.method:
+		return a.method > b.method
+	case a.headers != b.headers:
+		return a.headers > b.headers
+	}
+	return a.query > b.query
+}
+
+// rulePrecedence is the key of the rule's most specific match (a rule is listed where its
+// best match would be evaluated).
+func rulePrecedence(r config.HTTPRouteRule) *matchKey {
+	best := keyOfMatch(config.HTTPRouteMatch{})
+	for i, m := range r.Matches {
+		k := keyOfMatch(m)
+		if i == 0 || k.less(best) {
+			best = k
+		}
+	}
+	return &best
+}
+
+// effEntry is one EffectiveRoute with what orders it; ties keep route order (oldest route
+// first, then namespace/name) and rule order.
+type effEntry struct {
+	er    viewsv1a1.EffectiveRoute
+	key   *matchKey
+	route int
+	rule  int
+}
+
+func (a effEntry) less(b effEntry) bool {
+	if a.key != nil && b.key != nil {
+		if a.key.less(*b.key) {
+			return true
+		}
+		if b.key.less(*a.key) {
+			return false
+		}
+	}
+	if a.route != b.route {
+		return a.route < b.route
+	}
+	return a.rule < b.rule
+}

@@ -1,0 +1,43 @@
+package translate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+)
+
+// Snapshot is every input of one translation: deep copies of the objects in the informer
+// cache, taken at one point in time. Translate reads nothing else (no client, no clock), so
+// a Snapshot serialized to YAML is a complete, replayable test input (testdata/*.in.yaml).
+//
+// The provider fills it with only the objects translation can use: GatewayClasses of every
+// controller (to report which are ours), and everything else unfiltered; Translate decides
+// what belongs to our Gateways.
+type Snapshot struct {
+	// ControllerName is the GatewayClass controllerName this operator owns
+	// ("agentgateway.dev/agentgateway").
+	ControllerName string `json:"controllerName"`
+
+	GatewayClasses     []gwv1.GatewayClass     `json:"gatewayClasses,omitempty"`
+	Gateways           []gwv1.Gateway          `json:"gateways,omitempty"`
+	ListenerSets       []gwv1.ListenerSet      `json:"listenerSets,omitempty"`
+	HTTPRoutes         []gwv1.HTTPRoute        `json:"httpRoutes,omitempty"`
+	GRPCRoutes         []gwv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
+	TLSRoutes          []gwv1.TLSRoute         `json:"tlsRoutes,omitempty"`
+	TCPRoutes          []gwv1.TCPRoute         `json:"tcpRoutes,omitempty"`
+	UDPRoutes          []gwv1.UDPRoute         `json:"udpRoutes,omitempty"`
+	ReferenceGrants    []gwv1b1.ReferenceGrant `json:"referenceGrants,omitempty"`
+	BackendTLSPolicies []gwv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
+
+	Namespaces     []corev1.Namespace               `json:"namespaces,omitempty"`
+	Services       []corev1.Service                 `json:"services,omitempty"`
+	EndpointSlices []discoveryv1.EndpointSlice      `json:"endpointSlices,omitempty"`
+	Secrets        []corev1.Secret                  `json:"secrets,omitempty"`
+	ConfigMaps     []corev1.ConfigMap               `json:"configMaps,omitempty"`
+	Policies       []agwv1a1.AgentgatewayPolicy     `json:"policies,omitempty"`
+	Backends       []agwv1a1.AgentgatewayBackend    `json:"backends,omitempty"`
+	Parameters     []agwv1a1.AgentgatewayParameters `json:"parameters,omitempty"`
+}

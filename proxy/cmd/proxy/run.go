@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/agentgateway/agentgateway-go/proxy/admin"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/source"
+)
+
+// options are the command-line settings.
+type options struct {
+	configPath   string
+	xdsAddr      string
+	gateway      string
+	podName      string
+	podNamespace string
+	tokenFile    string
+	adminAddr    string
+	pollInterval time.Duration
+	drainPeriod  time.Duration
+	drainTimeout time.Duration
+	logLevel     slog.Level
+	// endDrain, when closed, ends the drain period early (tests).
+	endDrain chan struct{}
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.StringVar(&o.configPath, "config", "", "path of a YAML/JSON config file, reloaded when it changes")
+	fs.StringVar(&o.xdsAddr, "xds-addr", "", "host:port of the operator's config server (proxy/configstream); replaces --config")
+	fs.StringVar(&o.gateway, "gateway", os.Getenv("GATEWAY_NAME"), "name of the Gateway this proxy serves (with --xds-addr; default $GATEWAY_NAME)")
+	fs.StringVar(&o.podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name (with --xds-addr; default $POD_NAME)")
+	fs.StringVar(&o.podNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "this pod's and the Gateway's namespace (with --xds-addr; default $POD_NAMESPACE)")
+	fs.StringVar(&o.tokenFile, "token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "ServiceAccount token presented to the config server (with --xds-addr)")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:15000", "address of the admin server (/ready, /metrics, /config_dump, /debug/pprof)")
+	fs.DurationVar(&o.pollInterval, "config-poll-interval", time.Second, "how often the config file is checked for changes")
+	fs.DurationVar(&o.drainPeriod, "drain-period", 5*time.Second, "on SIGTERM, how long readiness fails before listeners close (lets load balancers notice)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long open requests may run after listeners close")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.configPath == "" && o.xdsAddr == "":
+		return errors.New("set --config (a file) or --xds-addr (the operator's config server)")
+	case o.configPath != "" && o.xdsAddr != "":
+		return errors.New("--config and --xds-addr are exclusive: a proxy has one config source")
+	case o.xdsAddr != "" && (o.gateway == "" || o.podName == "" || o.podNamespace == ""):
+		return errors.New("--xds-addr needs --gateway, --pod-name and --pod-namespace (or GATEWAY_NAME, POD_NAME, POD_NAMESPACE)")
+	case o.pollInterval <= 0:
+		return errors.New("--config-poll-interval must be positive")
+	case o.drainPeriod < 0 || o.drainTimeout < 0:
+		return errors.New("--drain-period and --drain-timeout must not be negative")
+	}
+	return nil
+}
+
+// run serves until ctx is cancelled (SIGTERM), then drains: readiness
+// fails for drainPeriod, then listeners close and open requests get
+// drainTimeout to finish. adminReady, if not nil, receives the admin
+// address once it listens (for tests).
+func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout})
+	adm := admin.New(rt, reg)
+
+	ln, err := net.Listen("tcp", o.adminAddr)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second}
+	go adminSrv.Serve(ln)
+	defer adminSrv.Close()
+	if adminReady != nil {
+		adminReady <- ln.Addr()
+	}
+	log.Info("admin listening", "addr", ln.Addr().String())
+
+	srcCtx, stopSource := context.WithCancel(context.Background())
+	defer stopSource()
+	srcDone := make(chan struct{})
+	if o.xdsAddr != "" {
+		disconnects := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agentgateway_config_stream_disconnects_total",
+			Help: "Config streams to the operator that ended (the proxy keeps its config and reconnects).",
+		})
+		reg.MustRegister(disconnects)
+		client := &configstream.Client{
+			Address:     o.xdsAddr,
+			Node:        configstream.Node{Pod: o.podName, Namespace: o.podNamespace, Gateway: o.gateway, BuildVersion: buildVersion()},
+			Token:       configstream.TokenFile(o.tokenFile),
+			Logger:      log,
+			StreamEnded: func(error) { disconnects.Inc() },
+		}
+		go func() {
+			defer close(srcDone)
+			if err := client.Run(srcCtx, rt.Apply); err != nil {
+				log.Error("config stream", "error", err)
+			}
+		}()
+	} else {
+		file := &source.File{
+			Path:     o.configPath,
+			Interval: o.pollInterval,
+			Apply:    rt.Apply,
+			Logger:   log,
+			Report: func(_ string, err error) {
+				// Apply counts its own outcomes; decode errors never reach it.
+				if errors.Is(err, source.ErrDecode) {
+					rt.Metrics().Reloads.WithLabelValues("failed").Inc()
+				}
+			},
+		}
+		go func() {
+			defer close(srcDone)
+			file.Run(srcCtx)
+		}()
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down: failing readiness", "drain_period", o.drainPeriod)
+	adm.SetDraining()
+	stopSource()
+	<-srcDone // no config is applied after this point
+	select {
+	case <-time.After(o.drainPeriod):
+	case <-waitSecondSignal():
+	case <-o.endDrain: // nil outside tests: never ready
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	if err := rt.Shutdown(sctx); err != nil {
+		log.Warn("drain timed out; closed remaining connections", "error", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// buildVersion is the main module version, shown in proxystatus.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

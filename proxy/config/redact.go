@@ -1,0 +1,49 @@
+package config
+
+import "encoding/json"
+
+// RedactedValue replaces secret material in Redacted copies.
+const RedactedValue = "<redacted>"
+
+// Redacted returns a deep copy of the config with every private key
+// replaced by RedactedValue, safe for /config_dump and logs. Certificates
+// and CA bundles are public and kept.
+func (c *Config) Redacted() *Config {
+	out := c.DeepCopy()
+	for bi := range out.Binds {
+		for li := range out.Binds[bi].Listeners {
+			if t := out.Binds[bi].Listeners[li].TLS; t != nil {
+				for ci := range t.Certificates {
+					redactKey(&t.Certificates[ci])
+				}
+			}
+		}
+	}
+	for bi := range out.Backends {
+		if t := out.Backends[bi].TLS; t != nil && t.ClientCertificate != nil {
+			redactKey(t.ClientCertificate)
+		}
+	}
+	return out
+}
+
+func redactKey(c *Certificate) {
+	if c.PrivateKey != "" {
+		c.PrivateKey = RedactedValue
+	}
+}
+
+// DeepCopy returns an independent copy. The config is plain data, so a JSON
+// round trip is exact and cannot miss a field added later.
+func (c *Config) DeepCopy() *Config {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Only unsupported types can fail to marshal, and Config has none.
+		panic("config: deep copy: " + err.Error())
+	}
+	var out Config
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("config: deep copy: " + err.Error())
+	}
+	return &out
+}

@@ -1,0 +1,188 @@
+package configstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// Client is the proxy side of the stream.
+type Client struct {
+	// Address of the operator's config server, host:port.
+	Address string
+	// Node identifies this proxy.
+	Node Node
+	// Token returns the bearer token; it is called on every connect because projected
+	// ServiceAccount tokens rotate. See TokenFile.
+	Token func() (string, error)
+	// DialOptions replace the default (plaintext h2c, keepalive every 20 s).
+	DialOptions []grpc.DialOption
+	// HeartbeatInterval defaults to 10 s.
+	HeartbeatInterval time.Duration
+	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 250 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// StreamEnded, if set, is called with the reason every stream ended (for metrics and
+	// tests); Run keeps reconnecting regardless.
+	StreamEnded func(err error)
+}
+
+// TokenFile returns a Token function reading path (a projected ServiceAccount token).
+func TokenFile(path string) func() (string, error) {
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read service account token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
+
+// Run receives configs until ctx is cancelled and returns nil then. Every config is passed
+// to apply; nil means applied (ACK), an error means rejected (NACK with its text), and the
+// proxy keeps serving what it had. Run never calls apply concurrently. While disconnected
+// it calls nothing, so the proxy keeps serving its last good config, and it reconnects with
+// exponential back-off and jitter, announcing the version it runs so an unchanged config is
+// not sent again.
+func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) error {
+	if c.Address == "" || c.Node.Pod == "" || c.Node.Namespace == "" || c.Node.Gateway == "" {
+		return errors.New("configstream client: Address, Node.Pod, Node.Namespace and Node.Gateway are required")
+	}
+	if c.Token == nil {
+		return errors.New("configstream client: Token is required (use TokenFile)")
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := c.DialOptions
+	if opts == nil {
+		opts = []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		}
+	}
+	conn, err := grpc.NewClient(c.Address, opts...)
+	if err != nil {
+		return fmt.Errorf("configstream client: dial %s: %w", c.Address, err)
+	}
+	defer conn.Close()
+
+	minB, maxB := orDefault(c.MinBackoff, 250*time.Millisecond), orDefault(c.MaxBackoff, 30*time.Second)
+	backoff := minB
+	var running string
+	for {
+		start := time.Now()
+		got, err := c.session(ctx, conn, &running, apply)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if c.StreamEnded != nil {
+			c.StreamEnded(err)
+		}
+		// A stream that delivered something or lived a while was healthy: start over.
+		if got || time.Since(start) > maxB {
+			backoff = minB
+		}
+		delay := backoff/2 + rand.N(backoff/2+1)
+		log.Warn("config stream ended; keeping the last good config and reconnecting", "error", err, "running", running, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		backoff = min(backoff*2, maxB)
+	}
+}
+
+// session runs one stream. running is updated as configs are applied. got reports whether
+// any config arrived.
+func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *string, apply func(*config.Config) error) (got bool, err error) {
+	token, err := c.Token()
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	st, err := conn.NewStream(ctx, streamDesc, fullMethod, CallCodec(), grpc.WaitForReady(true))
+	if err != nil {
+		return false, fmt.Errorf("open config stream: %w", err)
+	}
+	node := c.Node
+	if err := st.SendMsg(&Request{Node: &node, Running: *running}); err != nil {
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	resps := make(chan *Response)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			r := new(Response)
+			if err := st.RecvMsg(r); err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case resps <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	hb := time.NewTicker(orDefault(c.HeartbeatInterval, 10*time.Second))
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case err := <-recvErr:
+			return got, err
+		case <-hb.C:
+			if err := st.SendMsg(&Request{Heartbeat: true, Running: *running}); err != nil {
+				return got, fmt.Errorf("send heartbeat: %w", err)
+			}
+		case r := <-resps:
+			got = true
+			ans := &Request{Version: r.Version, Nonce: r.Nonce}
+			if err := c.apply(r, apply); err != nil {
+				ans.Error = err.Error()
+			} else {
+				*running = r.Version
+			}
+			ans.Running = *running
+			if err := st.SendMsg(ans); err != nil {
+				return got, fmt.Errorf("send ack: %w", err)
+			}
+		}
+	}
+}
+
+func (c *Client) apply(r *Response, apply func(*config.Config) error) error {
+	if r.Config == nil {
+		return errors.New("configstream: response without a config")
+	}
+	if r.Config.Version == "" {
+		r.Config.Version = r.Version
+	}
+	return apply(r.Config)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

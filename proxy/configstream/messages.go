@@ -1,0 +1,74 @@
+package configstream
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// Node identifies one proxy process.
+type Node struct {
+	// Pod is the proxy pod name (POD_NAME from the downward API).
+	Pod string `json:"pod"`
+	// Namespace is the pod's namespace; the Gateway is in the same namespace.
+	Namespace string `json:"namespace"`
+	// Gateway is the name of the Gateway the proxy serves.
+	Gateway string `json:"gateway"`
+	// BuildVersion is the proxy binary's version, shown in proxystatus.
+	BuildVersion string `json:"buildVersion,omitempty"`
+}
+
+// Key is the Gateway the node serves.
+func (n Node) Key() GatewayKey { return GatewayKey{Namespace: n.Namespace, Name: n.Gateway} }
+
+func (n Node) String() string { return n.Namespace + "/" + n.Pod + " (gateway " + n.Gateway + ")" }
+
+// GatewayKey names a Gateway without depending on Kubernetes types.
+type GatewayKey struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+func (k GatewayKey) String() string { return k.Namespace + "/" + k.Name }
+
+// Request is a message from the proxy to the operator.
+type Request struct {
+	// Node is required on the first message of a stream and ignored afterwards.
+	Node *Node `json:"node,omitempty"`
+	// Running is the version the proxy serves now ("" before its first config). On the first
+	// message it lets the server skip a push the proxy already has (resume).
+	Running string `json:"running,omitempty"`
+	// Version and Nonce name the Response this message answers (ACK or NACK).
+	Version string `json:"version,omitempty"`
+	Nonce   string `json:"nonce,omitempty"`
+	// Error is set on a NACK: why the proxy rejected Version. The proxy still runs Running.
+	Error string `json:"error,omitempty"`
+	// Heartbeat marks a keep-alive message that answers nothing.
+	Heartbeat bool `json:"heartbeat,omitempty"`
+}
+
+// IsAnswer reports whether the request ACKs or NACKs a response.
+func (r *Request) IsAnswer() bool { return r.Nonce != "" }
+
+// Response is a message from the operator to the proxy: one complete config.
+type Response struct {
+	Version string         `json:"version"`
+	Nonce   string         `json:"nonce"`
+	Config  *config.Config `json:"config"`
+}
+
+// VersionOf returns a content hash of c (ignoring c.Version), suitable as Config.Version:
+// identical configs get identical versions, so republishing one is a no-op.
+func VersionOf(c *config.Config) (string, error) {
+	cp := *c
+	cp.Version = ""
+	b, err := json.Marshal(&cp)
+	if err != nil {
+		return "", fmt.Errorf("hash config: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}

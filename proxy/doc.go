@@ -1,0 +1,49 @@
+// Package proxy is the agentgateway data plane: a plain Go program that
+// serves one Gateway's traffic from a typed configuration. It knows nothing
+// of Kubernetes; TestNoForbiddenImports keeps it that way.
+//
+// # Data flow
+//
+//	source (file poller; later the xDS client)
+//	  └─ config.Decode (strict) ─ Config.Validate (every error, with field paths)
+//	      └─ runtime.Apply: compile a new graph ─ open new sockets ─ atomic swap ─ drain removed binds
+//	          └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
+//
+// # Packages
+//
+//   - config: the contract the operator fills. Plain structs with json
+//     tags, decoded strictly from YAML or JSON; Validate reports every
+//     problem at once; Redacted hides private keys for dumps.
+//   - router: compiles a listener's HTTPRoutes into a matcher with the
+//     exact Gateway API precedence (hostname specificity, Exact path,
+//     longest PathPrefix on segment boundaries, regex, method, header
+//     count, query count, route age, namespace/name, rule order).
+//   - filters: the HTTPRoute filters (header modifiers, redirect, URL
+//     rewrite, CORS, direct response, mirror), precompiled per config.
+//   - upstream: one tuned http.Transport per backend, kept across reloads
+//     while the backend is unchanged; endpoint choice by power of two
+//     choices on in-flight requests; passive ejection of refusing
+//     endpoints; backend TLS with SAN verification.
+//   - runtime: binds (sockets) and the handler graph. HTTP/1.1 and h2c on
+//     HTTP binds; HTTPS with per-SNI certificates, ALPN, client
+//     certificates and 421 for coalesced connections; HTTP/3 (package h3)
+//     on the same port; TCP, TLS passthrough/terminate and UDP through
+//     package l4. Timeouts, retries, session persistence, mirroring and
+//     metrics live here.
+//   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
+//     the runtime.
+//   - cel: the CEL environment shared with the operator's webhook.
+//   - source: where configs come from; a bad config is logged and counted,
+//     and the last good one keeps serving.
+//   - admin: /ready, /healthz, /config_dump, /metrics, /debug/pprof on a
+//     separate listener.
+//   - cmd/proxy: flags, signal handling and graceful drain.
+//
+// # Reload guarantees
+//
+// A config is applied whole or not at all. Requests hold the graph they
+// started with, so a swap never fails a request in flight; binds whose
+// name, address, port and protocol are unchanged keep their socket and
+// their client connections; backends whose config is unchanged keep their
+// connection pools.
+package proxy

@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// forbidden are import path prefixes the proxy must never depend on, even
+// indirectly or from tests: the proxy is a plain Go program driven by its
+// config (see DESIGN.md §1), so Kubernetes and operator code stay out.
+var forbidden = []string{
+	"k8s.io/",
+	"sigs.k8s.io/",
+	"github.com/agentgateway/agentgateway-go/operator",
+	"github.com/agentgateway/agentgateway-go/apis",
+	"github.com/agentgateway/agentgateway-go/generated",
+	"github.com/agentgateway/agentgateway-go/webhook",
+}
+
+func TestNoForbiddenImports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	// -test includes the test-only dependencies of every proxy package.
+	out, err := exec.Command("go", "list", "-deps", "-test", "-f", "{{.ImportPath}}", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	var bad []string
+	for _, p := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(p, f) {
+				bad = append(bad, p)
+			}
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("the proxy depends on forbidden packages (remove the import chain; `go mod why -m` helps):\n  %s", strings.Join(bad, "\n  "))
+	}
+}

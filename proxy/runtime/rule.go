@@ -1,0 +1,271 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/filters"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream"
+)
+
+// ruleHandler serves the requests one HTTPRoute rule matched.
+type ruleHandler struct {
+	routeKey string
+	reqMod   *filters.HeaderModifier
+	respMod  *filters.HeaderModifier
+	redirect *filters.Redirect
+	rewrite  *filters.Rewrite
+	direct   *filters.DirectResponse
+	cors     *filters.CORS
+	mirrors  []*filters.Mirror
+	session  *session
+
+	refs      []*refHandler
+	cumWeight []int // prefix sums; empty or total 0 means "no backend": 500
+	timeout   time.Duration
+}
+
+// refHandler proxies to one backendRef of a rule.
+type refHandler struct {
+	backend *upstream.Backend // nil for an invalid ref: 500
+	reqMod  *filters.HeaderModifier
+	respMod *filters.HeaderModifier
+	proxy   *httputil.ReverseProxy
+}
+
+type buildEnv struct {
+	backends map[string]*upstream.Backend
+	metrics  *Metrics
+	slots    chan struct{} // mirror concurrency, shared by the config
+	log      errorLogger
+}
+
+type errorLogger interface {
+	Debug(msg string, args ...any)
+}
+
+func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHandler, error) {
+	rule := &route.Rules[ruleIndex]
+	h := &ruleHandler{routeKey: route.EffectiveKey()}
+	for i := range rule.Filters {
+		f := &rule.Filters[i]
+		switch {
+		case f.RequestHeaderModifier != nil:
+			h.reqMod = filters.NewHeaderModifier(f.RequestHeaderModifier)
+		case f.ResponseHeaderModifier != nil:
+			h.respMod = filters.NewHeaderModifier(f.ResponseHeaderModifier)
+		case f.RequestRedirect != nil:
+			h.redirect = filters.NewRedirect(f.RequestRedirect)
+		case f.URLRewrite != nil:
+			h.rewrite = filters.NewRewrite(f.URLRewrite)
+		case f.DirectResponse != nil:
+			h.direct = filters.NewDirectResponse(f.DirectResponse)
+		case f.CORS != nil:
+			h.cors = filters.NewCORS(f.CORS)
+		case f.RequestMirror != nil:
+			b := env.backends[f.RequestMirror.Backend]
+			if b == nil {
+				return nil, fmt.Errorf("mirror backend %q is not defined", f.RequestMirror.Backend)
+			}
+			m := filters.NewMirror(b, b.Scheme(), f.RequestMirror.Percent, env.slots)
+			m.Dropped = env.metrics.MirrorsDropped.Inc
+			h.mirrors = append(h.mirrors, m)
+		}
+	}
+	if sp := rule.SessionPersistence; sp != nil {
+		h.session = newSession(sp)
+	}
+	var attemptTimeout time.Duration
+	if t := rule.Timeouts; t != nil {
+		if t.Request != nil {
+			h.timeout = t.Request.Duration
+		}
+		if t.BackendRequest != nil {
+			attemptTimeout = t.BackendRequest.Duration
+		}
+	}
+	total := 0
+	for i := range rule.BackendRefs {
+		br := &rule.BackendRefs[i]
+		w := 1
+		if br.Weight != nil {
+			w = *br.Weight
+		}
+		ref := &refHandler{}
+		for j := range br.Filters {
+			if m := br.Filters[j].RequestHeaderModifier; m != nil {
+				ref.reqMod = filters.NewHeaderModifier(m)
+			}
+			if m := br.Filters[j].ResponseHeaderModifier; m != nil {
+				ref.respMod = filters.NewHeaderModifier(m)
+			}
+		}
+		if br.Invalid == "" {
+			ref.backend = env.backends[br.Backend]
+			if ref.backend == nil {
+				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
+			}
+			ref.proxy = newReverseProxy(env, h, ref, rule.Retry, attemptTimeout)
+		}
+		total += w
+		h.refs = append(h.refs, ref)
+		h.cumWeight = append(h.cumWeight, total)
+	}
+	return h, nil
+}
+
+func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *config.Retry, attemptTimeout time.Duration) *httputil.ReverseProxy {
+	var transport http.RoundTripper = ref.backend
+	if retry != nil || attemptTimeout > 0 {
+		transport = newRetrier(ref.backend, retry, attemptTimeout)
+	}
+	backendName := ref.backend.Name
+	scheme := ref.backend.Scheme()
+	return &httputil.ReverseProxy{
+		Transport:  transport,
+		BufferPool: copyBuffers,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			ex := exchangeFrom(pr.In.Context())
+			pr.SetXForwarded()
+			pr.Out.URL.Scheme = scheme
+			// Placeholder; upstream.Backend replaces it with the picked
+			// endpoint. The Host header stays the client's (pr.Out.Host).
+			pr.Out.URL.Host = "backend"
+			pr.Out.Host = pr.In.Host
+			if ex != nil {
+				rule.rewrite.Apply(pr.Out, ex.prefix)
+			}
+			ref.reqMod.Apply(pr.Out.Header)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			ex := exchangeFrom(r.Context())
+			code, reason := http.StatusBadGateway, "connect"
+			switch {
+			case errors.Is(err, upstream.ErrNoEndpoints):
+				code, reason = http.StatusServiceUnavailable, "no_endpoints"
+			case errors.Is(err, context.DeadlineExceeded) || ex != nil && ex.reqCtx != nil && ex.reqCtx.Err() == context.DeadlineExceeded:
+				code, reason = http.StatusGatewayTimeout, "timeout"
+			case errors.Is(err, context.Canceled):
+				// The client went away; nobody reads this response.
+				code, reason = 499, "client_cancel"
+			}
+			env.metrics.UpstreamErrors.WithLabelValues(backendName, reason).Inc()
+			env.log.Debug("upstream error", "backend", backendName, "error", err)
+			if code == 499 {
+				// Not a real HTTP status; record it for metrics only.
+				if ex != nil {
+					ex.w.code = 499
+				}
+				return
+			}
+			localError(w, r, code, http.StatusText(code))
+		},
+		// Silence the default logger; errors are counted in metrics.
+		ErrorLog: discardLogger,
+	}
+}
+
+// serve runs the rule for a routed request.
+func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange, scheme, host string, port int) {
+	if h.cors != nil {
+		ex.origin = r.Header.Get("Origin")
+		if h.cors.Preflight(w, r) {
+			return
+		}
+	}
+	h.reqMod.Apply(r.Header)
+	if h.redirect != nil {
+		loc, code := h.redirect.Location(r, scheme, host, port, ex.prefix)
+		w.Header().Set("Location", loc)
+		w.WriteHeader(code)
+		return
+	}
+	if h.direct != nil {
+		h.direct.Serve(w)
+		return
+	}
+	if len(h.mirrors) > 0 {
+		h.mirror(r)
+	}
+	ref := h.pick(r, ex)
+	if ref == nil || ref.backend == nil {
+		// The Gateway API requires 500 for requests sent to an invalid
+		// or missing backend (or a rule with none at all).
+		localError(w, r, http.StatusInternalServerError, "no valid backend for this route")
+		return
+	}
+	ex.ref = ref
+	if h.timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+		defer cancel()
+		ex.reqCtx = ctx
+		r = r.WithContext(ctx)
+	}
+	ref.proxy.ServeHTTP(w, r)
+}
+
+// pick chooses a backendRef by weight, or the one holding the client's
+// session.
+func (h *ruleHandler) pick(r *http.Request, ex *exchange) *refHandler {
+	if h.session != nil {
+		if name, addr, ok := h.session.get(r); ok {
+			for _, ref := range h.refs {
+				if ref.backend != nil && ref.backend.Name == name {
+					ex.picked.Prefer = addr
+					ex.sessionValid = true
+					return ref
+				}
+			}
+		}
+	}
+	n := len(h.cumWeight)
+	if n == 0 || h.cumWeight[n-1] == 0 {
+		return nil
+	}
+	if n == 1 {
+		return h.refs[0]
+	}
+	x := rand.IntN(h.cumWeight[n-1])
+	for i, c := range h.cumWeight {
+		if x < c {
+			return h.refs[i]
+		}
+	}
+	return h.refs[n-1]
+}
+
+// mirror sends the request to every mirror backend. A small body is read
+// into memory so both the mirrors and the main request get it; a larger
+// or unknown-length body is not mirrored.
+func (h *ruleHandler) mirror(r *http.Request) {
+	var body []byte
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+	case r.ContentLength > 0 && r.ContentLength <= filters.MirrorBodyLimit:
+		b, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		body = b
+	default:
+		for _, m := range h.mirrors {
+			if m.Dropped != nil {
+				m.Dropped()
+			}
+		}
+		return
+	}
+	for _, m := range h.mirrors {
+		m.Send(r, body)
+	}
+}

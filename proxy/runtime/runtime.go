@@ -1,0 +1,308 @@
+// Package runtime serves a proxy config: it opens one socket per Bind,
+// compiles the config into an immutable handler graph and swaps graphs
+// atomically on reload.
+//
+// A reload (Apply) validates the config, compiles every route, TLS setting
+// and backend into a new graph without touching the running one, opens
+// sockets for new binds, publishes the graph with one atomic store, and
+// only then shuts down binds that disappeared (they drain for
+// Options.DrainTimeout). Binds whose identity (name, address, port,
+// protocol, HTTP/3) is unchanged keep their socket and connections;
+// requests already running finish on the graph they started with.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream"
+)
+
+// Options tune the runtime. Zero values take the defaults documented on
+// each field.
+type Options struct {
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the runtime metrics; nil keeps them unregistered.
+	Registerer prometheus.Registerer
+	// DrainTimeout is how long a removed bind (and the whole proxy on
+	// Shutdown) lets open requests finish. Default 30s.
+	DrainTimeout time.Duration
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout bounds reading request headers (slowloris).
+	// Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle client keep-alive connections. Default 120s.
+	IdleTimeout time.Duration
+	// MaxConcurrentStreams bounds HTTP/2 streams per client connection.
+	// Default 1000.
+	MaxConcurrentStreams int
+	// MirrorConcurrency bounds in-flight mirrored requests; more are
+	// dropped. Default 256.
+	MirrorConcurrency int
+}
+
+func (o *Options) complete() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = 1000
+	}
+	if o.MirrorConcurrency == 0 {
+		o.MirrorConcurrency = 256
+	}
+}
+
+// Runtime owns the binds and the current graph.
+type Runtime struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *Metrics
+	pool    *upstream.Pool
+	slots   chan struct{}
+
+	graph atomic.Pointer[graph]
+
+	mu       sync.Mutex // serializes Apply and Shutdown
+	servers  map[string]*server
+	draining sync.WaitGroup
+	closed   bool
+}
+
+// New returns a runtime serving nothing until the first Apply.
+func New(opts Options) *Runtime {
+	opts.complete()
+	rt := &Runtime{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: newMetrics(opts.Registerer),
+		pool:    upstream.NewPool(),
+		slots:   make(chan struct{}, opts.MirrorConcurrency),
+		servers: map[string]*server{},
+	}
+	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
+	return rt
+}
+
+// Metrics returns the runtime's collectors.
+func (rt *Runtime) Metrics() *Metrics { return rt.metrics }
+
+// Current returns the config being served (nil before the first Apply).
+// Callers must not modify it.
+func (rt *Runtime) Current() *config.Config {
+	c := rt.graph.Load().config
+	if c.Version == "" {
+		return nil
+	}
+	return c
+}
+
+// Addr returns the address a bind listens on, or nil.
+func (rt *Runtime) Addr(bind string) net.Addr {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	s := rt.servers[bind]
+	switch {
+	case s == nil:
+		return nil
+	case s.ln != nil:
+		return s.ln.Addr()
+	case s.pc != nil:
+		return s.pc.LocalAddr()
+	}
+	return nil
+}
+
+// ErrClosed is returned by Apply after Shutdown.
+var ErrClosed = errors.New("runtime is shut down")
+
+// Apply validates, compiles and starts serving c. On error nothing
+// changes, except when opening a new socket fails after others were
+// opened: those are closed again and the old graph keeps serving.
+func (rt *Runtime) Apply(c *config.Config) (err error) {
+	defer func() {
+		if err != nil {
+			rt.metrics.Reloads.WithLabelValues("failed").Inc()
+		} else {
+			rt.metrics.Reloads.WithLabelValues("ok").Inc()
+		}
+	}()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	backends, err := rt.pool.Prepare(c.Backends)
+	if err != nil {
+		return fmt.Errorf("compile backends: %w", err)
+	}
+	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log}
+	g, err := compile(c, env)
+	if err != nil {
+		return fmt.Errorf("compile config %s: %w", c.Version, err)
+	}
+
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return ErrClosed
+	}
+	// Binds that keep their identity keep their socket. Changed binds are
+	// stopped before new sockets are opened, since they may need the
+	// same port.
+	keep := map[string]*server{}
+	var stop []*server
+	for name, s := range rt.servers {
+		b := bindByName(c, name)
+		if b != nil && bindIdentity(b) == s.identity {
+			keep[name] = s
+		} else {
+			stop = append(stop, s)
+		}
+	}
+	for _, s := range stop {
+		if s.ln != nil {
+			s.ln.Close() // free the port now; connections drain below
+		}
+		if s.pc != nil || s.h3pc != nil {
+			// UDP sockets are closed by the servers' Shutdown (replies
+			// leave through them); a re-bind of the same UDP port will
+			// fail until then, so shut those down synchronously.
+			ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
+			s.shutdown(ctx)
+			cancel()
+			s.stopped = true
+		}
+	}
+	var opened []*server
+	for i := range c.Binds {
+		b := &c.Binds[i]
+		if _, ok := keep[b.Name]; ok {
+			continue
+		}
+		s, err := rt.listen(b, g.binds[b.Name], g)
+		if err != nil {
+			for _, o := range opened {
+				o.closeSocket()
+			}
+			// Stopped binds cannot be revived; keep serving what is left.
+			for _, s := range stop {
+				delete(rt.servers, s.name)
+				rt.drain(s)
+			}
+			return err
+		}
+		opened = append(opened, s)
+	}
+	for name, s := range keep {
+		if err := s.update(bindByName(c, name), g.binds[name], g); err != nil {
+			for _, o := range opened {
+				o.closeSocket()
+			}
+			return fmt.Errorf("bind %s: %w", name, err)
+		}
+	}
+
+	old := rt.graph.Swap(g)
+	for name, s := range keep {
+		s.state.Store(g.binds[name])
+	}
+	for _, s := range opened {
+		s.state.Store(g.binds[s.name])
+	}
+	rt.pool.Commit(backends)
+	for _, s := range stop {
+		delete(rt.servers, s.name)
+		rt.drain(s)
+	}
+	for _, s := range opened {
+		rt.servers[s.name] = s
+		go s.serve()
+	}
+	if old.config.Version != "" && old.config.Version != c.Version {
+		rt.metrics.ConfigInfo.DeleteLabelValues(old.config.Version)
+	}
+	rt.metrics.ConfigInfo.WithLabelValues(c.Version).Set(1)
+	rt.metrics.ActiveListeners.Set(float64(len(rt.servers)))
+	rt.log.Info("config applied", "version", c.Version, "binds", len(c.Binds), "backends", len(c.Backends), "opened", len(opened), "stopped", len(stop))
+	return nil
+}
+
+func (s *server) closeSocket() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.h3pc != nil {
+		s.h3pc.Close()
+	}
+	if s.pc != nil {
+		s.pc.Close()
+	}
+}
+
+func bindByName(c *config.Config, name string) *config.Bind {
+	for i := range c.Binds {
+		if c.Binds[i].Name == name {
+			return &c.Binds[i]
+		}
+	}
+	return nil
+}
+
+// drain shuts a removed server down in the background. A server that
+// never started serving only has its socket closed.
+func (rt *Runtime) drain(s *server) {
+	if s.stopped {
+		return
+	}
+	rt.draining.Add(1)
+	go func() {
+		defer rt.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
+		defer cancel()
+		s.shutdown(ctx)
+	}()
+}
+
+// Shutdown stops accepting on every bind and waits up to ctx for open
+// requests to finish, then closes what is left.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.mu.Lock()
+	rt.closed = true
+	servers := rt.servers
+	rt.servers = map[string]*server{}
+	rt.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	rt.draining.Wait()
+	rt.metrics.ActiveListeners.Set(0)
+	return ctx.Err()
+}

@@ -1,0 +1,5 @@
+package upstream
+
+import "time"
+
+var timeNow = time.Now

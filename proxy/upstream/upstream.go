@@ -1,0 +1,484 @@
+// Package upstream owns the connections to backends: one tuned
+// http.Transport per backend (kept across config reloads while the backend
+// is unchanged, so connection pools stay warm), endpoint selection by
+// power-of-two-choices on in-flight requests, and passive ejection of
+// endpoints that refuse connections.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// ErrNoEndpoints is returned when a backend has no endpoint to send to.
+var ErrNoEndpoints = errors.New("backend has no endpoints")
+
+const (
+	defaultConnectTimeout = 10 * time.Second
+	// ejectFor is how long an endpoint that refused a connection, or
+	// answered with consecutiveFailures gateway errors in a row, is avoided.
+	ejectFor            = 5 * time.Second
+	consecutiveFailures = 5
+	// maxEjectedPercent keeps ejection from emptying a backend: past it,
+	// failing endpoints stay in rotation.
+	maxEjectedPercent = 50
+	// Retry budget: retries in flight may reach retryBudgetPercent of the
+	// requests in flight, and at least minRetryConcurrency, so a failing
+	// backend is not hit by a retry storm.
+	retryBudgetPercent  = 20
+	minRetryConcurrency = 3
+)
+
+// Endpoint is one backend address with its load counters.
+type Endpoint struct {
+	Address string
+	weight  int
+	// inflight counts requests sent and not yet finished (body closed); it
+	// drives power-of-two-choices.
+	inflight atomic.Int64
+	// ejectedUntil is a unix-nano deadline; 0 means healthy.
+	ejectedUntil atomic.Int64
+	// failures counts consecutive gateway errors (502, 503, 504).
+	failures atomic.Int32
+}
+
+// InFlight reports the current number of outstanding requests.
+func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
+
+func (e *Endpoint) ejected(now int64) bool { return e.ejectedUntil.Load() > now }
+
+// Backend is a compiled config.Backend. It is safe for concurrent use and
+// implements http.RoundTripper: each RoundTrip picks an endpoint.
+type Backend struct {
+	Name      string
+	Protocol  config.BackendProtocol
+	TLS       bool
+	endpoints []*Endpoint
+	cumWeight []int // prefix sums of endpoint weights for weighted picks
+	uniform   bool
+	byAddr    map[string]*Endpoint
+	transport *http.Transport
+	dialer    *net.Dialer
+	spec      string // canonical JSON of the config, to detect changes
+
+	active   atomic.Int64 // requests in flight, all endpoints
+	retrying atomic.Int64 // retries in flight
+}
+
+// StartRetry reserves a retry from the budget; it returns false when the
+// budget is spent and the caller should return the failure instead. Call
+// EndRetry when a reserved retry finishes.
+func (b *Backend) StartRetry() bool {
+	limit := max(int64(minRetryConcurrency), b.active.Load()*retryBudgetPercent/100)
+	if b.retrying.Add(1) > limit {
+		b.retrying.Add(-1)
+		return false
+	}
+	return true
+}
+
+// EndRetry returns a retry reserved with StartRetry.
+func (b *Backend) EndRetry() { b.retrying.Add(-1) }
+
+// Endpoints returns the backend's endpoints.
+func (b *Backend) Endpoints() []*Endpoint { return b.endpoints }
+
+// Scheme is the URL scheme requests to this backend use.
+func (b *Backend) Scheme() string {
+	if b.TLS {
+		return "https"
+	}
+	return "http"
+}
+
+// Dial opens a raw connection to a picked endpoint, for L4 forwarding.
+func (b *Backend) Dial(ctx context.Context, network string) (net.Conn, *Endpoint, error) {
+	ep := b.Pick("")
+	if ep == nil {
+		return nil, nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
+	}
+	c, err := b.dialer.DialContext(ctx, network, ep.Address)
+	if err != nil {
+		b.eject(ep)
+		return nil, ep, err
+	}
+	return c, ep, nil
+}
+
+func newBackend(c *config.Backend, spec string) (*Backend, error) {
+	b := &Backend{Name: c.Name, Protocol: c.Protocol, TLS: c.TLS != nil, spec: spec, byAddr: map[string]*Endpoint{}}
+	if b.Protocol == "" {
+		b.Protocol = config.BackendHTTP1
+	}
+	total := 0
+	b.uniform = true
+	for _, e := range c.Endpoints {
+		w := e.Weight
+		if w <= 0 {
+			w = 1
+		}
+		if len(b.endpoints) > 0 && w != b.endpoints[0].weight {
+			b.uniform = false
+		}
+		ep := &Endpoint{Address: e.Address, weight: w}
+		total += w
+		b.endpoints = append(b.endpoints, ep)
+		b.cumWeight = append(b.cumWeight, total)
+		b.byAddr[e.Address] = ep
+	}
+	timeout := defaultConnectTimeout
+	if c.ConnectTimeout != nil {
+		timeout = c.ConnectTimeout.Duration
+	}
+	b.dialer = &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	var tlsConf *tls.Config
+	if c.TLS != nil {
+		var err error
+		tlsConf, err = clientTLS(c)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", c.Name, err)
+		}
+	}
+	t := &http.Transport{
+		DialContext:     b.dialer.DialContext,
+		TLSClientConfig: tlsConf,
+		// The Go default of 2 idle connections per host throttles a proxy
+		// to a handful of reusable connections; under load that means a
+		// new TCP (and TLS) handshake for most requests.
+		MaxIdleConns:          0, // no global cap; per-host cap below
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ExpectContinueTimeout: time.Second,
+		// Compression is the client's business: a proxy must pass
+		// Accept-Encoding through, not add its own.
+		DisableCompression: true,
+		WriteBufferSize:    32 << 10,
+		ReadBufferSize:     32 << 10,
+		Protocols:          new(http.Protocols),
+	}
+	switch b.Protocol {
+	case config.BackendH2C:
+		t.Protocols.SetUnencryptedHTTP2(true)
+	case config.BackendH2:
+		t.Protocols.SetHTTP2(true)
+	default:
+		t.Protocols.SetHTTP1(true)
+	}
+	t.HTTP2 = &http.HTTP2Config{
+		// Let a single h2 connection carry many streams, but open more
+		// connections when a backend advertises a low stream limit.
+		StrictMaxConcurrentRequests: false,
+	}
+	b.transport = t
+	return b, nil
+}
+
+func clientTLS(c *config.Backend) (*tls.Config, error) {
+	t := c.TLS
+	conf := &tls.Config{
+		ServerName:         t.SNI,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in testing knob, documented in the config.
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         t.ALPN,
+	}
+	if t.CACertificates != "" {
+		pool, err := config.ParseCAs(t.CACertificates)
+		if err != nil {
+			return nil, fmt.Errorf("tls.caCertificates: %w", err)
+		}
+		conf.RootCAs = pool
+	}
+	if t.ClientCertificate != nil {
+		pair, err := tls.X509KeyPair([]byte(t.ClientCertificate.CertChain), []byte(t.ClientCertificate.PrivateKey))
+		if err != nil {
+			return nil, fmt.Errorf("tls.clientCertificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	if len(t.SubjectAltNames) > 0 && !t.InsecureSkipVerify {
+		// SAN verification replaces hostname verification (the Gateway
+		// API BackendTLSPolicy semantics), so the chain is verified by
+		// hand against the roots and then the SANs are compared.
+		roots := conf.RootCAs
+		sans := append([]string(nil), t.SubjectAltNames...)
+		conf.InsecureSkipVerify = true //nolint:gosec // verification happens in VerifyConnection.
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifySANs(cs, roots, sans)
+		}
+	}
+	return conf, nil
+}
+
+func verifySANs(cs tls.ConnectionState, roots *x509.CertPool, sans []string) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("backend presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		return fmt.Errorf("backend certificate: %w", err)
+	}
+	for _, want := range sans {
+		for _, d := range leaf.DNSNames {
+			if d == want {
+				return nil
+			}
+		}
+		for _, u := range leaf.URIs {
+			if u.String() == want {
+				return nil
+			}
+		}
+		for _, ip := range leaf.IPAddresses {
+			if ip.String() == want {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("backend certificate has none of the expected subject alt names %v", sans)
+}
+
+// Pick chooses an endpoint: the endpoint at address prefer if it exists
+// and is not ejected (session persistence), otherwise the less loaded of two
+// weighted-random choices. It returns nil when there are no endpoints.
+func (b *Backend) Pick(prefer string) *Endpoint {
+	n := len(b.endpoints)
+	if n == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if prefer != "" {
+		if ep := b.byAddr[prefer]; ep != nil && !ep.ejected(now) {
+			return ep
+		}
+	}
+	if n == 1 {
+		return b.endpoints[0]
+	}
+	a, c := b.random(), b.random()
+	if a == c {
+		c = b.endpoints[(b.index(c)+1)%n]
+	}
+	// Prefer endpoints that are not ejected; if both are, use them anyway
+	// (ejection is advisory: better to try than to fail outright).
+	switch ae, ce := a.ejected(now), c.ejected(now); {
+	case ae && !ce:
+		return c
+	case ce && !ae:
+		return a
+	}
+	if c.inflight.Load() < a.inflight.Load() {
+		return c
+	}
+	return a
+}
+
+func (b *Backend) index(e *Endpoint) int {
+	for i, x := range b.endpoints {
+		if x == e {
+			return i
+		}
+	}
+	return 0
+}
+
+func (b *Backend) random() *Endpoint {
+	if b.uniform {
+		return b.endpoints[rand.IntN(len(b.endpoints))]
+	}
+	r := rand.IntN(b.cumWeight[len(b.cumWeight)-1])
+	lo, hi := 0, len(b.cumWeight)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if b.cumWeight[mid] > r {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return b.endpoints[lo]
+}
+
+func (b *Backend) eject(ep *Endpoint) {
+	now := time.Now().UnixNano()
+	ejected := 0
+	for _, e := range b.endpoints {
+		if e != ep && e.ejected(now) {
+			ejected++
+		}
+	}
+	if len(b.endpoints) > 1 && (ejected+1)*100 > len(b.endpoints)*maxEjectedPercent {
+		return
+	}
+	ep.ejectedUntil.Store(now + int64(ejectFor))
+}
+
+// observe feeds passive health checking with a response status.
+func (b *Backend) observe(ep *Endpoint, status int) {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if ep.failures.Add(1) >= consecutiveFailures {
+			ep.failures.Store(0)
+			b.eject(ep)
+		}
+	default:
+		if ep.failures.Load() != 0 {
+			ep.failures.Store(0)
+		}
+	}
+}
+
+type pickKey struct{}
+
+// Picked records which endpoint served a request; see WithPick.
+type Picked struct {
+	// Prefer is the endpoint address to use if possible (session
+	// persistence), set by the caller.
+	Prefer string
+	// Endpoint is set by RoundTrip to the endpoint used last.
+	Endpoint *Endpoint
+}
+
+// WithPick attaches p to ctx so RoundTrip honours p.Prefer and reports the
+// endpoint it used.
+func WithPick(ctx context.Context, p *Picked) context.Context {
+	return context.WithValue(ctx, pickKey{}, p)
+}
+
+// RoundTrip sends req to a picked endpoint. req.URL.Host is replaced by the
+// endpoint address; the Host header (req.Host) is left alone.
+func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
+	p, _ := req.Context().Value(pickKey{}).(*Picked)
+	prefer := ""
+	if p != nil {
+		prefer = p.Prefer
+	}
+	ep := b.Pick(prefer)
+	if ep == nil {
+		closeBody(req)
+		return nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
+	}
+	if p != nil {
+		p.Endpoint = ep
+	}
+	req.URL.Scheme = b.Scheme()
+	req.URL.Host = ep.Address
+	ep.inflight.Add(1)
+	b.active.Add(1)
+	resp, err := b.transport.RoundTrip(req)
+	if err != nil {
+		ep.inflight.Add(-1)
+		b.active.Add(-1)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			b.eject(ep)
+		}
+		return nil, err
+	}
+	b.observe(ep, resp.StatusCode)
+	resp.Body = &doneBody{ReadCloser: resp.Body, ep: ep, b: b}
+	return resp, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// doneBody decrements the endpoint's in-flight count once the response has
+// been consumed. It keeps io.Writer when the body has it, because
+// ReverseProxy needs a writable body for protocol upgrades (WebSocket).
+type doneBody struct {
+	io.ReadCloser
+	ep   *Endpoint
+	b    *Backend
+	once sync.Once
+}
+
+func (d *doneBody) Close() error {
+	d.once.Do(func() {
+		d.ep.inflight.Add(-1)
+		d.b.active.Add(-1)
+	})
+	return d.ReadCloser.Close()
+}
+
+func (d *doneBody) Write(p []byte) (int, error) {
+	if w, ok := d.ReadCloser.(io.Writer); ok {
+		return w.Write(p)
+	}
+	return 0, errors.New("response body is not writable")
+}
+
+// CloseIdle closes idle pooled connections.
+func (b *Backend) CloseIdle() { b.transport.CloseIdleConnections() }
+
+// Pool keeps compiled backends across reloads, keyed by name: a backend
+// whose config is unchanged keeps its Backend (and its warm connections
+// and load counters).
+type Pool struct {
+	mu       sync.Mutex
+	backends map[string]*Backend
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{backends: map[string]*Backend{}} }
+
+// Prepare compiles the backends of a config, reusing unchanged ones. It
+// does not change the pool: call Commit with the result once the config
+// that uses it is live, so a config that fails later does not disturb the
+// running one.
+func (p *Pool) Prepare(cs []config.Backend) (map[string]*Backend, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]*Backend, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		js, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", c.Name, err)
+		}
+		spec := string(js)
+		if old := p.backends[c.Name]; old != nil && old.spec == spec {
+			out[c.Name] = old
+			continue
+		}
+		b, err := newBackend(c, spec)
+		if err != nil {
+			return nil, err
+		}
+		out[c.Name] = b
+	}
+	return out, nil
+}
+
+// Commit makes set the pool's backends and releases the idle connections of
+// backends no longer used. In-flight requests on them finish normally.
+func (p *Pool) Commit(set map[string]*Backend) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, old := range p.backends {
+		if set[name] != old {
+			old.CloseIdle()
+		}
+	}
+	p.backends = set
+}
