@@ -2,8 +2,9 @@
 # bench-proxy.sh compares, on this machine and against the same backend:
 # the backend directly, our proxy, nginx (upstream keep-alive) and haproxy,
 # over HTTP/1.1 (wrk) and h2c (h2load), at several concurrencies. It prints
-# requests/s and p99 per cell, the ratios proxy/direct and proxy/nginx, and
-# the p99 our proxy adds at a fixed, ordinary rate (hack/bench/loadgen).
+# requests/s, p99 and the server's CPU time per request for each cell, the
+# ratios proxy/direct and proxy/nginx, and the p99 our proxy adds at a
+# fixed, ordinary rate (hack/bench/loadgen).
 #
 # The last line is machine-readable (HTTP/1.1, c=16, 0-byte body):
 #   bench: proxy/direct=<ratio> proxy/nginx=<ratio> added_p99_ms=<ms>
@@ -52,6 +53,7 @@ log() { echo "bench: $*" >&2; }
 
 WORK=$(mktemp -d /tmp/agw-bench.XXXXXX)
 PIDS=()
+declare -A SERVER_PID # target -> the PID whose CPU time (with its children) is the server's
 POLICY_RC_ADDED=""
 
 stop_all() {
@@ -142,6 +144,7 @@ go build -o "$WORK/loadgen" ./hack/bench/loadgen
 
 "$WORK/backend" -addr "127.0.0.1:$P_BACKEND" 2>"$WORK/backend.log" &
 PIDS+=($!)
+SERVER_PID[direct]=$!
 wait_http "http://127.0.0.1:$P_BACKEND/" || { log "backend did not start"; cat "$WORK/backend.log" >&2; exit 1; }
 
 declare -A URL_H1 URL_H2 AVAILABLE
@@ -195,6 +198,7 @@ start_proxy() {
 	if grep -q -- '-drain-timeout' <<<"$help"; then args+=(--drain-timeout 1s); fi
 	"$bin" "${args[@]}" >"$WORK/proxy.log" 2>&1 &
 	PIDS+=($!)
+	SERVER_PID[proxy]=$!
 	if ! wait_http "http://127.0.0.1:$P_PROXY/"; then
 		log "PROXY NOT READY: it did not answer 200 on 127.0.0.1:$P_PROXY within 10 s; the proxy columns are empty. Its log:"
 		tail -20 "$WORK/proxy.log" | sed 's/^/  /' >&2
@@ -242,6 +246,7 @@ start_nginx() {
 	EOF
 	nginx -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx/out.log" 2>&1 &
 	PIDS+=($!)
+	SERVER_PID[nginx]=$!
 	if ! wait_http "http://127.0.0.1:$P_NGINX_H1/"; then
 		log "nginx did not start:"; tail -5 "$WORK/nginx/error.log" "$WORK/nginx/out.log" >&2; return 1
 	fi
@@ -274,6 +279,7 @@ start_haproxy() {
 	EOF
 	haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 	PIDS+=($!)
+	SERVER_PID[haproxy]=$!
 	if ! wait_http "http://127.0.0.1:$P_HAPROXY_H1/"; then
 		log "haproxy did not start:"; tail -5 "$WORK/haproxy.log" >&2; return 1
 	fi
@@ -293,7 +299,7 @@ done
 
 # ---- measure ---------------------------------------------------------------
 
-declare -A RPS P99 ERRS
+declare -A RPS P99 ERRS CPU
 
 # to_ms VALUE-WITH-UNIT (wrk's "812.00us", "1.20ms", "1.01s") -> milliseconds
 to_ms() {
@@ -307,22 +313,52 @@ to_ms() {
 
 threads_for() { if (($1 < 2)); then echo 1; else echo 2; fi; }
 
+# cpu_ticks PID: user+system clock ticks of PID and its direct children
+# (nginx workers), from /proc.
+cpu_ticks() {
+	local root=$1 total=0 f line rest pid
+	local -a v
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		rest=${line##*) }
+		read -r -a v <<<"$rest"
+		pid=${f#/proc/}
+		pid=${pid%/stat}
+		# After "(comm) ": v[0]=state v[1]=ppid ... v[11]=utime v[12]=stime
+		if [[ $pid == "$root" || ${v[1]} == "$root" ]]; then total=$((total + v[11] + v[12])); fi
+	done
+	echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# cpu_per_req TICKS RPS: server CPU microseconds per request. On a shared
+# machine this is steadier than req/s, which depends on how much CPU the
+# server was given.
+cpu_per_req() { awk -v t="$1" -v r="$2" -v s="$SECS" -v hz="$CLK_TCK" 'BEGIN { if (r + 0 == 0) print "NA"; else printf "%.1f", t * 1e6 / hz / (r * s) }'; }
+
 run_h1() { # target conns
-	local url=${URL_H1[$1]} c=$2 t out
+	local url=${URL_H1[$1]} c=$2 t out t0 t1
 	t=$(threads_for "$c")
-	wrk -t"$t" -c"$c" -d1s "$url" >/dev/null 2>&1 || true # warm-up: connections, pools, JIT-free but caches
+	wrk -t"$t" -c"$c" -d1s "$url" >/dev/null 2>&1 || true # warm-up: connections, pools, caches
+	t0=$(cpu_ticks "${SERVER_PID[$1]}")
 	out=$(wrk -t"$t" -c"$c" -d"${SECS}s" --latency "$url" 2>&1) || true
+	t1=$(cpu_ticks "${SERVER_PID[$1]}")
 	RPS[$1,h1,$c]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+	CPU[$1,h1,$c]=$(cpu_per_req $((t1 - t0)) "${RPS[$1,h1,$c]:-0}")
 	P99[$1,h1,$c]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
 	ERRS[$1,h1,$c]=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
 }
 
 run_h2() { # target conns
-	local url=${URL_H2[$1]} c=$2 t out logf="$WORK/h2load.log"
+	local url=${URL_H2[$1]} c=$2 t out t0 t1 logf="$WORK/h2load.log"
 	t=$(threads_for "$c")
 	rm -f "$logf"
-	out=$(h2load -c"$c" -t"$t" -m1 -D"$SECS" --warm-up-time=1 --log-file="$logf" "$url" 2>&1) || true
+	h2load -c"$c" -t"$t" -m1 -D1 "$url" >/dev/null 2>&1 || true # warm-up
+	t0=$(cpu_ticks "${SERVER_PID[$1]}")
+	out=$(h2load -c"$c" -t"$t" -m1 -D"$SECS" --log-file="$logf" "$url" 2>&1) || true
+	t1=$(cpu_ticks "${SERVER_PID[$1]}")
 	RPS[$1,h2,$c]=$(awk '/^finished in/ { gsub(/,/, "", $4); printf "%.0f", $4 }' <<<"$out")
+	CPU[$1,h2,$c]=$(cpu_per_req $((t1 - t0)) "${RPS[$1,h2,$c]:-0}")
 	# h2load prints no percentiles; its per-request log has the latency (us) in column 3.
 	if [[ -s "$logf" ]]; then
 		P99[$1,h2,$c]=$(cut -f3 "$logf" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }')
@@ -383,13 +419,14 @@ ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || a =
 echo
 echo "agentgateway-go proxy benchmark: $(nproc) cores, ${SECS}s per cell, 0-byte responses, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (results on a shared machine are noisy)"
+echo "cpu_us/req: CPU time of the server under test per request (the backend for direct, otherwise the proxy alone)"
 echo
-printf '%-8s %-5s %6s %12s %10s %7s\n' target proto conns "req/s" "p99_ms" errors
+printf '%-8s %-5s %6s %12s %10s %12s %7s\n' target proto conns "req/s" "p99_ms" "cpu_us/req" errors
 for proto in $PROTOS; do
 	for c in $CONNS; do
 		for t in $TARGETS; do
 			[[ -n "${RPS[$t,$proto,$c]:-}" ]] || continue
-			printf '%-8s %-5s %6s %12s %10s %7s\n' "$t" "$proto" "$c" "${RPS[$t,$proto,$c]}" "${P99[$t,$proto,$c]}" "${ERRS[$t,$proto,$c]:-NA}"
+			printf '%-8s %-5s %6s %12s %10s %12s %7s\n' "$t" "$proto" "$c" "${RPS[$t,$proto,$c]}" "${P99[$t,$proto,$c]}" "${CPU[$t,$proto,$c]:-NA}" "${ERRS[$t,$proto,$c]:-NA}"
 		done
 	done
 done

@@ -4,7 +4,7 @@
 //
 // # Data flow
 //
-//	source (file poller; later the xDS client)
+//	source (file poller) or configstream.Client (the operator's gRPC stream, ACK/NACK)
 //	  └─ config.Decode (strict) ─ Config.Validate (every error, with field paths)
 //	      └─ runtime.Apply: compile a new graph ─ open new sockets ─ atomic swap ─ drain removed binds
 //	          └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
@@ -33,8 +33,9 @@
 //   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
 //     the runtime.
 //   - cel: the CEL environment shared with the operator's webhook.
-//   - source: where configs come from; a bad config is logged and counted,
-//     and the last good one keeps serving.
+//   - source, configstream: where configs come from (a polled file; the
+//     operator's stream with ACK/NACK and reconnect). A bad config is
+//     logged, counted (and NACKed), and the last good one keeps serving.
 //   - admin: /ready, /healthz, /config_dump, /metrics, /debug/pprof on a
 //     separate listener.
 //   - cmd/proxy: flags, signal handling and graceful drain.

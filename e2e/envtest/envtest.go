@@ -58,6 +58,23 @@ func Assets() (string, error) {
 // Start starts an apiserver with the given CRD files installed and stops it when the test ends.
 func Start(t testing.TB, crdPaths ...string) *Env {
 	t.Helper()
+	return StartWith(t, Options{CRDPaths: crdPaths})
+}
+
+// Options configure StartWith.
+type Options struct {
+	// CRDPaths are CRD files or directories to install.
+	CRDPaths []string
+	// WebhookPaths are admission webhook configuration files; envtest rewrites their
+	// clientConfig to reach a webhook server on Env.WebhookInstallOptions.LocalServingHost/Port
+	// with the certificate in LocalServingCertDir.
+	WebhookPaths []string
+}
+
+// StartWith starts an apiserver configured by o and stops it when the test ends.
+func StartWith(t testing.TB, o Options) *Env {
+	t.Helper()
+	crdPaths := o.CRDPaths
 	dir, err := Assets()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -69,6 +86,7 @@ func Start(t testing.TB, crdPaths ...string) *Env {
 		BinaryAssetsDirectory: dir,
 		CRDDirectoryPaths:     crdPaths,
 		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: ctrlenvtest.WebhookInstallOptions{Paths: o.WebhookPaths},
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -52,7 +52,7 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			b = &config.Bind{Name: name, Port: int(l.port), Protocol: config.Protocol(l.protocol)}
 			binds[k] = b
 		}
-		cl, el := t.assembleListener(l, used)
+		cl, el := t.assembleListener(g, l, used)
 		if l.frontend != nil && l.frontend.http3 && b.Protocol == config.ProtocolHTTPS {
 			b.HTTP3 = true
 		}
@@ -86,11 +86,13 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 		be := t.backends[name]
 		c := be.cfg
 		c.Endpoints = append([]config.Endpoint(nil), be.cfg.Endpoints...)
-		cfg.Backends = append(cfg.Backends, c)
-		t.usedBy[name] = append(t.usedBy[name], g)
-		for _, pa := range be.policies {
-			t.policies.stat(pa.pol).ancestors[g.key] = true
+		if c.TLS != nil && c.TLS.ClientCertificate == nil && g.backendClientCert != nil {
+			tlsCopy := *c.TLS
+			tlsCopy.ClientCertificate = g.backendClientCert
+			c.TLS = &tlsCopy
 		}
+		cfg.Backends = append(cfg.Backends, c)
+		t.noteUse(name, g)
 	}
 	cfg.Version = configVersion(cfg)
 	eff.Version = cfg.Version
@@ -104,6 +106,22 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	}
 }
 
+// noteUse records that Gateway g references a backend (usable or not): policies on the
+// backend report g as an ancestor.
+func (t *translator) noteUse(name string, g *gatewayIR) {
+	for _, x := range t.usedBy[name] {
+		if x == g {
+			return
+		}
+	}
+	t.usedBy[name] = append(t.usedBy[name], g)
+	if be := t.backends[name]; be != nil {
+		for _, pa := range be.policies {
+			t.policies.stat(pa.pol).ancestors[g.key] = true
+		}
+	}
+}
+
 // configVersion is a content hash, so equal configs have equal versions.
 func configVersion(c *config.Config) string {
 	c.Version = ""
@@ -112,7 +130,7 @@ func configVersion(c *config.Config) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {
+func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {
 	cl := config.Listener{Name: l.configName(), Hostname: l.hostname, Protocol: config.Protocol(l.protocol)}
 	el := viewsv1a1.EffectiveListener{Name: l.configName(), Port: l.port, Protocol: string(l.protocol), Hostname: l.hostname}
 	if l.tls != nil && (l.protocol == gwv1.HTTPSProtocolType || l.protocol == gwv1.TLSProtocolType) {
@@ -120,7 +138,7 @@ func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (conf
 			cl.TLS = &config.ListenerTLS{Mode: config.TLSModePassthrough}
 			el.TLS = &viewsv1a1.EffectiveTLS{Mode: string(config.TLSModePassthrough)}
 		} else {
-			cl.TLS = &config.ListenerTLS{Mode: config.TLSModeTerminate, Certificates: l.certs}
+			cl.TLS = &config.ListenerTLS{Mode: config.TLSModeTerminate, Certificates: l.certs, ClientValidation: l.clientValidation}
 			if fs := l.frontend; fs != nil {
 				cl.TLS.MinVersion, cl.TLS.ALPN = fs.minVersion, fs.alpn
 			}
@@ -140,7 +158,7 @@ func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (conf
 			hr.Rules = make([]config.HTTPRouteRule, len(b.http.Rules))
 			for i := range b.http.Rules {
 				rule, m := t.mergeRule(a, i, b.http.Rules[i])
-				rule.BackendRefs = t.useBackendRefs(rule.BackendRefs, used)
+				rule.BackendRefs = t.useBackendRefs(g, rule.BackendRefs, used)
 				for _, f := range rule.Filters {
 					if f.RequestMirror != nil {
 						used[f.RequestMirror.Backend] = true
@@ -153,7 +171,7 @@ func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (conf
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
 		case b.l4 != nil:
 			lr := *b.l4
-			lr.BackendRefs = t.useBackendRefs(b.l4.BackendRefs, used)
+			lr.BackendRefs = t.useBackendRefs(g, b.l4.BackendRefs, used)
 			cl.L4Routes = append(cl.L4Routes, lr)
 			er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: "0", Hostnames: a.hostnames}
 			er.Backends = t.effectiveBackends(lr.BackendRefs)
@@ -169,12 +187,13 @@ func (t *translator) assembleListener(l *listenerIR, used map[string]bool) (conf
 
 // useBackendRefs copies refs, turns refs to backends that must not be used into Invalid
 // refs (500), and marks the rest as used by the Gateway.
-func (t *translator) useBackendRefs(refs []config.BackendRef, used map[string]bool) []config.BackendRef {
+func (t *translator) useBackendRefs(g *gatewayIR, refs []config.BackendRef, used map[string]bool) []config.BackendRef {
 	out := append([]config.BackendRef(nil), refs...)
 	for i := range out {
 		if out[i].Backend == "" {
 			continue
 		}
+		t.noteUse(out[i].Backend, g)
 		if be := t.backends[out[i].Backend]; be != nil && be.invalid != "" {
 			out[i].Invalid, out[i].Backend = be.invalid, ""
 			continue

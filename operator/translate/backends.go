@@ -20,7 +20,8 @@ type backendMode int
 const (
 	modeHTTP backendMode = iota // HTTPRoute: HTTP/1.1, or h2c by appProtocol
 	modeGRPC                    // GRPCRoute: always HTTP/2
-	modeL4                      // TLS/TCP/UDP routes: raw bytes
+	modeL4                      // TLS/TCP routes: raw TCP
+	modeUDP                     // UDPRoute: raw datagrams to the Service's UDP port
 )
 
 // backendIR is one resolved backend, shared by every Gateway that uses it.
@@ -81,6 +82,8 @@ func modeSuffix(m backendMode) string {
 		return "+grpc"
 	case modeL4:
 		return "+tcp"
+	case modeUDP:
+		return "+udp"
 	}
 	return ""
 }
@@ -93,15 +96,26 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 	if port == nil {
 		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backendRef to Service %s/%s needs a port", ns, name)}
 	}
+	// A Service may expose one port number over TCP and UDP; pick the transport the route
+	// speaks.
+	want := corev1.ProtocolTCP
+	if mode == modeUDP {
+		want = corev1.ProtocolUDP
+	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == int32(*port) {
-			sp = &svc.Spec.Ports[i]
+		p := &svc.Spec.Ports[i]
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		if p.Port == int32(*port) && proto == want {
+			sp = p
 			break
 		}
 	}
 	if sp == nil {
-		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s/%s has no port %d", ns, name, *port)}
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s/%s has no %s port %d", ns, name, want, *port)}
 	}
 	cname := fmt.Sprintf("%s/%s:%d%s", ns, name, *port, modeSuffix(mode))
 	if _, ok := t.backends[cname]; ok {
@@ -110,7 +124,7 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 	b := &backendIR{target: ObjectKey{Kind: "Service", Namespace: ns, Name: name}, port: sp.Port, portName: sp.Name, mode: mode}
 	b.cfg.Name = cname
 	switch mode {
-	case modeL4:
+	case modeL4, modeUDP:
 		b.cfg.Protocol = config.BackendTCP
 	case modeGRPC:
 		b.cfg.Protocol = config.BackendH2C
@@ -192,7 +206,7 @@ func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMod
 	b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(st.Host, strconv.Itoa(int(st.Port)))}}
 	app := deref(st.AppProtocol, "http")
 	switch {
-	case mode == modeL4 || app == "tcp":
+	case mode == modeL4 || mode == modeUDP || app == "tcp":
 		b.cfg.Protocol = config.BackendTCP
 	case app == "https":
 		b.cfg.TLS = &config.BackendTLS{}

@@ -34,7 +34,7 @@ func (t *translator) applyBackendTLSPolicies() {
 	claimed := map[string]*btlsIR{}
 	for _, name := range sortedKeys(t.backends) {
 		be := t.backends[name]
-		if be.target.Kind != "Service" || be.mode == modeL4 {
+		if be.target.Kind != "Service" || be.mode == modeL4 || be.mode == modeUDP {
 			continue
 		}
 		for _, b := range t.btls {

@@ -19,6 +19,8 @@ func (t *translator) resolveCertificates() {
 		for _, l := range g.listeners {
 			t.resolveListenerCertificates(l)
 		}
+		t.resolveFrontendValidation(g)
+		t.resolveBackendClientCertificate(g)
 	}
 }
 

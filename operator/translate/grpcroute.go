@@ -54,6 +54,9 @@ func (t *translator) buildGRPCRoute(r *routeIR) {
 			}
 			out.BackendRefs = append(out.BackendRefs, ref)
 		}
+		if terminal(out.Filters) {
+			out.BackendRefs = nil
+		}
 		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))

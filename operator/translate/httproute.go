@@ -113,6 +113,11 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 			}
 			out.BackendRefs = append(out.BackendRefs, ref)
 		}
+		if terminal(out.Filters) {
+			// A redirect or direct response answers the request itself; the proxy config
+			// rejects backendRefs next to it (and the CRD forbids redirect + backendRefs).
+			out.BackendRefs = nil
+		}
 		out.Timeouts = timeouts(rule.Timeouts)
 		out.Retry = retry(rule.Retry)
 		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
@@ -382,4 +387,13 @@ func regexpQuote(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+func terminal(fs []config.HTTPFilter) bool {
+	for _, f := range fs {
+		if f.RequestRedirect != nil || f.DirectResponse != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -11,8 +11,12 @@ func (t *translator) buildL4Route(r *routeIR) {
 	if r.key.Kind == "TLSRoute" && len(r.hostnames) > 0 {
 		b.l4.Hostnames = r.hostnames
 	}
+	mode := modeL4
+	if r.key.Kind == "UDPRoute" {
+		mode = modeUDP
+	}
 	for _, br := range r.l4 {
-		b.l4.BackendRefs = append(b.l4.BackendRefs, t.backendRef(r, br.BackendObjectReference, br.Weight, modeL4, b))
+		b.l4.BackendRefs = append(b.l4.BackendRefs, t.backendRef(r, br.BackendObjectReference, br.Weight, mode, b))
 	}
 	if len(b.l4.BackendRefs) == 0 {
 		// Connections are refused rather than the route being dropped (the spec's "no

@@ -65,6 +65,10 @@ func (t *translator) validateListeners() {
 			markConflicts(g.listeners, false)
 		}
 		for _, li := range g.listeners {
+			if !g.accepted() {
+				li.conds.set(condProgrammed, false, string(gwv1.ListenerReasonInvalid), "the Gateway is not accepted")
+				continue
+			}
 			if li.usable() {
 				li.conds.set(condProgrammed, true, string(gwv1.ListenerReasonProgrammed), "")
 			} else {

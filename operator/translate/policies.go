@@ -240,31 +240,29 @@ func ruleNamesOf(r *routeIR) []string {
 	return out
 }
 
+// gatewayExists and routeExists tell "missing" from "not ours" for policy targets. The sets
+// are built on first use: most translations never need them.
 func (t *translator) gatewayExists(ns, name string) bool {
-	for i := range t.s.Gateways {
-		if t.s.Gateways[i].Namespace == ns && t.s.Gateways[i].Name == name {
-			return true
+	if t.allGateways == nil {
+		t.allGateways = map[nsName]bool{}
+		for i := range t.s.Gateways {
+			t.allGateways[keyOf(&t.s.Gateways[i].ObjectMeta)] = true
 		}
 	}
-	return false
+	return t.allGateways[nsName{ns, name}]
 }
 
 func (t *translator) routeExists(kind, ns, name string) bool {
-	switch kind {
-	case "HTTPRoute":
+	if t.allRoutes == nil {
+		t.allRoutes = map[ObjectKey]bool{}
 		for i := range t.s.HTTPRoutes {
-			if t.s.HTTPRoutes[i].Namespace == ns && t.s.HTTPRoutes[i].Name == name {
-				return true
-			}
+			t.allRoutes[routeKey("HTTPRoute", &t.s.HTTPRoutes[i].ObjectMeta)] = true
 		}
-	case "GRPCRoute":
 		for i := range t.s.GRPCRoutes {
-			if t.s.GRPCRoutes[i].Namespace == ns && t.s.GRPCRoutes[i].Name == name {
-				return true
-			}
+			t.allRoutes[routeKey("GRPCRoute", &t.s.GRPCRoutes[i].ObjectMeta)] = true
 		}
 	}
-	return false
+	return t.allRoutes[ObjectKey{Group: "gateway.networking.k8s.io", Kind: kind, Namespace: ns, Name: name}]
 }
 
 // selectTargets returns the names of objects of a kind in ns whose labels match.
@@ -345,7 +343,8 @@ func sectionFields(p *agwv1a1.AgentgatewayPolicy, section string) []policyField 
 // mergedField is the winning value of one field and where it came from.
 type mergedField struct {
 	policyField
-	src polAttach
+	src  polAttach
+	note string // why the field is not applied where it was merged, if it is not
 }
 
 // merged is a merge result keyed by field path.
@@ -371,7 +370,7 @@ func (t *translator) merge(cands []polAttach, section string, g *gatewayIR) merg
 			w, ok := out[f.path]
 			switch {
 			case !ok:
-				out[f.path] = mergedField{f, c}
+				out[f.path] = mergedField{policyField: f, src: c}
 				st.won[f.path] = true
 			case w.src.pol == c.pol:
 			case w.src.level == c.level:

@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
@@ -26,6 +26,8 @@ var failClosedFields = map[string]bool{
 	"traffic.authorization":        true,
 	"traffic.csrf":                 true,
 }
+
+const routeWins = "not applied: the route's own Gateway API field is more specific"
 
 const notEnforced = "shown in effectiveconfig but not enforced by this proxy version"
 
@@ -181,14 +183,18 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 		}
 		switch v := f.value.(type) {
 		case *agwv1a1.Timeouts:
-			if rule.Timeouts == nil {
+			if rule.Timeouts != nil {
+				m.shadow(path, routeWins)
+			} else {
 				to := &config.Timeouts{Request: duration(v.Request), BackendRequest: duration(v.BackendRequest)}
 				if to.Request != nil || to.BackendRequest != nil {
 					rule.Timeouts = to
 				}
 			}
 		case *agwv1a1.Retry:
-			if rule.Retry == nil && v.Attempts > 0 {
+			if rule.Retry != nil {
+				m.shadow(path, routeWins)
+			} else if v.Attempts > 0 {
 				r := &config.Retry{Attempts: int(v.Attempts), Backoff: duration(v.Backoff)}
 				for _, c := range v.Codes {
 					r.Codes = append(r.Codes, int(c))
@@ -202,15 +208,22 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 			mergeHeaderFilter(&rule, headerModifier(v.Request), false)
 			mergeHeaderFilter(&rule, headerModifier(v.Response), true)
 		case *agwv1a1.DirectResponse:
-			if !hasFilter(rule, func(f config.HTTPFilter) bool { return f.RequestRedirect != nil || f.DirectResponse != nil }) {
-				rule.Filters = append(rule.Filters, config.HTTPFilter{DirectResponse: &config.DirectResponse{StatusCode: int(v.Status), Body: deref(v.Body, "")}})
+			if hasFilter(rule, func(f config.HTTPFilter) bool { return f.RequestRedirect != nil || f.DirectResponse != nil }) {
+				m.shadow(path, "the rule already redirects or responds directly")
+				continue
 			}
+			rule.Filters = append(rule.Filters, config.HTTPFilter{DirectResponse: &config.DirectResponse{StatusCode: int(v.Status), Body: deref(v.Body, "")}})
+			rule.BackendRefs = nil
 		case *gwv1.HTTPCORSFilter:
-			if !hasFilter(rule, func(f config.HTTPFilter) bool { return f.CORS != nil }) {
+			if hasFilter(rule, func(f config.HTTPFilter) bool { return f.CORS != nil }) {
+				m.shadow(path, routeWins)
+			} else {
 				rule.Filters = append(rule.Filters, config.HTTPFilter{CORS: cors(v)})
 			}
 		case *gwv1.SessionPersistence:
-			if rule.SessionPersistence == nil {
+			if rule.SessionPersistence != nil {
+				m.shadow(path, routeWins)
+			} else {
 				rule.SessionPersistence = sessionPersistence(v)
 			}
 		default:
@@ -221,6 +234,7 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 		sort.Strings(closed)
 		rule.Filters = []config.HTTPFilter{{DirectResponse: &config.DirectResponse{StatusCode: 500,
 			Body: "agentgateway: this proxy version cannot enforce " + strings.Join(closed, ", ") + "; refusing the request"}}}
+		rule.BackendRefs = nil
 	}
 	return rule, m
 }
@@ -288,6 +302,14 @@ func mergeHeaderFilter(r *config.HTTPRouteRule, hm *config.HeaderModifier, respo
 	}
 }
 
+// shadow marks a merged field as not applied to this rule, with the reason shown in the
+// EffectiveConfig view.
+func (m merged) shadow(path, why string) {
+	f := m[path]
+	f.note = why
+	m[path] = f
+}
+
 // effectiveFields renders merged fields for the EffectiveConfig view.
 func effectiveFields(ms ...merged) []viewsv1a1.EffectivePolicyField {
 	var out []viewsv1a1.EffectivePolicyField
@@ -297,10 +319,18 @@ func effectiveFields(ms ...merged) []viewsv1a1.EffectivePolicyField {
 			b, _ := json.Marshal(f.value)
 			out = append(out, viewsv1a1.EffectivePolicyField{
 				Field:  path,
-				Source: fmt.Sprintf("%s/%s (%s)", f.src.pol.Namespace, f.src.pol.Name, f.src.level),
+				Source: source(f),
 				Value:  string(b),
 			})
 		}
 	}
 	return out
+}
+
+func source(f mergedField) string {
+	s := fmt.Sprintf("%s/%s (%s)", f.src.pol.Namespace, f.src.pol.Name, f.src.level)
+	if f.note != "" {
+		s += "; " + f.note
+	}
+	return s
 }

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"strings"
+
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
@@ -59,6 +61,27 @@ func rulePrecedence(r config.HTTPRouteRule) *matchKey {
 	return &best
 }
 
+// hostKey ranks the most specific hostname a route serves on a listener: the Gateway API
+// matches the longest exact hostname first, then the longest wildcard, then routes without
+// hostnames.
+type hostKey struct {
+	exact, length int
+}
+
+func keyOfHosts(hs []string) hostKey {
+	var best hostKey
+	for _, h := range hs {
+		k := hostKey{length: len(h)}
+		if !strings.HasPrefix(h, "*") {
+			k.exact = 1
+		}
+		if k.exact > best.exact || k.exact == best.exact && k.length > best.length {
+			best = k
+		}
+	}
+	return best
+}
+
 // effEntry is one EffectiveRoute with what orders it; ties keep route order (oldest route
 // first, then namespace/name) and rule order.
 type effEntry struct {
@@ -69,6 +92,10 @@ type effEntry struct {
 }
 
 func (a effEntry) less(b effEntry) bool {
+	ha, hb := keyOfHosts(a.er.Hostnames), keyOfHosts(b.er.Hostnames)
+	if ha != hb {
+		return ha.exact > hb.exact || ha.exact == hb.exact && ha.length > hb.length
+	}
 	if a.key != nil && b.key != nil {
 		if a.key.less(*b.key) {
 			return true

@@ -81,9 +81,11 @@ type GatewayResult struct {
 
 	// Config is the complete proxy configuration. Config.Version is a content hash: equal
 	// inputs give equal versions, so an unchanged Gateway publishes nothing new.
-	// Nil when the Gateway is not Accepted, or when the generated config failed
-	// config.Validate (a translator bug, reported in Programmed=False/Invalid): proxies then
-	// keep their last good config.
+	// Nil when the Gateway is rejected as a whole (class, parametersRef or addresses), or
+	// when the generated config failed config.Validate (a translator bug, reported in
+	// Programmed=False/Invalid): proxies then keep their last good config. A Gateway whose
+	// listeners are all invalid is Accepted=False/ListenersNotValid but still gets a config
+	// (without binds), so its proxies stop serving listeners that became invalid.
 	Config *config.Config `json:"config,omitempty"`
 
 	// Conditions: Accepted and Programmed. Programmed here means "translated into a valid

@@ -46,6 +46,8 @@ func (t *translator) gatewayStatuses() {
 		}
 		if _, set := g.conds.get(prog); !set {
 			switch {
+			case !g.accepted() && usable == 0 && len(bad) > 0:
+				g.conds.set(prog, false, string(gwv1.GatewayReasonInvalid), "no valid listeners: the proxies serve nothing")
 			case !g.accepted():
 				g.conds.set(prog, false, string(gwv1.GatewayReasonInvalid), "the Gateway is not accepted")
 			default:

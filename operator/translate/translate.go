@@ -60,6 +60,9 @@ type translator struct {
 	policies *policyState
 	btls     []*btlsIR
 	usedBy   map[string][]*gatewayIR // backend name -> Gateways whose config uses it
+
+	allGateways map[nsName]bool    // every Gateway of any class, built on demand
+	allRoutes   map[ObjectKey]bool // every HTTPRoute and GRPCRoute, built on demand
 }
 
 func newTranslator(s *Snapshot) *translator {
@@ -95,6 +98,10 @@ type gatewayIR struct {
 	config    *config.Config
 	effective *viewsv1a1.EffectiveConfig
 	ports     []Port
+
+	// backendClientCert is spec.tls.backend.clientCertificateRef, presented to TLS backends
+	// that have no client certificate of their own.
+	backendClientCert *config.Certificate
 }
 
 type listenerSetIR struct {
@@ -125,7 +132,8 @@ type listenerIR struct {
 	attached  int32
 	routes    []*attachment // routes attached, sorted by route precedence
 
-	frontend *frontendSettings
+	frontend         *frontendSettings
+	clientValidation *config.ClientValidation
 }
 
 // configName is the listener's name in the proxy config: unique per Gateway, so ListenerSet

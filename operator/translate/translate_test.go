@@ -125,4 +125,3 @@ func lineDiff(want, got string) string {
 	b.WriteString(strings.Join(g[from:min(len(g), i+8)], "\n"))
 	return b.String()
 }
-

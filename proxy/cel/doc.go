@@ -137,9 +137,14 @@
 // rejected ("expression too expensive (estimated cost 65110787 exceeds
 // limit 1000000); avoid nested loops ...").
 //
+// Soft findings are warnings, not errors: a dyn result where a type is
+// required, uuid() or random() in a rate-limit key, header lookups that can
+// never match (request.headers.host: use request.host), and regex patterns
+// computed at run time.
+//
 // At run time those assumptions hold: a loop over more than MaxHeaders
 // headers or MaxQueryParams query parameters fails (lookups still work),
-// and the proxy buffers at most MaxBodyBytes of a body for CEL and rejects
+// reading a body larger than MaxBodyBytes fails, and the proxy rejects
 // requests with oversized headers. Loops stop when the context is done.
 // cel-go's runtime cost tracking is off by default (see
 // Limits.MaxRuntimeCost for why) and can be turned on per program.

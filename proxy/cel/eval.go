@@ -13,12 +13,11 @@ import (
 // Program is a checked expression, ready to evaluate. It is safe for
 // concurrent use.
 type Program struct {
-	phase   Phase
-	kind    Kind
-	expr    string
-	prg     cel.Program
-	outType *cel.Type
-	cost    uint64
+	phase Phase
+	kind  Kind
+	expr  string
+	prg   cel.Program
+	cost  uint64
 }
 
 // Phase returns the phase the program was checked for.

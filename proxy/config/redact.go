@@ -5,9 +5,9 @@ import "encoding/json"
 // RedactedValue replaces secret material in Redacted copies.
 const RedactedValue = "<redacted>"
 
-// Redacted returns a deep copy of the config with every private key
-// replaced by RedactedValue, safe for /config_dump and logs. Certificates
-// and CA bundles are public and kept.
+// Redacted returns a deep copy of the config with every secret (private
+// keys, API keys, htpasswd) replaced by RedactedValue, safe for
+// /config_dump and logs. Certificates and CA bundles are public and kept.
 func (c *Config) Redacted() *Config {
 	out := c.DeepCopy()
 	for bi := range out.Binds {
@@ -15,6 +15,15 @@ func (c *Config) Redacted() *Config {
 			if t := out.Binds[bi].Listeners[li].TLS; t != nil {
 				for ci := range t.Certificates {
 					redactKey(&t.Certificates[ci])
+				}
+			}
+		}
+	}
+	for bi := range out.Binds {
+		for li := range out.Binds[bi].Listeners {
+			for ri := range out.Binds[bi].Listeners[li].HTTPRoutes {
+				for ki := range out.Binds[bi].Listeners[li].HTTPRoutes[ri].Rules {
+					redactTraffic(out.Binds[bi].Listeners[li].HTTPRoutes[ri].Rules[ki].Traffic)
 				}
 			}
 		}
@@ -46,4 +55,18 @@ func (c *Config) DeepCopy() *Config {
 		panic("config: deep copy: " + err.Error())
 	}
 	return &out
+}
+
+func redactTraffic(t *TrafficPolicy) {
+	if t == nil {
+		return
+	}
+	if a := t.APIKeyAuthentication; a != nil {
+		for i := range a.Keys {
+			a.Keys[i].Key = RedactedValue
+		}
+	}
+	if b := t.BasicAuthentication; b != nil && b.Htpasswd != "" {
+		b.Htpasswd = RedactedValue
+	}
 }

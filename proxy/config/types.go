@@ -205,6 +205,9 @@ type HTTPRouteRule struct {
 	Retry *Retry `json:"retry,omitempty"`
 	// SessionPersistence pins a client to one backend endpoint.
 	SessionPersistence *SessionPersistence `json:"sessionPersistence,omitempty"`
+	// Traffic is the merged AgentgatewayPolicy traffic section for this
+	// rule (including ExtensionRef policies); nil means none.
+	Traffic *TrafficPolicy `json:"traffic,omitempty"`
 }
 
 // PathMatchType is the Gateway API path match type.

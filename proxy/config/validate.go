@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 )
 
 // FieldError is one validation problem at a field path such as
@@ -412,6 +414,9 @@ func (v *validator) httpRule(p string, r *HTTPRouteRule) {
 			v.addf(p+".retry.backoff", "must not be negative")
 		}
 	}
+	if tp := r.Traffic; tp != nil {
+		v.traffic(p+".traffic", tp)
+	}
 	if sp := r.SessionPersistence; sp != nil {
 		switch sp.Type {
 		case "", SessionPersistenceCookie, SessionPersistenceHeader:
@@ -423,6 +428,131 @@ func (v *validator) httpRule(p string, r *HTTPRouteRule) {
 		}
 		if sp.AbsoluteTimeout != nil && sp.AbsoluteTimeout.Duration <= 0 {
 			v.addf(p+".sessionPersistence.absoluteTimeout", "must be positive")
+		}
+	}
+}
+
+func checkAuthMode(m AuthMode) bool {
+	return m == "" || m == AuthModeStrict || m == AuthModeOptional
+}
+
+func (v *validator) traffic(p string, tp *TrafficPolicy) {
+	if j := tp.JWTAuthentication; j != nil {
+		jp := p + ".jwtAuthentication"
+		if !checkAuthMode(j.Mode) {
+			v.addf(jp+".mode", "must be Strict or Optional, got %q", j.Mode)
+		}
+		if len(j.Providers) == 0 {
+			v.addf(jp+".providers", "at least one provider is required")
+		}
+		issuers := map[string]bool{}
+		for i, pr := range j.Providers {
+			pp := fmt.Sprintf("%s.providers[%d]", jp, i)
+			if pr.Issuer == "" {
+				v.addf(pp+".issuer", "required")
+			} else if issuers[pr.Issuer] {
+				v.addf(pp+".issuer", "duplicate issuer %q", pr.Issuer)
+			}
+			issuers[pr.Issuer] = true
+			switch {
+			case (pr.JWKS.Inline == "") == (pr.JWKS.RemoteURL == ""):
+				v.addf(pp+".jwks", "set exactly one of inline or remoteURL")
+			case pr.JWKS.Inline != "":
+				if _, err := ParseJWKS([]byte(pr.JWKS.Inline)); err != nil {
+					v.addf(pp+".jwks.inline", "%v", err)
+				}
+			default:
+				if !strings.HasPrefix(pr.JWKS.RemoteURL, "https://") && !strings.HasPrefix(pr.JWKS.RemoteURL, "http://") {
+					v.addf(pp+".jwks.remoteURL", "must be an http(s) URL, got %q", pr.JWKS.RemoteURL)
+				}
+			}
+			if pr.JWKS.CacheDuration != nil && pr.JWKS.CacheDuration.Duration <= 0 {
+				v.addf(pp+".jwks.cacheDuration", "must be positive")
+			}
+			for k, ch := range pr.ClaimsToHeaders {
+				if ch.Claim == "" || !headerNameRE.MatchString(ch.Header) {
+					v.addf(fmt.Sprintf("%s.claimsToHeaders[%d]", pp, k), "claim and a valid header name are required")
+				}
+			}
+			if pr.TokenHeader != "" && !headerNameRE.MatchString(pr.TokenHeader) {
+				v.addf(pp+".tokenHeader", "invalid header name %q", pr.TokenHeader)
+			}
+		}
+	}
+	if a := tp.APIKeyAuthentication; a != nil {
+		if !checkAuthMode(a.Mode) {
+			v.addf(p+".apiKeyAuthentication.mode", "must be Strict or Optional, got %q", a.Mode)
+		}
+		if len(a.Keys) == 0 {
+			v.addf(p+".apiKeyAuthentication.keys", "at least one key is required")
+		}
+		seen := map[string]bool{}
+		for i, k := range a.Keys {
+			kp := fmt.Sprintf("%s.apiKeyAuthentication.keys[%d]", p, i)
+			if k.Name == "" || k.Key == "" {
+				v.addf(kp, "name and key are required")
+			}
+			if seen[k.Key] {
+				v.addf(kp+".key", "duplicate key (two clients would be indistinguishable)")
+			}
+			seen[k.Key] = true
+		}
+		if a.Header != "" && !headerNameRE.MatchString(a.Header) {
+			v.addf(p+".apiKeyAuthentication.header", "invalid header name %q", a.Header)
+		}
+	}
+	if b := tp.BasicAuthentication; b != nil {
+		if !checkAuthMode(b.Mode) {
+			v.addf(p+".basicAuthentication.mode", "must be Strict or Optional, got %q", b.Mode)
+		}
+		if _, err := ParseHtpasswd(b.Htpasswd); err != nil {
+			v.addf(p+".basicAuthentication.htpasswd", "%v", err)
+		}
+	}
+	if c := tp.CSRF; c != nil {
+		for i, o := range c.AdditionalOrigins {
+			if !strings.Contains(o, "://") {
+				v.addf(fmt.Sprintf("%s.csrf.additionalOrigins[%d]", p, i), "must be scheme://host[:port], got %q", o)
+			}
+		}
+	}
+	if a := tp.Authorization; a != nil {
+		switch a.Action {
+		case AuthorizationAllow, AuthorizationDeny, AuthorizationRequire:
+		default:
+			v.addf(p+".authorization.action", "must be Allow, Deny or Require, got %q", a.Action)
+		}
+		if len(a.Rules) == 0 {
+			v.addf(p+".authorization.rules", "at least one rule is required")
+		}
+		for i, expr := range a.Rules {
+			if _, err := cel.Compile(cel.PhaseAuthorization, cel.KindCondition, expr); err != nil {
+				v.addf(fmt.Sprintf("%s.authorization.rules[%d]", p, i), "%v", err)
+			}
+		}
+	}
+	if rl := tp.RateLimit; rl != nil {
+		if len(rl.Local) == 0 {
+			v.addf(p+".rateLimit.local", "at least one limit is required")
+		}
+		for i, l := range rl.Local {
+			lp := fmt.Sprintf("%s.rateLimit.local[%d]", p, i)
+			if l.Requests < 1 {
+				v.addf(lp+".requests", "must be at least 1, got %d", l.Requests)
+			}
+			switch l.Unit {
+			case RateLimitSecond, RateLimitMinute, RateLimitHour:
+			default:
+				v.addf(lp+".unit", "must be Second, Minute or Hour, got %q", l.Unit)
+			}
+			if l.Burst != nil && *l.Burst < 1 {
+				v.addf(lp+".burst", "must be at least 1, got %d", *l.Burst)
+			}
+			if l.Key != "" {
+				if _, err := cel.Compile(cel.PhaseRateLimitDescriptor, cel.KindRateLimitKey, l.Key); err != nil {
+					v.addf(lp+".key", "%v", err)
+				}
+			}
 		}
 	}
 }

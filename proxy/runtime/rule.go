@@ -27,6 +27,7 @@ type ruleHandler struct {
 	cors     *filters.CORS
 	mirrors  []*filters.Mirror
 	session  *session
+	traffic  *trafficPolicy
 
 	refs      []*refHandler
 	cumWeight []int // prefix sums; empty or total 0 means "no backend": 500
@@ -45,6 +46,7 @@ type buildEnv struct {
 	backends map[string]*upstream.Backend
 	metrics  *Metrics
 	slots    chan struct{} // mirror concurrency, shared by the config
+	limiters *limiterSet
 	log      errorLogger
 }
 
@@ -83,6 +85,11 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	if sp := rule.SessionPersistence; sp != nil {
 		h.session = newSession(sp)
 	}
+	tp, err := buildTraffic(rule.Traffic, env.limiters)
+	if err != nil {
+		return nil, err
+	}
+	h.traffic = tp
 	var attemptTimeout time.Duration
 	if t := rule.Timeouts; t != nil {
 		if t.Request != nil {
@@ -180,6 +187,9 @@ func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange
 		if h.cors.Preflight(w, r) {
 			return
 		}
+	}
+	if h.traffic != nil && !h.traffic.enforce(w, r) {
+		return
 	}
 	h.reqMod.Apply(r.Header)
 	if h.redirect != nil {

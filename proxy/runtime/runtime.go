@@ -83,6 +83,7 @@ type Runtime struct {
 	metrics *Metrics
 	pool    *upstream.Pool
 	slots   chan struct{}
+	limits  *limiterSet
 
 	graph atomic.Pointer[graph]
 
@@ -101,6 +102,7 @@ func New(opts Options) *Runtime {
 		metrics: newMetrics(opts.Registerer),
 		pool:    upstream.NewPool(),
 		slots:   make(chan struct{}, opts.MirrorConcurrency),
+		limits:  newLimiterSet(),
 		servers: map[string]*server{},
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
@@ -153,21 +155,24 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	backends, err := rt.pool.Prepare(c.Backends)
-	if err != nil {
-		return fmt.Errorf("compile backends: %w", err)
-	}
-	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log}
-	g, err := compile(c, env)
-	if err != nil {
-		return fmt.Errorf("compile config %s: %w", c.Version, err)
-	}
-
+	// Apply calls are serialized: the backend pool and the limiter set
+	// track what the config being built uses.
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
 		return ErrClosed
 	}
+	backends, err := rt.pool.Prepare(c.Backends)
+	if err != nil {
+		return fmt.Errorf("compile backends: %w", err)
+	}
+	rt.limits.begin()
+	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits}
+	g, err := compile(c, env)
+	if err != nil {
+		return fmt.Errorf("compile config %s: %w", c.Version, err)
+	}
+
 	// Binds that keep their identity keep their socket. Changed binds are
 	// stopped before new sockets are opened, since they may need the
 	// same port.
@@ -232,6 +237,7 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 		s.state.Store(g.binds[s.name])
 	}
 	rt.pool.Commit(backends)
+	rt.limits.commit()
 	for _, s := range stop {
 		delete(rt.servers, s.name)
 		rt.drain(s)

@@ -287,7 +287,8 @@ type TrafficPolicy struct {
 
 // Transformation changes requests and responses.
 type Transformation struct {
-	// Request is applied before the request is sent to the backend (phase: Request).
+	// Request is applied before the request is sent to the backend (phase: RequestHeaders;
+	// RequestBody, with request.body available, when these rules set a body).
 	// +optional
 	Request *TransformationRules `json:"request,omitempty"`
 	// Response is applied before the response is sent to the client (phase: Response).
@@ -585,7 +586,7 @@ type LocalRateLimit struct {
 	// +kubebuilder:validation:Minimum=1
 	Burst *int32 `json:"burst,omitempty"`
 
-	// Key gives each distinct value its own bucket (phase: RateLimit, result string), for
+	// Key gives each distinct value its own bucket (phase: RateLimitDescriptor, result string), for
 	// example `request.headers["x-user"]`. Without a key, one bucket per route.
 	// +optional
 	Key *CELExpression `json:"key,omitempty"`

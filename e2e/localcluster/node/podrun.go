@@ -200,8 +200,14 @@ func (r *podRun) run() {
 	}
 	r.terminate()
 	<-done
-	r.teardown()
+	r.finish()
 	r.publish()
+	// A pod that completed on its own keeps its status and logs until it is deleted, as on a
+	// kubelet; virtual-kubelet calls DeletePod once the object is gone.
+	<-r.stopCh
+	if err := os.RemoveAll(r.dir); err != nil {
+		r.p.cfg.Logf("pod %s: remove state: %v", r.key, err)
+	}
 	r.p.forget(r)
 }
 
@@ -575,8 +581,8 @@ func (r *podRun) terminate() {
 	wg.Wait()
 }
 
-// teardown releases the network and records terminal statuses.
-func (r *podRun) teardown() {
+// finish releases the network and records terminal statuses.
+func (r *podRun) finish() {
 	r.mu.Lock()
 	pn := r.net
 	ip := r.ip
@@ -612,9 +618,6 @@ func (r *podRun) teardown() {
 		}
 	}
 	r.p.releaseIP(ip)
-	if err := os.RemoveAll(r.dir); err != nil {
-		r.p.cfg.Logf("pod %s: remove state: %v", r.key, err)
-	}
 }
 
 // refreshStatusLocked derives phase and conditions from the container statuses.

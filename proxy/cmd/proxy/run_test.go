@@ -11,8 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
 )
 
 func freePort(t *testing.T) int {
@@ -146,9 +152,107 @@ backends:
 	}
 }
 
+func TestRunFromConfigStream(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	port := freePort(t)
+	mk := func(header string) *config.Config {
+		c := &config.Config{
+			Binds: []config.Bind{{Name: "http", Address: "127.0.0.1", Port: port, Protocol: config.ProtocolHTTP, Listeners: []config.Listener{{
+				Name: "web", Protocol: config.ProtocolHTTP,
+				HTTPRoutes: []config.HTTPRoute{{RouteMeta: config.RouteMeta{Namespace: "default", Name: "r"}, Rules: []config.HTTPRouteRule{{
+					BackendRefs: []config.BackendRef{{Backend: "b"}},
+					Filters:     []config.HTTPFilter{{ResponseHeaderModifier: &config.HeaderModifier{Set: []config.HTTPHeader{{Name: "x-config", Value: header}}}}},
+				}}}},
+			}}}},
+			Backends: []config.Backend{{Name: "b", Endpoints: []config.Endpoint{{Address: backend.Listener.Addr().String()}}}},
+		}
+		v, err := configstream.VersionOf(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Version = v
+		return c
+	}
+	key := configstream.GatewayKey{Namespace: "ns", Name: "gw"}
+	snaps := configstream.NewSnapshots()
+	snaps.Set(key, mk("one"))
+	var tokens []string
+	var mu sync.Mutex
+	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
+		mu.Lock()
+		tokens = append(tokens, token+"|"+n.Pod)
+		mu.Unlock()
+		return nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(configstream.ServerOptions()...)
+	configstream.NewServer(snaps, auth, nil, nil).Register(gs)
+	go gs.Serve(ln)
+	defer gs.Stop()
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600)
+	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
+		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
+	ctx, cancel := context.WithCancel(context.Background())
+	adminCh := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o, adminCh) }()
+	admin := "http://" + (<-adminCh).String()
+	waitFor(t, "ready", func() bool { c, _ := fetch(admin + "/ready"); return c == 200 })
+	header := func() string {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Config")
+	}
+	if h := header(); h != "one" {
+		t.Fatalf("first config: %q", h)
+	}
+	snaps.Set(key, mk("two"))
+	waitFor(t, "pushed config", func() bool { return header() == "two" })
+	mu.Lock()
+	if len(tokens) == 0 || tokens[0] != "sa-token|gw-abc" {
+		t.Errorf("authenticator saw %v", tokens)
+	}
+	mu.Unlock()
+
+	// The operator goes away: the proxy keeps serving its last config.
+	gs.Stop()
+	waitFor(t, "disconnect metric", func() bool {
+		_, m := fetch(admin + "/metrics")
+		return strings.Contains(m, "agentgateway_config_stream_disconnects_total 1") || strings.Contains(m, "agentgateway_config_stream_disconnects_total 2")
+	})
+	if h := header(); h != "two" {
+		t.Fatalf("after losing the operator: %q", h)
+	}
+	cancel()
+	close(o.endDrain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFlags(t *testing.T) {
+	t.Setenv("GATEWAY_NAME", "")
 	if _, err := parseFlags(nil); err == nil {
 		t.Error("missing --config accepted")
+	}
+	if _, err := parseFlags([]string{"--config", "x", "--xds-addr", "y:1"}); err == nil {
+		t.Error("two config sources accepted")
+	}
+	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n"}); err == nil {
+		t.Error("--xds-addr without a gateway accepted")
+	}
+	t.Setenv("GATEWAY_NAME", "gw")
+	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n"}); err != nil {
+		t.Errorf("GATEWAY_NAME not used: %v", err)
 	}
 	o, err := parseFlags([]string{"--config", "x.yaml", "--admin-addr", "127.0.0.1:0", "--log-level", "debug"})
 	if err != nil || o.configPath != "x.yaml" || o.logLevel != slog.LevelDebug {

@@ -1,0 +1,151 @@
+// Package clustertest gives tests a running local cluster, started once per test binary from
+// TestMain, or an already running one named by $AGW_KUBECONFIG.
+//
+//	func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
+//	func TestX(t *testing.T) { c := clustertest.Require(t); ... c.Client ... }
+//
+// A cluster is started only when $AGW_E2E=1 and the process is root; otherwise Require skips
+// with the reason. With $AGW_KEEP_CLUSTER=1 the cluster stays up after the tests (attach to
+// it next time with AGW_KUBECONFIG=$(localcluster kubeconfig)).
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
+)
+
+// Cluster is what a test gets.
+type Cluster struct {
+	Kubeconfig string
+	Config     *rest.Config
+	Client     kubernetes.Interface
+	// StateDir is empty when attached through $AGW_KUBECONFIG.
+	StateDir string
+}
+
+var (
+	current    *Cluster
+	skipReason = "clustertest.Main was not called from TestMain"
+)
+
+// Main starts the cluster if asked to, runs the tests, tears the cluster down, and checks
+// that nothing of it is left on the machine. It returns the exit code for os.Exit.
+func Main(m *testing.M) int {
+	if kc := os.Getenv("AGW_KUBECONFIG"); kc != "" {
+		c, err := attach(kc, "")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: attach to %s: %v\n", kc, err)
+			return 1
+		}
+		current = c
+		return m.Run()
+	}
+	if os.Getenv("AGW_E2E") != "1" {
+		skipReason = "set AGW_E2E=1 (as root) to start a local cluster, or AGW_KUBECONFIG to use a running one"
+		return m.Run()
+	}
+	if os.Geteuid() != 0 {
+		skipReason = "the local cluster needs root (network namespaces, bridge, iptables)"
+		return m.Run()
+	}
+	wd, _ := os.Getwd()
+	root, err := localcluster.FindRepoRoot(wd)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
+		return 1
+	}
+	agent := filepath.Join(localcluster.CacheDir(), "bin", "localcluster")
+	fmt.Fprintln(os.Stderr, "clustertest: building the localcluster CLI...")
+	build := exec.Command("go", "build", "-o", agent, "./e2e/cmd/localcluster")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: build localcluster: %v\n", err)
+		return 1
+	}
+	opts := localcluster.Options{
+		StateDir: localcluster.DefaultStateDir(), RepoRoot: root, AgentBinary: agent, Out: os.Stderr,
+	}
+	keep := os.Getenv("AGW_KEEP_CLUSTER") == "1"
+	down := func() int {
+		if keep {
+			fmt.Fprintf(os.Stderr, "clustertest: AGW_KEEP_CLUSTER=1: leaving the cluster up (%s)\n", localcluster.KubeconfigPath(opts.StateDir))
+			return 0
+		}
+		code := 0
+		if err := localcluster.Down(opts); err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: down: %v\n", err)
+			code = 1
+		}
+		if left := localcluster.Leftovers(opts.StateDir); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "clustertest: down left these behind: %v\n", left)
+			code = 1
+		}
+		return code
+	}
+	// Ctrl-C while tests run: clean up before dying.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "clustertest: interrupted, tearing down the cluster")
+		keep = false
+		down()
+		os.Exit(130)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	err = localcluster.Up(ctx, opts)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: up: %v\n", err)
+		keep = false
+		down()
+		return 1
+	}
+	c, err := attach(localcluster.KubeconfigPath(opts.StateDir), opts.StateDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
+		down()
+		return 1
+	}
+	current = c
+	code := m.Run()
+	if d := down(); d != 0 && code == 0 {
+		code = d
+	}
+	return code
+}
+
+func attach(kubeconfig, stateDir string) (*Cluster, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Kubeconfig: kubeconfig, Config: rc, Client: cs, StateDir: stateDir}, nil
+}
+
+// Require returns the cluster or skips the test with the reason there is none.
+func Require(t testing.TB) *Cluster {
+	t.Helper()
+	if current == nil {
+		t.Skip(skipReason)
+	}
+	return current
+}

@@ -1,0 +1,291 @@
+package localcluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/clustertest"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
+)
+
+// TestMain starts the cluster (AGW_E2E=1, root) and checks `down` leaves nothing behind.
+func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
+
+const echoImage = "registry.k8s.io/gateway-api/echo-basic:v1.5.1"
+
+// TestEchoDeploymentEndToEnd runs the conformance echo server as a two-replica Deployment and
+// checks pod networking, the downward API, EndpointSlices, Service DNS and ClusterIP, logs,
+// scale-down and namespace deletion.
+func TestEchoDeploymentEndToEnd(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cs := c.Client
+	ns := fmt.Sprintf("lc-e2e-%d", time.Now().Unix()%100000)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := false
+	defer func() {
+		if !deleted {
+			_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+	}()
+
+	labels := map[string]string{"app": "echo"}
+	replicas := int32(2)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name:  "echo",
+					Image: echoImage,
+					Env: []corev1.EnvVar{
+						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+						{Name: "NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(3000)}}, PeriodSeconds: 2},
+				}}},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(3000)}}},
+	}
+	svc, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	pods := waitReadyPods(ctx, t, cs, ns, "app=echo", 2)
+	t.Logf("2 echo pods Ready in %s", time.Since(start).Round(time.Millisecond))
+	if pods[0].Status.PodIP == pods[1].Status.PodIP {
+		t.Fatalf("pods share IP %s", pods[0].Status.PodIP)
+	}
+
+	for _, p := range pods {
+		body := httpGet(ctx, t, fmt.Sprintf("http://%s:3000/from-host", p.Status.PodIP))
+		var echo struct {
+			Pod       string `json:"pod"`
+			Namespace string `json:"namespace"`
+			Path      string `json:"path"`
+		}
+		if err := json.Unmarshal(body, &echo); err != nil {
+			t.Fatalf("decode echo response %q: %v", body, err)
+		}
+		if echo.Pod != p.Name || echo.Namespace != ns {
+			t.Errorf("pod %s answered pod=%q namespace=%q", p.Name, echo.Pod, echo.Namespace)
+		}
+	}
+
+	// EndpointSlices list both pods, ready.
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=echo"})
+		if err != nil {
+			return false, err
+		}
+		ips := map[string]bool{}
+		for _, s := range l.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					for _, a := range e.Addresses {
+						ips[a] = true
+					}
+				}
+			}
+		}
+		return ips[pods[0].Status.PodIP] && ips[pods[1].Status.PodIP], nil
+	})
+	if err != nil {
+		t.Fatalf("EndpointSlices never listed both pods: %v", err)
+	}
+
+	// A pod reaches the Service by DNS name and by ClusterIP.
+	for name, url := range map[string]string{
+		"by-dns":       fmt.Sprintf("http://echo.%s.svc.cluster.local:8080/by-dns", ns),
+		"by-short-dns": "http://echo:8080/by-short-dns",
+		"by-clusterip": fmt.Sprintf("http://%s:8080/by-clusterip", svc.Spec.ClusterIP),
+	} {
+		out := runClientPod(ctx, t, cs, ns, "client-"+name, []string{"curl", "-sS", "--max-time", "5", "--retry", "5", "--retry-all-errors", url})
+		if !strings.Contains(out, `"namespace":"`+ns+`"`) {
+			t.Errorf("%s: unexpected response %q", name, out)
+		}
+	}
+
+	// kubectl logs (apiserver -> kubelet API of the node agent) shows the echo log line.
+	for _, p := range pods {
+		raw, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("logs of %s: %v", p.Name, err)
+		}
+		if !strings.Contains(string(raw), "Echoing back request made to /from-host") {
+			t.Errorf("logs of %s lack the echo line:\n%s", p.Name, raw)
+		}
+	}
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", c.Kubeconfig, "logs", "-n", ns, pods[0].Name).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Echoing back request made to") {
+			t.Errorf("kubectl logs: %v\n%s", err, out)
+		}
+	}
+
+	// Scale to zero: pods terminate and disappear.
+	if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, "echo", types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+		return err == nil && len(l.Items) == 0, err
+	})
+	if err != nil {
+		t.Fatalf("pods did not go away after scale to 0: %v", err)
+	}
+
+	// Namespace deletion completes.
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted = true
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("namespace %s never went away: %v", ns, err)
+	}
+}
+
+// TestUnknownImage checks that an image missing from the table gives ErrImagePull, not a hang.
+func TestUnknownImage(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := "default"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unknown-image-%d", time.Now().UnixNano()%100000), Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "example.invalid/nothing:1"}}},
+	}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		zero := int64(0)
+		_ = c.Client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, s := range p.Status.ContainerStatuses {
+			if s.State.Waiting != nil && s.State.Waiting.Reason == "ErrImagePull" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("pod with unknown image never reported ErrImagePull: %v", err)
+	}
+}
+
+func waitReadyPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, selector string, n int) []corev1.Pod {
+	t.Helper()
+	var ready []corev1.Pod
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err
+		}
+		ready = ready[:0]
+		for _, p := range l.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+					ready = append(ready, p)
+				}
+			}
+		}
+		return len(ready) == n, nil
+	})
+	if err != nil {
+		l, _ := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		for _, p := range l.Items {
+			b, _ := json.MarshalIndent(p.Status, "", "  ")
+			t.Logf("pod %s status: %s", p.Name, b)
+		}
+		t.Fatalf("%d Ready pods %q in %s: %v", n, selector, ns, err)
+	}
+	return ready
+}
+
+func httpGet(ctx context.Context, t *testing.T, url string) []byte {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return b
+}
+
+// runClientPod runs a one-shot host-tool pod and returns its logs.
+func runClientPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string, cmd []string) string {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "client", Image: images.HostImage + ":latest", Command: cmd}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var phase corev1.PodPhase
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		phase = p.Status.Phase
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
+	})
+	raw, lerr := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil || phase != corev1.PodSucceeded {
+		t.Fatalf("client pod %s: phase %s, err %v, logs err %v:\n%s", name, phase, err, lerr, raw)
+	}
+	return string(raw)
+}

@@ -1,0 +1,72 @@
+// Package translate turns a Snapshot of Kubernetes objects into the proxy configuration of
+// each of our Gateways, and into the status of every object the operator owns.
+//
+// Translate is pure: no client, no clock, no globals. The same Snapshot always gives a deeply
+// equal Result, in the same order, with the same config versions (a content hash), whatever
+// the order of the objects in the Snapshot. This is what makes it testable with golden files
+// (testdata/<case>.in.yaml -> <case>.out.yaml; `go test ./operator/translate/ -update`
+// rewrites the outputs) and safe to cache.
+//
+// # Steps
+//
+// Translate (translate.go) calls one step after another, each in its own file:
+//
+//  1. translateGatewayClasses (gatewayclasses.go): classes whose controllerName is ours are
+//     Accepted unless their parametersRef is wrong (InvalidParameters); each lists the
+//     supported features (features.go).
+//  2. translateGateways (gateways.go): Gateways of our classes; their own parametersRef and
+//     address types are checked.
+//  3. translateListenerSets (listenersets.go): ListenerSets naming one of our Gateways,
+//     filtered by the Gateway's allowedListeners and ordered oldest first, then by name.
+//  4. validateListeners (listeners.go): every listener on its own (protocol, port, TLS mode,
+//     allowedRoutes kinds), then conflicts over the merged set. Conflicting Gateway
+//     listeners all lose (the spec forbids picking a winner); a ListenerSet listener loses to
+//     any earlier (higher precedence) listener it conflicts with.
+//  5. resolveCertificates (certificates.go): certificateRefs to Secrets, cross-namespace only
+//     with a ReferenceGrant (refgrant.go), each a valid key pair. A listener without a usable
+//     certificate still counts attached routes but is not served.
+//  6. attachRoutes (attach.go): every route kind; parentRefs by Gateway or ListenerSet,
+//     sectionName and port; allowedRoutes namespaces (Same/All/Selector) and kinds;
+//     hostname intersection (hostnames.go). Produces the route parent conditions.
+//  7. buildRoutes (httproute.go, grpcroute.go, l4routes.go): each attached route once:
+//     matches, filters, rule fields; GRPCRoute as POST /service/method; TLS/TCP/UDP routes as
+//     L4 routes. backendRefs resolve in backends.go: Service port -> EndpointSlices (the
+//     slice port named like the Service port; ready endpoints only; headless, selectorless
+//     and ExternalName Services; appProtocol kubernetes.io/h2c), AgentgatewayBackend static
+//     hosts; cross-namespace refs need a ReferenceGrant. An unresolvable ref stays in the
+//     rule as BackendRef.Invalid, so the proxy answers 500 for its share, and sets
+//     ResolvedRefs=False. A route using something the proxy cannot do safely (an
+//     ExternalAuth filter) is not served at all (Accepted=False/UnsupportedValue).
+//  8. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
+//     policy wins; an invalid one makes the backend answer 500 instead of using plaintext.
+//  9. applyPolicies (policies.go, policyapply.go): AgentgatewayPolicy targetRefs,
+//     targetSelectors and inline ExtensionRef filters. Each section field (traffic.timeouts,
+//     frontend.tls, backend.tls, ...) is merged on its own: Gateway < listener < route <
+//     rule < inline, the more specific winning; at one level the oldest policy wins, then
+//     namespace/name. The route's own Gateway API fields beat policies. Fields the proxy
+//     config can express are applied (timeouts, retry, CORS, header modifiers, direct
+//     response, session persistence, listener TLS version/ALPN, HTTP/3, backend TLS, HTTP/2,
+//     connect timeout); the others show in the EffectiveConfig view and in the policy's
+//     status. Authentication and authorization fields the proxy cannot enforce yet make the
+//     rules they reach answer 500: a request is never served without the check its policy
+//     asks for.
+//  10. assemble (assemble.go, precedence.go): per Gateway, one bind per port and transport,
+//     the servable listeners, their routes with the merged policies, the backends they use,
+//     the content-hash version, the ports for the Service, and the EffectiveConfig view
+//     (routes in match-precedence order, each merged policy field with its source). The
+//     config is checked with config.Validate: a config the proxy would reject is a bug, and
+//     is reported instead of published.
+//  11. reportStatus (status.go): Gateway, listener, ListenerSet, route parent, policy
+//     ancestor and AgentgatewayBackend conditions. Conditions carry ObservedGeneration and a
+//     zero LastTransitionTime; Programmed=True means "translated into a valid config" and is
+//     only published by the status writer once proxies acknowledged the version.
+//
+// # Cost
+//
+// Translate builds its lookups once (index.go) and then does work proportional to the
+// objects attached to our Gateways: O(n log n) overall, with unattached routes never built
+// and each backend resolved once per translation however many routes use it. Per-Gateway
+// results depend only on the objects reachable from that Gateway; see the report in the
+// package history for where per-Gateway caching would make one route change cost one
+// Gateway's work.
+package translate

@@ -1,0 +1,36 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ParseHtpasswd parses htpasswd lines ("user:hash"), accepting bcrypt and
+// {SHA} hashes; blank lines and "#" comments are skipped. It returns the
+// hash per user.
+func ParseHtpasswd(data string) (map[string]string, error) {
+	users := map[string]string{}
+	for i, line := range strings.Split(data, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(line, ":")
+		if !ok || user == "" || hash == "" {
+			return nil, fmt.Errorf("line %d: want user:hash", i+1)
+		}
+		switch {
+		case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "{SHA}"):
+		default:
+			return nil, fmt.Errorf("line %d (user %q): unsupported hash; use bcrypt (htpasswd -B) or {SHA}", i+1, user)
+		}
+		if _, dup := users[user]; dup {
+			return nil, fmt.Errorf("line %d: duplicate user %q", i+1, user)
+		}
+		users[user] = hash
+	}
+	if len(users) == 0 {
+		return nil, fmt.Errorf("no users")
+	}
+	return users, nil
+}

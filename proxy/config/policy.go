@@ -1,0 +1,174 @@
+package config
+
+// TrafficPolicy is the effective traffic section of the AgentgatewayPolicies
+// that apply to a rule, already merged by the operator (Gateway < Listener
+// < Route < Rule, see DESIGN.md §4). Sections the proxy cannot enforce yet
+// are absent here; the operator fails such rules closed.
+type TrafficPolicy struct {
+	// JWTAuthentication validates bearer JWTs (401); the claims are the
+	// CEL variable jwt.
+	JWTAuthentication *JWTAuthentication `json:"jwtAuthentication,omitempty"`
+	// APIKeyAuthentication checks an API key (401 when missing or wrong).
+	// Runs first, with BasicAuthentication; the matched key is the CEL
+	// variable apiKey.
+	APIKeyAuthentication *APIKeyAuthentication `json:"apiKeyAuthentication,omitempty"`
+	// BasicAuthentication checks HTTP basic credentials (401).
+	BasicAuthentication *BasicAuthentication `json:"basicAuthentication,omitempty"`
+	// CSRF rejects cross-origin state-changing requests (403).
+	CSRF *CSRF `json:"csrf,omitempty"`
+	// Authorization allows or denies requests with CEL rules (403 on
+	// denial). Runs after authentication, before rate limiting and before
+	// the rule's filters.
+	Authorization *Authorization `json:"authorization,omitempty"`
+	// RateLimit limits request rates per proxy replica (429 when empty).
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// AuthorizationAction says how Authorization rules decide.
+type AuthorizationAction string
+
+const (
+	// AuthorizationAllow allows requests matching any rule; others get 403.
+	AuthorizationAllow AuthorizationAction = "Allow"
+	// AuthorizationDeny denies (403) requests matching any rule.
+	AuthorizationDeny AuthorizationAction = "Deny"
+	// AuthorizationRequire denies (403) requests not matching every rule.
+	AuthorizationRequire AuthorizationAction = "Require"
+)
+
+// Authorization is a list of CEL conditions (phase Authorization, result
+// bool; see package proxy/cel for the variables). A rule that fails to
+// evaluate counts as not matching for Allow and Require and as matching
+// for Deny: errors fail closed.
+type Authorization struct {
+	Action AuthorizationAction `json:"action"`
+	Rules  []string            `json:"rules"`
+}
+
+// RateLimit holds local (per replica) token buckets; a request must get a
+// token from every one.
+type RateLimit struct {
+	Local []LocalRateLimit `json:"local"`
+}
+
+// RateLimitUnit is the period Requests refers to.
+type RateLimitUnit string
+
+const (
+	RateLimitSecond RateLimitUnit = "Second"
+	RateLimitMinute RateLimitUnit = "Minute"
+	RateLimitHour   RateLimitUnit = "Hour"
+)
+
+// LocalRateLimit is a token bucket refilled at Requests per Unit.
+type LocalRateLimit struct {
+	// Requests per Unit, at least 1.
+	Requests int `json:"requests"`
+	// Unit is Second, Minute or Hour.
+	Unit RateLimitUnit `json:"unit"`
+	// Burst is the bucket size; nil means Requests.
+	Burst *int `json:"burst,omitempty"`
+	// Key, a CEL expression (phase RateLimitDescriptor, result string),
+	// gives each distinct value its own bucket; empty means one bucket for
+	// the rule. Buckets survive config reloads that leave the limit
+	// unchanged.
+	Key string `json:"key,omitempty"`
+}
+
+// AuthMode says what happens to a request without valid credentials.
+type AuthMode string
+
+const (
+	// AuthModeStrict (default) rejects requests without valid credentials.
+	AuthModeStrict AuthMode = "Strict"
+	// AuthModeOptional lets requests without credentials through but
+	// rejects invalid ones.
+	AuthModeOptional AuthMode = "Optional"
+)
+
+// APIKeyAuthentication accepts requests carrying one of Keys.
+type APIKeyAuthentication struct {
+	// Mode defaults to Strict.
+	Mode AuthMode `json:"mode,omitempty"`
+	// Keys are the accepted keys (from the referenced Secrets). Key values
+	// are secret: Redacted hides them.
+	Keys []APIKey `json:"keys"`
+	// Header the key is read from; default Authorization, where a
+	// "Bearer " prefix is optional.
+	Header string `json:"header,omitempty"`
+}
+
+// APIKey is one accepted key.
+type APIKey struct {
+	// Name identifies the client (the Secret data key); it is apiKey.name
+	// in CEL.
+	Name string `json:"name"`
+	// Key is the secret value.
+	Key string `json:"key"`
+	// Metadata is apiKey.metadata in CEL.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// BasicAuthentication accepts HTTP basic credentials listed in Htpasswd.
+type BasicAuthentication struct {
+	// Mode defaults to Strict.
+	Mode AuthMode `json:"mode,omitempty"`
+	// Htpasswd holds "user:hash" lines; hashes are bcrypt ($2a$, $2b$,
+	// $2y$) or {SHA}. Redacted hides it.
+	Htpasswd string `json:"htpasswd"`
+	// Realm is shown by browsers; default "agentgateway".
+	Realm string `json:"realm,omitempty"`
+}
+
+// CSRF rejects state-changing requests (not GET, HEAD or OPTIONS) whose
+// Origin is neither the request's own host nor listed.
+type CSRF struct {
+	// AdditionalOrigins are accepted origins ("https://app.example.com").
+	AdditionalOrigins []string `json:"additionalOrigins,omitempty"`
+}
+
+// JWTAuthentication accepts tokens signed by any of Providers.
+type JWTAuthentication struct {
+	// Mode defaults to Strict.
+	Mode AuthMode `json:"mode,omitempty"`
+	// Providers are the accepted issuers; the token's iss picks one.
+	Providers []JWTProvider `json:"providers"`
+}
+
+// JWTProvider is one accepted issuer.
+type JWTProvider struct {
+	// Name identifies the provider in logs.
+	Name string `json:"name"`
+	// Issuer must equal the token's iss claim; unique per policy.
+	Issuer string `json:"issuer"`
+	// Audiences: when set, the aud claim must contain one of them.
+	Audiences []string `json:"audiences,omitempty"`
+	// JWKS holds the verification keys.
+	JWKS JWKS `json:"jwks"`
+	// ClaimsToHeaders copies claims onto request headers for the backend.
+	ClaimsToHeaders []ClaimToHeader `json:"claimsToHeaders,omitempty"`
+	// TokenHeader is where the token is read, with an optional "Bearer "
+	// prefix; default Authorization.
+	TokenHeader string `json:"tokenHeader,omitempty"`
+}
+
+// JWKS is a JSON Web Key Set, inline or fetched by the proxy. Supported
+// keys: RSA (RS256/384/512, PS256/384/512), EC P-256/384/521
+// (ES256/384/512) and Ed25519 (EdDSA). Symmetric (HS*) keys are refused.
+type JWKS struct {
+	// Inline is the JWKS JSON document.
+	Inline string `json:"inline,omitempty"`
+	// RemoteURL is fetched by the proxy (http or https) and cached for
+	// CacheDuration (default 5m). Until a fetch succeeds, tokens of this
+	// provider are rejected.
+	RemoteURL string `json:"remoteURL,omitempty"`
+	// CacheDuration applies to RemoteURL.
+	CacheDuration *Duration `json:"cacheDuration,omitempty"`
+}
+
+// ClaimToHeader copies one claim (nested with dots: "org.id") onto a
+// request header.
+type ClaimToHeader struct {
+	Claim  string `json:"claim"`
+	Header string `json:"header"`
+}
