@@ -28,7 +28,9 @@
 //     HTTP binds; HTTPS with per-SNI certificates, ALPN, client
 //     certificates and 421 for coalesced connections; HTTP/3 (package h3)
 //     on the same port; TCP, TLS passthrough/terminate and UDP through
-//     package l4. Timeouts, retries, session persistence, mirroring and
+//     package l4. Timeouts, retries (with a budget), session persistence,
+//     mirroring, traffic policies (JWT, API key and basic authentication,
+//     CSRF, CEL authorization via package cel, local rate limits) and
 //     metrics live here.
 //   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
 //     the runtime.

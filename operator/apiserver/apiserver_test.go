@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -38,7 +39,7 @@ const (
 // aggregated is a kube-apiserver with the views server registered behind it.
 type aggregated struct {
 	env   *envtest.Env
-	views apiserver.Views
+	views *apiserver.Views
 	// client reaches the views through the kube-apiserver as cluster admin.
 	client versioned.Interface
 }
@@ -165,12 +166,11 @@ func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
 func TestAggregatedAPI(t *testing.T) {
 	a := startAggregated(t)
 	ctx := context.Background()
-	ecs, pss := a.views.EffectiveConfigs, a.views.ProxyStatuses
-	ecs.Replace(partition, []*viewsv1a1.EffectiveConfig{
+	a.views.PublishEffectiveConfigs([]*viewsv1a1.EffectiveConfig{
 		effectiveConfig("team-a", "gw", "v1"),
 		effectiveConfig("team-b", "gw", "v7"),
 	})
-	pss.Replace(partition, []*viewsv1a1.ProxyStatus{
+	a.views.PublishProxyStatuses(partition, []*viewsv1a1.ProxyStatus{
 		proxyStatus("team-a", "gw-7d9f-abcde", "gw", true, "v1", "v1", ""),
 		proxyStatus("team-a", "gw-7d9f-fghij", "gw", true, "v0", "v1", "listener https: certificate team-a/example-tls has expired"),
 		proxyStatus("team-b", "gw-5c4b-klmno", "gw", false, "v7", "v7", ""),
@@ -245,7 +245,7 @@ func TestAggregatedAPI(t *testing.T) {
 		defer w.Stop()
 		changed := effectiveConfig("team-a", "gw", "v2")
 		changed.Listeners[0].Routes[0].Matches = []string{"PathPrefix /api"}
-		ecs.Replace(partition, []*viewsv1a1.EffectiveConfig{changed, effectiveConfig("team-b", "gw", "v7")})
+		a.views.PublishEffectiveConfigs([]*viewsv1a1.EffectiveConfig{changed, effectiveConfig("team-b", "gw", "v7")})
 		select {
 		case ev := <-w.ResultChan():
 			got, ok := ev.Object.(*viewsv1a1.EffectiveConfig)
@@ -271,6 +271,7 @@ func TestAggregatedAPI(t *testing.T) {
 		inf := factory.Views().V1alpha1().ProxyStatuses()
 		informer := inf.Informer()
 		stop := make(chan struct{})
+		defer factory.Shutdown()
 		defer close(stop)
 		factory.Start(stop)
 		syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -281,7 +282,7 @@ func TestAggregatedAPI(t *testing.T) {
 		if items, _ := inf.Lister().List(everything()); len(items) != 3 {
 			t.Fatalf("lister has %d items, want 3", len(items))
 		}
-		pss.Upsert(partition, proxyStatus("team-b", "gw-5c4b-pqrst", "gw", true, "v7", "v7", ""))
+		a.views.ProxyStatuses.Upsert(partition, proxyStatus("team-b", "gw-5c4b-pqrst", "gw", true, "v7", "v7", ""))
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if _, err := inf.Lister().ProxyStatuses("team-b").Get("gw-5c4b-pqrst"); err == nil {
@@ -292,7 +293,6 @@ func TestAggregatedAPI(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		factory.Shutdown()
 	})
 
 	t.Run("kubectl tables", func(t *testing.T) {
@@ -330,6 +330,68 @@ func TestAggregatedAPI(t *testing.T) {
 			t.Errorf("kubectl -o yaml: %v\n%s", err, out)
 		}
 	})
+
+	t.Run("kubectl get -w shows a route change", func(t *testing.T) {
+		bin, err := exec.LookPath("kubectl")
+		if err != nil {
+			t.Skip("kubectl not on PATH")
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(wctx, bin, "--kubeconfig", a.env.Kubeconfig, "get", "effectiveconfigs", "-n", "team-a", "-w", "--output-watch-events")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = cmd.Wait() }()
+		lines := make(chan string)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var seen []string
+		waitFor := func(prefix string) {
+			t.Helper()
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("kubectl -w ended; output:\n%s", strings.Join(seen, "\n"))
+					}
+					seen = append(seen, l)
+					if strings.HasPrefix(l, prefix) {
+						return
+					}
+				case <-wctx.Done():
+					t.Fatalf("no %s line; output:\n%s", prefix, strings.Join(seen, "\n"))
+				}
+			}
+		}
+		waitFor("ADDED")
+		changed := effectiveConfig("team-a", "gw", "v3")
+		changed.Listeners[0].Routes = append(changed.Listeners[0].Routes, viewsv1a1.EffectiveRoute{Kind: "HTTPRoute", Namespace: "team-a", Name: "api", Rule: "0"})
+		a.views.PublishEffectiveConfigs([]*viewsv1a1.EffectiveConfig{changed, effectiveConfig("team-b", "gw", "v7")})
+		waitFor("MODIFIED")
+		t.Logf("kubectl get effectiveconfigs -n team-a -w --output-watch-events\n%s", strings.Join(seen, "\n"))
+		if last := seen[len(seen)-1]; !strings.Contains(last, "v3") || !strings.Contains(last, " 2 ") {
+			t.Errorf("MODIFIED line should show version v3 and 2 routes: %q", last)
+		}
+	})
+
+	t.Run("kubectl explain reads the aggregated OpenAPI", func(t *testing.T) {
+		out, err := kubectl(t, a.env.Kubeconfig, "explain", "effectiveconfigs.listeners.routes.policies")
+		if err != nil || !strings.Contains(out, "views.agentgateway.dev") || !strings.Contains(out, "source") {
+			t.Errorf("kubectl explain: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("no secret material in any view", func(t *testing.T) { testNoSecretMaterial(t, a) })
 
 	t.Run("RBAC applies per namespace", func(t *testing.T) {
 		cs := kubernetes.NewForConfigOrDie(a.env.Config)

@@ -9,31 +9,15 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/util/compatibility"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
-	generatedopenapi "github.com/agentgateway/agentgateway-go/generated/openapi"
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/registry/effectiveconfig"
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/registry/proxystatus"
 )
-
-// Views are the stores the operator publishes into and the aggregated API serves from.
-type Views struct {
-	// EffectiveConfigs has one object per Gateway, published by the translation pipeline.
-	EffectiveConfigs *effectiveconfig.Store
-	// ProxyStatuses has one object per proxy pod, published by the config server (this
-	// replica's proxies) and by the peer syncer (the other replicas' proxies).
-	ProxyStatuses *proxystatus.Store
-}
-
-// NewViews returns empty stores.
-func NewViews() Views {
-	return Views{EffectiveConfigs: effectiveconfig.NewStore(), ProxyStatuses: proxystatus.NewStore()}
-}
 
 // Options are the flags of the aggregated API server.
 type Options struct {
@@ -94,13 +78,13 @@ func (o *Options) Validate() error {
 // Config is a completed server configuration.
 type Config struct {
 	Generic *genericapiserver.RecommendedConfig
-	Views   Views
+	Views   *Views
 }
 
 // Config builds the server configuration. It generates a self-signed certificate when no
 // certificate is configured, and reads the requestheader and client CA from the
 // kube-system/extension-apiserver-authentication ConfigMap.
-func (o *Options) Config(views Views) (*Config, error) {
+func (o *Options) Config(views *Views) (*Config, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -119,13 +103,7 @@ func (o *Options) Config(views Views) (*Config, error) {
 	cfg := genericapiserver.NewRecommendedConfig(Codecs)
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 
-	namer := openapinamer.NewDefinitionNamer(openAPIScheme)
-	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
-	cfg.OpenAPIConfig.Info.Title = "agentgateway views"
-	cfg.OpenAPIConfig.Info.Version = viewsv1a1.SchemeGroupVersion.Version
-	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
-	cfg.OpenAPIV3Config.Info.Title = "agentgateway views"
-	cfg.OpenAPIV3Config.Info.Version = viewsv1a1.SchemeGroupVersion.Version
+	cfg.OpenAPIConfig, cfg.OpenAPIV3Config = openAPIConfigs()
 
 	if err := o.SecureServing.ApplyTo(&cfg.SecureServing, &cfg.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)

@@ -241,7 +241,11 @@ func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPR
 func renderMatch(m config.HTTPRouteMatch) string {
 	var parts []string
 	if m.Path != nil {
-		parts = append(parts, string(deref(&m.Path.Type, config.PathMatchPathPrefix))+" "+m.Path.Value)
+		typ := m.Path.Type
+		if typ == "" {
+			typ = config.PathMatchPathPrefix
+		}
+		parts = append(parts, string(typ)+" "+m.Path.Value)
 	} else {
 		parts = append(parts, "PathPrefix /")
 	}
@@ -286,7 +290,11 @@ func renderFilter(f config.HTTPFilter) string {
 	case f.ResponseHeaderModifier != nil:
 		return "ResponseHeaderModifier " + renderHeaders(f.ResponseHeaderModifier)
 	case f.RequestRedirect != nil:
-		return fmt.Sprintf("RequestRedirect %d", deref(&f.RequestRedirect.StatusCode, 302))
+		code := f.RequestRedirect.StatusCode
+		if code == 0 {
+			code = 302
+		}
+		return fmt.Sprintf("RequestRedirect %d", code)
 	case f.URLRewrite != nil:
 		return "URLRewrite"
 	case f.RequestMirror != nil:

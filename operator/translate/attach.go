@@ -235,10 +235,9 @@ func (t *translator) attachRoute(r *routeIR) {
 			p.conds.set(acc, false, string(gwv1.RouteReasonNoMatchingParent), "no listener matches the parentRef's sectionName and port")
 			continue
 		}
-		notAllowed, noHost, invalid := 0, 0, 0
+		notAllowed, noHost := 0, 0
 		for _, l := range matched {
 			if !l.usable() {
-				invalid++
 				continue
 			}
 			if !kindAllowed(l, r.key.Kind) || !t.namespaceAllowedForRoute(l, r.meta.Namespace) {
@@ -269,7 +268,6 @@ func (t *translator) attachRoute(r *routeIR) {
 		case noHost > 0:
 			p.conds.set(acc, false, string(gwv1.RouteReasonNoMatchingListenerHostname), "no listener hostname intersects the route's hostnames")
 		default:
-			_ = invalid
 			p.conds.set(acc, false, string(gwv1.RouteReasonNoMatchingParent), "the matching listeners are not accepted (see the Gateway's listener status)")
 		}
 	}

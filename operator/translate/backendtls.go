@@ -17,7 +17,8 @@ type btlsIR struct {
 	invalid  *refError // bad CA refs: the backends it targets fail closed
 	conflict string    // an older policy targets the same Service port
 	applied  []*backendIR
-	lost     []*backendIR // backends an older policy won
+	lost     []*backendIR // backends an older, equally specific policy won
+	shadowed []*backendIR // backends a more specific (sectionName) policy won
 }
 
 // applyBackendTLSPolicies originates TLS to the Services (or Service ports) a
@@ -31,47 +32,67 @@ func (t *translator) applyBackendTLSPolicies() {
 		t.btls = append(t.btls, b)
 	}
 	sort.Slice(t.btls, func(i, j int) bool { return olderFirst(&t.btls[i].p.ObjectMeta, &t.btls[j].p.ObjectMeta) })
-	claimed := map[string]*btlsIR{}
 	for _, name := range sortedKeys(t.backends) {
 		be := t.backends[name]
 		if be.target.Kind != "Service" || be.mode == modeL4 || be.mode == modeUDP {
 			continue
 		}
+		// The policy naming the port (sectionName) beats one naming the whole Service; among
+		// equally specific ones the oldest wins (t.btls is oldest first) and the others are
+		// Conflicted. A whole-Service policy beaten by a port policy is not in conflict.
+		var winner *btlsIR
+		winnerSpec := -1
 		for _, b := range t.btls {
-			if b.p.Namespace != be.target.Namespace || !btlsTargets(b.p, be) {
+			spec := btlsSpecificity(b.p, be)
+			if b.p.Namespace != be.target.Namespace || spec < 0 || spec <= winnerSpec {
 				continue
 			}
-			claim := be.target.String() + ":" + be.portName
-			if w, ok := claimed[claim]; ok && w != b {
-				b.conflict = fmt.Sprintf("BackendTLSPolicy %s/%s is older and targets the same Service port", w.p.Namespace, w.p.Name)
+			winner, winnerSpec = b, spec
+		}
+		if winner == nil {
+			continue
+		}
+		for _, b := range t.btls {
+			if b == winner || b.p.Namespace != be.target.Namespace {
+				continue
+			}
+			switch btlsSpecificity(b.p, be) {
+			case winnerSpec:
+				b.conflict = fmt.Sprintf("BackendTLSPolicy %s/%s is older (or first by name) and targets the same Service port", winner.p.Namespace, winner.p.Name)
 				b.lost = append(b.lost, be)
-				continue
+			case 0:
+				b.shadowed = append(b.shadowed, be)
 			}
-			claimed[claim] = b
-			b.applied = append(b.applied, be)
-			if b.invalid != nil {
-				be.invalid = "BackendTLSPolicy " + b.p.Namespace + "/" + b.p.Name + ": " + b.invalid.msg
-				continue
-			}
-			tlsCopy := *b.tls
-			be.cfg.TLS = &tlsCopy
-			if be.cfg.Protocol == config.BackendH2C {
-				be.cfg.Protocol = config.BackendH2
-			}
+		}
+		winner.applied = append(winner.applied, be)
+		if winner.invalid != nil {
+			be.invalid = "BackendTLSPolicy " + winner.p.Namespace + "/" + winner.p.Name + ": " + winner.invalid.msg
+			continue
+		}
+		tlsCopy := *winner.tls
+		be.cfg.TLS = &tlsCopy
+		if be.cfg.Protocol == config.BackendH2C {
+			be.cfg.Protocol = config.BackendH2
 		}
 	}
 }
 
-func btlsTargets(p *gwv1.BackendTLSPolicy, be *backendIR) bool {
+// btlsSpecificity is 1 when the policy targets the backend's Service port by sectionName, 0
+// when it targets the whole Service, and -1 when it does not target the backend.
+func btlsSpecificity(p *gwv1.BackendTLSPolicy, be *backendIR) int {
+	best := -1
 	for _, r := range p.Spec.TargetRefs {
 		if r.Group != "" || r.Kind != "Service" || string(r.Name) != be.target.Name {
 			continue
 		}
-		if r.SectionName == nil || string(*r.SectionName) == be.portName {
-			return true
+		switch {
+		case r.SectionName == nil:
+			best = max(best, 0)
+		case string(*r.SectionName) == be.portName:
+			best = 1
 		}
 	}
-	return false
+	return best
 }
 
 func (t *translator) backendTLSFromPolicy(p *gwv1.BackendTLSPolicy) (*config.BackendTLS, *refError) {
@@ -127,6 +148,16 @@ func (t *translator) backendTLSStatuses(usedBy map[string][]*gatewayIR) {
 				gws[g.key] = g
 			}
 		}
+		shadowedOnly := map[nsName]bool{}
+		for _, be := range b.shadowed {
+			for _, g := range usedBy[be.cfg.Name] {
+				if _, ok := gws[g.key]; !ok || !won[g.key] {
+					shadowedOnly[g.key] = true
+				}
+				gws[g.key] = g
+				won[g.key] = true
+			}
+		}
 		var anc []gwv1.PolicyAncestorStatus
 		keys := make([]nsName, 0, len(gws))
 		for k := range gws {
@@ -141,6 +172,10 @@ func (t *translator) backendTLSStatuses(usedBy map[string][]*gatewayIR) {
 			case b.invalid != nil:
 				c.set(string(gwv1.PolicyConditionAccepted), false, string(gwv1.BackendTLSPolicyReasonNoValidCACertificate), b.invalid.msg)
 				c.set(string(gwv1.BackendTLSPolicyConditionResolvedRefs), false, b.invalid.reason, b.invalid.msg)
+			case shadowedOnly[k] && len(b.applied) == 0:
+				c.set(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted),
+					"a BackendTLSPolicy naming the Service port (sectionName) takes precedence on the ports this Gateway uses")
+				c.set(string(gwv1.BackendTLSPolicyConditionResolvedRefs), true, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "")
 			default:
 				c.set(string(gwv1.PolicyConditionAccepted), true, string(gwv1.PolicyReasonAccepted), "")
 				c.set(string(gwv1.BackendTLSPolicyConditionResolvedRefs), true, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "")

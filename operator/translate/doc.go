@@ -40,8 +40,10 @@
 //  8. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
 //     policy wins; an invalid one makes the backend answer 500 instead of using plaintext.
 //  9. applyPolicies (policies.go, policyapply.go): AgentgatewayPolicy targetRefs,
-//     targetSelectors and inline ExtensionRef filters. Each section field (traffic.timeouts,
-//     frontend.tls, backend.tls, ...) is merged on its own: Gateway < listener < route <
+//     targetSelectors and inline ExtensionRef filters. The unit of merging is a top-level
+//     field of a section (traffic.timeouts, frontend.tls, backend.tls, ...), taken whole
+//     from one policy, so its inner values stay consistent (a rule-level timeouts.request
+//     is never combined with a Gateway-level timeouts.backendRequest it would contradict): Gateway < listener < route <
 //     rule < inline, the more specific winning; at one level the oldest policy wins, then
 //     namespace/name. The route's own Gateway API fields beat policies. Fields the proxy
 //     config can express are applied (timeouts, retry, CORS, header modifiers, direct
@@ -64,9 +66,16 @@
 // # Cost
 //
 // Translate builds its lookups once (index.go) and then does work proportional to the
-// objects attached to our Gateways: O(n log n) overall, with unattached routes never built
-// and each backend resolved once per translation however many routes use it. Per-Gateway
-// results depend only on the objects reachable from that Gateway; see the report in the
-// package history for where per-Gateway caching would make one route change cost one
-// Gateway's work.
+// objects attached to our Gateways: O(n log n) overall (sorting), unattached routes are
+// never built, and each backend is resolved once per translation however many routes use
+// it. About 40 ms of CPU for one Gateway with 1000 routes (BenchmarkTranslate1000Routes).
+//
+// Where caching would make one route change cost one route's work: everything a Gateway's
+// config depends on is reachable from it (its listeners, ListenerSets, attached routes,
+// their backends, Secrets, grants and policies). A provider that tracks, per Gateway, the
+// keys of the objects it read could re-translate only the Gateways whose inputs changed and
+// reuse the rest of the previous Result; inside one Gateway, built routes (buildRoutes) and
+// resolved backends (backends.go) are pure functions of the route, its grants and its
+// Services and could be memoized by resourceVersion, leaving assemble (linear, cheap) and
+// the content hash to redo.
 package translate

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -125,5 +126,36 @@ func TestGRPCPath(t *testing.T) {
 		if got != c.want {
 			t.Errorf("grpcPath(%+v) = %s, want %s", c.m, got, c.want)
 		}
+	}
+}
+
+func TestVersionIsContentHash(t *testing.T) {
+	s := bigSnapshot(3)
+	v1 := Translate(s).Gateways[0].Config.Version
+	if v2 := Translate(bigSnapshot(3)).Gateways[0].Config.Version; v1 != v2 {
+		t.Fatalf("equal inputs gave versions %s and %s", v1, v2)
+	}
+	// Unrelated objects do not change the version.
+	s2 := bigSnapshot(3)
+	s2.Services = append(s2.Services, s2.Services[0])
+	s2.Services[len(s2.Services)-1].Name = "unused"
+	if v := Translate(s2).Gateways[0].Config.Version; v != v1 {
+		t.Errorf("an unused Service changed the version: %s -> %s", v1, v)
+	}
+	// A route change does.
+	s3 := bigSnapshot(3)
+	s3.HTTPRoutes[1].Spec.Rules[0].Matches[0].Path.Value = ptr("/changed")
+	if v := Translate(s3).Gateways[0].Config.Version; v == v1 {
+		t.Errorf("a route change kept version %s", v)
+	}
+}
+
+func TestTranslateDoesNotMutateSnapshot(t *testing.T) {
+	s := bigSnapshot(5)
+	before, _ := json.Marshal(s)
+	Translate(s)
+	after, _ := json.Marshal(s)
+	if string(before) != string(after) {
+		t.Errorf("Translate mutated its input")
 	}
 }

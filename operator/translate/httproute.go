@@ -41,6 +41,7 @@ func (t *translator) buildRoutes() {
 		default:
 			t.buildL4Route(r)
 		}
+		t.checkBuiltRoute(r)
 		if r.rejected != "" {
 			// Do not serve a route partially; detach it everywhere.
 			for _, a := range r.attachments {
@@ -247,7 +248,7 @@ func (t *translator) mirrorFilter(r *routeIR, m *gwv1.HTTPRequestMirrorFilter, b
 	case m.Fraction != nil:
 		den := deref(m.Fraction.Denominator, 100)
 		if den > 0 {
-			out.Percent = ptr(int(m.Fraction.Numerator * 100 / den))
+			out.Percent = ptr(min(100, int(m.Fraction.Numerator*100/den)))
 		}
 	}
 	return &config.HTTPFilter{RequestMirror: out}

@@ -69,9 +69,12 @@ func (t *translator) validateListeners() {
 				li.conds.set(condProgrammed, false, string(gwv1.ListenerReasonInvalid), "the Gateway is not accepted")
 				continue
 			}
-			if li.usable() {
+			switch {
+			case li.usable():
 				li.conds.set(condProgrammed, true, string(gwv1.ListenerReasonProgrammed), "")
-			} else {
+			case li.conds.isFalse(condProgrammed):
+				// Already explained (a conflict).
+			default:
 				li.conds.set(condProgrammed, false, string(gwv1.ListenerReasonInvalid), "the listener is not accepted")
 			}
 		}
@@ -105,6 +108,7 @@ func (t *translator) validateListener(l *listenerIR) {
 	// supportedKinds: the requested kinds this protocol can carry; anything else is reported
 	// as InvalidRouteKinds but does not stop the valid kinds from working.
 	if l.allowed == nil || len(l.allowed.Kinds) == 0 {
+		l.kinds = []gwv1.RouteGroupKind{}
 		for _, k := range kinds {
 			l.kinds = append(l.kinds, gwv1.RouteGroupKind{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: k})
 		}
@@ -190,6 +194,7 @@ func setConflicted(l *listenerIR, reason string) {
 	}
 	l.conds.set(condConflicted, true, reason, msg)
 	l.conds.set(condAccepted, false, reason, msg)
+	l.conds.set(condProgrammed, false, reason, msg)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -169,6 +169,13 @@ func (t *translator) backendTLS(p *agwv1a1.AgentgatewayPolicy, v *agwv1a1.Backen
 // values fill what the route leaves unset.
 func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) (config.HTTPRouteRule, merged) {
 	cands := t.ruleCandidates(a, i)
+	var routeLevel []polAttach
+	for _, c := range cands {
+		if c.level >= levelRoute {
+			routeLevel = append(routeLevel, c)
+		}
+	}
+	t.sectionIgnored(routeLevel, "backend", "backend settings take effect only on Service or AgentgatewayBackend targets")
 	m := t.merge(cands, "traffic", a.listener.gw)
 	rule := base
 	rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)

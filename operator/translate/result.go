@@ -17,6 +17,9 @@ import (
 // clock; the status writer keeps the old transition time when status and reason are
 // unchanged and sets "now" otherwise.
 //
+// A Result is read-only: configs of different Gateways (and routes on different listeners)
+// share memory. Use config.Config.DeepCopy before changing one.
+//
 // Status entries are only produced for objects (and, for routes and policies, only for
 // parents/ancestors) that belong to our controller. Anything not listed is not ours to
 // write.

@@ -21,14 +21,16 @@ type Snapshot struct {
 	// ("agentgateway.dev/agentgateway").
 	ControllerName string `json:"controllerName"`
 
-	GatewayClasses     []gwv1.GatewayClass     `json:"gatewayClasses,omitempty"`
-	Gateways           []gwv1.Gateway          `json:"gateways,omitempty"`
-	ListenerSets       []gwv1.ListenerSet      `json:"listenerSets,omitempty"`
-	HTTPRoutes         []gwv1.HTTPRoute        `json:"httpRoutes,omitempty"`
-	GRPCRoutes         []gwv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
-	TLSRoutes          []gwv1.TLSRoute         `json:"tlsRoutes,omitempty"`
-	TCPRoutes          []gwv1.TCPRoute         `json:"tcpRoutes,omitempty"`
-	UDPRoutes          []gwv1.UDPRoute         `json:"udpRoutes,omitempty"`
+	GatewayClasses []gwv1.GatewayClass `json:"gatewayClasses,omitempty"`
+	Gateways       []gwv1.Gateway      `json:"gateways,omitempty"`
+	ListenerSets   []gwv1.ListenerSet  `json:"listenerSets,omitempty"`
+	HTTPRoutes     []gwv1.HTTPRoute    `json:"httpRoutes,omitempty"`
+	GRPCRoutes     []gwv1.GRPCRoute    `json:"grpcRoutes,omitempty"`
+	TLSRoutes      []gwv1.TLSRoute     `json:"tlsRoutes,omitempty"`
+	TCPRoutes      []gwv1.TCPRoute     `json:"tcpRoutes,omitempty"`
+	UDPRoutes      []gwv1.UDPRoute     `json:"udpRoutes,omitempty"`
+	// ReferenceGrants are read as v1beta1, the storage version of the v1.6.3 CRD (v1 is
+	// served too, with the same schema).
 	ReferenceGrants    []gwv1b1.ReferenceGrant `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []gwv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 

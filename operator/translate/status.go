@@ -75,9 +75,12 @@ func (t *translator) gatewayStatuses() {
 	}
 }
 
+// anyUsable says whether the ListenerSet contributes at least one listener the proxy serves;
+// a set whose every listener is invalid (conflicted, unresolved certificates, ...) is not
+// Accepted (ListenersNotValid).
 func (s *listenerSetIR) anyUsable() bool {
 	for _, l := range s.listeners {
-		if l.usable() {
+		if l.servable() {
 			return true
 		}
 	}
@@ -91,8 +94,10 @@ func (t *translator) listenerSetStatuses() {
 			s.conds.set(acc, false, string(gwv1.ListenerSetReasonListenersNotValid), "no listener of this ListenerSet is valid")
 		}
 		prog := string(gwv1.ListenerSetConditionProgrammed)
-		if s.conds.isFalse(acc) {
-			s.conds.set(prog, false, string(gwv1.ListenerSetReasonInvalid), "the ListenerSet is not accepted")
+		if c, _ := s.conds.get(acc); s.conds.isFalse(acc) {
+			// Same reason as Accepted (NotAllowed, ListenersNotValid, ParentNotAccepted): the
+			// ListenerSet is not programmed for the same cause.
+			s.conds.set(prog, false, c.Reason, c.Message)
 		} else {
 			s.conds.set(prog, true, string(gwv1.ListenerSetReasonProgrammed), "")
 		}

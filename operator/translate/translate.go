@@ -31,6 +31,8 @@ func Translate(s *Snapshot) *Result {
 	t.resolveCertificates()
 	// Routes attach to valid listeners only; attachment needs allowedRoutes and hostnames.
 	t.attachRoutes()
+	// HTTPRoutes and GRPCRoutes may not share a hostname on one listener; the older wins.
+	t.resolveHTTPGRPCConflicts()
 	// Backends are resolved per attached route rule, so unattached routes cost nothing.
 	t.buildRoutes()
 	// BackendTLSPolicy decorates the backends the routes just resolved.

@@ -29,7 +29,11 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			s := loadSnapshot(t, in)
+			before, _ := yaml.Marshal(s)
 			res := Translate(s)
+			if after, _ := yaml.Marshal(s); !bytes.Equal(before, after) {
+				t.Errorf("Translate mutated its input")
+			}
 			for _, g := range res.Gateways {
 				if g.Config != nil {
 					if err := g.Config.Validate(); err != nil {

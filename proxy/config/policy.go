@@ -16,6 +16,12 @@ type TrafficPolicy struct {
 	BasicAuthentication *BasicAuthentication `json:"basicAuthentication,omitempty"`
 	// CSRF rejects cross-origin state-changing requests (403).
 	CSRF *CSRF `json:"csrf,omitempty"`
+	// ExtAuth asks an external HTTP service, after authentication and
+	// CSRF and before Authorization (whose rules can read extauthz).
+	ExtAuth *ExtAuth `json:"extAuth,omitempty"`
+	// Transformation rewrites headers and bodies with CEL after all
+	// checks, before the rule's own filters.
+	Transformation *Transformation `json:"transformation,omitempty"`
 	// Authorization allows or denies requests with CEL rules (403 on
 	// denial). Runs after authentication, before rate limiting and before
 	// the rule's filters.
@@ -171,4 +177,61 @@ type JWKS struct {
 type ClaimToHeader struct {
 	Claim  string `json:"claim"`
 	Header string `json:"header"`
+}
+
+// ExtAuth is HTTP external authorization: the proxy sends the request's
+// method, path and headers (and optionally body) to Backend; a 2xx answer
+// allows the request, anything else is returned to the client as is.
+// (The Envoy ext_authz gRPC protocol is not supported yet: fail such
+// policies closed.)
+type ExtAuth struct {
+	// Backend is the name of a Backend in Config.Backends.
+	Backend string `json:"backend"`
+	// PathPrefix is prepended to the request path in the check request.
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// ForwardHeaders limits the headers sent (all when empty).
+	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
+	// AllowedUpstreamHeaders are copied from the service's 2xx answer onto
+	// the request sent to the backend.
+	AllowedUpstreamHeaders []string `json:"allowedUpstreamHeaders,omitempty"`
+	// SignInRedirectURL turns a 401 from the service into a 302 to this
+	// URL with the original URL in the "rd" query parameter.
+	SignInRedirectURL string `json:"signInRedirectURL,omitempty"`
+	// IncludeBodyBytes sends up to this many body bytes (0: none).
+	IncludeBodyBytes int `json:"includeBodyBytes,omitempty"`
+	// FailOpen lets requests through when the service cannot be reached;
+	// the default is to answer 403.
+	FailOpen bool `json:"failOpen,omitempty"`
+	// Timeout of one check; nil means 2s.
+	Timeout *Duration `json:"timeout,omitempty"`
+}
+
+// Transformation rewrites the request and the response with CEL.
+type Transformation struct {
+	// Request runs in phase RequestHeaders, or RequestBody when Body is
+	// set (the request body, up to 1 MiB, is then buffered).
+	Request *TransformationRules `json:"request,omitempty"`
+	// Response runs in phase Response; response.body is buffered (up to
+	// 1 MiB) only when Body is set.
+	Response *TransformationRules `json:"response,omitempty"`
+}
+
+// TransformationRules are the header and body changes of one direction.
+type TransformationRules struct {
+	// When, a CEL condition, gates the rules; empty means always.
+	When string `json:"when,omitempty"`
+	// Set replaces headers with computed values (CEL, result string).
+	Set []HeaderTransformation `json:"set,omitempty"`
+	// Add appends computed values.
+	Add []HeaderTransformation `json:"add,omitempty"`
+	// Remove deletes headers.
+	Remove []string `json:"remove,omitempty"`
+	// Body replaces the body (CEL, result string or bytes).
+	Body string `json:"body,omitempty"`
+}
+
+// HeaderTransformation computes one header value.
+type HeaderTransformation struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }

@@ -432,6 +432,48 @@ func (v *validator) httpRule(p string, r *HTTPRouteRule) {
 	}
 }
 
+func (v *validator) transformation(p string, r *TransformationRules, response bool) {
+	if r == nil {
+		return
+	}
+	phase := cel.PhaseRequestHeaders
+	if response {
+		phase = cel.PhaseResponse
+	} else if r.Body != "" {
+		phase = cel.PhaseRequestBody
+	}
+	if r.When != "" {
+		if _, err := cel.Compile(phase, cel.KindCondition, r.When); err != nil {
+			v.addf(p+".when", "%v", err)
+		}
+	}
+	for _, group := range []struct {
+		name string
+		list []HeaderTransformation
+	}{{"set", r.Set}, {"add", r.Add}} {
+		name := group.name
+		for i, h := range group.list {
+			hp := fmt.Sprintf("%s.%s[%d]", p, name, i)
+			if !headerNameRE.MatchString(h.Name) {
+				v.addf(hp+".name", "invalid header name %q", h.Name)
+			}
+			if _, err := cel.Compile(phase, cel.KindHeaderValue, h.Value); err != nil {
+				v.addf(hp+".value", "%v", err)
+			}
+		}
+	}
+	for i, h := range r.Remove {
+		if !headerNameRE.MatchString(h) {
+			v.addf(fmt.Sprintf("%s.remove[%d]", p, i), "invalid header name %q", h)
+		}
+	}
+	if r.Body != "" {
+		if _, err := cel.Compile(phase, cel.KindBody, r.Body); err != nil {
+			v.addf(p+".body", "%v", err)
+		}
+	}
+}
+
 func checkAuthMode(m AuthMode) bool {
 	return m == "" || m == AuthModeStrict || m == AuthModeOptional
 }
@@ -508,6 +550,30 @@ func (v *validator) traffic(p string, tp *TrafficPolicy) {
 		if _, err := ParseHtpasswd(b.Htpasswd); err != nil {
 			v.addf(p+".basicAuthentication.htpasswd", "%v", err)
 		}
+	}
+	if e := tp.ExtAuth; e != nil {
+		ep := p + ".extAuth"
+		if _, ok := v.backends[e.Backend]; !ok {
+			v.addf(ep+".backend", "unknown backend %q; add it to backends", e.Backend)
+		}
+		if e.PathPrefix != "" && !strings.HasPrefix(e.PathPrefix, "/") {
+			v.addf(ep+".pathPrefix", "must start with \"/\", got %q", e.PathPrefix)
+		}
+		if e.IncludeBodyBytes < 0 || e.IncludeBodyBytes > 1<<20 {
+			v.addf(ep+".includeBodyBytes", "must be 0-1048576, got %d", e.IncludeBodyBytes)
+		}
+		if e.Timeout != nil && e.Timeout.Duration <= 0 {
+			v.addf(ep+".timeout", "must be positive")
+		}
+		for i, h := range append(append([]string{}, e.ForwardHeaders...), e.AllowedUpstreamHeaders...) {
+			if !headerNameRE.MatchString(h) {
+				v.addf(fmt.Sprintf("%s.headers[%d]", ep, i), "invalid header name %q", h)
+			}
+		}
+	}
+	if t := tp.Transformation; t != nil {
+		v.transformation(p+".transformation.request", t.Request, false)
+		v.transformation(p+".transformation.response", t.Response, true)
 	}
 	if c := tp.CSRF; c != nil {
 		for i, o := range c.AdditionalOrigins {

@@ -32,6 +32,8 @@ type Options struct {
 	Logger           *slog.Logger
 }
 
+// Defaults applied when Options leaves a field zero. 250 streams matches
+// net/http's HTTP/2 default, so clients see the same concurrency on h2 and h3.
 const (
 	DefaultIdleTimeout          = 2 * time.Minute
 	DefaultMaxConcurrentStreams = 250

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -22,6 +23,7 @@ type exchange struct {
 	// the endpoint that served it, so no new cookie is needed.
 	sessionValid bool
 	reqCtx       context.Context // the request-timeout context, to tell 504 from 502
+	act          *cel.Activation // CEL variables, when the rule has traffic policies
 }
 
 type exchangeKey struct{}

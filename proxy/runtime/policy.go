@@ -13,19 +13,46 @@ import (
 
 // trafficPolicy is a compiled config.TrafficPolicy.
 type trafficPolicy struct {
-	apiKey     *apiKeyAuth
-	basic      *basicAuth
-	csrf       *csrf
-	authAction config.AuthorizationAction
-	authRules  []*cel.Program
-	limits     []*limiter
+	extAuth       *extAuth
+	reqTransform  *transformRules
+	respTransform *transformRules
+	jwt           *jwtAuth
+	apiKey        *apiKeyAuth
+	basic         *basicAuth
+	csrf          *csrf
+	authAction    config.AuthorizationAction
+	authRules     []*cel.Program
+	limits        []*limiter
 }
 
-func buildTraffic(tp *config.TrafficPolicy, limiters *limiterSet) (*trafficPolicy, error) {
+func buildTraffic(tp *config.TrafficPolicy, env *buildEnv) (*trafficPolicy, error) {
 	if tp == nil {
 		return nil, nil
 	}
+	limiters := env.limiters
 	out := &trafficPolicy{}
+	if e := tp.ExtAuth; e != nil {
+		out.extAuth = newExtAuth(e, env.backends)
+		if out.extAuth.backend == nil {
+			return nil, fmt.Errorf("ext auth backend %q is not defined", e.Backend)
+		}
+	}
+	if t := tp.Transformation; t != nil {
+		var err error
+		if out.reqTransform, err = compileTransform(t.Request, false); err != nil {
+			return nil, fmt.Errorf("request transformation: %w", err)
+		}
+		if out.respTransform, err = compileTransform(t.Response, true); err != nil {
+			return nil, fmt.Errorf("response transformation: %w", err)
+		}
+	}
+	if j := tp.JWTAuthentication; j != nil {
+		ja, err := newJWTAuth(j)
+		if err != nil {
+			return nil, fmt.Errorf("jwt authentication: %w", err)
+		}
+		out.jwt = ja
+	}
 	if a := tp.APIKeyAuthentication; a != nil {
 		out.apiKey = newAPIKeyAuth(a)
 	}
@@ -61,12 +88,21 @@ func buildTraffic(tp *config.TrafficPolicy, limiters *limiterSet) (*trafficPolic
 	return out, nil
 }
 
-// enforce runs authorization then rate limiting; it reports false after
-// writing the rejection.
-func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request) bool {
-	act := &cel.Activation{Request: cel.RequestFromHTTP(r), Source: cel.SourceFromHTTP(r)}
-	if r.TLS != nil {
-		act.Request.Scheme = "https"
+// enforce runs the policy phases in order (authentication, CSRF, ext
+// auth, authorization, rate limiting, request transformation); it reports
+// false after writing the rejection. act is kept for the response phase.
+func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	if tp.jwt != nil {
+		switch res, err := tp.jwt.check(r, act); {
+		case res == authInvalid, res == authNone && !tp.jwt.optional:
+			msg := "missing bearer token"
+			if err != nil {
+				msg = "invalid token: " + err.Error()
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			localError(w, r, http.StatusUnauthorized, msg)
+			return false
+		}
 	}
 	if tp.apiKey != nil {
 		switch res := tp.apiKey.check(r, act); {
@@ -87,6 +123,9 @@ func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request) bool {
 		localError(w, r, http.StatusForbidden, "cross-origin request rejected (CSRF)")
 		return false
 	}
+	if tp.extAuth != nil && !tp.extAuth.check(w, r, act) {
+		return false
+	}
 	if len(tp.authRules) > 0 && !tp.authorized(r, act) {
 		localError(w, r, http.StatusForbidden, "forbidden by authorization policy")
 		return false
@@ -97,6 +136,9 @@ func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request) bool {
 			localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 			return false
 		}
+	}
+	if tp.reqTransform != nil && !tp.transformRequest(w, r, act) {
+		return false
 	}
 	return true
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"time"
 
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/filters"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
@@ -85,7 +86,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	if sp := rule.SessionPersistence; sp != nil {
 		h.session = newSession(sp)
 	}
-	tp, err := buildTraffic(rule.Traffic, env.limiters)
+	tp, err := buildTraffic(rule.Traffic, env)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +176,13 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			}
 			localError(w, r, code, http.StatusText(code))
 		},
+		ModifyResponse: func(resp *http.Response) error {
+			ex := exchangeFrom(resp.Request.Context())
+			if ex == nil || rule.traffic == nil || rule.traffic.respTransform == nil || ex.act == nil {
+				return nil
+			}
+			return rule.traffic.respTransform.applyResponse(resp, resp.Request, ex.act)
+		},
 		// Silence the default logger; errors are counted in metrics.
 		ErrorLog: discardLogger,
 	}
@@ -188,8 +196,11 @@ func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange
 			return
 		}
 	}
-	if h.traffic != nil && !h.traffic.enforce(w, r) {
-		return
+	if h.traffic != nil {
+		ex.act = &cel.Activation{Request: cel.RequestFromHTTP(r), Source: cel.SourceFromHTTP(r)}
+		if !h.traffic.enforce(w, r, ex.act) {
+			return
+		}
 	}
 	h.reqMod.Apply(r.Header)
 	if h.redirect != nil {

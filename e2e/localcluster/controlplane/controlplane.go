@@ -85,7 +85,7 @@ func ControlPlane(c Config) []Component {
 			"--initial-cluster=local="+peerURL,
 			// A throwaway test cluster: durability costs seconds per write on slow disks.
 			"--unsafe-no-fsync=true",
-			"--listen-metrics-urls=", "--log-level=warn",
+			"--log-level=warn",
 		),
 		Ready: httpReady(etcdURL+"/health", nil),
 	}

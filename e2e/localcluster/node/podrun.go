@@ -45,6 +45,8 @@ type podRun struct {
 	net      *netns.PodNetwork
 	stopping bool
 	grace    time.Duration
+	// spec is the immutable part of the pod this run started with; read it without mu.
+	spec corev1.PodSpec
 
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -75,6 +77,7 @@ func newPodRun(p *Provider, pod *corev1.Pod) *podRun {
 		key:    key(pod.Namespace, pod.Name),
 		dir:    filepath.Join(p.cfg.PodsDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
 		pod:    pod,
+		spec:   *pod.Spec.DeepCopy(),
 		ctrs:   map[string]*ctrRun{},
 		tokens: map[string]cachedToken{},
 		stopCh: make(chan struct{}),
@@ -186,7 +189,7 @@ func (r *podRun) run() {
 		r.pod.Status.Conditions = setCondition(r.pod.Status.Conditions, corev1.PodInitialized, corev1.ConditionTrue, "")
 		r.mu.Unlock()
 		go r.volumeRefresher()
-		for _, c := range r.pod.Spec.Containers {
+		for _, c := range r.spec.Containers {
 			cr := r.ctrs[c.Name]
 			wg.Add(1)
 			go func() { defer wg.Done(); r.supervise(cr, bins[c.Name]) }()
@@ -213,7 +216,7 @@ func (r *podRun) run() {
 
 func (r *podRun) resolveImages() (map[string]string, bool) {
 	bins := map[string]string{}
-	all := append(append([]corev1.Container{}, r.pod.Spec.InitContainers...), r.pod.Spec.Containers...)
+	all := append(append([]corev1.Container{}, r.spec.InitContainers...), r.spec.Containers...)
 	delay := 2 * time.Second
 	for _, c := range all {
 		for {
@@ -327,7 +330,7 @@ func (r *podRun) fail(reason string, err error) {
 
 // runInit runs init containers one after the other; a failure is retried unless restartPolicy is Never.
 func (r *podRun) runInit(bins map[string]string) bool {
-	for _, c := range r.pod.Spec.InitContainers {
+	for _, c := range r.spec.InitContainers {
 		cr := r.ctrs[c.Name]
 		delay := backoffBase
 		for {
@@ -338,7 +341,7 @@ func (r *podRun) runInit(bins map[string]string) bool {
 			if err == nil && code == 0 {
 				break
 			}
-			if r.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			if r.spec.RestartPolicy == corev1.RestartPolicyNever {
 				r.mu.Lock()
 				r.pod.Status.Phase = corev1.PodFailed
 				r.mu.Unlock()
@@ -383,7 +386,7 @@ func (r *podRun) supervise(cr *ctrRun, bin string) {
 		if err != nil {
 			r.p.cfg.Logf("pod %s container %s: %v", r.key, cr.spec.Name, err)
 		}
-		switch r.pod.Spec.RestartPolicy {
+		switch r.spec.RestartPolicy {
 		case corev1.RestartPolicyNever:
 			return
 		case corev1.RestartPolicyOnFailure:

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -171,14 +172,17 @@ func RemoveCreated(record string) {
 	if err != nil {
 		return
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	// Deepest first, so parents empty out before their turn.
 	seen := map[string]bool{}
-	for i := len(lines) - 1; i >= 0; i-- {
-		p := lines[i]
-		if p == "" || seen[p] || !filepath.IsAbs(p) || p == "/" {
-			continue
+	var paths []string
+	for _, p := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if p != "" && !seen[p] && filepath.IsAbs(p) && p != "/" {
+			seen[p] = true
+			paths = append(paths, p)
 		}
-		seen[p] = true
+	}
+	sort.Slice(paths, func(i, j int) bool { return strings.Count(paths[i], "/") > strings.Count(paths[j], "/") })
+	for _, p := range paths {
 		if fi, err := os.Lstat(p); err == nil {
 			if fi.IsDir() {
 				_ = os.Remove(p) // fails, harmlessly, when not empty

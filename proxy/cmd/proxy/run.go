@@ -34,6 +34,7 @@ type options struct {
 	drainPeriod  time.Duration
 	drainTimeout time.Duration
 	logLevel     slog.Level
+	logFormat    string
 	// endDrain, when closed, ends the drain period early (tests).
 	endDrain chan struct{}
 }
@@ -42,7 +43,8 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.StringVar(&o.configPath, "config", "", "path of a YAML/JSON config file, reloaded when it changes")
-	fs.StringVar(&o.xdsAddr, "xds-addr", "", "host:port of the operator's config server (proxy/configstream); replaces --config")
+	fs.StringVar(&o.xdsAddr, "xds-address", "", "host:port of the operator's config server (proxy/configstream); replaces --config")
+	fs.StringVar(&o.xdsAddr, "xds-addr", "", "alias of --xds-address")
 	fs.StringVar(&o.gateway, "gateway", os.Getenv("GATEWAY_NAME"), "name of the Gateway this proxy serves (with --xds-addr; default $GATEWAY_NAME)")
 	fs.StringVar(&o.podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name (with --xds-addr; default $POD_NAME)")
 	fs.StringVar(&o.podNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "this pod's and the Gateway's namespace (with --xds-addr; default $POD_NAMESPACE)")
@@ -52,6 +54,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.drainPeriod, "drain-period", 5*time.Second, "on SIGTERM, how long readiness fails before listeners close (lets load balancers notice)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long open requests may run after listeners close")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -64,11 +67,13 @@ func parseFlags(args []string) (*options, error) {
 func (o *options) validate() error {
 	switch {
 	case o.configPath == "" && o.xdsAddr == "":
-		return errors.New("set --config (a file) or --xds-addr (the operator's config server)")
+		return errors.New("set --config (a file) or --xds-address (the operator's config server)")
 	case o.configPath != "" && o.xdsAddr != "":
-		return errors.New("--config and --xds-addr are exclusive: a proxy has one config source")
+		return errors.New("--config and --xds-address are exclusive: a proxy has one config source")
 	case o.xdsAddr != "" && (o.gateway == "" || o.podName == "" || o.podNamespace == ""):
-		return errors.New("--xds-addr needs --gateway, --pod-name and --pod-namespace (or GATEWAY_NAME, POD_NAME, POD_NAMESPACE)")
+		return errors.New("--xds-address needs --gateway, --pod-name and --pod-namespace (or GATEWAY_NAME, POD_NAME, POD_NAMESPACE)")
+	case o.logFormat != "text" && o.logFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)
 	case o.pollInterval <= 0:
 		return errors.New("--config-poll-interval must be positive")
 	case o.drainPeriod < 0 || o.drainTimeout < 0:
@@ -82,7 +87,13 @@ func (o *options) validate() error {
 // drainTimeout to finish. adminReady, if not nil, receives the admin
 // address once it listens (for tests).
 func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	var log *slog.Logger
+	if o.logFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	} else {
+		log = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout})

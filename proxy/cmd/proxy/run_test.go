@@ -98,7 +98,7 @@ backends:
 		writeAtomic(t, path, cfg)
 	}
 	write("1", "one")
-	o := &options{configPath: path, adminAddr: "127.0.0.1:0", pollInterval: 10 * time.Millisecond, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
+	o := &options{configPath: path, adminAddr: "127.0.0.1:0", logFormat: "text", pollInterval: 10 * time.Millisecond, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
 	ctx, cancel := context.WithCancel(context.Background())
 	adminCh := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -244,10 +244,16 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags(nil); err == nil {
 		t.Error("missing --config accepted")
 	}
+	// The arguments the operator's deployer renders.
+	t.Setenv("POD_NAME", "gw-abc")
+	t.Setenv("POD_NAMESPACE", "ns")
+	if o, err := parseFlags([]string{"--xds-address=svc:9977", "--gateway=web", "--token-file=/t", "--admin-addr=0.0.0.0:15000", "--log-level=info", "--log-format=json"}); err != nil || o.xdsAddr != "svc:9977" || o.logFormat != "json" {
+		t.Errorf("deployer arguments: %+v %v", o, err)
+	}
 	if _, err := parseFlags([]string{"--config", "x", "--xds-addr", "y:1"}); err == nil {
 		t.Error("two config sources accepted")
 	}
-	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n"}); err == nil {
+	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n", "--gateway", ""}); err == nil {
 		t.Error("--xds-addr without a gateway accepted")
 	}
 	t.Setenv("GATEWAY_NAME", "gw")

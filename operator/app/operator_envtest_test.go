@@ -1,0 +1,275 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/e2e/envtest"
+	"github.com/agentgateway/agentgateway-go/operator/deployer"
+	"github.com/agentgateway/agentgateway-go/operator/provider"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+)
+
+// TestOperatorEndToEnd runs the whole operator against a real kube-apiserver: a Gateway and
+// an HTTPRoute go in; the class is accepted, the proxy workload appears, a proxy connecting
+// over configstream receives the route, acknowledges it, and only then is the Gateway
+// Programmed. There is no kubelet: the "proxy" is a configstream client in this test.
+func TestOperatorEndToEnd(t *testing.T) {
+	root := envtest.RepoRoot()
+	env := envtest.Start(t, filepath.Join(root, "manifests", "crds"), filepath.Join(root, "manifests", "gateway-api"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	xdsAddr := freeAddr(t)
+	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
+		// The real TokenReviewer is unit-tested; here the token names the gateway.
+		if token != "token-for-"+n.Gateway {
+			return errUnauth
+		}
+		return nil
+	})
+	cfg := &Config{
+		Options: Options{
+			Namespace: "agentgateway-system", ProxyImage: "proxy:test", XDSAddress: xdsAddr,
+			MetricsAddr: "0", HealthAddr: "0", XDSBindAddr: xdsAddr, WebhookPort: 9443,
+			LeaseDuration: 15 * time.Second, ShutdownDeadline: 5 * time.Second,
+		},
+		Rest:          env.Config,
+		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Deployer:      deployer.Options{ProxyImage: "proxy:test", XDSAddress: xdsAddr},
+		Authenticator: auth,
+	}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("operator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("operator did not stop within 30s")
+		}
+	})
+
+	scheme, err := provider.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "apps"
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(t, c.Create(ctx, &gwv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
+		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
+	}))
+	must(t, c.Create(ctx, &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: gwv1.GatewaySpec{
+			GatewayClassName: "agentgateway",
+			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
+		},
+	}))
+	must(t, c.Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "echo"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
+		},
+	}))
+	must(t, c.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "echo-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}))
+	must(t, c.Create(ctx, &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "web"}}},
+			Hostnames:       []gwv1.Hostname{"echo.example.com"},
+			Rules: []gwv1.HTTPRouteRule{{
+				BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "echo", Port: ptr.To[gwv1.PortNumber](80)}}}},
+			}},
+		},
+	}))
+
+	waitFor(t, "GatewayClass Accepted=True", func() (bool, string) {
+		var gc gwv1.GatewayClass
+		if err := c.Get(ctx, types.NamespacedName{Name: "agentgateway"}, &gc); err != nil {
+			return false, err.Error()
+		}
+		return meta.IsStatusConditionTrue(gc.Status.Conditions, "Accepted"), condString(gc.Status.Conditions)
+	})
+
+	proxyName := deployer.ProxyName("web")
+	key := types.NamespacedName{Namespace: ns, Name: proxyName}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}} {
+		waitFor(t, "proxy "+kind(obj), func() (bool, string) {
+			err := c.Get(ctx, key, obj)
+			return err == nil, errString(err)
+		})
+		if ref := metav1.GetControllerOf(obj); ref == nil || ref.Kind != "Gateway" || ref.Name != "web" {
+			t.Errorf("%s %s is not controlled by the Gateway: %+v", kind(obj), key, obj.GetOwnerReferences())
+		}
+	}
+	var svc corev1.Service
+	must(t, c.Get(ctx, key, &svc))
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8080 {
+		t.Errorf("proxy Service %+v: want a LoadBalancer on port 8080", svc.Spec)
+	}
+
+	waitFor(t, "Gateway Programmed=False before any proxy", func() (bool, string) {
+		gw := getGateway(t, ctx, c, ns)
+		cond := meta.FindStatusCondition(gw.Status.Conditions, "Programmed")
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == "Pending", condString(gw.Status.Conditions)
+	})
+
+	// The proxy connects with its token and receives its Gateway's config.
+	var mu sync.Mutex
+	var got *config.Config
+	pc := &configstream.Client{
+		Address: xdsAddr,
+		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
+		Token:   func() (string, error) { return "token-for-web", nil },
+	}
+	go pc.Run(ctx, func(c *config.Config) error {
+		mu.Lock()
+		got = c
+		mu.Unlock()
+		return nil
+	})
+	waitFor(t, "proxy receives the route", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if got == nil {
+			return false, "no config yet"
+		}
+		for _, b := range got.Binds {
+			for _, l := range b.Listeners {
+				for _, r := range l.HTTPRoutes {
+					if r.Namespace == ns && r.Name == "echo" && b.Port == 8080 {
+						return true, ""
+					}
+				}
+			}
+		}
+		return false, "config " + got.Version + " has no route apps/echo on port 8080"
+	})
+
+	waitFor(t, "Gateway Programmed=True after the ACK", func() (bool, string) {
+		gw := getGateway(t, ctx, c, ns)
+		return meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") && len(gw.Status.Addresses) > 0,
+			condString(gw.Status.Conditions)
+	})
+	gw := getGateway(t, ctx, c, ns)
+	if gw.Status.Addresses[0].Value != svc.Spec.ClusterIP {
+		t.Errorf("Gateway addresses %v, want the Service's cluster IP %s (no load balancer here)", gw.Status.Addresses, svc.Spec.ClusterIP)
+	}
+	waitFor(t, "HTTPRoute Accepted by our controller", func() (bool, string) {
+		var r gwv1.HTTPRoute
+		must(t, c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "echo"}, &r))
+		for _, p := range r.Status.Parents {
+			if p.ControllerName == provider.ControllerName {
+				return meta.IsStatusConditionTrue(p.Conditions, "Accepted"), condString(p.Conditions)
+			}
+		}
+		return false, "no parent status of ours"
+	})
+}
+
+var errUnauth = os.ErrPermission
+
+func getGateway(t *testing.T, ctx context.Context, c client.Client, ns string) *gwv1.Gateway {
+	t.Helper()
+	var gw gwv1.Gateway
+	must(t, c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &gw))
+	return &gw
+}
+
+func waitFor(t *testing.T, what string, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, why := f()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+func condString(cs []metav1.Condition) string {
+	s := ""
+	for _, c := range cs {
+		s += c.Type + "=" + string(c.Status) + "/" + c.Reason + " (" + c.Message + "); "
+	}
+	return s
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func kind(o client.Object) string {
+	switch o.(type) {
+	case *appsv1.Deployment:
+		return "Deployment"
+	case *corev1.Service:
+		return "Service"
+	default:
+		return "ServiceAccount"
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

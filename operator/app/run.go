@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/agentgateway/agentgateway-go/operator/configserver"
+	"github.com/agentgateway/agentgateway-go/operator/deployer"
+	"github.com/agentgateway/agentgateway-go/operator/provider"
+)
+
+// Hooks let other parts of the operator join the same manager.
+type Hooks struct {
+	// Webhooks registers admission webhooks on mgr.GetWebhookServer() (port --webhook-port).
+	Webhooks func(mgr manager.Manager) error
+	// AggregatedAPI adds the views.agentgateway.dev server (listening on --api-bind-address)
+	// as a runnable; it reads proxy state and published configs from cs.
+	AggregatedAPI func(mgr manager.Manager, cs *configserver.Server, bindAddr string) error
+}
+
+// Run runs the operator until ctx is cancelled.
+func Run(ctx context.Context, c *Config) error {
+	log := c.Log
+	lr := logr.FromSlogHandler(log.Handler())
+	ctrl.SetLogger(lr)
+	klog.SetLogger(lr)
+
+	restCfg := c.Rest
+	if restCfg == nil {
+		var err error
+		if restCfg, err = ctrl.GetConfig(); err != nil {
+			return fmt.Errorf("kubernetes client config: %w (run in a pod or set KUBECONFIG)", err)
+		}
+	}
+	scheme, err := provider.NewScheme()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        lr,
+		Cache:                         provider.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
+		HealthProbeBindAddress:        c.HealthAddr,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: c.WebhookPort}),
+		LeaderElection:                c.LeaderElect,
+		LeaderElectionID:              "agentgateway-operator",
+		LeaderElectionNamespace:       c.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &c.LeaseDuration,
+		GracefulShutdownTimeout:       &c.ShutdownDeadline,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+
+	auth := c.Authenticator
+	if auth == nil {
+		auth = &configserver.TokenReviewer{Client: mgr.GetClient(), ServiceAccountName: deployer.ProxyName}
+	}
+	cs, err := configserver.New(auth, ctrlmetrics.Registry, log.With("component", "configserver"))
+	if err != nil {
+		return err
+	}
+	var xdsUp atomic.Bool
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		xdsUp.Store(true)
+		defer xdsUp.Store(false)
+		return cs.Run(ctx, c.XDSBindAddr)
+	})); err != nil {
+		return fmt.Errorf("add config server: %w", err)
+	}
+	if _, err := provider.Setup(mgr, provider.Options{
+		Deployer:     c.Deployer,
+		ConfigServer: cs,
+		Log:          log.With("component", "provider"),
+		Registerer:   ctrlmetrics.Registry,
+	}); err != nil {
+		return fmt.Errorf("set up provider: %w", err)
+	}
+	if c.Hooks.Webhooks != nil {
+		if err := c.Hooks.Webhooks(mgr); err != nil {
+			return fmt.Errorf("set up webhooks: %w", err)
+		}
+	}
+	if c.Hooks.AggregatedAPI != nil {
+		if err := c.Hooks.AggregatedAPI(mgr, cs, c.APIBindAddr); err != nil {
+			return fmt.Errorf("set up aggregated API: %w", err)
+		}
+	}
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	// Ready once the cache is synced and the config server listens: a replica that cannot
+	// serve proxies must not receive their connections.
+	if err := mgr.AddReadyzCheck("cache", func(r *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(r.Context()) {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("xds", func(*http.Request) error {
+		if !xdsUp.Load() {
+			return errors.New("config server not running")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	log.Info("starting operator", "leader_elect", c.LeaderElect, "xds_bind", c.XDSBindAddr, "xds_address", c.XDSAddress, "proxy_image", c.ProxyImage)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("operator stopped: %w", err)
+	}
+	log.Info("operator stopped")
+	return nil
+}
+
+// everyReplica is a runnable that runs on every replica, not only the leader.
+type everyReplica func(ctx context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+
+func (everyReplica) NeedLeaderElection() bool { return false }

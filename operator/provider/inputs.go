@@ -1,0 +1,159 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+)
+
+// NewScheme returns a scheme with every type the operator reads or writes.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gwv1.Install, gwv1b1.Install, agwv1a1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// input is one watched kind and how to copy its cached objects into a Snapshot.
+type input struct {
+	gvk schema.GroupVersionKind
+	obj client.Object
+	// optional kinds are skipped when their CRD is missing.
+	optional bool
+	// fill lists the kind from r into s.
+	fill func(ctx context.Context, r client.Reader, s *translate.Snapshot) error
+}
+
+func gwGVK(kind string) schema.GroupVersionKind { return gwv1.SchemeGroupVersion.WithKind(kind) }
+
+// inputs lists everything translation reads. Cache List returns deep copies, so the
+// Snapshot shares nothing with the cache.
+var inputs = []input{
+	{gwGVK("GatewayClass"), &gwv1.GatewayClass{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.GatewayClassList
+		err := r.List(ctx, &l)
+		s.GatewayClasses = l.Items
+		return err
+	}},
+	{gwGVK("Gateway"), &gwv1.Gateway{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.GatewayList
+		err := r.List(ctx, &l)
+		s.Gateways = l.Items
+		return err
+	}},
+	{gwGVK("ListenerSet"), &gwv1.ListenerSet{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.ListenerSetList
+		err := r.List(ctx, &l)
+		s.ListenerSets = l.Items
+		return err
+	}},
+	{gwGVK("HTTPRoute"), &gwv1.HTTPRoute{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.HTTPRouteList
+		err := r.List(ctx, &l)
+		s.HTTPRoutes = l.Items
+		return err
+	}},
+	{gwGVK("GRPCRoute"), &gwv1.GRPCRoute{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.GRPCRouteList
+		err := r.List(ctx, &l)
+		s.GRPCRoutes = l.Items
+		return err
+	}},
+	{gwGVK("TLSRoute"), &gwv1.TLSRoute{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.TLSRouteList
+		err := r.List(ctx, &l)
+		s.TLSRoutes = l.Items
+		return err
+	}},
+	{gwGVK("TCPRoute"), &gwv1.TCPRoute{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.TCPRouteList
+		err := r.List(ctx, &l)
+		s.TCPRoutes = l.Items
+		return err
+	}},
+	{gwGVK("UDPRoute"), &gwv1.UDPRoute{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.UDPRouteList
+		err := r.List(ctx, &l)
+		s.UDPRoutes = l.Items
+		return err
+	}},
+	{gwv1b1.SchemeGroupVersion.WithKind("ReferenceGrant"), &gwv1b1.ReferenceGrant{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1b1.ReferenceGrantList
+		err := r.List(ctx, &l)
+		s.ReferenceGrants = l.Items
+		return err
+	}},
+	{gwGVK("BackendTLSPolicy"), &gwv1.BackendTLSPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwv1.BackendTLSPolicyList
+		err := r.List(ctx, &l)
+		s.BackendTLSPolicies = l.Items
+		return err
+	}},
+	{corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l corev1.NamespaceList
+		err := r.List(ctx, &l)
+		s.Namespaces = l.Items
+		return err
+	}},
+	{corev1.SchemeGroupVersion.WithKind("Service"), &corev1.Service{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l corev1.ServiceList
+		err := r.List(ctx, &l)
+		s.Services = l.Items
+		return err
+	}},
+	{discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"), &discoveryv1.EndpointSlice{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l discoveryv1.EndpointSliceList
+		err := r.List(ctx, &l)
+		s.EndpointSlices = l.Items
+		return err
+	}},
+	{corev1.SchemeGroupVersion.WithKind("Secret"), &corev1.Secret{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l corev1.SecretList
+		err := r.List(ctx, &l)
+		s.Secrets = l.Items
+		return err
+	}},
+	{corev1.SchemeGroupVersion.WithKind("ConfigMap"), &corev1.ConfigMap{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l corev1.ConfigMapList
+		err := r.List(ctx, &l)
+		s.ConfigMaps = l.Items
+		return err
+	}},
+	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayPolicy"), &agwv1a1.AgentgatewayPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l agwv1a1.AgentgatewayPolicyList
+		err := r.List(ctx, &l)
+		s.Policies = l.Items
+		return err
+	}},
+	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayBackend"), &agwv1a1.AgentgatewayBackend{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l agwv1a1.AgentgatewayBackendList
+		err := r.List(ctx, &l)
+		s.Backends = l.Items
+		return err
+	}},
+	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayParameters"), &agwv1a1.AgentgatewayParameters{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l agwv1a1.AgentgatewayParametersList
+		err := r.List(ctx, &l)
+		s.Parameters = l.Items
+		return err
+	}},
+}
+
+// owned are the workload kinds the deployer writes; they are watched (labelled ones only,
+// see CacheOptions) so a deleted or edited workload is put back.
+var owned = []client.Object{&appsv1.Deployment{}, &corev1.ServiceAccount{}}

@@ -1,0 +1,329 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/configserver"
+	"github.com/agentgateway/agentgateway-go/operator/deployer"
+	"github.com/agentgateway/agentgateway-go/operator/status"
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+)
+
+// ControllerName is the GatewayClass controllerName this operator owns.
+const ControllerName = "agentgateway.dev/agentgateway"
+
+// key is the only reconcile request: every event means "re-read everything".
+var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "agentgateway"}}
+
+// CacheOptions restricts the cache for the workload kinds to the ones the deployer made,
+// so the operator does not hold every Deployment of the cluster. Pass it to the manager.
+func CacheOptions() cache.Options {
+	sel := labels.SelectorFromSet(labels.Set{deployer.ManagedByLabel: deployer.ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&appsv1.Deployment{}:     {Label: sel},
+		&corev1.ServiceAccount{}: {Label: sel},
+	}}
+}
+
+// Options configure a Provider.
+type Options struct {
+	Deployer     deployer.Options
+	ConfigServer *configserver.Server
+	Log          *slog.Logger
+	// Registerer for the reconcile metrics (nil skips them).
+	Registerer prometheus.Registerer
+}
+
+// Provider is the reconciler. Build it with Setup.
+type Provider struct {
+	client  client.Client
+	reader  client.Reader
+	elected <-chan struct{}
+	cs      *configserver.Server
+	deploy  deployer.Options
+	applier *deployer.Applier
+	status  *status.Writer
+	log     *slog.Logger
+	// present are the inputs whose kinds the apiserver serves.
+	present []input
+	// published are the Gateways with a config on the config server, to unpublish those
+	// that disappear.
+	published map[types.NamespacedName]bool
+	trigger   chan event.GenericEvent
+	metrics   metrics
+}
+
+type metrics struct {
+	reconciles     *prometheus.CounterVec
+	reconcileTime  prometheus.Histogram
+	translateTime  prometheus.Histogram
+	statusWrites   prometheus.Counter
+	workloadWrites prometheus.Counter
+}
+
+// Setup registers the Provider's controller with mgr.
+func Setup(mgr manager.Manager, o Options) (*Provider, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{
+		client:    mgr.GetClient(),
+		reader:    mgr.GetCache(),
+		elected:   mgr.Elected(),
+		cs:        o.ConfigServer,
+		deploy:    o.Deployer,
+		log:       log,
+		published: map[types.NamespacedName]bool{},
+		trigger:   make(chan event.GenericEvent, 1),
+		metrics: metrics{
+			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Full reconciles by result."}, []string{"result"}),
+			reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+			translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)}),
+			statusWrites:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_status_writes_total", Help: "Status updates written."}),
+			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
+		},
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{p.metrics.reconciles, p.metrics.reconcileTime, p.metrics.translateTime, p.metrics.statusWrites, p.metrics.workloadWrites} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register provider metrics: %w", err)
+			}
+		}
+	}
+	p.applier = &deployer.Applier{Client: mgr.GetClient(), Reader: mgr.GetCache()}
+	p.status = &status.Writer{
+		Client: mgr.GetClient(), Reader: mgr.GetCache(),
+		ControllerName: ControllerName,
+		Programmed:     o.ConfigServer.Programmed,
+		ServiceName:    deployer.ProxyName,
+		Log:            log,
+	}
+
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{key}
+	})
+	b := builder.ControllerManagedBy(mgr).Named("agentgateway").
+		// Every replica translates and publishes to its proxies; leader-only work is gated
+		// inside Reconcile on mgr.Elected().
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 1})
+	mapper := mgr.GetRESTMapper()
+	for _, in := range inputs {
+		if _, err := mapper.RESTMapping(in.gvk.GroupKind(), in.gvk.Version); err != nil {
+			if in.optional && meta.IsNoMatchError(err) {
+				log.Warn("kind not served by the apiserver; not watching it (install its CRD and restart the operator to use it)", "kind", in.gvk.String())
+				continue
+			}
+			return nil, fmt.Errorf("look up %s: %w", in.gvk, err)
+		}
+		p.present = append(p.present, in)
+		b = b.Watches(in.obj, all)
+	}
+	for _, o := range owned {
+		b = b.Watches(o, all)
+	}
+	// Proxy acks (configserver) and leadership changes have no Kubernetes object: they
+	// arrive through this channel.
+	b = b.WatchesRawSource(source.Channel(p.trigger, all))
+	o.ConfigServer.OnChange = func(types.NamespacedName) { p.Trigger() }
+	if err := mgr.Add(leaderTrigger{p}); err != nil {
+		return nil, fmt.Errorf("add leader trigger: %w", err)
+	}
+	if err := b.Complete(p); err != nil {
+		return nil, fmt.Errorf("build controller: %w", err)
+	}
+	return p, nil
+}
+
+// Trigger asks for a reconcile; it never blocks (a pending trigger already covers it).
+func (p *Provider) Trigger() {
+	select {
+	case p.trigger <- event.GenericEvent{Object: &gwv1.GatewayClass{}}:
+	default:
+	}
+}
+
+// leaderTrigger reconciles once on becoming leader, so leader-only work catches up.
+type leaderTrigger struct{ p *Provider }
+
+func (l leaderTrigger) Start(ctx context.Context) error { l.p.Trigger(); return nil }
+
+func (l leaderTrigger) NeedLeaderElection() bool { return true }
+
+func (p *Provider) isLeader() bool {
+	select {
+	case <-p.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Reconcile implements reconcile.Reconciler: snapshot, translate, publish, and on the
+// leader deploy and write status.
+func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	err := p.reconcile(ctx)
+	p.metrics.reconcileTime.Observe(time.Since(start).Seconds())
+	if err != nil {
+		p.metrics.reconciles.WithLabelValues("error").Inc()
+		p.log.Error("reconcile failed; retrying", "error", err)
+		return reconcile.Result{}, err
+	}
+	p.metrics.reconciles.WithLabelValues("success").Inc()
+	return reconcile.Result{}, nil
+}
+
+func (p *Provider) reconcile(ctx context.Context) error {
+	snap, err := p.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	res := translate.Translate(snap)
+	p.metrics.translateTime.Observe(time.Since(t).Seconds())
+
+	var errs []error
+	// Publish first: proxies converge as early as possible, on every replica.
+	now := map[types.NamespacedName]bool{}
+	for i := range res.Gateways {
+		g := &res.Gateways[i]
+		if g.Config == nil {
+			continue // rejected: proxies keep their last good config
+		}
+		k := types.NamespacedName{Namespace: g.Namespace, Name: g.Name}
+		now[k] = true
+		if _, err := p.cs.Publish(k, g.Generation, g.Config); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for k := range p.published {
+		if !now[k] {
+			p.cs.Publish(k, 0, nil)
+		}
+	}
+	p.published = now
+
+	if !p.isLeader() {
+		return errors.Join(errs...)
+	}
+	if err := p.deployAll(ctx, snap, res); err != nil {
+		errs = append(errs, err)
+	}
+	n, err := p.status.Write(ctx, res)
+	p.metrics.statusWrites.Add(float64(n))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot lists every present input from the cache.
+func (p *Provider) Snapshot(ctx context.Context) (*translate.Snapshot, error) {
+	s := &translate.Snapshot{ControllerName: ControllerName}
+	for _, in := range p.present {
+		if err := in.fill(ctx, p.reader, s); err != nil {
+			return nil, fmt.Errorf("list %s from cache: %w", in.gvk.Kind, err)
+		}
+	}
+	return s, nil
+}
+
+// deployAll renders and applies the workload of every Gateway of ours, and removes the
+// workloads of Gateways that are no longer ours.
+func (p *Provider) deployAll(ctx context.Context, snap *translate.Snapshot, res *translate.Result) error {
+	gateways := map[types.NamespacedName]*gwv1.Gateway{}
+	for i := range snap.Gateways {
+		g := &snap.Gateways[i]
+		gateways[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = g
+	}
+	classes := map[string]*gwv1.GatewayClass{}
+	for i := range snap.GatewayClasses {
+		classes[snap.GatewayClasses[i].Name] = &snap.GatewayClasses[i]
+	}
+	params := map[types.NamespacedName]*agwv1a1.AgentgatewayParameters{}
+	for i := range snap.Parameters {
+		pa := &snap.Parameters[i]
+		params[types.NamespacedName{Namespace: pa.Namespace, Name: pa.Name}] = pa
+	}
+
+	var errs []error
+	keep := map[types.NamespacedName]bool{}
+	for _, r := range res.Gateways {
+		k := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+		gw := gateways[k]
+		if gw == nil || gw.DeletionTimestamp != nil {
+			continue
+		}
+		keep[k] = true
+		in := deployer.Input{Gateway: gw}
+		in.ClassParams, in.GatewayParams = resolveParams(gw, classes[string(gw.Spec.GatewayClassName)], params)
+		for _, pt := range r.Ports {
+			in.Ports = append(in.Ports, deployer.Port{Name: pt.Name, Port: pt.Port, Protocol: corev1.Protocol(pt.Protocol)})
+		}
+		objs, err := deployer.Render(p.deploy, in)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n, err := p.applier.Apply(ctx, objs)
+		p.metrics.workloadWrites.Add(float64(n))
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n, err := p.applier.Prune(ctx, keep)
+	p.metrics.workloadWrites.Add(float64(n))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// resolveParams finds the class's and the Gateway's AgentgatewayParameters. References to
+// other kinds or missing objects resolve to nil (translation reports them in status).
+func resolveParams(gw *gwv1.Gateway, class *gwv1.GatewayClass, params map[types.NamespacedName]*agwv1a1.AgentgatewayParameters) (classP, gwP *agwv1a1.AgentgatewayParametersSpec) {
+	isOurs := func(group gwv1.Group, kind gwv1.Kind) bool {
+		return string(group) == agwv1a1.GroupName && kind == "AgentgatewayParameters"
+	}
+	if class != nil && class.Spec.ParametersRef != nil {
+		ref := class.Spec.ParametersRef
+		if isOurs(ref.Group, ref.Kind) && ref.Namespace != nil {
+			if pa := params[types.NamespacedName{Namespace: string(*ref.Namespace), Name: ref.Name}]; pa != nil {
+				classP = &pa.Spec
+			}
+		}
+	}
+	if inf := gw.Spec.Infrastructure; inf != nil && inf.ParametersRef != nil {
+		ref := inf.ParametersRef
+		if isOurs(ref.Group, ref.Kind) {
+			if pa := params[types.NamespacedName{Namespace: gw.Namespace, Name: ref.Name}]; pa != nil {
+				gwP = &pa.Spec
+			}
+		}
+	}
+	return classP, gwP
+}

@@ -1,0 +1,15 @@
+// Package status writes what translation concluded back to the objects: GatewayClass,
+// Gateway (with listeners and addresses), ListenerSet, routes, policies and
+// AgentgatewayBackends. Only the leader runs it.
+//
+// Translation is pure and has no clock, so this is where time enters: a condition keeps its
+// LastTransitionTime unless its status changed. Each object is compared with the cached copy
+// and written only when its status differs, so a reconcile that changes nothing writes
+// nothing (status writes are the dominant cost of a large route count).
+//
+// Programmed is the one condition translation cannot decide: it says "translated" and this
+// package turns it into "a proxy of this Gateway acknowledged a config reflecting the
+// Gateway's current generation" through the Programmed function (configserver).
+//
+// Entries of other controllers (route parents, policy ancestors) are left as they are.
+package status

@@ -1,0 +1,248 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+)
+
+// Writer writes status. Create one per operator; Write is called by the leader after every
+// translation.
+type Writer struct {
+	// Client writes the status subresource.
+	Client client.Client
+	// Reader reads current objects (the manager's cache).
+	Reader client.Reader
+	// ControllerName is ours; parents and ancestors of other controllers are kept.
+	ControllerName gwv1.GatewayController
+	// Programmed says whether a Gateway's proxies acknowledged a config reflecting
+	// generation, and if not, why.
+	Programmed func(gw types.NamespacedName, generation int64) (bool, string)
+	// ServiceName names the Service whose load balancer addresses a Gateway reports.
+	ServiceName func(gateway string) string
+	// Now defaults to time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Write brings the status of every object in res up to date and returns how many objects
+// it wrote. Objects that vanished from the cache are skipped; conflicts are returned so the
+// caller retries with a fresh snapshot.
+func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) {
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	if w.Now != nil {
+		now = metav1.NewTime(w.Now().Truncate(time.Second))
+	}
+	var errs []error
+	written := 0
+	try := func(changed bool, err error) {
+		if changed {
+			written++
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	for i := range res.GatewayClasses {
+		try(w.gatewayClass(ctx, &res.GatewayClasses[i], now))
+	}
+	for i := range res.Gateways {
+		try(w.gateway(ctx, &res.Gateways[i], now))
+	}
+	for i := range res.ListenerSets {
+		try(w.listenerSet(ctx, &res.ListenerSets[i], now))
+	}
+	for i := range res.Routes {
+		try(w.route(ctx, &res.Routes[i], now))
+	}
+	for i := range res.Policies {
+		try(w.policy(ctx, &res.Policies[i], now))
+	}
+	for i := range res.Backends {
+		try(w.backend(ctx, &res.Backends[i], now))
+	}
+	return written, errors.Join(errs...)
+}
+
+// update writes obj's status if build changed it. build mutates obj (a copy of the cached
+// object) in place.
+func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func()) (bool, error) {
+	if err := w.Reader.Get(ctx, key, obj); err != nil {
+		return false, err
+	}
+	before := reflect.ValueOf(status(obj)).Elem().Interface()
+	before = deepCopyValue(before)
+	build()
+	if apiequality.Semantic.DeepEqual(before, reflect.ValueOf(status(obj)).Elem().Interface()) {
+		return false, nil
+	}
+	if err := w.Client.Status().Update(ctx, obj); err != nil {
+		return false, fmt.Errorf("write status of %T %s: %w", obj, key, err)
+	}
+	return true, nil
+}
+
+// deepCopyValue copies a status struct so the comparison sees the state before build.
+func deepCopyValue(v any) any {
+	switch s := v.(type) {
+	case gwv1.GatewayClassStatus:
+		return *s.DeepCopy()
+	case gwv1.GatewayStatus:
+		return *s.DeepCopy()
+	case gwv1.ListenerSetStatus:
+		return *s.DeepCopy()
+	case gwv1.HTTPRouteStatus:
+		return *s.DeepCopy()
+	case gwv1.GRPCRouteStatus:
+		return *s.DeepCopy()
+	case gwv1.TLSRouteStatus:
+		return *s.DeepCopy()
+	case gwv1.TCPRouteStatus:
+		return *s.DeepCopy()
+	case gwv1.UDPRouteStatus:
+		return *s.DeepCopy()
+	case gwv1.PolicyStatus:
+		return *s.DeepCopy()
+	case agwv1a1.AgentgatewayBackendStatus:
+		return *s.DeepCopy()
+	}
+	panic(fmt.Sprintf("status: no deep copy for %T", v))
+}
+
+func (w *Writer) gatewayClass(ctx context.Context, r *translate.GatewayClassResult, now metav1.Time) (bool, error) {
+	gc := &gwv1.GatewayClass{}
+	return w.update(ctx, types.NamespacedName{Name: r.Name}, gc, func(o client.Object) any { return &o.(*gwv1.GatewayClass).Status }, func() {
+		gc.Status.Conditions = mergeConditions(gc.Status.Conditions, r.Conditions, now)
+		gc.Status.SupportedFeatures = r.SupportedFeatures
+	})
+}
+
+func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now metav1.Time) (bool, error) {
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	conds, listeners := r.Conditions, r.Listeners
+	if ok, why := w.Programmed(key, r.Generation); !ok {
+		conds = pending(conds, why)
+		listeners = make([]gwv1.ListenerStatus, len(r.Listeners))
+		for i, l := range r.Listeners {
+			l.Conditions = pending(l.Conditions, why)
+			listeners[i] = l
+		}
+	}
+	addrs, err := w.addresses(ctx, r.Namespace, r.Name)
+	if err != nil {
+		return false, err
+	}
+	gw := &gwv1.Gateway{}
+	return w.update(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
+		gw.Status.Conditions = mergeConditions(gw.Status.Conditions, conds, now)
+		old := map[gwv1.SectionName][]metav1.Condition{}
+		for _, l := range gw.Status.Listeners {
+			old[l.Name] = l.Conditions
+		}
+		ls := make([]gwv1.ListenerStatus, len(listeners))
+		for i, l := range listeners {
+			l.Conditions = mergeConditions(old[l.Name], l.Conditions, now)
+			ls[i] = l
+		}
+		gw.Status.Listeners = ls
+		gw.Status.Addresses = addrs
+		gw.Status.AttachedListenerSets = ptr.To(r.AttachedListenerSets)
+	})
+}
+
+// addresses reports the proxy Service's load balancer addresses, or its cluster IP while
+// there is none (no load balancer controller, or a ClusterIP Service), so clients inside the
+// cluster always have an address to use.
+func (w *Writer) addresses(ctx context.Context, ns, gateway string) ([]gwv1.GatewayStatusAddress, error) {
+	svc := &corev1.Service{}
+	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: w.ServiceName(gateway)}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read proxy service of gateway %s/%s: %w", ns, gateway, err)
+	}
+	var out []gwv1.GatewayStatusAddress
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		switch {
+		case in.IP != "":
+			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: in.IP})
+		case in.Hostname != "":
+			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.HostnameAddressType), Value: in.Hostname})
+		}
+	}
+	if len(out) == 0 {
+		for _, ip := range svc.Spec.ExternalIPs {
+			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: ip})
+		}
+	}
+	if len(out) == 0 && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: svc.Spec.ClusterIP})
+	}
+	return out, nil
+}
+
+func (w *Writer) listenerSet(ctx context.Context, r *translate.ListenerSetResult, now metav1.Time) (bool, error) {
+	ls := &gwv1.ListenerSet{}
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	return w.update(ctx, key, ls, func(o client.Object) any { return &o.(*gwv1.ListenerSet).Status }, func() {
+		// A ListenerSet is programmed through its parent Gateway's proxies.
+		conds, listeners := r.Conditions, r.Listeners
+		{
+			parent := ls.Spec.ParentRef
+			pns := r.Namespace
+			if parent.Namespace != nil {
+				pns = string(*parent.Namespace)
+			}
+			if ok, why := w.gatewayProgrammed(ctx, types.NamespacedName{Namespace: pns, Name: string(parent.Name)}); !ok {
+				conds = pending(conds, why)
+				listeners = make([]gwv1.ListenerEntryStatus, len(r.Listeners))
+				for i, l := range r.Listeners {
+					l.Conditions = pending(l.Conditions, why)
+					listeners[i] = l
+				}
+			}
+		}
+		ls.Status.Conditions = mergeConditions(ls.Status.Conditions, conds, now)
+		old := map[gwv1.SectionName][]metav1.Condition{}
+		for _, l := range ls.Status.Listeners {
+			old[l.Name] = l.Conditions
+		}
+		out := make([]gwv1.ListenerEntryStatus, len(listeners))
+		for i, l := range listeners {
+			l.Conditions = mergeConditions(old[l.Name], l.Conditions, now)
+			out[i] = l
+		}
+		ls.Status.Listeners = out
+	})
+}
+
+// gatewayProgrammed asks Programmed about a Gateway at its cached generation.
+func (w *Writer) gatewayProgrammed(ctx context.Context, key types.NamespacedName) (bool, string) {
+	gw := &gwv1.Gateway{}
+	if err := w.Reader.Get(ctx, key, gw); err != nil {
+		return false, fmt.Sprintf("parent gateway %s: %v", key, err)
+	}
+	return w.Programmed(key, gw.Generation)
+}
+
+func (w *Writer) backend(ctx context.Context, r *translate.BackendResult, now metav1.Time) (bool, error) {
+	b := &agwv1a1.AgentgatewayBackend{}
+	return w.update(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, b, func(o client.Object) any { return &o.(*agwv1a1.AgentgatewayBackend).Status }, func() {
+		b.Status.Conditions = mergeConditions(b.Status.Conditions, r.Conditions, now)
+	})
+}
