@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,8 @@ type aggregated struct {
 	views *apiserver.Views
 	// client reaches the views through the kube-apiserver as cluster admin.
 	client versioned.Interface
+	// direct reaches the views server itself, bypassing the aggregator (for PeerPath).
+	direct func(cfg *rest.Config) *rest.Config
 }
 
 // startAggregated runs the views server in-process with delegated authentication and
@@ -70,6 +74,7 @@ func startAggregated(t *testing.T) *aggregated {
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
+	srv.InstallPeerEndpoint(views, partition)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -98,7 +103,14 @@ func startAggregated(t *testing.T) *aggregated {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &aggregated{env: env, views: views, client: client}
+	direct := func(cfg *rest.Config) *rest.Config {
+		c := rest.CopyConfig(cfg)
+		c.Host = "https://" + ln.Addr().String()
+		c.CAData, c.CAFile = ca, ""
+		c.ServerName = "localhost"
+		return c
+	}
+	return &aggregated{env: env, views: views, client: client, direct: direct}
 }
 
 func effectiveConfig(ns, name, version string) *viewsv1a1.EffectiveConfig {
@@ -282,7 +294,14 @@ func TestAggregatedAPI(t *testing.T) {
 		if items, _ := inf.Lister().List(everything()); len(items) != 3 {
 			t.Fatalf("lister has %d items, want 3", len(items))
 		}
-		a.views.ProxyStatuses.Upsert(partition, proxyStatus("team-b", "gw-5c4b-pqrst", "gw", true, "v7", "v7", ""))
+		// A proxy of team-b connects, and team-a's first proxy acknowledges v2 (published by
+		// the watch test).
+		a.views.PublishProxyStatuses(partition, []*viewsv1a1.ProxyStatus{
+			proxyStatus("team-a", "gw-7d9f-abcde", "gw", true, "v2", "v2", ""),
+			proxyStatus("team-a", "gw-7d9f-fghij", "gw", true, "v0", "v2", "listener https: certificate team-a/example-tls has expired"),
+			proxyStatus("team-b", "gw-5c4b-klmno", "gw", false, "v7", "v7", ""),
+			proxyStatus("team-b", "gw-5c4b-pqrst", "gw", true, "v7", "v7", ""),
+		})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if _, err := inf.Lister().ProxyStatuses("team-b").Get("gw-5c4b-pqrst"); err == nil {
@@ -301,7 +320,7 @@ func TestAggregatedAPI(t *testing.T) {
 			t.Fatalf("kubectl: %v\n%s", err, out)
 		}
 		t.Logf("kubectl get effectiveconfigs -A\n%s", out)
-		for _, want := range []string{"NAMESPACE", "NAME", "GATEWAY-CLASS", "LISTENERS", "ROUTES", "POLICIES", "VERSION", "PROXIES", "AGE", "team-a", "1/2"} {
+		for _, want := range []string{"NAMESPACE", "NAME", "GATEWAY-CLASS", "LISTENERS", "ROUTES", "POLICIES", "VERSION", "PROXIES", "AGE", "team-a", "1/2", "1/1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("missing %q", want)
 			}
@@ -388,6 +407,33 @@ func TestAggregatedAPI(t *testing.T) {
 		out, err := kubectl(t, a.env.Kubeconfig, "explain", "effectiveconfigs.listeners.routes.policies")
 		if err != nil || !strings.Contains(out, "views.agentgateway.dev") || !strings.Contains(out, "source") {
 			t.Errorf("kubectl explain: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("peer endpoint is behind delegated authn and authz", func(t *testing.T) {
+		get := func(cfg *rest.Config) (int, string) {
+			hc, err := rest.HTTPClientFor(a.direct(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := hc.Get(a.direct(cfg).Host + apiserver.PeerPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		code, body := get(a.env.Config)
+		if code != http.StatusOK || !strings.Contains(body, "gw-7d9f-fghij") {
+			t.Errorf("admin: %d %s", code, body)
+		}
+		carol, err := a.env.AddUser(ctrlenvtest.User{Name: "carol"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, body := get(carol.Config()); code != http.StatusForbidden {
+			t.Errorf("user without RBAC: want 403, got %d %s", code, body)
 		}
 	})
 

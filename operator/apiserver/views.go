@@ -55,9 +55,19 @@ func (v *Views) PublishEffectiveConfigs(effs []*viewsv1a1.EffectiveConfig) {
 // CreationTimestamp to when the proxy first connected; otherwise it is when the view first saw
 // it.
 func (v *Views) PublishProxyStatuses(replica string, proxies []*viewsv1a1.ProxyStatus) {
+	clean := make([]*viewsv1a1.ProxyStatus, len(proxies))
+	for i, p := range proxies {
+		clean[i] = p
+		if p.LastError != "" {
+			if r := redactError(p.LastError); r != p.LastError {
+				clean[i] = p.DeepCopy()
+				clean[i].LastError = r
+			}
+		}
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.ProxyStatuses.Replace(replica, proxies)
+	v.ProxyStatuses.Replace(replica, clean)
 	v.refreshLocked()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -120,4 +121,21 @@ func TestReplicasServeTheSameProxyStatuses(t *testing.T) {
 
 func watchFrom(rv string) viewstore.WatchOptions[*viewsv1a1.EffectiveConfig] {
 	return viewstore.WatchOptions[*viewsv1a1.EffectiveConfig]{ResourceVersion: rv}
+}
+
+func TestRejectionTextIsScrubbed(t *testing.T) {
+	v := NewViews()
+	p := proxy("ns", "gw-1", "gw", true, "v1")
+	p.LastError = "listener https: tls: failed to parse private key -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIMARKERKEYMATERIAL\n-----END EC PRIVATE KEY----- (upstream said: Authorization: Bearer MARKERTOKEN12345)"
+	v.PublishProxyStatuses("op", []*viewsv1a1.ProxyStatus{p})
+	got, _ := v.ProxyStatuses.Get("ns", "gw-1")
+	if strings.Contains(got.LastError, "MARKER") {
+		t.Fatalf("secret material kept: %q", got.LastError)
+	}
+	if !strings.Contains(got.LastError, "failed to parse private key [redacted private key]") || !strings.Contains(got.LastError, "Bearer [redacted]") {
+		t.Errorf("unexpected scrub: %q", got.LastError)
+	}
+	if !strings.Contains(p.LastError, "MARKER") {
+		t.Error("the caller's object was modified")
+	}
 }

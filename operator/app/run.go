@@ -19,6 +19,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/operator/configserver"
 	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/operator/provider"
+	"github.com/agentgateway/agentgateway-go/operator/translate"
 )
 
 // Hooks let other parts of the operator join the same manager.
@@ -26,8 +27,16 @@ type Hooks struct {
 	// Webhooks registers admission webhooks on mgr.GetWebhookServer() (port --webhook-port).
 	Webhooks func(mgr manager.Manager) error
 	// AggregatedAPI adds the views.agentgateway.dev server (listening on --api-bind-address)
-	// as a runnable; it reads proxy state and published configs from cs.
-	AggregatedAPI func(mgr manager.Manager, cs *configserver.Server, bindAddr string) error
+	// as a runnable. It reads proxy state from p.ConfigServer (Proxies, AddChangeListener),
+	// may set p.ConfigServer.RemoteProxies to the peers' proxies so Programmed counts acks
+	// held by other replicas, and returns a function that receives every translation
+	// Result (for EffectiveConfigs), or nil.
+	AggregatedAPI func(mgr manager.Manager, p Pipeline, bindAddr string) (onResult func(*translate.Result), err error)
+}
+
+// Pipeline is what the hooks can reach of the running operator.
+type Pipeline struct {
+	ConfigServer *configserver.Server
 }
 
 // Run runs the operator until ctx is cancelled.
@@ -82,22 +91,24 @@ func Run(ctx context.Context, c *Config) error {
 	})); err != nil {
 		return fmt.Errorf("add config server: %w", err)
 	}
+	var onResult func(*translate.Result)
+	if c.Hooks.AggregatedAPI != nil {
+		if onResult, err = c.Hooks.AggregatedAPI(mgr, Pipeline{ConfigServer: cs}, c.APIBindAddr); err != nil {
+			return fmt.Errorf("set up aggregated API: %w", err)
+		}
+	}
 	if _, err := provider.Setup(mgr, provider.Options{
 		Deployer:     c.Deployer,
 		ConfigServer: cs,
 		Log:          log.With("component", "provider"),
 		Registerer:   ctrlmetrics.Registry,
+		OnResult:     onResult,
 	}); err != nil {
 		return fmt.Errorf("set up provider: %w", err)
 	}
 	if c.Hooks.Webhooks != nil {
 		if err := c.Hooks.Webhooks(mgr); err != nil {
 			return fmt.Errorf("set up webhooks: %w", err)
-		}
-	}
-	if c.Hooks.AggregatedAPI != nil {
-		if err := c.Hooks.AggregatedAPI(mgr, cs, c.APIBindAddr); err != nil {
-			return fmt.Errorf("set up aggregated API: %w", err)
 		}
 	}
 

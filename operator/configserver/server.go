@@ -45,7 +45,17 @@ type Server struct {
 
 	// OnChange, if set before Run, is called (without locks held) whenever a proxy's state
 	// changes in a way status depends on: connect, disconnect, ack, nack. It must not block.
+	// Use AddChangeListener when several parties need it.
 	OnChange func(gateway types.NamespacedName)
+	// RemoteProxies, if set, returns the proxies connected to other operator replicas (the
+	// aggregated API's peer sync knows them). Programmed counts their acknowledgements too,
+	// so the leader reports Programmed whichever replica a proxy is connected to.
+	RemoteProxies func() []ProxyState
+	// OnReject, if set before Run, is called for every NACK (to emit an Event). It must not
+	// block.
+	OnReject func(gateway types.NamespacedName, pod, version, reason string)
+
+	listeners []func(types.NamespacedName)
 
 	mu       sync.Mutex
 	gateways map[types.NamespacedName]*gatewayState
@@ -158,6 +168,11 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 // Programmed reports whether a connected proxy of gateway acknowledged a config that
 // reflects the Gateway at generation, and if not, why (for the condition message).
 func (s *Server) Programmed(gateway types.NamespacedName, generation int64) (bool, string) {
+	var remote []ProxyState
+	if s.RemoteProxies != nil {
+		// Outside the lock: the callee may well call back into Proxies.
+		remote = s.RemoteProxies()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.gateways[gateway]
@@ -166,7 +181,14 @@ func (s *Server) Programmed(gateway types.NamespacedName, generation int64) (boo
 	}
 	connected := 0
 	var rejected string
+	all := make([]ProxyState, 0, len(s.proxies))
 	for _, p := range s.proxies {
+		all = append(all, p.ProxyState)
+	}
+	// Versions are content hashes, equal on every replica, so a peer's acked version maps
+	// onto this replica's publish order.
+	all = append(all, remote...)
+	for _, p := range all {
 		if p.Namespace != gateway.Namespace || p.Gateway != gateway.Name || !p.Connected {
 			continue
 		}
@@ -282,9 +304,18 @@ func (o *observer) update(id configstream.StreamID, n configstream.Node, f func(
 }
 
 func (o *observer) changed(n configstream.Node) {
+	gw := types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway}
 	if o.OnChange != nil {
-		o.OnChange(types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway})
+		o.OnChange(gw)
 	}
+	for _, f := range o.listeners {
+		f(gw)
+	}
+}
+
+// AddChangeListener adds f to the functions called like OnChange. Call it before Run.
+func (s *Server) AddChangeListener(f func(gateway types.NamespacedName)) {
+	s.listeners = append(s.listeners, f)
 }
 
 func (o *observer) Connected(id configstream.StreamID, n configstream.Node, running string) {
@@ -324,6 +355,9 @@ func (o *observer) Acked(id configstream.StreamID, n configstream.Node, version 
 func (o *observer) Nacked(id configstream.StreamID, n configstream.Node, version, reason string) {
 	o.metrics.nacks.Inc()
 	o.update(id, n, func(p *proxy) { p.RejectedVersion, p.LastError = version, reason })
+	if o.OnReject != nil {
+		o.OnReject(types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway}, n.Pod, version, reason)
+	}
 	o.changed(n)
 }
 

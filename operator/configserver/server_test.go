@@ -150,3 +150,22 @@ func TestTokenReviewer(t *testing.T) {
 		t.Errorf("%d TokenReviews, want 3 (positive reviews cached)", reviews)
 	}
 }
+
+func TestProgrammedCountsRemoteProxies(t *testing.T) {
+	s, err := New(allowAll, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
+	c := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
+	s.Publish(gw, 1, c)
+	remote := []ProxyState{{Pod: "gw-2", Namespace: "ns", Gateway: "gw", Connected: true, AckedVersion: "stale"}}
+	s.RemoteProxies = func() []ProxyState { return remote }
+	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "waiting for 1") {
+		t.Fatalf("stale remote ack: %v %q", ok, why)
+	}
+	remote[0].AckedVersion = c.Version
+	if ok, why := s.Programmed(gw, 1); !ok {
+		t.Fatalf("remote ack of the latest version not counted: %s", why)
+	}
+}

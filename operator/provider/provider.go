@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,6 +56,10 @@ type Options struct {
 	Log          *slog.Logger
 	// Registerer for the reconcile metrics (nil skips them).
 	Registerer prometheus.Registerer
+	// OnResult, if set, receives every translation Result on every replica (the aggregated
+	// API publishes EffectiveConfigs from it). It must not modify or keep parts of res
+	// that it does not copy, and should return quickly.
+	OnResult func(res *translate.Result)
 }
 
 // Provider is the reconciler. Build it with Setup.
@@ -73,6 +78,7 @@ type Provider struct {
 	// that disappear.
 	published map[types.NamespacedName]bool
 	trigger   chan event.GenericEvent
+	onResult  func(*translate.Result)
 	metrics   metrics
 }
 
@@ -99,6 +105,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		log:       log,
 		published: map[types.NamespacedName]bool{},
 		trigger:   make(chan event.GenericEvent, 1),
+		onResult:  o.OnResult,
 		metrics: metrics{
 			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Full reconciles by result."}, []string{"result"}),
 			reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
@@ -148,7 +155,20 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 	// Proxy acks (configserver) and leadership changes have no Kubernetes object: they
 	// arrive through this channel.
 	b = b.WatchesRawSource(source.Channel(p.trigger, all))
-	o.ConfigServer.OnChange = func(types.NamespacedName) { p.Trigger() }
+	o.ConfigServer.AddChangeListener(func(types.NamespacedName) { p.Trigger() })
+	// A NACK is a translator bug (validation happens before configs are published), but the
+	// user sees its effect first: tell them on the Gateway.
+	rec := mgr.GetEventRecorder("agentgateway")
+	o.ConfigServer.OnReject = func(gw types.NamespacedName, pod, version, reason string) {
+		go func() {
+			obj := &gwv1.Gateway{}
+			if err := p.reader.Get(context.Background(), gw, obj); err != nil {
+				return
+			}
+			rec.Eventf(obj, nil, corev1.EventTypeWarning, "ConfigRejected", "ApplyConfig",
+				"proxy %s rejected config %s and keeps serving its previous one: %s", pod, version, reason)
+		}()
+	}
 	if err := mgr.Add(leaderTrigger{p}); err != nil {
 		return nil, fmt.Errorf("add leader trigger: %w", err)
 	}
@@ -188,6 +208,13 @@ func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcil
 	start := time.Now()
 	err := p.reconcile(ctx)
 	p.metrics.reconcileTime.Observe(time.Since(start).Seconds())
+	if apierrors.IsConflict(err) {
+		// Our cache lags our own last write; the watch event of that write is on its way
+		// and brings a fresh snapshot. Not an error worth a log line or a back-off.
+		p.metrics.reconciles.WithLabelValues("conflict").Inc()
+		p.log.Debug("stale cache; reconciling again", "error", err)
+		return reconcile.Result{RequeueAfter: 50 * time.Millisecond}, nil
+	}
 	if err != nil {
 		p.metrics.reconciles.WithLabelValues("error").Inc()
 		p.log.Error("reconcile failed; retrying", "error", err)
@@ -205,6 +232,9 @@ func (p *Provider) reconcile(ctx context.Context) error {
 	t := time.Now()
 	res := translate.Translate(snap)
 	p.metrics.translateTime.Observe(time.Since(t).Seconds())
+	if p.onResult != nil {
+		p.onResult(res)
+	}
 
 	var errs []error
 	// Publish first: proxies converge as early as possible, on every replica.

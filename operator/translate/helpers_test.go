@@ -159,3 +159,22 @@ func TestTranslateDoesNotMutateSnapshot(t *testing.T) {
 		t.Errorf("Translate mutated its input")
 	}
 }
+
+func TestGatewaysAreIsolated(t *testing.T) {
+	two := func(path string) *Snapshot {
+		s := bigSnapshot(2)
+		gw2 := s.Gateways[0]
+		gw2.Name = "gw2"
+		s.Gateways = append(s.Gateways, gw2)
+		s.HTTPRoutes[1].Spec.ParentRefs[0].Name = "gw2"
+		s.HTTPRoutes[1].Spec.Rules[0].Matches[0].Path.Value = ptr(path)
+		return s
+	}
+	a, b := Translate(two("/one")), Translate(two("/two"))
+	if a.Gateways[0].Config.Version != b.Gateways[0].Config.Version {
+		t.Errorf("a route of gw2 changed gw's version")
+	}
+	if a.Gateways[1].Config.Version == b.Gateways[1].Config.Version {
+		t.Errorf("gw2's version did not change with its route")
+	}
+}

@@ -50,6 +50,8 @@ type Options struct {
 	// MirrorConcurrency bounds in-flight mirrored requests; more are
 	// dropped. Default 256.
 	MirrorConcurrency int
+	// AccessLog logs one line per HTTP request (at Info) when true.
+	AccessLog bool
 }
 
 func (o *Options) complete() {

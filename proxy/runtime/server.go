@@ -267,9 +267,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := router.NormalizeHost(r.Host)
 	listenerName, routeKey := "", ""
 	defer func() {
+		elapsed := time.Since(start)
 		code := strconv.Itoa(rw.status())
 		s.rt.metrics.Requests.WithLabelValues(s.name, listenerName, routeKey, code).Inc()
-		s.rt.metrics.Duration.WithLabelValues(s.name, routeKey).Observe(time.Since(start).Seconds())
+		s.rt.metrics.Duration.WithLabelValues(s.name, routeKey).Observe(elapsed.Seconds())
+		if s.rt.opts.AccessLog {
+			upstreamAddr := ""
+			if ex.picked.Endpoint != nil {
+				upstreamAddr = ex.picked.Endpoint.Address
+			}
+			s.rt.log.Info("request", "bind", s.name, "listener", listenerName, "route", routeKey,
+				"method", r.Method, "host", r.Host, "path", r.URL.Path, "proto", r.Proto,
+				"status", rw.status(), "duration", elapsed, "upstream", upstreamAddr, "client", r.RemoteAddr)
+		}
 	}()
 	ls, ok := bs.listenerFor(host)
 	if r.TLS != nil && r.TLS.ServerName != "" {

@@ -163,3 +163,41 @@ func TestClientCertificateValidation(t *testing.T) {
 		t.Error("TLS 1.2 handshake accepted by a 1.3-only listener")
 	}
 }
+
+// TestCertificateRotationWithoutRebind swaps the certificate of a live
+// HTTPS bind: new handshakes get the new certificate, the socket stays.
+func TestCertificateRotationWithoutRebind(t *testing.T) {
+	a := startBackend(t, "a", false)
+	ca := testcerts.NewCA("rotate-ca")
+	port := freePort(t)
+	rt := newRuntime(t)
+	mk := func(version string, leaf *testcerts.Leaf) *config.Config {
+		return &config.Config{
+			Version: version,
+			Binds: []config.Bind{{Name: "https", Address: "127.0.0.1", Port: port, Protocol: config.ProtocolHTTPS, Listeners: []config.Listener{{
+				Name: "l", Protocol: config.ProtocolHTTPS, TLS: &config.ListenerTLS{Certificates: []config.Certificate{cert(leaf)}},
+				HTTPRoutes: []config.HTTPRoute{hroute("r", nil, config.HTTPRouteRule{BackendRefs: to("a")})},
+			}}}},
+			Backends: []config.Backend{be("a", a.addr)},
+		}
+	}
+	first, second := ca.Issue("rotate.example.com"), ca.Issue("rotate.example.com")
+	mustApply(t, rt, mk("1", first))
+	srv := rt.servers["https"]
+	serial := func() string {
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: ca.Pool(), ServerName: "rotate.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	mustApply(t, rt, mk("2", second))
+	if after := serial(); after == before {
+		t.Fatal("new handshakes still get the old certificate")
+	}
+	if rt.servers["https"] != srv {
+		t.Fatal("certificate change re-bound the socket")
+	}
+}

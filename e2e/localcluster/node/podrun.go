@@ -15,6 +15,7 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
@@ -205,6 +206,9 @@ func (r *podRun) run() {
 	<-done
 	r.finish()
 	r.publish()
+	if r.isStopping() {
+		r.deleteObject()
+	}
 	// A pod that completed on its own keeps its status and logs until it is deleted, as on a
 	// kubelet; virtual-kubelet calls DeletePod once the object is gone.
 	<-r.stopCh
@@ -249,7 +253,7 @@ func (r *podRun) resolveImages() (map[string]string, bool) {
 
 // setup creates the pod's network and volumes, retrying volume errors (a Secret may appear later).
 func (r *podRun) setup() bool {
-	if err := mkdir(filepath.Join(r.dir, "pids")); err != nil {
+	if err := errors.Join(mkdir(filepath.Join(r.dir, "pids")), mkdir(filepath.Join(r.dir, "logs"))); err != nil {
 		r.fail("CreateContainerError", err)
 		return false
 	}
@@ -768,4 +772,20 @@ func (r *podRun) exec(ctx context.Context, ctrName string, cmd []string, attach 
 		c.Stderr = e
 	}
 	return c.Run()
+}
+
+// deleteObject removes the pod object once its processes are gone, as the kubelet's status
+// manager does; virtual-kubelet alone would wait out the whole grace period first.
+func (r *podRun) deleteObject() {
+	pod := r.snapshot()
+	zero := int64(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.p.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero,
+		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		r.p.cfg.Logf("pod %s: delete object: %v", r.key, err)
+	}
 }

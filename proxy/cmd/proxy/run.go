@@ -35,6 +35,7 @@ type options struct {
 	drainTimeout time.Duration
 	logLevel     slog.Level
 	logFormat    string
+	accessLog    bool
 	// endDrain, when closed, ends the drain period early (tests).
 	endDrain chan struct{}
 }
@@ -55,6 +56,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long open requests may run after listeners close")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log every HTTP request")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout})
+	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog})
 	adm := admin.New(rt, reg)
 
 	ln, err := net.Listen("tcp", o.adminAddr)

@@ -21,7 +21,7 @@ type LocalRateLimitApplyConfiguration struct {
 	Unit *string `json:"unit,omitempty"`
 	// Burst is the bucket size. Defaults to requests.
 	Burst *int32 `json:"burst,omitempty"`
-	// Key gives each distinct value its own bucket (phase: RateLimit, result string), for
+	// Key gives each distinct value its own bucket (phase: RateLimitDescriptor, result string), for
 	// example `request.headers["x-user"]`. Without a key, one bucket per route.
 	Key *agentgatewayv1alpha1.CELExpression `json:"key,omitempty"`
 }

@@ -11,7 +11,8 @@ package v1alpha1
 //
 // Transformation changes requests and responses.
 type TransformationApplyConfiguration struct {
-	// Request is applied before the request is sent to the backend (phase: Request).
+	// Request is applied before the request is sent to the backend (phase: RequestHeaders;
+	// RequestBody, with request.body available, when these rules set a body).
 	Request *TransformationRulesApplyConfiguration `json:"request,omitempty"`
 	// Response is applied before the response is sent to the client (phase: Response).
 	Response *TransformationRulesApplyConfiguration `json:"response,omitempty"`

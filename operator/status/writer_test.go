@@ -1,0 +1,114 @@
+package status
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+)
+
+const ours = "agentgateway.dev/agentgateway"
+
+func cond(typ string, st metav1.ConditionStatus, reason string, gen int64) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: st, Reason: reason, ObservedGeneration: gen}
+}
+
+func TestWriter(t *testing.T) {
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	gwv1.Install(scheme)
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 2}}
+	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}
+	other := gwv1.RouteParentStatus{ParentRef: gwv1.ParentReference{Name: "theirs"}, ControllerName: "example.com/other",
+		Conditions: []metav1.Condition{{Type: "Accepted", Status: "True", Reason: "Accepted", LastTransitionTime: metav1.Now()}}}
+	route.Status.Parents = []gwv1.RouteParentStatus{other}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-agentgateway", Namespace: "ns"}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.7"}}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
+	writes := 0
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithObjects(&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "agw", Generation: 1}}, gw, route, svc).
+		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		}}).Build()
+
+	acked := false
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := &Writer{
+		Client: c, Reader: c, ControllerName: ours,
+		Programmed: func(types.NamespacedName, int64) (bool, string) {
+			if acked {
+				return true, ""
+			}
+			return false, "no proxy is connected yet"
+		},
+		ServiceName: func(gw string) string { return gw + "-agentgateway" },
+		Now:         func() time.Time { return clock },
+	}
+	res := &translate.Result{
+		GatewayClasses: []translate.GatewayClassResult{{Name: "agw", Generation: 1, Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 1)}}},
+		Gateways: []translate.GatewayResult{{Namespace: "ns", Name: "web", Generation: 2,
+			Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 2), cond("Programmed", "True", "Programmed", 2)},
+			Listeners:  []gwv1.ListenerStatus{{Name: "http", Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", 2)}}}}},
+		Routes: []translate.RouteResult{{Key: translate.ObjectKey{Kind: "HTTPRoute", Namespace: "ns", Name: "r"}, Generation: 1,
+			Parents: []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "web"}, ControllerName: ours,
+				Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 1)}}}}},
+	}
+	ctx := context.Background()
+	n, err := w.Write(ctx, res)
+	if err != nil || n != 3 || writes != 3 {
+		t.Fatalf("first write: n=%d writes=%d err=%v", n, writes, err)
+	}
+	var got gwv1.Gateway
+	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+	p := meta.FindStatusCondition(got.Status.Conditions, "Programmed")
+	if p.Status != "False" || p.Reason != "Pending" || got.Status.Listeners[0].Conditions[0].Reason != "Pending" {
+		t.Fatalf("not pending before ack: %+v", got.Status)
+	}
+	if len(got.Status.Addresses) != 1 || got.Status.Addresses[0].Value != "192.0.2.1" {
+		t.Fatalf("addresses %+v", got.Status.Addresses)
+	}
+	accepted := meta.FindStatusCondition(got.Status.Conditions, "Accepted").LastTransitionTime
+
+	// Nothing changed: nothing written, even as time passes.
+	clock = clock.Add(time.Minute)
+	if n, err := w.Write(ctx, res); err != nil || n != 0 || writes != 3 {
+		t.Fatalf("unchanged write: n=%d writes=%d err=%v", n, writes, err)
+	}
+
+	// The proxy acks: only the Gateway is written; Accepted keeps its transition time.
+	acked = true
+	clock = clock.Add(time.Minute)
+	if n, err := w.Write(ctx, res); err != nil || n != 1 {
+		t.Fatalf("ack write: n=%d err=%v", n, err)
+	}
+	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, "Programmed") {
+		t.Fatalf("not programmed after ack: %+v", got.Status.Conditions)
+	}
+	if lt := meta.FindStatusCondition(got.Status.Conditions, "Accepted").LastTransitionTime; !lt.Equal(&accepted) {
+		t.Fatalf("Accepted transition time moved from %v to %v", accepted, lt)
+	}
+	if lt := meta.FindStatusCondition(got.Status.Conditions, "Programmed").LastTransitionTime; !lt.Time.Equal(clock) {
+		t.Fatalf("Programmed transition time %v, want %v", lt, clock)
+	}
+
+	var r gwv1.HTTPRoute
+	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r)
+	if len(r.Status.Parents) != 2 || r.Status.Parents[0].ControllerName != "example.com/other" {
+		t.Fatalf("other controller's parent status not kept: %+v", r.Status.Parents)
+	}
+}
