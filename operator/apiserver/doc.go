@@ -7,23 +7,29 @@
 // It follows metrics-server: a storage-less k8s.io/apiserver GenericAPIServer with one small
 // REST type per resource over an in-memory store, and nothing else.
 //
-//		operator pipeline ──Replace/Upsert──▶ viewstore.Store ──▶ registry/<resource>.REST ──▶ kube-aggregator ──▶ kubectl
+//	operator pipeline ──Views.Publish*──▶ viewstore.Store ──▶ registry/<resource>.REST ──▶ kube-aggregator ──▶ kubectl
 //
-//	  - viewstore: a versioned store per resource. Publishers are level-triggered: they hand over
-//	    the whole current set of their partition; the store diffs, bumps a resourceVersion only for
-//	    real changes, keeps a bounded event history, and feeds watchers. Views are read-only and
-//	    never feed back into the pipeline.
-//	  - registry: get, list (label selectors; field selectors metadata.name, metadata.namespace and
-//	    per-resource fields), watch, table conversion, short names (agec, agps) and the
-//	    `agentgateway` category, shared by registry/effectiveconfig and registry/proxystatus. Each
-//	    REST type carries `var _ rest.X = &REST{}` guards for every interface it must satisfy
-//	    (SingularNameProvider and TableConvertor are hard requirements of the apiserver library).
-//	  - Server: secure serving with a certificate from files (cert-controller in a cluster) or a
-//	    generated self-signed one; delegated authentication (TokenReview, and the front-proxy
-//	    requestheader CA from kube-system/extension-apiserver-authentication) and delegated
-//	    authorization (SubjectAccessReview), so RBAC applies per namespace exactly as for built-in
-//	    resources; OpenAPI v2 and v3 from generated/openapi (the aggregator needs both); API
-//	    priority and fairness off (it needs a core client and has nothing to protect here).
+// Its parts:
+//   - Views: the two stores and what the operator calls. PublishEffectiveConfigs after every
+//     translation (package publish converts translate.Result), PublishProxyStatuses when the
+//     config server's proxies change (package publish converts configserver.ProxyState). Both
+//     take the whole current set. Views fills EffectiveConfig.Proxies (synced/total) from the
+//     ProxyStatuses of all replicas and scrubs rejection texts (see Secrets).
+//   - viewstore: a versioned store per resource. Publishers are level-triggered: they hand over
+//     the whole current set of their partition; the store diffs, bumps a resourceVersion only for
+//     real changes, keeps a bounded event history, and feeds watchers. Views are read-only and
+//     never feed back into the pipeline.
+//   - registry: get, list (label selectors; field selectors metadata.name, metadata.namespace and
+//     per-resource fields), watch, table conversion, short names (agec, agps) and the
+//     `agentgateway` category, shared by registry/effectiveconfig and registry/proxystatus. Each
+//     REST type carries `var _ rest.X = &REST{}` guards for every interface it must satisfy
+//     (SingularNameProvider and TableConvertor are hard requirements of the apiserver library).
+//   - Server: secure serving with a certificate from files (cert-controller in a cluster) or a
+//     generated self-signed one; delegated authentication (TokenReview, and the front-proxy
+//     requestheader CA from kube-system/extension-apiserver-authentication) and delegated
+//     authorization (SubjectAccessReview), so RBAC applies per namespace exactly as for built-in
+//     resources; OpenAPI v2 and v3 from generated/openapi (the aggregator needs both); API
+//     priority and fairness off (it needs a core client and has nothing to protect here).
 //
 // # Watch semantics
 //
@@ -43,15 +49,21 @@
 //   - EffectiveConfigs are computed by every replica from the same informer cache by the same pure
 //     translation, so they agree (up to informer lag) without coordination.
 //   - ProxyStatuses are known only to the replica a proxy is connected to. Each replica publishes
-//     its own proxies under its own partition, serves that partition to its peers, and
-//     imports the peers' partitions (see package peers); the union is the same everywhere, a poll
-//     interval late.
+//     its own proxies under its own partition (its pod name), serves that partition to its peers
+//     at PeerPath on this server's secure port (behind the same delegated authn/authz), and a
+//     PeerSyncer imports the peers' partitions, found through the EndpointSlices of the API
+//     Service; the union is the same everywhere, one poll interval late. A replica that goes
+//     away takes its partition with it; its proxies reconnect elsewhere and reappear there.
+//     EffectiveConfig's PROXIES column is computed from that union, so it agrees too.
 //   - resourceVersions differ per replica by design (the epoch): a watch that lands on another
 //     replica than its list gets 410 and relists there, which informers handle.
 //
 // # Secrets
 //
-// Views never carry secret material: EffectiveConfig names certificate Secrets but never holds
-// keys, tokens, passwords or hashes (the translator builds it that way; TestNoSecretMaterial
-// checks every output format for marker values planted in Secrets).
+// Views never carry secret material, whoever asks: EffectiveConfig names certificate Secrets but
+// never holds keys, tokens, passwords or hashes (the translator builds it that way; the "no
+// secret material" subtest of TestAggregatedAPI plants marker values in TLS, API-key, htpasswd
+// and backend-token Secrets, translates, and searches JSON, YAML, table and wide output). A
+// proxy's rejection text is the one field from outside the translator; PublishProxyStatuses
+// strips PEM private keys and Bearer/Basic credentials from it and bounds its length.
 package apiserver

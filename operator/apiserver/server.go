@@ -52,12 +52,19 @@ func NewOptions() *Options {
 	return o
 }
 
-// AddFlags registers the flags, with the apiserver library's names (--secure-port,
-// --tls-cert-file, --authentication-kubeconfig, ...), plus --views-kubeconfig.
+// AddFlags registers the flags of the apiserver library (--secure-port, --tls-cert-file,
+// --authentication-kubeconfig, ...) with a "views-" prefix, so they cannot collide with the
+// operator's other servers (webhook, metrics, xDS): --views-secure-port,
+// --views-tls-cert-file, --views-tls-private-key-file, --views-kubeconfig, ...
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	o.SecureServing.AddFlags(fs)
-	o.Authentication.AddFlags(fs)
-	o.Authorization.AddFlags(fs)
+	lib := pflag.NewFlagSet("views", pflag.ContinueOnError)
+	o.SecureServing.AddFlags(lib)
+	o.Authentication.AddFlags(lib)
+	o.Authorization.AddFlags(lib)
+	lib.VisitAll(func(f *pflag.Flag) {
+		f.Name, f.Shorthand = "views-"+f.Name, ""
+		fs.AddFlag(f)
+	})
 	fs.StringVar(&o.Kubeconfig, "views-kubeconfig", o.Kubeconfig,
 		"kubeconfig for delegated authentication and authorization of the views API; empty uses the in-cluster config")
 }
@@ -145,4 +152,21 @@ func (c *Config) New() (*Server, error) {
 // Run serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	return s.PrepareRun().RunWithContext(ctx)
+}
+
+// Serve builds the server, installs the peer endpoint for replica self (the operator pod's
+// name; empty skips it) and serves until ctx is done. It is what the operator's main calls.
+func Serve(ctx context.Context, o *Options, views *Views, self string) error {
+	cfg, err := o.Config(views)
+	if err != nil {
+		return err
+	}
+	srv, err := cfg.New()
+	if err != nil {
+		return err
+	}
+	if self != "" {
+		srv.InstallPeerEndpoint(views, self)
+	}
+	return srv.Run(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -137,5 +138,18 @@ func TestRejectionTextIsScrubbed(t *testing.T) {
 	}
 	if !strings.Contains(p.LastError, "MARKER") {
 		t.Error("the caller's object was modified")
+	}
+}
+
+func TestFlagsArePrefixed(t *testing.T) {
+	fs := pflag.NewFlagSet("operator", pflag.ContinueOnError)
+	fs.String("bind-address", "", "an operator flag the library would collide with")
+	o := NewOptions()
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--views-secure-port=9443", "--views-tls-cert-file=/c/tls.crt", "--views-tls-private-key-file=/c/tls.key", "--bind-address=x"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.SecureServing.BindPort != 9443 || o.SecureServing.ServerCert.CertKey.CertFile != "/c/tls.crt" {
+		t.Errorf("flags not applied: %+v", o.SecureServing)
 	}
 }

@@ -37,48 +37,8 @@ func TestOperatorEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	xdsAddr := freeAddr(t)
-	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
-		// The real TokenReviewer is unit-tested; here the token names the gateway.
-		if token != "token-for-"+n.Gateway {
-			return errUnauth
-		}
-		return nil
-	})
-	cfg := &Config{
-		Options: Options{
-			Namespace: "agentgateway-system", ProxyImage: "proxy:test", XDSAddress: xdsAddr,
-			MetricsAddr: "0", HealthAddr: "0", XDSBindAddr: xdsAddr, WebhookPort: 9443,
-			LeaseDuration: 15 * time.Second, ShutdownDeadline: 5 * time.Second,
-		},
-		Rest:          env.Config,
-		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Deployer:      deployer.Options{ProxyImage: "proxy:test", XDSAddress: xdsAddr},
-		Authenticator: auth,
-	}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("operator did not stop within 30s")
-		}
-	})
-
-	scheme, err := provider.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	xdsAddr := startOperator(t, ctx, cancel, env)
+	c := newClient(t, env)
 	const ns = "apps"
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	must(t, c.Create(ctx, &gwv1.GatewayClass{
@@ -197,6 +157,140 @@ func TestOperatorEndToEnd(t *testing.T) {
 			}
 		}
 		return false, "no parent status of ours"
+	})
+
+	// Steady state: an unrelated change makes the operator reconcile, and nothing is written.
+	rvs := map[string]string{}
+	watched := map[string]client.Object{
+		"Gateway": &gwv1.Gateway{}, "HTTPRoute": &gwv1.HTTPRoute{}, "GatewayClass": &gwv1.GatewayClass{},
+		"Deployment": &appsv1.Deployment{}, "Service": &corev1.Service{}, "ServiceAccount": &corev1.ServiceAccount{},
+	}
+	keys := map[string]types.NamespacedName{
+		"Gateway": {Namespace: ns, Name: "web"}, "HTTPRoute": {Namespace: ns, Name: "echo"}, "GatewayClass": {Name: "agentgateway"},
+		"Deployment": key, "Service": key, "ServiceAccount": key,
+	}
+	readRVs := func() map[string]string {
+		out := map[string]string{}
+		for k, o := range watched {
+			must(t, c.Get(ctx, keys[k], o))
+			out[k] = o.GetResourceVersion()
+		}
+		return out
+	}
+	rvs = readRVs()
+	must(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: ns}}))
+	time.Sleep(2 * time.Second)
+	for k, rv := range readRVs() {
+		if rv != rvs[k] {
+			t.Errorf("%s was written (resourceVersion %s -> %s) although nothing it depends on changed", k, rvs[k], rv)
+		}
+	}
+
+	// A route change reaches the proxy as a new version; the Gateway stays Programmed.
+	mu.Lock()
+	before := got.Version
+	mu.Unlock()
+	var route gwv1.HTTPRoute
+	must(t, c.Get(ctx, keys["HTTPRoute"], &route))
+	route.Spec.Hostnames = []gwv1.Hostname{"echo2.example.com"}
+	must(t, c.Update(ctx, &route))
+	waitFor(t, "proxy receives the changed route", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range got.Binds {
+			for _, l := range b.Listeners {
+				for _, r := range l.HTTPRoutes {
+					if r.Name == "echo" && len(r.Hostnames) == 1 && r.Hostnames[0] == "echo2.example.com" {
+						return got.Version != before, ""
+					}
+				}
+			}
+		}
+		return false, "still " + got.Version
+	})
+	if gw := getGateway(t, ctx, c, ns); !meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") {
+		t.Errorf("Gateway not Programmed after a route change: %s", condString(gw.Status.Conditions))
+	}
+}
+
+// startOperator runs the operator against env until the test ends and returns the config
+// server's address.
+func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc, env *envtest.Env) string {
+	t.Helper()
+	xdsAddr := freeAddr(t)
+	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
+		// The real TokenReviewer is unit-tested; here the token names the gateway.
+		if token != "token-for-"+n.Gateway {
+			return errUnauth
+		}
+		return nil
+	})
+	cfg := &Config{
+		Options: Options{
+			Namespace: "agentgateway-system", ProxyImage: "proxy:test", XDSAddress: xdsAddr,
+			MetricsAddr: "0", HealthAddr: "0", XDSBindAddr: xdsAddr, WebhookPort: 9443,
+			LeaseDuration: 15 * time.Second, ShutdownDeadline: 5 * time.Second,
+		},
+		Rest:                         env.Config,
+		Log:                          slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Deployer:                     deployer.Options{ProxyImage: "proxy:test", XDSAddress: xdsAddr},
+		Authenticator:                auth,
+		SkipControllerNameValidation: true,
+	}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("operator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("operator did not stop within 30s")
+		}
+	})
+
+	return xdsAddr
+}
+
+func newClient(t *testing.T, env *envtest.Env) client.Client {
+	t.Helper()
+	scheme, err := provider.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestOperatorStandardChannelOnly runs the operator on a cluster with only the core Gateway
+// API CRDs (no ListenerSet, TLS/TCP/UDP routes, BackendTLSPolicy, nor our CRDs): the missing
+// kinds are skipped and GatewayClasses are still accepted.
+func TestOperatorStandardChannelOnly(t *testing.T) {
+	dir := filepath.Join(envtest.RepoRoot(), "manifests", "gateway-api")
+	var files []string
+	for _, k := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"} {
+		files = append(files, filepath.Join(dir, "gateway.networking.k8s.io_"+k+".yaml"))
+	}
+	env := envtest.Start(t, files...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	startOperator(t, ctx, cancel, env)
+	c := newClient(t, env)
+	must(t, c.Create(ctx, &gwv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
+		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
+	}))
+	waitFor(t, "GatewayClass Accepted=True", func() (bool, string) {
+		var gc gwv1.GatewayClass
+		if err := c.Get(ctx, types.NamespacedName{Name: "agentgateway"}, &gc); err != nil {
+			return false, err.Error()
+		}
+		return meta.IsStatusConditionTrue(gc.Status.Conditions, "Accepted"), condString(gc.Status.Conditions)
 	})
 }
 

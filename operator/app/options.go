@@ -108,4 +108,7 @@ type Config struct {
 	Authenticator configstream.Authenticator
 	// Hooks add the webhooks and the aggregated API; nil skips them.
 	Hooks Hooks
+	// SkipControllerNameValidation lets one process run the operator more than once
+	// (tests); controller-runtime otherwise refuses a second controller of the same name.
+	SkipControllerNameValidation bool
 }

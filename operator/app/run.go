@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -70,6 +71,7 @@ func Run(ctx context.Context, c *Config) error {
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &c.LeaseDuration,
 		GracefulShutdownTimeout:       &c.ShutdownDeadline,
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: &c.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)

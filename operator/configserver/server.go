@@ -108,10 +108,15 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 		},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.metrics.pushes, s.metrics.acks, s.metrics.nacks, s.metrics.connected, s.metrics.publishes} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register config server metrics: %w", err)
-			}
+		m := &s.metrics
+		var errs []error
+		m.pushes, errs = register(reg, m.pushes, errs)
+		m.acks, errs = register(reg, m.acks, errs)
+		m.nacks, errs = register(reg, m.nacks, errs)
+		m.connected, errs = register(reg, m.connected, errs)
+		m.publishes, errs = register(reg, m.publishes, errs)
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("register config server metrics: %w", err)
 		}
 	}
 	s.stream = configstream.NewServer(s.snaps, auth, (*observer)(s), log)
@@ -366,4 +371,19 @@ func (o *observer) Disconnected(id configstream.StreamID, n configstream.Node, _
 	o.metrics.connected.Dec()
 	o.update(id, n, func(p *proxy) { p.Connected, p.gone = false, now })
 	o.changed(n)
+}
+
+// register registers c, or reuses the collector already registered under its name (a
+// second Server in one process, as in tests, shares the process-wide registry).
+func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs []error) (T, []error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing, errs
+			}
+		}
+		return c, append(errs, err)
+	}
+	return c, errs
 }

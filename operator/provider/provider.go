@@ -114,11 +114,16 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
 		},
 	}
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.metrics.reconciles, p.metrics.reconcileTime, p.metrics.translateTime, p.metrics.statusWrites, p.metrics.workloadWrites} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register provider metrics: %w", err)
-			}
+	if reg := o.Registerer; reg != nil {
+		m := &p.metrics
+		var errs []error
+		m.reconciles, errs = register(reg, m.reconciles, errs)
+		m.reconcileTime, errs = register(reg, m.reconcileTime, errs)
+		m.translateTime, errs = register(reg, m.translateTime, errs)
+		m.statusWrites, errs = register(reg, m.statusWrites, errs)
+		m.workloadWrites, errs = register(reg, m.workloadWrites, errs)
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("register provider metrics: %w", err)
 		}
 	}
 	p.applier = &deployer.Applier{Client: mgr.GetClient(), Reader: mgr.GetCache()}
@@ -268,6 +273,11 @@ func (p *Provider) reconcile(ctx context.Context) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	n, err = p.status.RemoveStale(ctx, snap, res)
+	p.metrics.statusWrites.Add(float64(n))
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -356,4 +366,19 @@ func resolveParams(gw *gwv1.Gateway, class *gwv1.GatewayClass, params map[types.
 		}
 	}
 	return classP, gwP
+}
+
+// register registers c, or reuses the collector already registered under its name (a
+// second Provider in one process, as in tests, shares the process-wide registry).
+func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs []error) (T, []error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing, errs
+			}
+		}
+		return c, append(errs, err)
+	}
+	return c, errs
 }

@@ -44,10 +44,7 @@ type Writer struct {
 // it wrote. Objects that vanished from the cache are skipped; conflicts are returned so the
 // caller retries with a fresh snapshot.
 func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) {
-	now := metav1.NewTime(time.Now().Truncate(time.Second))
-	if w.Now != nil {
-		now = metav1.NewTime(w.Now().Truncate(time.Second))
-	}
+	now := w.now()
 	var errs []error
 	written := 0
 	try := func(changed bool, err error) {
@@ -77,6 +74,14 @@ func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) 
 		try(w.backend(ctx, &res.Backends[i], now))
 	}
 	return written, errors.Join(errs...)
+}
+
+// now is the transition time for changed conditions, in the second resolution the API keeps.
+func (w *Writer) now() metav1.Time {
+	if w.Now != nil {
+		return metav1.NewTime(w.Now().Truncate(time.Second))
+	}
+	return metav1.NewTime(time.Now().Truncate(time.Second))
 }
 
 // update writes obj's status if build changed it. build mutates obj (a copy of the cached

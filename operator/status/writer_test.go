@@ -111,4 +111,18 @@ func TestWriter(t *testing.T) {
 	if len(r.Status.Parents) != 2 || r.Status.Parents[0].ControllerName != "example.com/other" {
 		t.Fatalf("other controller's parent status not kept: %+v", r.Status.Parents)
 	}
+
+	// The route leaves our Gateway: translation no longer lists it, so our entry goes.
+	snap := &translate.Snapshot{HTTPRoutes: []gwv1.HTTPRoute{r}}
+	if n, err := w.RemoveStale(ctx, snap, &translate.Result{}); err != nil || n != 1 {
+		t.Fatalf("RemoveStale: n=%d err=%v", n, err)
+	}
+	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r)
+	if len(r.Status.Parents) != 1 || r.Status.Parents[0].ControllerName != "example.com/other" {
+		t.Fatalf("after RemoveStale: %+v", r.Status.Parents)
+	}
+	snap.HTTPRoutes[0] = r
+	if n, err := w.RemoveStale(ctx, snap, &translate.Result{}); err != nil || n != 0 {
+		t.Fatalf("RemoveStale again: n=%d err=%v", n, err)
+	}
 }

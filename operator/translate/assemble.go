@@ -164,6 +164,10 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 						used[f.RequestMirror.Backend] = true
 					}
 				}
+				if rule.Traffic != nil && rule.Traffic.ExtAuth != nil {
+					t.noteUse(rule.Traffic.ExtAuth.Backend, g)
+					used[rule.Traffic.ExtAuth.Backend] = true
+				}
 				hr.Rules[i] = rule
 				er := t.effectiveRule(a, b.ruleNames[i], rule, effectiveFields(front, m))
 				entries = append(entries, effEntry{er: er, key: rulePrecedence(rule), route: ri, rule: i})

@@ -52,6 +52,12 @@ func (e *refError) Error() string { return e.msg }
 // name, creating the backend on first use. Work is proportional to the Service's
 // EndpointSlices, once per translation.
 func (t *translator) resolveBackend(fromKind, fromNs string, ref gwv1.BackendObjectReference, mode backendMode) (string, *refError) {
+	return t.resolveBackendFrom(gwv1.GroupName, fromKind, fromNs, ref, mode)
+}
+
+// resolveBackendFrom is resolveBackend for a referrer of any group (an AgentgatewayPolicy's
+// ext-auth backendRef), which is what a ReferenceGrant's from entry names.
+func (t *translator) resolveBackendFrom(fromGroup, fromKind, fromNs string, ref gwv1.BackendObjectReference, mode backendMode) (string, *refError) {
 	group := string(deref(ref.Group, ""))
 	kind := string(deref(ref.Kind, "Service"))
 	ns := fromNs
@@ -66,7 +72,7 @@ func (t *translator) resolveBackend(fromKind, fromNs string, ref gwv1.BackendObj
 		return "", &refError{string(gwv1.RouteReasonInvalidKind),
 			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
 	}
-	if !t.referenceAllowed(gwv1.GroupName, fromKind, fromNs, group, kind, ns, name) {
+	if !t.referenceAllowed(fromGroup, fromKind, fromNs, group, kind, ns, name) {
 		return "", &refError{string(gwv1.RouteReasonRefNotPermitted),
 			fmt.Sprintf("backendRef %s %s/%s is in another namespace; a ReferenceGrant in %s must allow %s from %s", kind, ns, name, ns, fromKind, fromNs)}
 	}

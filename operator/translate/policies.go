@@ -47,6 +47,7 @@ type policyState struct {
 	backend     map[string][]polAttach // by target ObjectKey.String()
 	backendPort map[string][]polAttach // by target ObjectKey.String() + ":" + port name
 	status      map[*agwv1a1.AgentgatewayPolicy]*polStatus
+	traffic     map[*agwv1a1.AgentgatewayPolicy]*policyTraffic // enforced traffic fields, converted
 }
 
 // polStatus accumulates what status needs to say about one policy.
@@ -59,6 +60,8 @@ type polStatus struct {
 	failClosed  map[string]bool   // fields the proxy cannot enforce: affected rules answer 500
 	refErrors   []string
 	sectionMiss map[string]string // section -> why it is ignored at this target
+	validated   bool
+	invalid     []string // field errors of ValidatePolicy: the policy is not attached
 }
 
 type notFound struct {
@@ -76,16 +79,17 @@ func (ps *policyState) stat(p *agwv1a1.AgentgatewayPolicy) *polStatus {
 	return s
 }
 
-// applyPolicies resolves every policy's targetRefs and targetSelectors to Gateways,
-// listeners, routes, rules and backends, then merges frontend settings per listener and
-// backend settings per backend. Traffic settings are merged per rule and listener while the
-// config is assembled (mergeRule), because one route can sit on listeners with different
-// Gateway- and listener-level policies.
-func (t *translator) applyPolicies() {
+// attachPolicies resolves every policy's targetRefs and targetSelectors to Gateways,
+// listeners, routes, rules and backends, adds the inline ExtensionRef policies of built
+// rules, validates each attached policy again (the webhook's checks) and converts the
+// traffic fields the proxy enforces, resolving their Secrets and ext-auth backendRef. It
+// runs before BackendTLSPolicies so an ext-auth service gets its backend TLS like any
+// backend.
+func (t *translator) attachPolicies() {
 	ps := &policyState{
 		gateway: map[*gatewayIR][]polAttach{}, listener: map[*listenerIR][]polAttach{}, route: map[*routeIR][]polAttach{},
 		rule: map[ruleRef][]polAttach{}, backend: map[string][]polAttach{}, backendPort: map[string][]polAttach{},
-		status: map[*agwv1a1.AgentgatewayPolicy]*polStatus{},
+		status: map[*agwv1a1.AgentgatewayPolicy]*polStatus{}, traffic: map[*agwv1a1.AgentgatewayPolicy]*policyTraffic{},
 	}
 	t.policies = ps
 	routeByKey := map[ObjectKey]*routeIR{}
@@ -115,6 +119,18 @@ func (t *translator) applyPolicies() {
 			}
 		}
 	}
+	for _, p := range ps.attachedPolicies() {
+		if t.validatePolicy(p) {
+			t.resolvePolicyTraffic(p)
+		}
+	}
+}
+
+// mergePolicies merges frontend settings per listener and backend settings per backend.
+// Traffic settings are merged per rule and listener while the config is assembled
+// (mergeRule), because one route can sit on listeners with different Gateway- and
+// listener-level policies.
+func (t *translator) mergePolicies() {
 	for _, g := range t.gateways {
 		for _, l := range g.listeners {
 			if l.servable() {
@@ -352,7 +368,8 @@ type merged map[string]mergedField
 
 // merge resolves one section over candidate attachments: the most specific level wins each
 // field; at the same level the oldest policy (then namespace/name) wins and the others are
-// recorded as conflicted for that field. g, when set, becomes an ancestor of every candidate.
+// recorded as conflicted for that field. g, when set, becomes an ancestor of every candidate,
+// so a policy that failed validation still reports (Accepted=False) where it would apply.
 func (t *translator) merge(cands []polAttach, section string, g *gatewayIR) merged {
 	sort.SliceStable(cands, func(i, j int) bool {
 		if cands[i].level != cands[j].level {
@@ -365,6 +382,9 @@ func (t *translator) merge(cands []polAttach, section string, g *gatewayIR) merg
 		st := t.policies.stat(c.pol)
 		if g != nil {
 			st.ancestors[g.key] = true
+		}
+		if st.invalid != nil {
+			continue
 		}
 		for _, f := range sectionFields(c.pol, section) {
 			w, ok := out[f.path]

@@ -15,18 +15,6 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
-// failClosedFields are traffic fields the proxy config cannot express yet and whose absence
-// would let requests through that the user meant to stop: rules they apply to answer 500
-// instead of being served unprotected.
-var failClosedFields = map[string]bool{
-	"traffic.extAuth":              true,
-	"traffic.jwtAuthentication":    true,
-	"traffic.apiKeyAuthentication": true,
-	"traffic.basicAuthentication":  true,
-	"traffic.authorization":        true,
-	"traffic.csrf":                 true,
-}
-
 const routeWins = "not applied: the route's own Gateway API field is more specific"
 
 const notEnforced = "shown in effectiveconfig but not enforced by this proxy version"
@@ -88,7 +76,7 @@ func (t *translator) mergeBackend(be *backendIR) {
 		case *agwv1a1.BackendTLS:
 			bt, err := t.backendTLS(f.src.pol, v)
 			if err != "" {
-				st.refErrors = append(st.refErrors, err)
+				st.refErrors = append(st.refErrors, "backend.tls: "+err+"; requests to "+be.target.Kind+" "+be.target.Namespace+"/"+be.target.Name+" are answered with 500")
 				be.invalid = "backend TLS policy " + f.src.pol.Namespace + "/" + f.src.pol.Name + ": " + err
 				continue
 			}
@@ -180,12 +168,24 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 	rule := base
 	rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)
 	var closed []string
+	for _, c := range cands {
+		// An ExtensionRef filter must not be skipped (Gateway API): a rule whose inline
+		// policy failed validation answers 500, like one whose policy is missing.
+		if c.level == levelInline && t.policies.stat(c.pol).invalid != nil {
+			closed = append(closed, "inline policy "+c.pol.Namespace+"/"+c.pol.Name+" (invalid)")
+		}
+	}
+	tp := &config.TrafficPolicy{}
 	for _, path := range sortedKeys(m) {
 		f := m[path]
 		st := t.policies.stat(f.src.pol)
-		if failClosedFields[path] {
-			st.failClosed[path] = true
-			closed = append(closed, path+" ("+f.src.pol.Namespace+"/"+f.src.pol.Name+")")
+		if enforcedTraffic[path] {
+			if why := t.trafficBroken(f.src.pol, path); why != "" {
+				closed = append(closed, path+" ("+f.src.pol.Namespace+"/"+f.src.pol.Name+")")
+				m.shadow(path, "not enforced: "+why+"; the rule answers 500")
+				continue
+			}
+			copyTraffic(tp, &t.policies.traffic[f.src.pol].cfg, path)
 			continue
 		}
 		switch v := f.value.(type) {
@@ -237,13 +237,40 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 			st.note(path, notEnforced)
 		}
 	}
+	if *tp != (config.TrafficPolicy{}) {
+		rule.Traffic = tp
+	}
 	if len(closed) > 0 {
+		// The body names policies, not Secrets or backends: clients see it. The reason is in
+		// the policy's status and in effectiveconfig.
 		sort.Strings(closed)
 		rule.Filters = []config.HTTPFilter{{DirectResponse: &config.DirectResponse{StatusCode: 500,
-			Body: "agentgateway: this proxy version cannot enforce " + strings.Join(closed, ", ") + "; refusing the request"}}}
+			Body: "agentgateway: cannot enforce " + strings.Join(closed, ", ") + "; refusing the request"}}}
 		rule.BackendRefs = nil
+		rule.Traffic = nil
 	}
 	return rule, m
+}
+
+// trafficBroken says why an enforced traffic field of a policy cannot be applied to a rule
+// (the rule then answers 500), or "" when it can.
+func (t *translator) trafficBroken(p *agwv1a1.AgentgatewayPolicy, path string) string {
+	pt := t.policies.traffic[p]
+	if pt == nil {
+		return "internal error, please report: the policy was not converted"
+	}
+	if why := pt.broken[path]; why != "" {
+		if pt.unsupported[path] {
+			t.policies.stat(p).failClosed[path] = true
+		}
+		return why
+	}
+	if e := pt.cfg.ExtAuth; path == "traffic.extAuth" && e != nil {
+		if be := t.backends[e.Backend]; be != nil && be.invalid != "" {
+			return "ext-auth backend " + e.Backend + ": " + be.invalid
+		}
+	}
+	return ""
 }
 
 func hasFilter(r config.HTTPRouteRule, pred func(config.HTTPFilter) bool) bool {

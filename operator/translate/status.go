@@ -154,7 +154,7 @@ func (t *translator) policyStatuses() {
 			c := newConds(p.Generation)
 			c.set(string(gwv1.PolicyConditionAccepted), accepted, reason, msg)
 			if len(st.refErrors) > 0 {
-				c.set("ResolvedRefs", false, "InvalidReference", strings.Join(st.refErrors, "; "))
+				c.set("ResolvedRefs", false, "InvalidReference", strings.Join(dedupe(st.refErrors), "; "))
 			}
 			anc = append(anc, gwv1.PolicyAncestorStatus{AncestorRef: gatewayParentRef(k), ControllerName: gwv1.GatewayController(t.s.ControllerName), Conditions: c.list()})
 		}
@@ -173,11 +173,17 @@ func (t *translator) policyStatuses() {
 	}
 }
 
-// summary decides a policy's Accepted condition: Conflicted when every field it sets lost
-// to an older policy at the same level; Accepted otherwise, with a message listing fields
-// that are overridden, not enforced, or answered with 500.
+// summary decides a policy's Accepted condition: Invalid when it fails the webhook's
+// validation (it is not attached at all) or references something that cannot be used (the
+// rules or backends it applies to answer 500); Conflicted when every field it sets lost to
+// an older policy at the same level; Accepted otherwise, with a message listing fields that
+// are overridden, not enforced, or answered with 500.
 func (s *polStatus) summary() (bool, string, string) {
-	var notes []string
+	if len(s.invalid) > 0 {
+		return false, string(gwv1.PolicyReasonInvalid), "the policy is not applied: " + strings.Join(s.invalid, "; ")
+	}
+	notes := dedupe(s.refErrors)
+	broken := len(notes) > 0
 	lost := sortedKeys(s.lostTo)
 	for _, f := range lost {
 		if !s.won[f] {
@@ -194,8 +200,24 @@ func (s *polStatus) summary() (bool, string, string) {
 		notes = append(notes, sec+": "+s.sectionMiss[sec])
 	}
 	msg := strings.Join(notes, "; ")
+	if broken {
+		return false, string(gwv1.PolicyReasonInvalid), msg
+	}
 	if len(s.won) == 0 && len(lost) > 0 {
 		return false, string(gwv1.PolicyReasonConflicted), msg
 	}
 	return true, string(gwv1.PolicyReasonAccepted), msg
+}
+
+// dedupe drops repeated strings, keeping the first of each.
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -35,11 +35,14 @@ func Translate(s *Snapshot) *Result {
 	t.resolveHTTPGRPCConflicts()
 	// Backends are resolved per attached route rule, so unattached routes cost nothing.
 	t.buildRoutes()
-	// BackendTLSPolicy decorates the backends the routes just resolved.
+	// Our policies attach once listeners and routes are final; attached ones are validated
+	// again (CEL) and their Secrets and ext-auth backendRefs resolved, adding backends.
+	t.attachPolicies()
+	// BackendTLSPolicy decorates the backends the routes and ext-auth policies resolved.
 	t.applyBackendTLSPolicies()
-	// Our policies attach last: they need the final listener, route and backend sets and
-	// merge per field over Gateway < listener < route < rule.
-	t.applyPolicies()
+	// Policies merge per field over Gateway < listener < route < rule; backend settings
+	// override what BackendTLSPolicy set, so they come after it.
+	t.mergePolicies()
 	// Assemble binds, backends, version and views per Gateway; then statuses of everything.
 	t.assemble()
 	t.reportStatus()
