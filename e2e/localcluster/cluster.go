@@ -247,18 +247,6 @@ func Up(ctx context.Context, o Options) error {
 	if err := bootstrapObjects(ctx, client); err != nil {
 		return err
 	}
-	svcs, err := controlplane.NodeServices(cp)
-	if err != nil {
-		return err
-	}
-	for _, c := range svcs {
-		step = time.Now()
-		if err := controlplane.Start(ctx, c, 60*time.Second); err != nil {
-			return err
-		}
-		o.logf("%s ready in %s", c.Name, since(step))
-	}
-
 	step = time.Now()
 	if _, err := procs.Start(procs.Spec{
 		Name: agentComponent, Path: o.AgentBinary,
@@ -273,6 +261,19 @@ func Up(ctx context.Context, o Options) error {
 		return fmt.Errorf("%w; see %s", err, filepath.Join(cp.LogDir(), agentComponent+".log"))
 	}
 	o.logf("node %s Ready in %s", NodeName, since(step))
+	// kube-proxy reports healthy only once its Node exists, so node services start after the agent.
+	svcs, err := controlplane.NodeServices(cp)
+	if err != nil {
+		return err
+	}
+	for _, c := range svcs {
+		step = time.Now()
+		if err := controlplane.Start(ctx, c, 60*time.Second); err != nil {
+			return err
+		}
+		o.logf("%s ready in %s", c.Name, since(step))
+	}
+
 	o.logf("cluster up in %s; export KUBECONFIG=%s", since(t0), KubeconfigPath(o.StateDir))
 	return nil
 }
@@ -440,6 +441,12 @@ func Down(o Options) error {
 		errs = append(errs, err)
 	}
 	podinit.RemoveCreated(filepath.Join(o.StateDir, "created-dirs"))
+	// Keep the component logs of the last cluster for post-mortems (CI uploads them).
+	last := LastLogsDir()
+	_ = os.RemoveAll(last)
+	if err := os.Rename(filepath.Join(o.StateDir, "logs"), last); err == nil {
+		o.logf("component logs kept in %s", last)
+	}
 	if err := os.RemoveAll(o.StateDir); err != nil {
 		errs = append(errs, err)
 	}
@@ -451,6 +458,9 @@ func Down(o Options) error {
 	}
 	return errors.Join(errs...)
 }
+
+// LastLogsDir holds the component logs of the cluster `down` removed last.
+func LastLogsDir() string { return filepath.Join(CacheDir(), "last-cluster-logs") }
 
 // Leftovers reports anything of the cluster still on the machine: processes from pid files,
 // network namespaces, links, the guard chain. Empty means `down` was complete.

@@ -134,7 +134,12 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 		"by-clusterip": fmt.Sprintf("http://%s:8080/by-clusterip", svc.Spec.ClusterIP),
 	} {
 		out := runClientPod(ctx, t, cs, ns, "client-"+name, []string{"curl", "-sS", "--max-time", "5", "--retry", "5", "--retry-all-errors", url})
-		if !strings.Contains(out, `"namespace":"`+ns+`"`) {
+		// curl's retry messages may precede the body.
+		var echo struct {
+			Namespace string `json:"namespace"`
+			Pod       string `json:"pod"`
+		}
+		if i := strings.Index(out, "{"); i < 0 || json.Unmarshal([]byte(out[i:]), &echo) != nil || echo.Namespace != ns || !strings.HasPrefix(echo.Pod, "echo-") {
 			t.Errorf("%s: unexpected response %q", name, out)
 		}
 	}

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -116,6 +120,11 @@ func TestOperatorEndToEnd(t *testing.T) {
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}
 	go pc.Run(ctx, func(c *config.Config) error {
+		for _, b := range c.Binds {
+			if b.Port == 9090 {
+				return errors.New("bind port-9090: address already in use")
+			}
+		}
 		mu.Lock()
 		got = c
 		mu.Unlock()
@@ -160,7 +169,6 @@ func TestOperatorEndToEnd(t *testing.T) {
 	})
 
 	// Steady state: an unrelated change makes the operator reconcile, and nothing is written.
-	rvs := map[string]string{}
 	watched := map[string]client.Object{
 		"Gateway": &gwv1.Gateway{}, "HTTPRoute": &gwv1.HTTPRoute{}, "GatewayClass": &gwv1.GatewayClass{},
 		"Deployment": &appsv1.Deployment{}, "Service": &corev1.Service{}, "ServiceAccount": &corev1.ServiceAccount{},
@@ -177,7 +185,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 		}
 		return out
 	}
-	rvs = readRVs()
+	rvs := readRVs()
 	must(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: ns}}))
 	time.Sleep(2 * time.Second)
 	for k, rv := range readRVs() {
@@ -211,11 +219,39 @@ func TestOperatorEndToEnd(t *testing.T) {
 	if gw := getGateway(t, ctx, c, ns); !meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") {
 		t.Errorf("Gateway not Programmed after a route change: %s", condString(gw.Status.Conditions))
 	}
+
+	// The proxy rejects the next config: the Gateway says so, with the proxy's error, and an
+	// Event tells the user; the proxy keeps what it had.
+	gw = getGateway(t, ctx, c, ns)
+	gw.Spec.Listeners = append(gw.Spec.Listeners, gwv1.Listener{Name: "alt", Port: 9090, Protocol: gwv1.HTTPProtocolType})
+	must(t, c.Update(ctx, gw))
+	waitFor(t, "Gateway Programmed=False with the proxy's error", func() (bool, string) {
+		gw := getGateway(t, ctx, c, ns)
+		cond := meta.FindStatusCondition(gw.Status.Conditions, "Programmed")
+		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "address already in use"), condString(gw.Status.Conditions)
+	})
+	waitFor(t, "ConfigRejected event", func() (bool, string) {
+		var evs eventsv1.EventList
+		must(t, c.List(ctx, &evs, client.InNamespace(ns)))
+		for _, e := range evs.Items {
+			if e.Reason == "ConfigRejected" && e.Regarding.Name == "web" && strings.Contains(e.Note, "address already in use") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events, none ConfigRejected", len(evs.Items))
+	})
+	mu.Lock()
+	for _, b := range got.Binds {
+		if b.Port == 9090 {
+			t.Errorf("the rejected config was applied")
+		}
+	}
+	mu.Unlock()
 }
 
 // startOperator runs the operator against env until the test ends and returns the config
 // server's address.
-func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc, env *envtest.Env) string {
+func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc, env *envtest.Env, opts ...func(*Config)) string {
 	t.Helper()
 	xdsAddr := freeAddr(t)
 	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
@@ -236,6 +272,9 @@ func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc,
 		Deployer:                     deployer.Options{ProxyImage: "proxy:test", XDSAddress: xdsAddr},
 		Authenticator:                auth,
 		SkipControllerNameValidation: true,
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
@@ -279,8 +318,10 @@ func TestOperatorStandardChannelOnly(t *testing.T) {
 	env := envtest.Start(t, files...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	startOperator(t, ctx, cancel, env)
 	c := newClient(t, env)
+	// With leader election, as deployed: the lease lives in the operator's namespace.
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "agentgateway-system"}}))
+	startOperator(t, ctx, cancel, env, func(c *Config) { c.LeaderElect = true })
 	must(t, c.Create(ctx, &gwv1.GatewayClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
 		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 
@@ -40,12 +41,19 @@ type Pipeline struct {
 	ConfigServer *configserver.Server
 }
 
+// SetGlobalLoggers routes controller-runtime's and client-go's (klog) process-wide loggers
+// to log. Only main calls it: it is process state, and Run must stay usable in tests that
+// run clients concurrently.
+func SetGlobalLoggers(log *slog.Logger) {
+	lr := logr.FromSlogHandler(log.Handler())
+	ctrl.SetLogger(lr)
+	klog.SetLogger(lr)
+}
+
 // Run runs the operator until ctx is cancelled.
 func Run(ctx context.Context, c *Config) error {
 	log := c.Log
 	lr := logr.FromSlogHandler(log.Handler())
-	ctrl.SetLogger(lr)
-	klog.SetLogger(lr)
 
 	restCfg := c.Rest
 	if restCfg == nil {

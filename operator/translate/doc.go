@@ -37,28 +37,50 @@
 //     rule as BackendRef.Invalid, so the proxy answers 500 for its share, and sets
 //     ResolvedRefs=False. A route using something the proxy cannot do safely (an
 //     ExternalAuth filter) is not served at all (Accepted=False/UnsupportedValue).
-//  8. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
+//  8. attachPolicies (policies.go, policytraffic.go): AgentgatewayPolicy targetRefs,
+//     targetSelectors and inline ExtensionRef filters. Every attached policy is validated
+//     again with the webhook's own code (webhook/validation.ValidatePolicy, the proxy's CEL
+//     environment): one applied while the webhook was down, or accepted by an older
+//     version, is not merged and reports Accepted=False/Invalid with every field error;
+//     every rule its traffic section reaches (by target or inline) answers 500 rather than
+//     being served without it, since dropping it could drop an auth requirement. The
+//     traffic fields the proxy enforces are converted once per policy: API keys (each data
+//     entry of the referenced Secrets: client name and key) and htpasswd (the `.htpasswd`
+//     key) are copied inline from Secrets in the policy's namespace; the ext-auth backendRef
+//     resolves like a route's (a ReferenceGrant must allow AgentgatewayPolicy for another
+//     namespace); the result is checked with the proxy's validation (JWKS, htpasswd hashes,
+//     duplicate keys, CSRF origins). A field that cannot be used (missing Secret or key,
+//     refused backendRef, a value the proxy rejects) makes the policy Accepted=False/Invalid
+//     and ResolvedRefs=False, and the rules it wins answer 500 (as a backend.tls with a
+//     missing CA or client certificate makes its backend answer 500); it never breaks the
+//     rest of the Gateway's config. This runs before BackendTLSPolicies so an ext-auth service gets
+//     its backend TLS like any backend.
+//  9. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
 //     policy wins; an invalid one makes the backend answer 500 instead of using plaintext.
-//  9. applyPolicies (policies.go, policyapply.go): AgentgatewayPolicy targetRefs,
-//     targetSelectors and inline ExtensionRef filters. The unit of merging is a top-level
-//     field of a section (traffic.timeouts, frontend.tls, backend.tls, ...), taken whole
-//     from one policy, so its inner values stay consistent (a rule-level timeouts.request
-//     is never combined with a Gateway-level timeouts.backendRequest it would contradict): Gateway < listener < route <
-//     rule < inline, the more specific winning; at one level the oldest policy wins, then
-//     namespace/name. The route's own Gateway API fields beat policies. Fields the proxy
-//     config can express are applied (timeouts, retry, CORS, header modifiers, direct
-//     response, session persistence, listener TLS version/ALPN, HTTP/3, backend TLS, HTTP/2,
-//     connect timeout); the others show in the EffectiveConfig view and in the policy's
-//     status. Authentication and authorization fields the proxy cannot enforce yet make the
-//     rules they reach answer 500: a request is never served without the check its policy
-//     asks for.
-//  10. assemble (assemble.go, precedence.go): per Gateway, one bind per port and transport,
+//  10. mergePolicies and mergeRule (policies.go, policyapply.go): the unit of merging is a
+//     top-level field of a section (traffic.timeouts, traffic.authorization, frontend.tls,
+//     backend.tls, ...), taken whole from one policy, so its inner values stay consistent (a
+//     rule-level timeouts.request is never combined with a Gateway-level
+//     timeouts.backendRequest it would contradict, and a route-level authorization replaces
+//     a Gateway-level one rather than adding rules to it): Gateway < listener < route < rule
+//     < inline, the more specific winning; at one level the oldest policy wins, then
+//     namespace/name. The route's own Gateway API fields beat policies. Applied: timeouts,
+//     retry, CORS, header modifiers, direct response, session persistence, listener TLS
+//     version/ALPN, HTTP/3, backend TLS, HTTP/2, connect timeout, and in
+//     HTTPRouteRule.Traffic JWT authentication (inline or remote JWKS), API keys, basic
+//     authentication, CSRF, HTTP ext-auth, CEL authorization, local rate limits and CEL
+//     transformations. The other fields show in the EffectiveConfig view and in the
+//     policy's status. gRPC ext-auth, which the proxy cannot speak, makes the rules it
+//     reaches answer 500: a request is never served without the check its policy asks for.
+//  11. assemble (assemble.go, precedence.go): per Gateway, one bind per port and transport,
 //     the servable listeners, their routes with the merged policies, the backends they use,
 //     the content-hash version, the ports for the Service, and the EffectiveConfig view
 //     (routes in match-precedence order, each merged policy field with its source). The
 //     config is checked with config.Validate: a config the proxy would reject is a bug, and
-//     is reported instead of published.
-//  11. reportStatus (status.go): Gateway, listener, ListenerSet, route parent, policy
+//     is reported instead of published. Config holds the copied key values and htpasswd:
+//     log or dump it only through config.Redacted; the EffectiveConfig view shows the
+//     policies' Secret references, never their contents.
+//  12. reportStatus (status.go): Gateway, listener, ListenerSet, route parent, policy
 //     ancestor and AgentgatewayBackend conditions. Conditions carry ObservedGeneration and a
 //     zero LastTransitionTime; Programmed=True means "translated into a valid config" and is
 //     only published by the status writer once proxies acknowledged the version.
@@ -69,6 +91,10 @@
 // objects attached to our Gateways: O(n log n) overall (sorting), unattached routes are
 // never built, and each backend is resolved once per translation however many routes use
 // it. About 40 ms of CPU for one Gateway with 1000 routes (BenchmarkTranslate1000Routes).
+// Each attached policy's CEL is compiled on every translation (ValidatePolicy, then the
+// proxy-side check of its converted traffic fields, then config.Validate of the Gateway);
+// memoizing the first two by policy UID and generation (plus the Secrets' resourceVersions)
+// would remove most of that if many policies carry CEL.
 //
 // Where caching would make one route change cost one route's work: everything a Gateway's
 // config depends on is reachable from it (its listeners, ListenerSets, attached routes,

@@ -119,8 +119,9 @@ func (t *translator) attachPolicies() {
 			}
 		}
 	}
-	for _, p := range ps.attachedPolicies() {
-		if t.validatePolicy(p) {
+	all, traffic := ps.attachedPolicies()
+	for _, p := range all {
+		if t.validatePolicy(p) && traffic[p] {
 			t.resolvePolicyTraffic(p)
 		}
 	}

@@ -169,10 +169,17 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 	rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)
 	var closed []string
 	for _, c := range cands {
-		// An ExtensionRef filter must not be skipped (Gateway API): a rule whose inline
-		// policy failed validation answers 500, like one whose policy is missing.
-		if c.level == levelInline && t.policies.stat(c.pol).invalid != nil {
-			closed = append(closed, "inline policy "+c.pol.Namespace+"/"+c.pol.Name+" (invalid)")
+		// A policy whose traffic section failed validation is not merged, but the rules it
+		// reaches must not be served as if it did not exist: dropping it could drop an
+		// authentication or authorization requirement along with the bad expression. So those
+		// rules answer 500 until the policy is fixed (and an ExtensionRef filter must never be
+		// skipped anyway, per the Gateway API).
+		if c.pol.Spec.Traffic != nil && t.policies.stat(c.pol).invalid != nil {
+			what := "policy "
+			if c.level == levelInline {
+				what = "inline policy "
+			}
+			closed = append(closed, what+c.pol.Namespace+"/"+c.pol.Name+" (invalid)")
 		}
 	}
 	tp := &config.TrafficPolicy{}
@@ -244,6 +251,12 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 		// The body names policies, not Secrets or backends: clients see it. The reason is in
 		// the policy's status and in effectiveconfig.
 		sort.Strings(closed)
+		closed = dedupe(closed)
+		for _, path := range sortedKeys(m) {
+			if m[path].note == "" {
+				m.shadow(path, "not applied: the rule answers 500 (see the fields that cannot be enforced)")
+			}
+		}
 		rule.Filters = []config.HTTPFilter{{DirectResponse: &config.DirectResponse{StatusCode: 500,
 			Body: "agentgateway: cannot enforce " + strings.Join(closed, ", ") + "; refusing the request"}}}
 		rule.BackendRefs = nil

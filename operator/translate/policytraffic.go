@@ -51,40 +51,42 @@ func (t *translator) validatePolicy(p *agwv1a1.AgentgatewayPolicy) bool {
 }
 
 // attachedPolicies lists the policies attached anywhere (target or inline), sorted, so the
-// work below is proportional to what reaches our Gateways.
-func (ps *policyState) attachedPolicies() []*agwv1a1.AgentgatewayPolicy {
+// work below is proportional to what reaches our Gateways; traffic tells those attached
+// where their traffic section applies (not only to backends).
+func (ps *policyState) attachedPolicies() (all []*agwv1a1.AgentgatewayPolicy, traffic map[*agwv1a1.AgentgatewayPolicy]bool) {
 	seen := map[*agwv1a1.AgentgatewayPolicy]bool{}
-	add := func(pas []polAttach) {
+	traffic = map[*agwv1a1.AgentgatewayPolicy]bool{}
+	add := func(pas []polAttach, tr bool) {
 		for _, pa := range pas {
 			seen[pa.pol] = true
+			traffic[pa.pol] = traffic[pa.pol] || tr
 		}
 	}
 	for _, v := range ps.gateway {
-		add(v)
+		add(v, true)
 	}
 	for _, v := range ps.listener {
-		add(v)
+		add(v, true)
 	}
 	for _, v := range ps.route {
-		add(v)
+		add(v, true)
 	}
 	for _, v := range ps.rule {
-		add(v)
+		add(v, true)
 	}
 	for _, v := range ps.backend {
-		add(v)
+		add(v, false)
 	}
 	for _, v := range ps.backendPort {
-		add(v)
+		add(v, false)
 	}
-	out := make([]*agwv1a1.AgentgatewayPolicy, 0, len(seen))
 	for p := range seen {
-		out = append(out, p)
+		all = append(all, p)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Namespace < out[j].Namespace || out[i].Namespace == out[j].Namespace && out[i].Name < out[j].Name
+	sort.Slice(all, func(i, j int) bool {
+		return all[i].Namespace < all[j].Namespace || all[i].Namespace == all[j].Namespace && all[i].Name < all[j].Name
 	})
-	return out
+	return all, traffic
 }
 
 // resolvePolicyTraffic converts the enforced traffic fields of one valid policy: Secrets
@@ -102,7 +104,10 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 	st := t.policies.stat(p)
 	fail := func(path, why string) {
 		pt.broken[path] = why
-		st.refErrors = append(st.refErrors, path+": "+why+"; requests it applies to are answered with 500")
+		if !strings.HasPrefix(why, path) {
+			why = path + ": " + why
+		}
+		st.refErrors = append(st.refErrors, why+"; requests it applies to are answered with 500")
 	}
 	if j := tr.JWTAuthentication; j != nil {
 		out := &config.JWTAuthentication{Mode: authMode(j.Mode)}

@@ -180,7 +180,7 @@ func (t *translator) policyStatuses() {
 // are overridden, not enforced, or answered with 500.
 func (s *polStatus) summary() (bool, string, string) {
 	if len(s.invalid) > 0 {
-		return false, string(gwv1.PolicyReasonInvalid), "the policy is not applied: " + strings.Join(s.invalid, "; ")
+		return false, string(gwv1.PolicyReasonInvalid), "the policy is not applied and the rules its traffic section reaches answer 500 until it is fixed (the admission webhook rejects it): " + strings.Join(s.invalid, "; ")
 	}
 	notes := dedupe(s.refErrors)
 	broken := len(notes) > 0

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"net"
 	"testing"
+
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -71,5 +74,31 @@ func TestResourceValue(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s/%s = %q, %v; want %q", tc.res, tc.divisor, got, err, tc.want)
 		}
+	}
+}
+
+func TestAllocateIPRoundRobin(t *testing.T) {
+	_, gw, _ := net.ParseCIDR("10.244.0.1/24")
+	gw.IP = net.ParseIP("10.244.0.1").To4()
+	p := NewProvider(ProviderConfig{Network: netns.Config{GatewayCIDR: gw}}, nil)
+	a, _ := p.allocateIP("a")
+	p.releaseIP(a)
+	b, _ := p.allocateIP("b")
+	if a.String() != "10.244.0.2" || b.String() != "10.244.0.3" {
+		t.Fatalf("got %s then %s; want 10.244.0.2 then 10.244.0.3 (no immediate reuse)", a, b)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 252; i++ {
+		ip, err := p.allocateIP("x")
+		if err != nil {
+			break
+		}
+		if seen[ip.String()] || ip.String() == "10.244.0.1" || ip.String() == "10.244.0.255" {
+			t.Fatalf("bad or duplicate address %s", ip)
+		}
+		seen[ip.String()] = true
+	}
+	if _, err := p.allocateIP("full"); err == nil {
+		t.Fatal("full CIDR handed out an address")
 	}
 }

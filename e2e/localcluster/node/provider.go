@@ -9,6 +9,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -59,6 +60,7 @@ type Provider struct {
 	mu     sync.Mutex
 	pods   map[string]*podRun // namespace/name
 	ips    map[string]string  // ip -> pod key
+	lastIP uint32             // offset of the last address handed out
 	notify func(*corev1.Pod)
 }
 
@@ -186,24 +188,28 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	return out, nil
 }
 
-// allocateIP hands out the lowest free address of the node's pod CIDR after the gateway.
+// allocateIP hands out addresses of the node's pod CIDR round-robin, like host-local IPAM:
+// reusing an address at once would leave peers with a stale ARP entry for the old veth.
 func (p *Provider) allocateIP(podKey string) (net.IP, error) {
 	gw := p.cfg.Network.GatewayCIDR
-	base := gw.IP.Mask(gw.Mask).To4()
+	base := binary.BigEndian.Uint32(gw.IP.Mask(gw.Mask).To4())
 	ones, bits := gw.Mask.Size()
-	size := 1 << (bits - ones)
+	size := uint32(1) << (bits - ones)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := 2; i < size-1; i++ {
-		ip := net.IPv4(base[0], base[1], base[2], base[3]+byte(i)).To4()
-		if i > 255 {
-			ip = net.IPv4(base[0], base[1], base[2]+byte(i/256), byte(i%256)).To4()
+	for i := uint32(0); i < size; i++ {
+		off := (p.lastIP + 1 + i) % size
+		if off < 2 || off == size-1 { // network, gateway, broadcast
+			continue
 		}
+		ip := make(net.IP, 4)
+		binary.BigEndian.PutUint32(ip, base+off)
 		if ip.Equal(gw.IP) {
 			continue
 		}
 		if _, used := p.ips[ip.String()]; !used {
 			p.ips[ip.String()] = podKey
+			p.lastIP = off
 			return ip, nil
 		}
 	}

@@ -24,6 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "operator:", err)
 		os.Exit(2)
 	}
+	app.SetGlobalLoggers(c.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := app.Run(ctx, c); err != nil {
