@@ -479,6 +479,16 @@ func Leftovers(stateDir string) []string {
 	for _, l := range links {
 		out = append(out, "link "+l)
 	}
+	// Mounts: `ip netns add` bind-mounts each namespace under /run/netns; pod volume binds live
+	// only in the pods' own mount namespaces, but check the host's table for both anyway.
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(mi), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && (strings.HasPrefix(f[4], "/run/netns/"+netns.NamePrefix) || strings.HasPrefix(f[4], stateDir+"/")) {
+				out = append(out, "mount "+f[4])
+			}
+		}
+	}
 	if netns.GuardInstalled() {
 		out = append(out, "iptables chain "+netns.Chain)
 	}

@@ -144,6 +144,33 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The LoadBalancer address from the bridge pool reaches the pods from the host.
+	var lbIP string
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		s, err := cs.CoreV1().Services(ns).Get(ctx, "echo", metav1.GetOptions{})
+		if err != nil || len(s.Status.LoadBalancer.Ingress) == 0 {
+			return false, err
+		}
+		lbIP = s.Status.LoadBalancer.Ingress[0].IP
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("LoadBalancer address never assigned: %v", err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+lbIP+":8080/by-lb", nil)
+		resp, err := (&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), ns), nil
+	})
+	if err != nil {
+		t.Fatalf("LoadBalancer %s:8080 not reachable from the host: %v", lbIP, err)
+	}
+
 	// kubectl logs (apiserver -> kubelet API of the node agent) shows the echo log line.
 	for _, p := range pods {
 		raw, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)

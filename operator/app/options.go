@@ -29,6 +29,9 @@ type Options struct {
 	XDSBindAddr      string
 	WebhookPort      int
 	APIBindAddr      string
+	CertDir          string
+	PodName          string
+	DisableWebhooks  bool
 	LogLevel         slog.Level
 	LogFormat        string
 	LeaseDuration    time.Duration
@@ -46,6 +49,9 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.XDSBindAddr, "xds-bind-address", ":9977", "config server (gRPC) listen address")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "admission webhook port")
 	fs.StringVar(&o.APIBindAddr, "api-bind-address", ":8443", "aggregated API (views.agentgateway.dev) listen address")
+	fs.StringVar(&o.CertDir, "cert-dir", "/var/run/agentgateway/certs", "directory the rotated webhook and views serving certificate (tls.crt, tls.key) is written to and read from")
+	fs.StringVar(&o.PodName, "pod-name", os.Getenv("POD_NAME"), "this replica's pod name (names its proxies in the views API)")
+	fs.BoolVar(&o.DisableWebhooks, "disable-webhooks", false, "do not serve admission webhooks or rotate their certificate (the translator still validates every policy)")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&o.LeaseDuration, "leader-lease-duration", 15*time.Second, "leader election lease duration")

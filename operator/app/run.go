@@ -72,7 +72,7 @@ func Run(ctx context.Context, c *Config) error {
 		Cache:                         provider.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.HealthAddr,
-		WebhookServer:                 webhook.NewServer(webhook.Options{Port: c.WebhookPort}),
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: c.WebhookPort, CertDir: c.CertDir}),
 		LeaderElection:                c.LeaderElect,
 		LeaderElectionID:              "agentgateway-operator",
 		LeaderElectionNamespace:       c.Namespace,

@@ -209,6 +209,7 @@ func Start(ctx context.Context, comp Component, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -221,6 +222,9 @@ func Start(ctx context.Context, comp Component, timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("interrupted while waiting for %s: %w", comp.Name, parent.Err())
+			}
 			return fmt.Errorf("%s not ready after %s (%v); see %s", comp.Name, timeout, last, comp.Spec.LogPath)
 		case <-time.After(100 * time.Millisecond):
 		}

@@ -1,6 +1,6 @@
 // Command operator is the agentgateway control plane: it turns Gateway API objects into
-// proxy configurations, runs a proxy Deployment per Gateway, and reports status. See
-// operator/doc.go for the architecture.
+// proxy configurations, runs a proxy Deployment per Gateway, reports status, serves the
+// admission webhooks and the views.agentgateway.dev API. See operator/doc.go.
 package main
 
 import (
@@ -11,19 +11,28 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
+	"github.com/agentgateway/agentgateway-go/operator/apiserver"
 	"github.com/agentgateway/agentgateway-go/operator/app"
 )
 
 func main() {
 	var o app.Options
-	fs := flag.NewFlagSet("operator", flag.ExitOnError)
-	o.AddFlags(fs)
-	fs.Parse(os.Args[1:])
+	gofs := flag.NewFlagSet("operator", flag.ExitOnError)
+	o.AddFlags(gofs)
+	fs := pflag.NewFlagSet("operator", pflag.ExitOnError)
+	fs.AddGoFlagSet(gofs)
+	api := apiserver.NewOptions()
+	api.AddFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+
 	c, err := o.Complete(nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "operator:", err)
 		os.Exit(2)
 	}
+	c.Hooks = app.StandardHooks(&o, api)
 	app.SetGlobalLoggers(c.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/agentgateway/agentgateway-go/operator/apiserver"
+	"github.com/agentgateway/agentgateway-go/operator/apiserver/publish"
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+	agwwebhook "github.com/agentgateway/agentgateway-go/webhook"
+)
+
+// StandardHooks are the webhooks (with rotated certificates) and the views API as the
+// operator binary runs them. The certificate rotator's readiness gates both the replica's
+// readiness and the start of the views server, which needs the certificate files to exist.
+func StandardHooks(o *Options, api *apiserver.Options) Hooks {
+	certsReady := make(chan struct{})
+	var h Hooks
+	// Without rotated files, the views server generates a self-signed certificate here
+	// (the working directory may be read-only in the pod).
+	api.SecureServing.ServerCert.CertDirectory = o.CertDir
+	if o.DisableWebhooks {
+		close(certsReady)
+	} else {
+		h.Webhooks = func(mgr manager.Manager) error {
+			ready, err := agwwebhook.AddCertRotator(mgr, agwwebhook.DefaultCertOptions(o.Namespace, o.CertDir))
+			if err != nil {
+				return err
+			}
+			go func() { <-ready; close(certsReady) }()
+			if err := mgr.AddReadyzCheck("certificates", func(*http.Request) error {
+				select {
+				case <-certsReady:
+					return nil
+				default:
+					return errors.New("serving certificate not written yet")
+				}
+			}); err != nil {
+				return err
+			}
+			return agwwebhook.Register(mgr)
+		}
+		// Serve the views with the same rotated certificate the APIService's caBundle trusts.
+		api.SecureServing.ServerCert.CertKey.CertFile = o.CertDir + "/tls.crt"
+		api.SecureServing.ServerCert.CertKey.KeyFile = o.CertDir + "/tls.key"
+	}
+	h.AggregatedAPI = func(mgr manager.Manager, p Pipeline, bindAddr string) (func(*translate.Result), error) {
+		if _, port, err := net.SplitHostPort(bindAddr); err == nil {
+			if n, err := strconv.Atoi(port); err == nil {
+				api.SecureServing.BindPort = n
+			}
+		}
+		views := apiserver.NewViews()
+		self := o.PodName
+		if self == "" {
+			self = "operator"
+		}
+		publishProxies := func() {
+			views.PublishProxyStatuses(self, publish.ProxyStatuses(p.ConfigServer.Proxies(), nil))
+		}
+		p.ConfigServer.AddChangeListener(func(types.NamespacedName) { publishProxies() })
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			select {
+			case <-certsReady:
+			case <-ctx.Done():
+				return nil
+			}
+			if err := apiserver.Serve(ctx, api, views, self); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("views API: %w", err)
+			}
+			return nil
+		})); err != nil {
+			return nil, err
+		}
+		return func(res *translate.Result) {
+			views.PublishEffectiveConfigs(publish.EffectiveConfigs(res))
+			publishProxies()
+		}, nil
+	}
+	return h
+}
