@@ -37,12 +37,20 @@ func DefaultCertOptions(namespace, certDir string) CertOptions {
 }
 
 // AddCertRotator generates (and before expiry rotates) the CA and serving certificate in a
-// Secret, writes them to CertDir, and injects the CA into the webhook configuration and the
-// APIService. The returned channel closes once the certificate is on disk; the caller gates
-// readiness on it, so kube-apiserver never calls a replica that cannot serve TLS yet.
+// Secret, injects the CA into the webhook configuration and the APIService, and keeps
+// CertDir in sync with the Secret on every replica. The returned channel closes once the
+// certificate is on disk; the caller gates readiness on it, so kube-apiserver never calls a
+// replica that cannot serve TLS yet.
 func AddCertRotator(mgr ctrl.Manager, o CertOptions) (<-chan struct{}, error) {
 	if o.Namespace == "" {
 		return nil, fmt.Errorf("certificate rotation needs the operator namespace: set --namespace or POD_NAMESPACE")
+	}
+	// cert-controller waits for the files to appear in CertDir, as if the Secret were a
+	// mounted volume. Writing them ourselves instead of mounting the Secret means a replica
+	// does not wait for the kubelet's volume refresh (up to a minute) after the first
+	// rotation, and works on nodes that do not refresh Secret volumes at all.
+	if err := mgr.Add(&secretFiles{reader: mgr.GetAPIReader(), key: types.NamespacedName{Namespace: o.Namespace, Name: o.SecretName}, dir: o.CertDir}); err != nil {
+		return nil, fmt.Errorf("set up certificate files: %w", err)
 	}
 	ready := make(chan struct{})
 	err := rotator.AddRotator(mgr, &rotator.CertRotator{

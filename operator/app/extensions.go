@@ -9,10 +9,12 @@ import (
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/agentgateway/agentgateway-go/operator/apiserver"
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/publish"
+	"github.com/agentgateway/agentgateway-go/operator/configserver"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 	agwwebhook "github.com/agentgateway/agentgateway-go/webhook"
 )
@@ -66,6 +68,53 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 			views.PublishProxyStatuses(self, publish.ProxyStatuses(p.ConfigServer.Proxies(), nil))
 		}
 		p.ConfigServer.AddChangeListener(func(types.NamespacedName) { publishProxies() })
+		// The leader writes Programmed from proxy acknowledgements, but a proxy may be
+		// connected to another replica: count what the peer syncer learned from them.
+		p.ConfigServer.RemoteProxies = func() []configserver.ProxyState {
+			all, _ := views.ProxyStatuses.List("")
+			local := map[types.NamespacedName]bool{}
+			for _, ps := range views.LocalProxyStatuses(self) {
+				local[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] = true
+			}
+			var remote []configserver.ProxyState
+			for _, ps := range all {
+				if ps.Connected && !local[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] {
+					remote = append(remote, configserver.ProxyState{
+						Pod: ps.Pod, Namespace: ps.Namespace, Gateway: ps.Gateway, Connected: true,
+						AckedVersion: ps.AckedVersion, RejectedVersion: ps.RejectedVersion, LastError: ps.LastError,
+					})
+				}
+			}
+			return remote
+		}
+		if !o.DisableWebhooks && o.Namespace != "" {
+			kc, err := kubernetes.NewForConfig(mgr.GetConfig())
+			if err != nil {
+				return nil, err
+			}
+			caFile := o.CertDir + "/ca.crt"
+			if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+				select {
+				case <-certsReady:
+				case <-ctx.Done():
+					return nil
+				}
+				client, err := apiserver.PeerClient(caFile, "agentgateway-api."+o.Namespace+".svc")
+				if err != nil {
+					return fmt.Errorf("views peer client: %w", err)
+				}
+				syncer := &apiserver.PeerSyncer{
+					Views:    views,
+					Self:     self,
+					Discover: apiserver.EndpointSlicePeers(kc, o.Namespace, "agentgateway-api", "https-api"),
+					Client:   client,
+					Token:    apiserver.TokenFile("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+				}
+				return syncer.Run(ctx)
+			})); err != nil {
+				return nil, err
+			}
+		}
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 			select {
 			case <-certsReady:
