@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -301,7 +302,17 @@ func TestKubectlExplain(t *testing.T) {
 		t.Skip("kubectl not on PATH")
 	}
 	env := startAPIServer(t)
-	out, err := exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", "agentgatewaypolicy.spec.traffic.transformation").CombinedOutput()
+	// The apiserver publishes a new CRD's OpenAPI schema asynchronously after the CRD is
+	// Established, so explain may briefly not know the resource.
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		out, err = exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", "agentgatewaypolicy.spec.traffic.transformation").CombinedOutput()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		t.Fatalf("kubectl explain: %v\n%s", err, out)
 	}

@@ -67,7 +67,6 @@ type ctrRun struct {
 	status  corev1.ContainerStatus
 	pid     int
 	exited  chan struct{} // closed when the current process exits
-	kill    chan struct{} // liveness failure: restart this process
 	started bool          // startup probe passed
 }
 
@@ -490,7 +489,6 @@ func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
 	r.mu.Lock()
 	cr.pid = cmd.Process.Pid
 	cr.exited = exited
-	cr.kill = kill
 	cr.started = c.StartupProbe == nil
 	cr.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 	cr.status.Ready = false
@@ -503,7 +501,7 @@ func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
 
 	probeCtx, stopProbes := context.WithCancel(r.ctx)
 	if !cr.init {
-		go r.probeLoop(probeCtx, cr)
+		go r.probeLoop(probeCtx, cr, kill)
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()

@@ -17,10 +17,10 @@ import (
 
 // probeLoop runs the startup, readiness and liveness probes of one container process until ctx
 // ends (the process exited). Without a readiness probe the container is ready once started.
-func (r *podRun) probeLoop(ctx context.Context, cr *ctrRun) {
+func (r *podRun) probeLoop(ctx context.Context, cr *ctrRun, kill chan<- struct{}) {
 	c := cr.spec
 	if c.StartupProbe != nil {
-		if !r.runProbe(ctx, cr, c.StartupProbe, "Startup", true) {
+		if !r.runProbe(ctx, cr, kill, c.StartupProbe, "Startup", true) {
 			return
 		}
 		r.mu.Lock()
@@ -36,13 +36,13 @@ func (r *podRun) probeLoop(ctx context.Context, cr *ctrRun) {
 		go r.readinessLoop(ctx, cr, c.ReadinessProbe)
 	}
 	if c.LivenessProbe != nil {
-		r.runProbe(ctx, cr, c.LivenessProbe, "Liveness", false)
+		r.runProbe(ctx, cr, kill, c.LivenessProbe, "Liveness", false)
 	}
 }
 
 // runProbe probes until the failure threshold is crossed (then it restarts the container and
 // returns false) or, when untilSuccess, until the first success (returns true).
-func (r *podRun) runProbe(ctx context.Context, cr *ctrRun, pr *corev1.Probe, kind string, untilSuccess bool) bool {
+func (r *podRun) runProbe(ctx context.Context, cr *ctrRun, kill chan<- struct{}, pr *corev1.Probe, kind string, untilSuccess bool) bool {
 	if !sleepCtx(ctx, time.Duration(pr.InitialDelaySeconds)*time.Second) {
 		return false
 	}
@@ -64,7 +64,7 @@ func (r *podRun) runProbe(ctx context.Context, cr *ctrRun, pr *corev1.Probe, kin
 			r.event(corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", kind, err)
 			if failures >= threshold {
 				select {
-				case cr.kill <- struct{}{}:
+				case kill <- struct{}{}:
 				default:
 				}
 				return false
