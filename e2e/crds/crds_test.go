@@ -305,7 +305,6 @@ func TestKubectlExplain(t *testing.T) {
 	// The apiserver publishes a new CRD's OpenAPI schema asynchronously after the CRD is
 	// Established, so explain may briefly not know the resource.
 	var out []byte
-	var err error
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		out, err = exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", "agentgatewaypolicy.spec.traffic.transformation").CombinedOutput()
 		if err == nil || time.Now().After(deadline) {
