@@ -42,16 +42,28 @@ test-short: ## Run the tests that need no control-plane binaries.
 	$(GO) test -short -count=1 ./...
 
 .PHONY: run
-run: build ## Bring up the local cluster with the operator and a demo Gateway, and print how to reach it.
-	@if [ -x hack/run-demo.sh ]; then hack/run-demo.sh; else echo "run: the local cluster demo is not wired yet (issues 3 and 5)"; exit 1; fi
+run: ## Bring up the local cluster with the operator and a demo Gateway, and print how to reach it.
+	hack/run-demo.sh
 
 .PHONY: kubeconfig
-kubeconfig: ## Print the path of the local cluster's kubeconfig.
-	@if [ -x $(BIN)/localcluster ]; then $(BIN)/localcluster kubeconfig; else echo "kubeconfig: build the local cluster first (make build)" >&2; exit 1; fi
+kubeconfig: ## Print the path of the local cluster's kubeconfig (export KUBECONFIG=$$(make -s kubeconfig)).
+	@hack/local-cluster.sh kubeconfig
+
+.PHONY: cluster-up
+cluster-up: ## Start the local cluster only (no operator).
+	hack/local-cluster.sh up
+
+.PHONY: cluster-status
+cluster-status: ## Processes, memory and health of the local cluster.
+	hack/local-cluster.sh status
 
 .PHONY: down
-down: ## Stop the local cluster and remove everything it created.
-	@if [ -x $(BIN)/localcluster ]; then $(BIN)/localcluster down; fi
+down: ## Stop the local cluster and remove everything it created (processes, namespaces, links, rules).
+	hack/local-cluster.sh down
+
+.PHONY: e2e-local
+e2e-local: kube-binaries ## End-to-end test of the local cluster itself (root).
+	AGW_E2E=1 $(GO) test ./e2e/localcluster/... -count=1 -v
 
 .PHONY: bench
 bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh).
