@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
@@ -72,7 +75,7 @@ func Run(ctx context.Context, c *Config) error {
 		Cache:                         provider.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.HealthAddr,
-		WebhookServer:                 webhook.NewServer(webhook.Options{Port: c.WebhookPort, CertDir: c.CertDir}),
+		WebhookServer:                 certWaitingServer{Server: webhook.NewServer(webhook.Options{Port: c.WebhookPort, CertDir: c.CertDir}), certFile: filepath.Join(c.CertDir, "tls.crt")},
 		LeaderElection:                c.LeaderElect,
 		LeaderElectionID:              "agentgateway-operator",
 		LeaderElectionNamespace:       c.Namespace,
@@ -150,6 +153,28 @@ func Run(ctx context.Context, c *Config) error {
 	}
 	log.Info("operator stopped")
 	return nil
+}
+
+// certWaitingServer starts the webhook server only once the rotated certificate exists:
+// controller-runtime's server reads it at start and stops the whole manager if it is
+// missing, while the certificate rotator runs on the same manager and creates it shortly
+// after start. Until then the replica is not ready, so kube-apiserver does not call it.
+type certWaitingServer struct {
+	webhook.Server
+	certFile string
+}
+
+func (s certWaitingServer) Start(ctx context.Context) error {
+	for {
+		if _, err := os.Stat(s.certFile); err == nil {
+			return s.Server.Start(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // everyReplica is a runnable that runs on every replica, not only the leader.
