@@ -19,9 +19,9 @@ k apply --server-side -k manifests/gateway-api >/dev/null
 k apply --server-side -k manifests/crds >/dev/null
 k wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
-step "installing the operator (manifests/operator); its image is built from this tree at pod start"
+step "installing the operator (manifests/operator); its image is built from this tree at pod start (first time: several minutes)"
 k apply --server-side -k manifests/operator >/dev/null
-if ! k -n agentgateway-system rollout status deployment/agentgateway-operator --timeout=300s; then
+if ! k -n agentgateway-system rollout status deployment/agentgateway-operator --timeout=900s; then
   k -n agentgateway-system get pods -o wide
   k -n agentgateway-system logs deployment/agentgateway-operator --tail=40 || true
   exit 1

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -110,7 +112,32 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 					Client:   client,
 					Token:    apiserver.TokenFile("/var/run/secrets/kubernetes.io/serviceaccount/token"),
 				}
-				return syncer.Run(ctx)
+				// Poll peers here rather than with syncer.Run, so that a change in what the
+				// other replicas' proxies acknowledged re-triggers status: the leader only
+				// hears about its own proxies' acks through the config server.
+				seen := map[types.NamespacedName]string{}
+				t := time.NewTicker(5 * time.Second)
+				defer t.Stop()
+				for {
+					syncer.SyncOnce(ctx)
+					now := remoteAcks(p.ConfigServer.RemoteProxies())
+					for gw, acks := range now {
+						if seen[gw] != acks {
+							p.ConfigServer.NotifyRemoteChange(gw)
+						}
+					}
+					for gw := range seen {
+						if _, ok := now[gw]; !ok {
+							p.ConfigServer.NotifyRemoteChange(gw)
+						}
+					}
+					seen = now
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-t.C:
+					}
+				}
 			})); err != nil {
 				return nil, err
 			}
@@ -134,4 +161,16 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 		}, nil
 	}
 	return h
+}
+
+// remoteAcks summarizes, per Gateway, which remote proxies acknowledged which version, so a
+// change is detected without comparing heartbeats.
+func remoteAcks(ps []configserver.ProxyState) map[types.NamespacedName]string {
+	out := map[types.NamespacedName]string{}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Namespace+"/"+ps[i].Pod < ps[j].Namespace+"/"+ps[j].Pod })
+	for _, p := range ps {
+		k := types.NamespacedName{Namespace: p.Namespace, Name: p.Gateway}
+		out[k] += p.Pod + "=" + p.AckedVersion + "/" + p.RejectedVersion + ";"
+	}
+	return out
 }

@@ -318,6 +318,12 @@ func (o *observer) changed(n configstream.Node) {
 	}
 }
 
+// NotifyRemoteChange tells the change listeners that proxies connected to other replicas
+// changed (RemoteProxies answers differently now), so status is recomputed for gateway.
+func (s *Server) NotifyRemoteChange(gateway types.NamespacedName) {
+	(*observer)(s).changed(configstream.Node{Namespace: gateway.Namespace, Gateway: gateway.Name})
+}
+
 // AddChangeListener adds f to the functions called like OnChange. Call it before Run.
 func (s *Server) AddChangeListener(f func(gateway types.NamespacedName)) {
 	s.listeners = append(s.listeners, f)
