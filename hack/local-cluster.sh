@@ -14,5 +14,6 @@ bin="$cache/bin/localcluster-cli"
 mkdir -p "$(dirname "$bin")"
 (cd "$root" && go build -o "$bin" ./e2e/cmd/localcluster)
 cmd=${1:-}
+[ "$cmd" = up ] && "$root/hack/install-deps.sh"
 [ $# -gt 0 ] && shift
 exec "$bin" "$cmd" --repo-root "$root" "$@"
