@@ -45,23 +45,12 @@ func (w *Writer) route(ctx context.Context, r *translate.RouteResult, now metav1
 	}
 	obj, st, status := mk()
 	return w.update(ctx, types.NamespacedName{Namespace: r.Key.Namespace, Name: r.Key.Name}, obj, status, func() {
-		var out []gwv1.RouteParentStatus
-		for _, p := range st.Parents {
-			if p.ControllerName != w.ControllerName {
-				out = append(out, p)
-			}
-		}
-		for _, p := range r.Parents {
-			var old []metav1.Condition
-			for _, q := range st.Parents {
-				if q.ControllerName == w.ControllerName && apiequality.Semantic.DeepEqual(q.ParentRef, p.ParentRef) {
-					old = q.Conditions
-				}
-			}
-			p.Conditions = mergeConditions(old, p.Conditions, now)
-			out = append(out, p)
-		}
-		st.Parents = out
+		st.Parents = mergeOurs(st.Parents, r.Parents, now,
+			func(p gwv1.RouteParentStatus) bool { return p.ControllerName == w.ControllerName },
+			func(a, b gwv1.RouteParentStatus) bool {
+				return apiequality.Semantic.DeepEqual(a.ParentRef, b.ParentRef)
+			},
+			func(p *gwv1.RouteParentStatus) *[]metav1.Condition { return &p.Conditions })
 	})
 }
 
@@ -85,22 +74,34 @@ func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now meta
 		return &o.(*gwv1.BackendTLSPolicy).Status
 	}
 	return w.update(ctx, types.NamespacedName{Namespace: r.Key.Namespace, Name: r.Key.Name}, obj, status, func() {
-		var out []gwv1.PolicyAncestorStatus
-		for _, a := range st.Ancestors {
-			if a.ControllerName != w.ControllerName {
-				out = append(out, a)
-			}
-		}
-		for _, a := range r.Ancestors {
-			var old []metav1.Condition
-			for _, q := range st.Ancestors {
-				if q.ControllerName == w.ControllerName && apiequality.Semantic.DeepEqual(q.AncestorRef, a.AncestorRef) {
-					old = q.Conditions
-				}
-			}
-			a.Conditions = mergeConditions(old, a.Conditions, now)
-			out = append(out, a)
-		}
-		st.Ancestors = out
+		st.Ancestors = mergeOurs(st.Ancestors, r.Ancestors, now,
+			func(a gwv1.PolicyAncestorStatus) bool { return a.ControllerName == w.ControllerName },
+			func(a, b gwv1.PolicyAncestorStatus) bool {
+				return apiequality.Semantic.DeepEqual(a.AncestorRef, b.AncestorRef)
+			},
+			func(a *gwv1.PolicyAncestorStatus) *[]metav1.Condition { return &a.Conditions })
 	})
+}
+
+// mergeOurs replaces our controller's entries of a shared status list (route parents,
+// policy ancestors) with desired, keeps other controllers' entries untouched, and carries
+// each condition's LastTransitionTime over from our previous entry for the same reference.
+func mergeOurs[E any](existing, desired []E, now metav1.Time, ours func(E) bool, sameRef func(a, b E) bool, conds func(*E) *[]metav1.Condition) []E {
+	var out []E
+	for _, e := range existing {
+		if !ours(e) {
+			out = append(out, e)
+		}
+	}
+	for _, d := range desired {
+		var old []metav1.Condition
+		for i := range existing {
+			if ours(existing[i]) && sameRef(existing[i], d) {
+				old = *conds(&existing[i])
+			}
+		}
+		*conds(&d) = mergeConditions(old, *conds(&d), now)
+		out = append(out, d)
+	}
+	return out
 }
