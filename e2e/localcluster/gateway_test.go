@@ -156,11 +156,17 @@ spec:
 				t.Errorf("effectiveconfig lacks %q:\n%s", want, out)
 			}
 		}
-		ps := kubectl(t, "get", "proxystatus", "-n", "demo", "-o", "jsonpath={.items[*].connected} {.items[*].ackedVersion}")
-		ver := strings.TrimSpace(kubectl(t, "-n", "demo", "get", "effectiveconfig", "demo", "-o", "jsonpath={.version}"))
-		if !strings.HasPrefix(ps, "true ") || !strings.Contains(ps, ver) {
-			t.Errorf("proxystatus %q does not show a connected proxy on version %s", ps, ver)
-		}
+		// The proxy acks asynchronously, and a later event (an EndpointSlice
+		// or status update) may publish a newer version; both views converge.
+		eventually(t, "proxystatus shows a connected proxy on the effectiveconfig version", 30*time.Second, func() error {
+			ps, _ := kubectlErr("get", "proxystatus", "-n", "demo", "-o", "jsonpath={.items[*].connected} {.items[*].ackedVersion}")
+			ver, _ := kubectlErr("-n", "demo", "get", "effectiveconfig", "demo", "-o", "jsonpath={.version}")
+			ver = strings.TrimSpace(ver)
+			if ver == "" || !strings.HasPrefix(ps, "true ") || !strings.Contains(ps, ver) {
+				return fmt.Errorf("proxystatus %q, effectiveconfig version %q", ps, ver)
+			}
+			return nil
+		})
 		kubectl(t, "-n", "demo", "delete", "agentgatewaypolicy", "admins-only")
 	})
 }
