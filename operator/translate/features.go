@@ -11,16 +11,18 @@ import (
 // config contract) implement; GatewayClass status.supportedFeatures lists them, and the
 // conformance suite runs exactly these. Add a feature here only with its golden case.
 //
-// Not claimed yet, although part of the GATEWAY-HTTP profile: GatewayAddressEmpty (address
-// assignment is the deployer's and status writer's) and
-// GatewayHTTPSListenerDetectMisdirectedRequests (421 on SNI/Host mismatch is the proxy's).
-// GatewayStaticAddresses and GatewayInfrastructure are likewise delivered by the deployer.
+// GatewayAddressEmpty, GatewayStaticAddresses and GatewayInfrastructure are delivered by the
+// deployer (an address without a value gets one from the load balancer);
+// GatewayHTTPSListenerDetectMisdirectedRequests by the proxy (421 when the request's Host
+// selects another listener than the connection's SNI).
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
 	features.SupportGatewayHTTPListenerIsolation,
 	features.SupportGatewayInfrastructure,
 	features.SupportGatewayStaticAddresses,
+	features.SupportGatewayAddressEmpty,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 	features.SupportGatewayBackendClientCertificate,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,

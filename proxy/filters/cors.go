@@ -14,6 +14,7 @@ type CORS struct {
 	origins       map[string]bool
 	wildcards     []originWildcard // "https://*.example.com"
 	allowMethods  string
+	anyMethod     bool
 	allowHeaders  string
 	anyHeader     bool
 	exposeHeaders string
@@ -35,6 +36,11 @@ func NewCORS(c *config.CORS) *CORS {
 			x.wildcards = append(x.wildcards, originWildcard{scheme: o[:i], suffix: strings.ToLower(o[i+4:])})
 		default:
 			x.origins[strings.ToLower(o)] = true
+		}
+	}
+	for _, m := range c.AllowMethods {
+		if m == "*" {
+			x.anyMethod = true
 		}
 	}
 	x.allowMethods = strings.Join(c.AllowMethods, ", ")
@@ -85,8 +91,16 @@ func (x *CORS) Preflight(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	if x.allowed(origin) {
 		x.decorate(h, origin)
-		if x.allowMethods != "" {
+		switch {
+		case x.anyMethod:
+			// Echo the requested method: "*" is literal for credentialed
+			// requests, and the echo is valid either way.
+			h.Set("Access-Control-Allow-Methods", r.Header.Get("Access-Control-Request-Method"))
+		case x.allowMethods != "":
 			h.Set("Access-Control-Allow-Methods", x.allowMethods)
+		}
+		if x.exposeHeaders != "" {
+			h.Set("Access-Control-Expose-Headers", x.exposeHeaders)
 		}
 		switch {
 		case x.anyHeader && !x.credentials:

@@ -111,3 +111,33 @@ func TestCORS(t *testing.T) {
 		t.Errorf("decorate: %v", h)
 	}
 }
+
+// TestCORSWildcardMethodsEcho follows the Gateway API conformance expectations:
+// a wildcard method list echoes the requested method (a literal "*" does not
+// work for credentialed requests), and a preflight carries the expose list.
+func TestCORSWildcardMethodsEcho(t *testing.T) {
+	for _, creds := range []bool{true, false} {
+		c := NewCORS(&config.CORS{
+			AllowOrigins:     []string{"*"},
+			AllowMethods:     []string{"*"},
+			ExposeHeaders:    []string{"x-e"},
+			AllowCredentials: creds,
+		})
+		r := httptest.NewRequest("OPTIONS", "/", nil)
+		r.Header.Set("Origin", "https://other.foo.com")
+		r.Header.Set("Access-Control-Request-Method", "PUT")
+		w := httptest.NewRecorder()
+		if !c.Preflight(w, r) {
+			t.Fatal("preflight not handled")
+		}
+		if got := w.Header().Get("Access-Control-Allow-Methods"); got != "PUT" {
+			t.Errorf("credentials=%v: allow-methods %q, want the requested PUT", creds, got)
+		}
+		if got := w.Header().Get("Access-Control-Expose-Headers"); got != "x-e" {
+			t.Errorf("credentials=%v: expose-headers %q on preflight", creds, got)
+		}
+		if got := w.Header().Get("Access-Control-Allow-Credentials"); (got == "true") != creds {
+			t.Errorf("credentials=%v: allow-credentials %q", creds, got)
+		}
+	}
+}

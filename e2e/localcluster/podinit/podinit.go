@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -80,12 +81,37 @@ func run(args []string) error {
 		}
 		unix.Close(fd)
 	}
+	// Open the program before the volumes are mounted: a volume may cover the directory it
+	// lives in (the conformance CoreDNS mounts a ConfigMap at /root, over the build cache).
+	prog, err := unix.Open(s.Argv[0], unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open program %s: %w", s.Argv[0], err)
+	}
 	// Without this the binds below would propagate back to the host's shared mounts.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	for _, m := range s.Mounts {
-		if err := bind(m, s.CreatedDirsFile); err != nil {
+	// Every source (and the record) is opened before the first bind: a volume mounted early
+	// may cover the host directory that holds a later volume's source (a ConfigMap at /root
+	// hides the cluster state under /root/.cache).
+	sources := make([]int, len(s.Mounts))
+	for i, m := range s.Mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("volume source %s: %w", m.Source, err)
+		}
+		sources[i] = fd
+	}
+	var record io.Writer
+	if s.CreatedDirsFile != "" {
+		f, err := os.OpenFile(s.CreatedDirsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", s.CreatedDirsFile, err)
+		}
+		record = f
+	}
+	for i, m := range s.Mounts {
+		if err := bind(sources[i], m, record); err != nil {
 			return err
 		}
 	}
@@ -99,15 +125,28 @@ func run(args []string) error {
 			return fmt.Errorf("chdir to workingDir %s: %w", s.Dir, err)
 		}
 	}
-	return syscall.Exec(s.Argv[0], s.Argv, s.Env)
+	return syscall.Exec(programPath(prog, s.Argv[0]), s.Argv, s.Env)
 }
 
-func bind(m Mount, record string) error {
-	fi, err := os.Stat(m.Source)
-	if err != nil {
+// programPath is path when it still names the opened program, else the program's descriptor
+// in /proc (the host's /proc, never a pod volume). An ELF program runs through its descriptor
+// even with O_CLOEXEC, as the kernel opens it before closing descriptors; scripts need the
+// path, which is why it is preferred.
+func programPath(fd int, path string) string {
+	var opened, now unix.Stat_t
+	if unix.Fstat(fd, &opened) == nil && unix.Stat(path, &now) == nil && opened.Dev == now.Dev && opened.Ino == now.Ino {
+		return path
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", fd)
+}
+
+// bind mounts the opened source at m.Target, through the source's descriptor in /proc.
+func bind(source int, m Mount, record io.Writer) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(source, &st); err != nil {
 		return fmt.Errorf("volume source %s: %w", m.Source, err)
 	}
-	if fi.IsDir() {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		if err := mkdirAll(m.Target, record); err != nil {
 			return err
 		}
@@ -124,7 +163,7 @@ func bind(m Mount, record string) error {
 			appendRecord(record, m.Target)
 		}
 	}
-	if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", source), m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s at %s: %w", m.Source, m.Target, err)
 	}
 	if m.ReadOnly {
@@ -136,7 +175,7 @@ func bind(m Mount, record string) error {
 }
 
 // mkdirAll creates dir and records each directory it had to create, outermost first.
-func mkdirAll(dir, record string) error {
+func mkdirAll(dir string, record io.Writer) error {
 	var missing []string
 	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil {
@@ -153,16 +192,10 @@ func mkdirAll(dir, record string) error {
 	return nil
 }
 
-func appendRecord(record, path string) {
-	if record == "" {
-		return
+func appendRecord(record io.Writer, path string) {
+	if record != nil {
+		fmt.Fprintln(record, path)
 	}
-	f, err := os.OpenFile(record, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintln(f, path)
 }
 
 // RemoveCreated removes the mount points listed in record (deepest first, only when empty),

@@ -1,9 +1,12 @@
 package podinit
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRemoveCreatedKeepsNonEmptyDirs(t *testing.T) {
@@ -12,15 +15,20 @@ func TestRemoveCreatedKeepsNonEmptyDirs(t *testing.T) {
 	a := filepath.Join(base, "a")
 	b := filepath.Join(a, "b")
 	keep := filepath.Join(base, "keep")
-	if err := mkdirAll(b, rec); err != nil {
+	f, err := os.OpenFile(rec, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mkdirAll(keep, rec); err != nil {
+	if err := mkdirAll(b, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkdirAll(keep, f); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(keep, "user-file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	f.Close()
 	RemoveCreated(rec)
 	if _, err := os.Stat(a); !os.IsNotExist(err) {
 		t.Errorf("created dir %s left behind", a)
@@ -30,5 +38,31 @@ func TestRemoveCreatedKeepsNonEmptyDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(rec); !os.IsNotExist(err) {
 		t.Error("record left behind")
+	}
+}
+
+func TestProgramPathFollowsTheOpenedFile(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "prog")
+	if err := os.WriteFile(prog, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(prog, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if got := programPath(fd, prog); got != prog {
+		t.Errorf("path still names the program: got %q", got)
+	}
+	// Replace the file at the path (as a volume mounted over its directory would hide it).
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, []byte("other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := programPath(fd, prog), fmt.Sprintf("/proc/self/fd/%d", fd); got != want {
+		t.Errorf("hidden program: got %q, want %q", got, want)
 	}
 }
