@@ -7,11 +7,14 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/sets"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance"
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/utils/flags"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 	"sigs.k8s.io/gateway-api/pkg/features"
+
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
 )
 
 // Environment knobs (all optional except AGW_CONFORMANCE=1):
@@ -27,10 +30,16 @@ import (
 //	AGW_CONFORMANCE_RUN_TEST           a single test short name (disables inference)
 //	AGW_CONFORMANCE_REPORT             report path, default e2e/conformance-report.yaml
 //	AGW_CONFORMANCE_VERSION            implementation version in the report, default dev
+//	AGW_CONFORMANCE_USABLE_ADDRESS     an IP the load balancer can assign (GatewayStaticAddresses),
+//	                                   default the last address of the local cluster's pool
+//	AGW_CONFORMANCE_UNUSABLE_ADDRESS   an IP it cannot, default one outside that pool
 //
 // The upstream flags (-gateway-class, -supported-features, -report-output, ...) still work
 // and take precedence over the environment when given explicitly.
 const (
+	// unusableAddress is outside the local cluster's load balancer pool (10.245.0.0/24) and
+	// outside its pod and service ranges.
+	unusableAddress     = "10.245.1.1"
 	defaultGatewayClass = "agentgateway"
 	defaultProfiles     = string(suite.GatewayHTTPConformanceProfileName)
 )
@@ -66,6 +75,9 @@ func TestConformance(t *testing.T) {
 		Version:      envOr("AGW_CONFORMANCE_VERSION", "dev"),
 		Contact:      []string{"https://github.com/agentgateway/agentgateway-go/issues/new"},
 	}
+	ip := gwv1.IPAddressType
+	opts.UsableNetworkAddresses = []gwv1.GatewaySpecAddress{{Type: &ip, Value: envOr("AGW_CONFORMANCE_USABLE_ADDRESS", localcluster.LBLast)}}
+	opts.UnusableNetworkAddresses = []gwv1.GatewaySpecAddress{{Type: &ip, Value: envOr("AGW_CONFORMANCE_UNUSABLE_ADDRESS", unusableAddress)}}
 	// Explicit upstream command-line flags win over the environment.
 	flags.ApplyAll(&opts.ConfigurableOptions)
 

@@ -310,21 +310,30 @@ func renderService(in Input, p agwv1a1.AgentgatewayParametersSpec, meta metav1.O
 			Name: pt.Name, Port: pt.Port, Protocol: pt.Protocol, TargetPort: intstr.FromInt32(pt.Port),
 		})
 	}
-	// Static addresses: a single IP on a LoadBalancer asks the load balancer for it; in
-	// every other case the IPs are external IPs routed to the Service by kube-proxy.
+	// Static addresses: a LoadBalancer Service asks its load balancer for the first IP (the
+	// only one spec.loadBalancerIP can carry; the status writer reports any address the load
+	// balancer did not assign as AddressNotUsable). Other Service types get the IPs as
+	// external IPs, routed to the Service by kube-proxy.
+	ips := StaticIPs(gw)
+	switch {
+	case len(ips) > 0 && svc.Spec.Type == corev1.ServiceTypeLoadBalancer:
+		svc.Spec.LoadBalancerIP = ips[0]
+	case len(ips) > 0:
+		svc.Spec.ExternalIPs = ips
+	}
+	return svc
+}
+
+// StaticIPs are the IP addresses a Gateway asks for in spec.addresses (type IPAddress or
+// unset, with a value); an address without a value asks for any address.
+func StaticIPs(gw *gwv1.Gateway) []string {
 	var ips []string
 	for _, a := range gw.Spec.Addresses {
 		if (a.Type == nil || *a.Type == gwv1.IPAddressType) && validIP(a.Value) {
 			ips = append(ips, a.Value)
 		}
 	}
-	switch {
-	case len(ips) == 1 && svc.Spec.Type == corev1.ServiceTypeLoadBalancer:
-		svc.Spec.LoadBalancerIP = ips[0]
-	case len(ips) > 0:
-		svc.Spec.ExternalIPs = ips
-	}
-	return svc
+	return ips
 }
 
 func validIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }

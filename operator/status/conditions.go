@@ -38,3 +38,18 @@ func pending(conds []metav1.Condition, why string) []metav1.Condition {
 	}
 	return out
 }
+
+// addressNotUsable turns a True or Pending Programmed into False/AddressNotUsable with why:
+// an address the load balancer will not assign outlasts any proxy acknowledgement.
+func addressNotUsable(conds []metav1.Condition, why string) []metav1.Condition {
+	out := make([]metav1.Condition, len(conds))
+	copy(out, conds)
+	for i := range out {
+		if out[i].Type == "Programmed" && (out[i].Status == metav1.ConditionTrue || out[i].Reason == "Pending") {
+			out[i].Status = metav1.ConditionFalse
+			out[i].Reason = "AddressNotUsable"
+			out[i].Message = why
+		}
+	}
+	return out
+}

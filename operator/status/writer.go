@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +21,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 )
 
@@ -38,42 +42,75 @@ type Writer struct {
 	// Now defaults to time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Workers bounds how many objects are written at once (default DefaultWorkers). Each
+	// write is an apiserver round trip, so a thousand routes written one after another
+	// take seconds; objects are independent, so their writes may overlap.
+	Workers int
 }
+
+// DefaultWorkers is the default for Writer.Workers.
+const DefaultWorkers = 16
 
 // Write brings the status of every object in res up to date and returns how many objects
 // it wrote. Objects that vanished from the cache are skipped; conflicts are returned so the
 // caller retries with a fresh snapshot.
 func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) {
 	now := w.now()
-	var errs []error
-	written := 0
-	try := func(changed bool, err error) {
-		if changed {
-			written++
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-		}
-	}
+	jobs := make([]func() (bool, error), 0, len(res.GatewayClasses)+len(res.Gateways)+len(res.ListenerSets)+len(res.Routes)+len(res.Policies)+len(res.Backends))
 	for i := range res.GatewayClasses {
-		try(w.gatewayClass(ctx, &res.GatewayClasses[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.gatewayClass(ctx, &res.GatewayClasses[i], now) })
 	}
 	for i := range res.Gateways {
-		try(w.gateway(ctx, &res.Gateways[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.gateway(ctx, &res.Gateways[i], now) })
 	}
 	for i := range res.ListenerSets {
-		try(w.listenerSet(ctx, &res.ListenerSets[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.listenerSet(ctx, &res.ListenerSets[i], now) })
 	}
 	for i := range res.Routes {
-		try(w.route(ctx, &res.Routes[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.route(ctx, &res.Routes[i], now) })
 	}
 	for i := range res.Policies {
-		try(w.policy(ctx, &res.Policies[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.policy(ctx, &res.Policies[i], now) })
 	}
 	for i := range res.Backends {
-		try(w.backend(ctx, &res.Backends[i], now))
+		jobs = append(jobs, func() (bool, error) { return w.backend(ctx, &res.Backends[i], now) })
 	}
-	return written, errors.Join(errs...)
+	return w.run(jobs)
+}
+
+// run runs jobs on up to Workers goroutines and returns how many wrote and every error
+// other than NotFound (the object vanished from the cache: nothing to report on), in job
+// order.
+func (w *Writer) run(jobs []func() (bool, error)) (int, error) {
+	workers := w.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	workers = min(workers, len(jobs))
+	var written, next atomic.Int64
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				changed, err := jobs[i]()
+				if changed {
+					written.Add(1)
+				}
+				if err != nil && !apierrors.IsNotFound(err) {
+					errs[i] = err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(written.Load()), errors.Join(errs...)
 }
 
 // now is the transition time for changed conditions, in the second resolution the API keeps.
@@ -148,11 +185,17 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 			listeners[i] = l
 		}
 	}
-	addrs, err := w.addresses(ctx, r.Namespace, r.Name)
+	gw := &gwv1.Gateway{}
+	if err := w.Reader.Get(ctx, key, gw); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	addrs, unusable, err := w.addresses(ctx, gw)
 	if err != nil {
 		return false, err
 	}
-	gw := &gwv1.Gateway{}
+	if unusable != "" {
+		conds = addressNotUsable(conds, unusable)
+	}
 	return w.update(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
 		gw.Status.Conditions = mergeConditions(gw.Status.Conditions, conds, now)
 		old := map[gwv1.SectionName][]metav1.Condition{}
@@ -172,22 +215,36 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 
 // addresses reports the proxy Service's load balancer addresses, or its cluster IP while
 // there is none (no load balancer controller, or a ClusterIP Service), so clients inside the
-// cluster always have an address to use.
-func (w *Writer) addresses(ctx context.Context, ns, gateway string) ([]gwv1.GatewayStatusAddress, error) {
+// cluster always have an address to use. unusable explains, when non-empty, which static
+// addresses of spec.addresses the load balancer did not assign.
+func (w *Writer) addresses(ctx context.Context, gw *gwv1.Gateway) (out []gwv1.GatewayStatusAddress, unusable string, err error) {
 	svc := &corev1.Service{}
-	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: w.ServiceName(gateway)}, svc); err != nil {
+	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: w.ServiceName(gw.Name)}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil
+			return nil, "", nil
 		}
-		return nil, fmt.Errorf("read proxy service of gateway %s/%s: %w", ns, gateway, err)
+		return nil, "", fmt.Errorf("read proxy service of gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 	}
-	var out []gwv1.GatewayStatusAddress
+	assigned := map[string]bool{}
 	for _, in := range svc.Status.LoadBalancer.Ingress {
 		switch {
 		case in.IP != "":
+			assigned[in.IP] = true
 			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: in.IP})
 		case in.Hostname != "":
 			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.HostnameAddressType), Value: in.Hostname})
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		var missing []string
+		for _, ip := range deployer.StaticIPs(gw) {
+			if !assigned[ip] {
+				missing = append(missing, ip)
+			}
+		}
+		if len(missing) > 0 {
+			unusable = fmt.Sprintf("the load balancer of Service %s did not assign %s (a LoadBalancer Service requests one address, spec.loadBalancerIP; check the load balancer's events for why)",
+				svc.Name, strings.Join(missing, ", "))
 		}
 	}
 	if len(out) == 0 {
@@ -198,7 +255,7 @@ func (w *Writer) addresses(ctx context.Context, ns, gateway string) ([]gwv1.Gate
 	if len(out) == 0 && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: svc.Spec.ClusterIP})
 	}
-	return out, nil
+	return out, unusable, nil
 }
 
 func (w *Writer) listenerSet(ctx context.Context, r *translate.ListenerSetResult, now metav1.Time) (bool, error) {

@@ -2,6 +2,8 @@ package status
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,12 +38,12 @@ func TestWriter(t *testing.T) {
 	route.Status.Parents = []gwv1.RouteParentStatus{other}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-agentgateway", Namespace: "ns"}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.7"}}
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
-	writes := 0
+	var writes atomic.Int64 // Write updates objects concurrently
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "agw", Generation: 1}}, gw, route, svc).
 		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}).
 		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			writes++
+			writes.Add(1)
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		}}).Build()
 
@@ -69,8 +71,8 @@ func TestWriter(t *testing.T) {
 	}
 	ctx := context.Background()
 	n, err := w.Write(ctx, res)
-	if err != nil || n != 3 || writes != 3 {
-		t.Fatalf("first write: n=%d writes=%d err=%v", n, writes, err)
+	if err != nil || n != 3 || writes.Load() != 3 {
+		t.Fatalf("first write: n=%d writes=%d err=%v", n, writes.Load(), err)
 	}
 	var got gwv1.Gateway
 	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
@@ -85,8 +87,8 @@ func TestWriter(t *testing.T) {
 
 	// Nothing changed: nothing written, even as time passes.
 	clock = clock.Add(time.Minute)
-	if n, err := w.Write(ctx, res); err != nil || n != 0 || writes != 3 {
-		t.Fatalf("unchanged write: n=%d writes=%d err=%v", n, writes, err)
+	if n, err := w.Write(ctx, res); err != nil || n != 0 || writes.Load() != 3 {
+		t.Fatalf("unchanged write: n=%d writes=%d err=%v", n, writes.Load(), err)
 	}
 
 	// The proxy acks: only the Gateway is written; Accepted keeps its transition time.
@@ -124,5 +126,54 @@ func TestWriter(t *testing.T) {
 	snap.HTTPRoutes[0] = r
 	if n, err := w.RemoveStale(ctx, snap, &translate.Result{}); err != nil || n != 0 {
 		t.Fatalf("RemoveStale again: n=%d err=%v", n, err)
+	}
+}
+
+// TestWriterStaticAddressNotUsable: a static address the load balancer did not assign keeps
+// the Gateway Programmed=False/AddressNotUsable even after its proxies acknowledged; once the
+// load balancer assigns it, Programmed=True and only that address is reported.
+func TestWriterStaticAddressNotUsable(t *testing.T) {
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	gwv1.Install(scheme)
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1},
+		Spec: gwv1.GatewaySpec{Addresses: []gwv1.GatewaySpecAddress{{Value: "192.0.2.50"}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-agentgateway", Namespace: "ns"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.0.0.7", LoadBalancerIP: "192.0.2.50"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(gw, svc).
+		WithStatusSubresource(&gwv1.Gateway{}, &corev1.Service{}).Build()
+	w := &Writer{
+		Client: c, Reader: c, ControllerName: ours,
+		Programmed:  func(types.NamespacedName, int64) (bool, string) { return true, "" },
+		ServiceName: func(gw string) string { return gw + "-agentgateway" },
+		Now:         time.Now,
+	}
+	res := &translate.Result{Gateways: []translate.GatewayResult{{Namespace: "ns", Name: "web", Generation: 1,
+		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 1), cond("Programmed", "True", "Programmed", 1)}}}}
+	ctx := context.Background()
+	programmed := func() (*metav1.Condition, []gwv1.GatewayStatusAddress) {
+		t.Helper()
+		if _, err := w.Write(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+		var got gwv1.Gateway
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
+			t.Fatal(err)
+		}
+		return meta.FindStatusCondition(got.Status.Conditions, "Programmed"), got.Status.Addresses
+	}
+	if p, _ := programmed(); p.Status != "False" || p.Reason != "AddressNotUsable" || !strings.Contains(p.Message, "192.0.2.50") {
+		t.Fatalf("unassigned static address: Programmed %+v", p)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.50"}}
+	if err := c.Status().Update(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	p, addrs := programmed()
+	if p.Status != "True" {
+		t.Fatalf("assigned static address: Programmed %+v", p)
+	}
+	if len(addrs) != 1 || addrs[0].Value != "192.0.2.50" {
+		t.Fatalf("addresses %+v", addrs)
 	}
 }

@@ -68,10 +68,11 @@
 //     retry, CORS, header modifiers, direct response, session persistence, listener TLS
 //     version/ALPN, HTTP/3, backend TLS, HTTP/2, connect timeout, and in
 //     HTTPRouteRule.Traffic JWT authentication (inline or remote JWKS), API keys, basic
-//     authentication, CSRF, HTTP ext-auth, CEL authorization, local rate limits and CEL
-//     transformations. The other fields show in the EffectiveConfig view and in the
-//     policy's status. gRPC ext-auth, which the proxy cannot speak, makes the rules it
-//     reaches answer 500: a request is never served without the check its policy asks for.
+//     authentication, CSRF, ext-auth (HTTP, or gRPC over h2c to a backend resolved as for a
+//     GRPCRoute), CEL authorization, local rate limits and CEL transformations. The other
+//     fields show in the EffectiveConfig view and in the policy's status. gRPC ext-auth to a
+//     backend with TLS, which the proxy cannot speak yet, makes the rules it reaches answer
+//     500: a request is never served without the check its policy asks for.
 //  11. assemble (assemble.go, precedence.go): per Gateway, one bind per port and transport,
 //     the servable listeners, their routes with the merged policies, the backends they use,
 //     the content-hash version, the ports for the Service, and the EffectiveConfig view

@@ -279,8 +279,13 @@ func (t *translator) trafficBroken(p *agwv1a1.AgentgatewayPolicy, path string) s
 		return why
 	}
 	if e := pt.cfg.ExtAuth; path == "traffic.extAuth" && e != nil {
-		if be := t.backends[e.Backend]; be != nil && be.invalid != "" {
+		be := t.backends[e.Backend]
+		if be != nil && be.invalid != "" {
 			return "ext-auth backend " + e.Backend + ": " + be.invalid
+		}
+		if why := grpcExtAuthUnsupported(be); e.Protocol == config.ExtAuthGRPC && why != "" {
+			t.policies.stat(p).failClosed[path] = true
+			return why
 		}
 	}
 	return ""

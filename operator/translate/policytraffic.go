@@ -202,23 +202,39 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 	}
 }
 
-// resolveExtAuth maps an HTTP ext-auth policy; its service is a backend like a route's
-// backendRef, so BackendTLSPolicies and backend policies apply to it too.
+// resolveExtAuth maps an ext-auth policy; its service is a backend like a route's backendRef
+// (a gRPC one like a GRPCRoute's, over HTTP/2), so BackendTLSPolicies and backend policies
+// apply to it too.
 func (t *translator) resolveExtAuth(p *agwv1a1.AgentgatewayPolicy, e *agwv1a1.ExtAuth, pt *policyTraffic, fail func(path, why string)) {
-	if e.Protocol != agwv1a1.ExtAuthProtocolHTTP {
-		// The proxy speaks only the HTTP protocol; skipping the check would expose the backend.
-		pt.broken["traffic.extAuth"] = "protocol " + string(e.Protocol) + " is not supported by this proxy version (only HTTP)"
-		pt.unsupported["traffic.extAuth"] = true
-		return
+	grpc := e.Protocol == agwv1a1.ExtAuthProtocolGRPC
+	mode := modeHTTP
+	if grpc {
+		mode = modeGRPC
 	}
-	name, err := t.resolveBackendFrom(agwv1a1.GroupName, "AgentgatewayPolicy", p.Namespace, e.BackendRef, modeHTTP)
+	name, err := t.resolveBackendFrom(agwv1a1.GroupName, "AgentgatewayPolicy", p.Namespace, e.BackendRef, mode)
 	if err != nil {
 		fail("traffic.extAuth", err.msg)
 		return
 	}
 	out := &config.ExtAuth{Backend: name, IncludeBodyBytes: int(deref(e.IncludeBodyBytes, 0)), Timeout: duration(e.Timeout),
 		FailOpen: deref(e.FailureMode, agwv1a1.FailClosed) == agwv1a1.FailOpen}
-	if h := e.HTTP; h != nil {
+	switch {
+	case grpc:
+		out.Protocol = config.ExtAuthGRPC
+		if g := e.GRPC; g != nil && len(g.ContextExtensions) > 0 {
+			out.ContextExtensions = make(map[string]string, len(g.ContextExtensions))
+			for k, v := range g.ContextExtensions {
+				out.ContextExtensions[k] = v
+			}
+		}
+		if why := grpcExtAuthUnsupported(t.backends[name]); why != "" {
+			// Skipping the check would expose the backend; plaintext would be a silent downgrade.
+			pt.broken["traffic.extAuth"] = why
+			pt.unsupported["traffic.extAuth"] = true
+			return
+		}
+	case e.HTTP != nil:
+		h := e.HTTP
 		out.PathPrefix, out.SignInRedirectURL = deref(h.PathPrefix, ""), deref(h.SignInRedirectURL, "")
 		for _, x := range h.ForwardHeaders {
 			out.ForwardHeaders = append(out.ForwardHeaders, string(x))
@@ -228,6 +244,16 @@ func (t *translator) resolveExtAuth(p *agwv1a1.AgentgatewayPolicy, e *agwv1a1.Ex
 		}
 	}
 	pt.cfg.ExtAuth = out
+}
+
+// grpcExtAuthUnsupported says why the proxy cannot speak gRPC ext-auth to a backend: it has
+// no TLS for it yet. BackendTLSPolicies and backend policies may add TLS after the policy
+// was resolved, so trafficBroken asks again.
+func grpcExtAuthUnsupported(be *backendIR) string {
+	if be != nil && be.cfg.TLS != nil {
+		return "gRPC ext-auth over TLS (backend " + be.cfg.Name + ") is not supported by this proxy version"
+	}
+	return ""
 }
 
 func authMode(m *agwv1a1.AuthMode) config.AuthMode {

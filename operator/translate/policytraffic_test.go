@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
 const trafficCheckBase = `
@@ -229,6 +232,105 @@ httpRoutes:`, 1)
 				}
 			}
 			t.Errorf("ext-auth backend %q not in config backends", rule.Traffic.ExtAuth.Backend)
+		})
+	}
+}
+
+// TestExtAuthGRPCMapping: gRPC ext-auth maps to a proxy ExtAuth with protocol GRPC on an
+// h2c backend (the Service's own backend for GRPCRoutes), with its context extensions,
+// failure mode, timeout and body size; a BackendTLSPolicy on the service, which the proxy
+// cannot honour for gRPC ext-auth yet, makes the guarded rule answer 500 instead.
+func TestExtAuthGRPCMapping(t *testing.T) {
+	const authzService = `- metadata: {name: authz, namespace: default}
+  spec:
+    ports:
+    - {name: grpc, port: 9000, protocol: TCP}
+endpointSlices:
+- metadata:
+    name: authz-abc
+    namespace: default
+    labels: {kubernetes.io/service-name: authz}
+  addressType: IPv4
+  ports:
+  - {name: grpc, port: 9001, protocol: TCP}
+  endpoints:
+    - addresses: [10.0.1.1]
+      conditions: {ready: true}
+httpRoutes:`
+	const policy = `policies:
+- metadata: {name: pol, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: guarded}]
+    traffic:
+      extAuth:
+        protocol: GRPC
+        backendRef: {name: authz, port: 9000}
+        includeBodyBytes: 512
+        failureMode: Open
+        timeout: 250ms
+        grpc: {contextExtensions: {app: web}}
+`
+	const tlsPolicy = `backendTLSPolicies:
+- metadata: {name: authz-tls, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: "", kind: Service, name: authz}]
+    validation: {wellKnownCACertificates: System, hostname: authz.example.com}
+`
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"h2c", false}, {"tls", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Replace(trafficCheckBase, "httpRoutes:", authzService, 1) + policy
+			if tc.tls {
+				in += tlsPolicy
+			}
+			path := filepath.Join(t.TempDir(), "in.yaml")
+			if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res := Translate(loadSnapshot(t, path))
+			g := res.Gateways[0]
+			if g.Config == nil {
+				t.Fatalf("no config: %+v", g.Conditions)
+			}
+			if err := g.Config.Validate(); err != nil {
+				t.Fatalf("the proxy would reject the config: %v", err)
+			}
+			rule := g.Config.Binds[0].Listeners[0].HTTPRoutes[0].Rules[0]
+			var accepted string
+			for _, c := range res.Policies[0].Ancestors[0].Conditions {
+				if c.Type == "Accepted" {
+					accepted = c.Message
+				}
+			}
+			if tc.tls {
+				if rule.Traffic != nil || len(rule.Filters) != 1 || rule.Filters[0].DirectResponse == nil || rule.Filters[0].DirectResponse.StatusCode != 500 {
+					t.Fatalf("rule must answer 500, got %+v", rule)
+				}
+				if !strings.Contains(accepted, "traffic.extAuth cannot be enforced by this proxy version") {
+					t.Errorf("policy status must say why: %q", accepted)
+				}
+				return
+			}
+			if rule.Traffic == nil || rule.Traffic.ExtAuth == nil {
+				t.Fatalf("no ext auth on the guarded rule: %+v (policy: %q)", rule, accepted)
+			}
+			e := rule.Traffic.ExtAuth
+			if e.Protocol != config.ExtAuthGRPC || e.Backend != "default/authz:9000+grpc" || e.ContextExtensions["app"] != "web" ||
+				!e.FailOpen || e.IncludeBodyBytes != 512 || e.Timeout == nil || e.Timeout.Duration != 250*time.Millisecond ||
+				e.PathPrefix != "" || e.ForwardHeaders != nil {
+				t.Errorf("ext auth = %+v", e)
+			}
+			var be *config.Backend
+			for i := range g.Config.Backends {
+				if g.Config.Backends[i].Name == e.Backend {
+					be = &g.Config.Backends[i]
+				}
+			}
+			if be == nil || be.Protocol != config.BackendH2C || be.TLS != nil || len(be.Endpoints) != 1 || be.Endpoints[0].Address != "10.0.1.1:9001" {
+				t.Errorf("ext auth backend = %+v", be)
+			}
 		})
 	}
 }

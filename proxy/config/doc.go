@@ -49,12 +49,13 @@
 //     JWTAuthentication (inline JWKS, or a URL the proxy fetches and
 //     caches), APIKeyAuthentication and BasicAuthentication (401; key
 //     values and htpasswd inline, copied from the Secrets), CSRF (403),
-//     ExtAuth (HTTP protocol only; the service is a Backend), Authorization
-//     (CEL Allow/Deny/Require, 403), RateLimit.Local (token buckets with
-//     an optional CEL key, 429), then Transformation (CEL headers and
-//     bodies, request and response). CEL is checked in Validate with
-//     package proxy/cel, so a bad expression is a field error, not a proxy
-//     NACK. What has no field yet (gRPC ext_authz) must fail closed.
+//     ExtAuth (HTTP, or the Envoy ext_authz v3 gRPC protocol over h2c; the
+//     service is a Backend), Authorization (CEL Allow/Deny/Require, 403),
+//     RateLimit.Local (token buckets with an optional CEL key, 429), then
+//     Transformation (CEL headers and bodies, request and response). CEL is
+//     checked in Validate with package proxy/cel, so a bad expression is a
+//     field error, not a proxy NACK. What the proxy cannot do yet (gRPC
+//     ext_authz to a Backend with TLS) must fail closed.
 //   - Certificates and keys are inline PEM. Redacted() replaces private
 //     keys for dumps; never log a Config without it.
 //   - Validate before sending: a config the proxy rejects is a bug in the

@@ -179,28 +179,55 @@ type ClaimToHeader struct {
 	Header string `json:"header"`
 }
 
-// ExtAuth is HTTP external authorization: the proxy sends the request's
-// method, path and headers (and optionally body) to Backend; a 2xx answer
-// allows the request, anything else is returned to the client as is.
-// (The Envoy ext_authz gRPC protocol is not supported yet: fail such
-// policies closed.)
+// ExtAuthProtocol is the protocol an ExtAuth service speaks.
+type ExtAuthProtocol string
+
+const (
+	// ExtAuthHTTP sends a copy of the request to an HTTP service: a 2xx
+	// answer allows it, anything else is returned to the client as is.
+	ExtAuthHTTP ExtAuthProtocol = "HTTP"
+	// ExtAuthGRPC calls envoy.service.auth.v3.Authorization/Check (the Envoy
+	// ext_authz v3 protocol) over HTTP/2 without TLS, so existing Envoy
+	// authorization servers work unchanged.
+	ExtAuthGRPC ExtAuthProtocol = "GRPC"
+)
+
+// ExtAuth is external authorization: the proxy asks Backend whether to let
+// each request through, sending its method, path and headers (and
+// optionally body).
+//
+// With protocol HTTP a 2xx answer allows the request and anything else is
+// returned to the client as is. With protocol GRPC the CheckResponse
+// decides: status OK allows the request, with the ok_response header
+// changes applied (headers per HeaderValueOption append/append_action,
+// headers_to_remove, query parameters, response_headers_to_add on the
+// response); any other status answers denied_response (403 when it has no
+// status). A failed call, a timeout or an error_response is a failure:
+// FailOpen decides. The gRPC backend must not have TLS (not supported yet).
 type ExtAuth struct {
 	// Backend is the name of a Backend in Config.Backends.
 	Backend string `json:"backend"`
-	// PathPrefix is prepended to the request path in the check request.
+	// Protocol is HTTP (the default) or GRPC.
+	Protocol ExtAuthProtocol `json:"protocol,omitempty"`
+	// PathPrefix is prepended to the request path in the check request
+	// (HTTP only).
 	PathPrefix string `json:"pathPrefix,omitempty"`
-	// ForwardHeaders limits the headers sent (all when empty).
+	// ForwardHeaders limits the headers sent (all when empty; HTTP only).
 	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
 	// AllowedUpstreamHeaders are copied from the service's 2xx answer onto
-	// the request sent to the backend.
+	// the request sent to the backend (HTTP only).
 	AllowedUpstreamHeaders []string `json:"allowedUpstreamHeaders,omitempty"`
 	// SignInRedirectURL turns a 401 from the service into a 302 to this
-	// URL with the original URL in the "rd" query parameter.
+	// URL with the original URL in the "rd" query parameter (HTTP only).
 	SignInRedirectURL string `json:"signInRedirectURL,omitempty"`
+	// ContextExtensions are sent as attributes.context_extensions of every
+	// check request (GRPC only).
+	ContextExtensions map[string]string `json:"contextExtensions,omitempty"`
 	// IncludeBodyBytes sends up to this many body bytes (0: none).
 	IncludeBodyBytes int `json:"includeBodyBytes,omitempty"`
-	// FailOpen lets requests through when the service cannot be reached;
-	// the default is to answer 403.
+	// FailOpen lets requests through when the service cannot be reached,
+	// times out or (GRPC) answers an error_response; the default is to
+	// answer 403.
 	FailOpen bool `json:"failOpen,omitempty"`
 	// Timeout of one check; nil means 2s.
 	Timeout *Duration `json:"timeout,omitempty"`

@@ -141,8 +141,8 @@ const (
 	// ClientValidationAllowValidOnly requires a client certificate that
 	// chains to the CA bundle; the handshake fails otherwise.
 	ClientValidationAllowValidOnly ClientValidationMode = "AllowValidOnly"
-	// ClientValidationAllowInsecureFallback asks for a client certificate and
-	// verifies it if given, but also accepts clients without one.
+	// ClientValidationAllowInsecureFallback asks for a client certificate but
+	// also accepts clients without one or with one that does not validate.
 	ClientValidationAllowInsecureFallback ClientValidationMode = "AllowInsecureFallback"
 )
 

@@ -556,6 +556,21 @@ func (v *validator) traffic(p string, tp *TrafficPolicy) {
 		if _, ok := v.backends[e.Backend]; !ok {
 			v.addf(ep+".backend", "unknown backend %q; add it to backends", e.Backend)
 		}
+		switch e.Protocol {
+		case "", ExtAuthHTTP:
+			if len(e.ContextExtensions) > 0 {
+				v.addf(ep+".contextExtensions", "only for protocol GRPC")
+			}
+		case ExtAuthGRPC:
+			if e.PathPrefix != "" || len(e.ForwardHeaders) > 0 || len(e.AllowedUpstreamHeaders) > 0 || e.SignInRedirectURL != "" {
+				v.addf(ep, "pathPrefix, forwardHeaders, allowedUpstreamHeaders and signInRedirectURL are only for protocol HTTP")
+			}
+			if b := v.backends[e.Backend]; b != nil && b.TLS != nil {
+				v.addf(ep+".backend", "gRPC ext auth over TLS is not supported yet; use a cleartext (h2c) backend")
+			}
+		default:
+			v.addf(ep+".protocol", "must be HTTP or GRPC, got %q", e.Protocol)
+		}
 		if e.PathPrefix != "" && !strings.HasPrefix(e.PathPrefix, "/") {
 			v.addf(ep+".pathPrefix", "must start with \"/\", got %q", e.PathPrefix)
 		}

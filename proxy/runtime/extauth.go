@@ -13,9 +13,11 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
-// extAuth is a compiled HTTP ExtAuth policy.
+// extAuth is a compiled ExtAuth policy; grpc is set for protocol GRPC
+// (extauth_grpc.go).
 type extAuth struct {
 	backend   *upstream.Backend
+	grpc      *grpcCheck
 	prefix    string
 	forward   map[string]bool // canonical names; nil forwards all
 	allowed   []string        // canonical names
@@ -28,10 +30,13 @@ type extAuth struct {
 // deniedBodyLimit bounds the denial body relayed to the client.
 const deniedBodyLimit = 64 << 10
 
-func newExtAuth(c *config.ExtAuth, backends map[string]*upstream.Backend) *extAuth {
-	e := &extAuth{backend: backends[c.Backend], prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes, failOpen: c.FailOpen, timeout: 2 * time.Second}
+func newExtAuth(c *config.ExtAuth, env *buildEnv) *extAuth {
+	e := &extAuth{backend: env.backends[c.Backend], prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes, failOpen: c.FailOpen, timeout: 2 * time.Second}
 	if c.Timeout != nil {
 		e.timeout = c.Timeout.Duration
+	}
+	if c.Protocol == config.ExtAuthGRPC && e.backend != nil {
+		e.grpc = &grpcCheck{conn: env.authz.get(e.backend, e.timeout), extensions: c.ContextExtensions, log: env.log}
 	}
 	if len(c.ForwardHeaders) > 0 {
 		e.forward = map[string]bool{}
@@ -47,6 +52,9 @@ func newExtAuth(c *config.ExtAuth, backends map[string]*upstream.Backend) *extAu
 
 // check asks the service; it reports false after answering the client.
 func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	if e.grpc != nil {
+		return e.checkGRPC(w, r, act)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.timeout)
 	defer cancel()
 	u := *r.URL

@@ -97,7 +97,9 @@ func serverTLS(t *config.ListenerTLS, http bool) (*tls.Config, error) {
 		conf.ClientCAs = pool
 		conf.ClientAuth = tls.RequireAndVerifyClientCert
 		if cv.Mode == config.ClientValidationAllowInsecureFallback {
-			conf.ClientAuth = tls.VerifyClientCertIfGiven
+			// The Gateway API's insecure fallback admits a connection whose certificate is
+			// missing or fails validation; the certificate is still requested.
+			conf.ClientAuth = tls.RequestClientCert
 		}
 	}
 	return conf, nil

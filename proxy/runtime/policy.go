@@ -3,7 +3,9 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,14 +27,18 @@ type trafficPolicy struct {
 	limits        []*limiter
 }
 
-func buildTraffic(tp *config.TrafficPolicy, env *buildEnv) (*trafficPolicy, error) {
+// buildTraffic compiles the traffic policy of one rule of the route routeKey.
+// Rate-limit buckets are scoped to the route: the API promises one bucket per
+// route (or per key value and route), so two routes with identical limits
+// must not drain each other's buckets.
+func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*trafficPolicy, error) {
 	if tp == nil {
 		return nil, nil
 	}
 	limiters := env.limiters
 	out := &trafficPolicy{}
 	if e := tp.ExtAuth; e != nil {
-		out.extAuth = newExtAuth(e, env.backends)
+		out.extAuth = newExtAuth(e, env)
 		if out.extAuth.backend == nil {
 			return nil, fmt.Errorf("ext auth backend %q is not defined", e.Backend)
 		}
@@ -78,7 +84,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv) (*trafficPolicy, erro
 	}
 	if rl := tp.RateLimit; rl != nil {
 		for i := range rl.Local {
-			l, err := limiters.get(&rl.Local[i])
+			l, err := limiters.get(routeKey, &rl.Local[i])
 			if err != nil {
 				return nil, fmt.Errorf("rate limit %d: %w", i, err)
 			}
@@ -131,8 +137,8 @@ func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *ce
 		return false
 	}
 	for _, l := range tp.limits {
-		if !l.allow(r, act) {
-			w.Header().Set("Retry-After", "1")
+		if ok, wait := l.allow(r, act); !ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
 			localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 			return false
 		}
@@ -194,7 +200,9 @@ type bucket struct {
 	last   time.Time
 }
 
-func (l *limiter) allow(r *http.Request, act *cel.Activation) bool {
+// allow takes a token from the request's bucket; when there is none it
+// reports how long until the bucket holds one again.
+func (l *limiter) allow(r *http.Request, act *cel.Activation) (bool, time.Duration) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -216,10 +224,16 @@ func (l *limiter) allow(r *http.Request, act *cel.Activation) bool {
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens < 1 {
-		return false
+		return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	}
 	b.tokens--
-	return true
+	return true, 0
+}
+
+// retryAfter renders a wait as Retry-After seconds, rounded up: a client that
+// comes back sooner would only be refused again.
+func retryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
 }
 
 // limiterSet keeps limiters across reloads, keyed by their config, so a
@@ -242,16 +256,17 @@ func (s *limiterSet) begin() {
 	s.mu.Unlock()
 }
 
-func (s *limiterSet) get(c *config.LocalRateLimit) (*limiter, error) {
+func (s *limiterSet) get(routeKey string, c *config.LocalRateLimit) (*limiter, error) {
 	spec, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Two rules with identical limits share buckets only if their key is
-	// the same expression, which is the intent of a shared policy.
-	k := string(spec)
+	// Rules of one route with identical limits share buckets (a route-level
+	// policy reaches every rule); other routes get their own, also when one
+	// Gateway-level policy gives them the same limit.
+	k := routeKey + "\x00" + string(spec)
 	s.used[k] = true
 	if l := s.all[k]; l != nil {
 		return l, nil

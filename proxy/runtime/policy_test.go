@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -116,5 +117,56 @@ func TestAuthenticationAndCSRF(t *testing.T) {
 	js, _ := config.Encode(rt.Current().Redacted())
 	if strings.Contains(string(js), "k-alice") || strings.Contains(string(js), "$2a$") {
 		t.Errorf("secrets in redacted config")
+	}
+}
+
+// TestRateLimitBucketPerRoute: one policy giving two routes the same limit (or a Gateway-level
+// one reaching every route) must not make them share a bucket; rules of one route do.
+func TestRateLimitBucketPerRoute(t *testing.T) {
+	a := startBackend(t, "a", false)
+	port := freePort(t)
+	rt := newRuntime(t)
+	limit := func() *config.TrafficPolicy {
+		return &config.TrafficPolicy{RateLimit: &config.RateLimit{Local: []config.LocalRateLimit{{Requests: 2, Unit: config.RateLimitHour}}}}
+	}
+	mustApply(t, rt, &config.Config{
+		Version: "1",
+		Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "web", HTTPRoutes: []config.HTTPRoute{
+			hroute("r1", []string{"one.example"},
+				config.HTTPRouteRule{Matches: pathPrefix("/x"), BackendRefs: to("a"), Traffic: limit()},
+				config.HTTPRouteRule{Matches: pathPrefix("/y"), BackendRefs: to("a"), Traffic: limit()}),
+			hroute("r2", []string{"two.example"}, config.HTTPRouteRule{BackendRefs: to("a"), Traffic: limit()}),
+		}})},
+		Backends: []config.Backend{be("a", a.addr)},
+	})
+	check := func(host, path string, want int) response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		req.Host = host
+		r := do(t, http.DefaultClient, req)
+		if r.code != want {
+			t.Errorf("GET %s%s: got %d, want %d", host, path, r.code, want)
+		}
+		return r
+	}
+	check("one.example", "/x", 200)
+	check("one.example", "/y", 200) // same route, same bucket
+	// 2 per hour: the next token is 30 minutes away, and Retry-After says so.
+	if r := check("one.example", "/x", 429); r.header.Get("Retry-After") != "1800" {
+		t.Errorf("Retry-After %q, want 1800", r.header.Get("Retry-After"))
+	}
+	check("two.example", "/", 200) // another route: its own bucket
+	check("two.example", "/", 200)
+	check("two.example", "/", 429)
+}
+
+func TestRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		wait time.Duration
+		want string
+	}{{0, "1"}, {time.Millisecond, "1"}, {time.Second, "1"}, {1001 * time.Millisecond, "2"}, {20 * time.Second, "20"}} {
+		if got := retryAfter(c.wait); got != c.want {
+			t.Errorf("retryAfter(%s) = %s, want %s", c.wait, got, c.want)
+		}
 	}
 }

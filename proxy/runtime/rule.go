@@ -48,6 +48,7 @@ type buildEnv struct {
 	metrics  *Metrics
 	slots    chan struct{} // mirror concurrency, shared by the config
 	limiters *limiterSet
+	authz    *grpcConns // ext-auth gRPC connections, kept across reloads
 	log      errorLogger
 }
 
@@ -86,7 +87,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	if sp := rule.SessionPersistence; sp != nil {
 		h.session = newSession(sp)
 	}
-	tp, err := buildTraffic(rule.Traffic, env)
+	tp, err := buildTraffic(rule.Traffic, env, h.routeKey)
 	if err != nil {
 		return nil, err
 	}

@@ -86,6 +86,7 @@ type Runtime struct {
 	pool    *upstream.Pool
 	slots   chan struct{}
 	limits  *limiterSet
+	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
 
 	graph atomic.Pointer[graph]
 
@@ -105,6 +106,7 @@ func New(opts Options) *Runtime {
 		pool:    upstream.NewPool(),
 		slots:   make(chan struct{}, opts.MirrorConcurrency),
 		limits:  newLimiterSet(),
+		authz:   newGRPCConns(),
 		servers: map[string]*server{},
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
@@ -169,7 +171,8 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 		return fmt.Errorf("compile backends: %w", err)
 	}
 	rt.limits.begin()
-	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits}
+	rt.authz.begin()
+	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits, authz: rt.authz}
 	g, err := compile(c, env)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)
@@ -240,6 +243,7 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 	}
 	rt.pool.Commit(backends)
 	rt.limits.commit()
+	rt.authz.commit()
 	for _, s := range stop {
 		delete(rt.servers, s.name)
 		rt.drain(s)
@@ -311,6 +315,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	rt.draining.Wait()
+	rt.authz.closeAll()
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()
 }

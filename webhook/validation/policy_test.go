@@ -35,6 +35,15 @@ func TestValidatePolicy(t *testing.T) {
 			policy: traffic(v1alpha1.TrafficPolicy{Timeouts: &v1alpha1.Timeouts{}}),
 		},
 		{
+			// The proxy speaks the Envoy ext_authz v3 gRPC protocol: nothing to refuse.
+			name: "gRPC ext auth, read by authorization rules",
+			policy: traffic(v1alpha1.TrafficPolicy{
+				ExtAuth: &v1alpha1.ExtAuth{BackendRef: gwv1.BackendObjectReference{Name: "authz"}, Protocol: v1alpha1.ExtAuthProtocolGRPC,
+					GRPC: &v1alpha1.ExtAuthGRPC{ContextExtensions: map[string]string{"app": "web"}}},
+				Authorization: &v1alpha1.Authorization{Action: v1alpha1.AuthorizationRequire, Rules: []v1alpha1.CELExpression{`extauthz.metadata.user == "alice"`}},
+			}),
+		},
+		{
 			name: "valid everywhere",
 			policy: policy(v1alpha1.AgentgatewayPolicySpec{
 				Frontend: &v1alpha1.FrontendPolicy{AccessLog: &v1alpha1.AccessLog{

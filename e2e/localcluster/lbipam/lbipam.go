@@ -109,17 +109,29 @@ func assign(ctx context.Context, client kubernetes.Interface, list func(labels.S
 	if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
 		return nil
 	}
-	if len(svc.Status.LoadBalancer.Ingress) > 0 {
+	want := svc.Spec.LoadBalancerIP
+	if in := svc.Status.LoadBalancer.Ingress; len(in) > 0 && (want == "" || in[0].IP == want) {
 		return nil
 	}
 	var ip net.IP
-	if want := svc.Spec.LoadBalancerIP; want != "" {
+	if want != "" {
 		w := net.ParseIP(want)
+		var why error
 		if w == nil || !pool.contains(w) {
-			return fmt.Errorf("spec.loadBalancerIP %s is outside the local pool %s-%s", want, pool.First, pool.Last)
+			why = fmt.Errorf("spec.loadBalancerIP %s is outside the local pool %s-%s", want, pool.First, pool.Last)
+		} else if owner, taken := used[w.String()]; taken && owner != k {
+			why = fmt.Errorf("spec.loadBalancerIP %s is held by %s", want, owner)
 		}
-		if owner, taken := used[w.String()]; taken && owner != k {
-			return fmt.Errorf("spec.loadBalancerIP %s is held by %s", want, owner)
+		if why != nil {
+			// An address assigned before the request changed is no longer what was asked for.
+			if len(svc.Status.LoadBalancer.Ingress) > 0 {
+				s := svc.DeepCopy()
+				s.Status.LoadBalancer.Ingress = nil
+				if _, err := client.CoreV1().Services(ns).UpdateStatus(ctx, s, metav1.UpdateOptions{}); err != nil {
+					return err
+				}
+			}
+			return why
 		}
 		ip = w
 	} else {
