@@ -59,6 +59,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGRPCRouteNamedRouteRule,
 	features.SupportTLSRoute,
 	features.SupportTLSRouteModeTerminate,
+	features.SupportTLSRouteModeMixed,
 	features.SupportTCPRoute,
 	features.SupportUDPRoute,
 	features.SupportBackendTLSPolicy,

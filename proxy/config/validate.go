@@ -137,21 +137,6 @@ func (v *validator) bind(p string, b *Bind) {
 	if (b.Protocol == ProtocolTCP || b.Protocol == ProtocolUDP) && len(b.Listeners) > 1 {
 		v.addf(p+".listeners", "%s binds take exactly one listener (no hostname to tell them apart)", b.Protocol)
 	}
-	if b.Protocol == ProtocolTLS {
-		modes := map[TLSMode]bool{}
-		for _, l := range b.Listeners {
-			if l.TLS != nil {
-				m := l.TLS.Mode
-				if m == "" {
-					m = TLSModeTerminate
-				}
-				modes[m] = true
-			}
-		}
-		if len(modes) > 1 {
-			v.addf(p+".listeners", "Passthrough and Terminate listeners cannot share a port; use separate ports")
-		}
-	}
 	names := map[string]bool{}
 	hosts := map[string]string{}
 	for i := range b.Listeners {

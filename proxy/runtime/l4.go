@@ -23,13 +23,25 @@ func l4Config(b *config.Bind, bs *bindState, g *graph, s *server) (l4.Config, er
 	}
 	var routes []ordered
 	for li := range b.Listeners {
-		l := &b.Listeners[li]
-		if l.TLS != nil && l.TLS.Mode == config.TLSModePassthrough {
+		if l := &b.Listeners[li]; l.TLS != nil && l.TLS.Mode == config.TLSModePassthrough {
 			cfg.Passthrough = true
 		}
+	}
+	// Terminate handshakes pick the certificate of the listener the SNI selects.
+	terminate := &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		return s.tlsFor(h.ServerName)
+	}}
+	for li := range b.Listeners {
+		l := &b.Listeners[li]
+		// Mixed mode: on a port that also passes TLS through, the routes of a Terminate
+		// listener are routed by the peeked SNI and then terminated by the proxy.
+		mixedTerminate := cfg.Passthrough && l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough
 		for ri := range l.L4Routes {
 			r := &l.L4Routes[ri]
 			lr := l4.Route{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g)}
+			if mixedTerminate {
+				lr.Terminate = terminate
+			}
 			if b.Protocol == config.ProtocolTLS {
 				hosts := r.Hostnames
 				if len(hosts) == 0 {
@@ -61,9 +73,7 @@ func l4Config(b *config.Bind, bs *bindState, g *graph, s *server) (l4.Config, er
 		cfg.Routes = append(cfg.Routes, r.route)
 	}
 	if b.Protocol == config.ProtocolTLS && !cfg.Passthrough {
-		cfg.TLS = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			return s.tlsFor(h.ServerName)
-		}}
+		cfg.TLS = terminate
 	}
 	return cfg, nil
 }

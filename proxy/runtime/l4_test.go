@@ -132,3 +132,44 @@ func TestTCPAndTLSPassthroughAndUDP(t *testing.T) {
 		t.Errorf("udp: %q %v", buf[:n], err)
 	}
 }
+
+// TestTLSMixedModes: a Passthrough and a Terminate listener share one port (the Gateway API's
+// TLSRouteModeMixed). The peeked SNI picks the route; the passthrough backend completes its
+// own handshake, the terminate listener's connections are terminated by the proxy with the
+// listener's certificate and forwarded in plaintext.
+func TestTLSMixedModes(t *testing.T) {
+	ca := testcerts.NewCA("mixed-ca")
+	passAddr := tcpEcho(t, "pass", &tls.Config{Certificates: []tls.Certificate{ca.Issue("pass.example.com").TLS}})
+	plainAddr := tcpEcho(t, "plain", nil)
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, &config.Config{
+		Version: "1",
+		Binds: []config.Bind{{Name: "tls", Address: "127.0.0.1", Port: port, Protocol: config.ProtocolTLS, Listeners: []config.Listener{
+			{Name: "pass", Hostname: "pass.example.com", Protocol: config.ProtocolTLS, TLS: &config.ListenerTLS{Mode: config.TLSModePassthrough},
+				L4Routes: []config.L4Route{l4route("p", nil, "pass")}},
+			{Name: "term", Hostname: "term.example.com", Protocol: config.ProtocolTLS,
+				TLS:      &config.ListenerTLS{Mode: config.TLSModeTerminate, Certificates: []config.Certificate{cert(ca.Issue("term.example.com"))}},
+				L4Routes: []config.L4Route{l4route("t", nil, "plain")}},
+		}}},
+		Backends: []config.Backend{
+			{Name: "pass", Protocol: config.BackendTCP, Endpoints: []config.Endpoint{{Address: passAddr}}},
+			{Name: "plain", Protocol: config.BackendTCP, Endpoints: []config.Endpoint{{Address: plainAddr}}},
+		},
+	})
+	for _, tc := range []struct{ sni, want string }{{"pass.example.com", "pass:x"}, {"term.example.com", "plain:x"}} {
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: ca.Pool(), ServerName: tc.sni})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sni, err)
+		}
+		if got := roundTrip(t, c, "x"); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.sni, got, tc.want)
+		}
+		c.Close()
+	}
+	// An SNI no listener claims is refused.
+	if c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: ca.Pool(), ServerName: "other.example.com"}); err == nil {
+		c.Close()
+		t.Error("handshake for an unclaimed SNI succeeded")
+	}
+}
