@@ -218,7 +218,9 @@ type ExtAuth struct {
 	// the request sent to the backend (HTTP only).
 	AllowedUpstreamHeaders []string `json:"allowedUpstreamHeaders,omitempty"`
 	// SignInRedirectURL turns a 401 from the service into a 302 to this
-	// URL with the original URL in the "rd" query parameter (HTTP only).
+	// URL with the original URL in the "rd" query parameter, for browser
+	// page loads only (GET/HEAD with Sec-Fetch-Mode navigate, or accepting
+	// text/html); other clients get the 401 (HTTP only).
 	SignInRedirectURL string `json:"signInRedirectURL,omitempty"`
 	// ContextExtensions are sent as attributes.context_extensions of every
 	// check request (GRPC only).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
@@ -102,7 +103,7 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 		io.Copy(io.Discard, io.LimitReader(resp.Body, deniedBodyLimit))
 		return true
 	}
-	if resp.StatusCode == http.StatusUnauthorized && e.signIn != "" {
+	if resp.StatusCode == http.StatusUnauthorized && e.signIn != "" && browserNavigation(r) {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -171,4 +172,16 @@ func trimSpace(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// browserNavigation reports whether r is a browser loading a page, the only kind of request a
+// sign-in redirect helps: an API client or a script's fetch gets the 401 it can act on.
+func browserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }

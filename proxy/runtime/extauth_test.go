@@ -58,9 +58,16 @@ func TestExtAuth(t *testing.T) {
 	if r.code != 403 || r.body != "denied by policy" || r.header.Get("X-Reason") != "nope" {
 		t.Errorf("denied: %d %q %v", r.code, r.body, r.header)
 	}
-	r = get(t, c, base+"/ext/x?a=b", "app.example.com", "X-Token", "browser")
+	r = get(t, c, base+"/ext/x?a=b", "app.example.com", "X-Token", "browser", "Accept", "text/html,application/xhtml+xml")
 	if loc := r.header.Get("Location"); r.code != 302 || !strings.HasPrefix(loc, "https://login.example.com/start?rd=http%3A%2F%2Fapp.example.com%2Fext%2Fx%3Fa%3Db") {
 		t.Errorf("sign-in redirect: %d %q", r.code, loc)
+	}
+	// An API client (no page load) gets the service's 401, not a redirect.
+	if r := get(t, c, base+"/ext/x", "app.example.com", "X-Token", "browser", "Accept", "application/json"); r.code != 401 {
+		t.Errorf("API client without credentials: %d %v", r.code, r.header)
+	}
+	if r := get(t, c, base+"/ext/x", "app.example.com", "X-Token", "browser", "Accept", "text/html", "Sec-Fetch-Mode", "cors"); r.code != 401 {
+		t.Errorf("script fetch without credentials: %d %v", r.code, r.header)
 	}
 	// The service sees the body, and the backend still gets all of it.
 	resp, err := http.Post(base+"/ext/body", "text/plain", strings.NewReader("let me in"))
