@@ -2,7 +2,9 @@
 # conformance.sh (make conformance): brings up the local cluster with agentgateway-go installed
 # (hack/run-demo.sh), then runs the unmodified upstream Gateway API conformance suite v1.6.3
 # (e2e/conformance) against GatewayClass agentgateway. Report: e2e/conformance-report.yaml.
-# Needs root. Environment: AGW_CONFORMANCE_PROFILES (default GATEWAY-HTTP) and the other
+# It fails unless every profile run has core and extended success with every feature
+# supported, 0 failed and 0 skipped. Needs root. Environment: AGW_CONFORMANCE_PROFILES
+# (default all five Gateway profiles; e.g. GATEWAY-HTTP alone) and the other
 # AGW_CONFORMANCE_* knobs documented in e2e/conformance/conformance_test.go;
 # AGW_CONFORMANCE_TIMEOUT (go test -timeout, default 60m); AGW_CONFORMANCE_SKIP_SETUP=1 reuses
 # an already running cluster. The cluster is left running: `make down` removes it.
@@ -24,7 +26,7 @@ echo "supportedFeatures: $(kubectl get gatewayclass agentgateway -o jsonpath='{.
 
 report=${AGW_CONFORMANCE_REPORT:-$root/e2e/conformance-report.yaml}
 export AGW_CONFORMANCE_REPORT=$report
-step "upstream conformance suite (profiles ${AGW_CONFORMANCE_PROFILES:-GATEWAY-HTTP})"
+step "upstream conformance suite (profiles ${AGW_CONFORMANCE_PROFILES:-GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC,GATEWAY-TCP,GATEWAY-UDP})"
 rc=0
 AGW_CONFORMANCE=1 go test ./e2e/conformance/ -run TestConformance -count=1 \
   -timeout "${AGW_CONFORMANCE_TIMEOUT:-60m}" -v "$@" || rc=$?

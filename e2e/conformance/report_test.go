@@ -1,0 +1,35 @@
+package conformance
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// TestReportProblems checks the strict reading of a report against the committed one (which
+// must be clean) and against copies with a skipped test and an unsupported feature.
+func TestReportProblems(t *testing.T) {
+	b, err := os.ReadFile("../conformance-report.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep confv1.ConformanceReport
+	if err := yaml.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.ProfileReports) != 5 {
+		t.Errorf("committed report has %d profiles, want the five Gateway profiles", len(rep.ProfileReports))
+	}
+	if problems, _ := reportProblems(&rep); len(problems) > 0 {
+		t.Errorf("committed report is not clean: %v", problems)
+	}
+	rep.ProfileReports[0].Extended.Skipped = 1
+	rep.ProfileReports[1].Extended.UnsupportedFeatures = []string{"SomeFeature"}
+	problems, _ := reportProblems(&rep)
+	if len(problems) != 2 || !strings.Contains(problems[0], "1 skipped") || !strings.Contains(problems[1], "SomeFeature") {
+		t.Errorf("problems %q", problems)
+	}
+}
