@@ -69,6 +69,10 @@ e2e-local: kube-binaries ## End-to-end test of the local cluster itself (root).
 bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh).
 	@if [ -x hack/bench-proxy.sh ]; then hack/bench-proxy.sh; else echo "bench: hack/bench-proxy.sh is not written yet (issue 4)"; exit 1; fi
 
+.PHONY: bench-policy
+bench-policy: ## Policy-path benchmark: JWT + CEL transformation + rate limit vs no policy (hack/bench-policy.sh).
+	hack/bench-policy.sh
+
 .PHONY: bench-control-plane
 bench-control-plane: ## Route-lifecycle benchmark on the local cluster (issue 5).
 	@if [ -x hack/bench-control-plane.sh ]; then hack/bench-control-plane.sh; else echo "bench-control-plane: not written yet (issue 5)"; exit 1; fi

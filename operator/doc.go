@@ -13,8 +13,9 @@
 //	        │                proxy acked or rejected
 //	        ├─ deployer      leader: per-Gateway Deployment, Service, ServiceAccount, rendered
 //	        │                purely (golden-tested) and server-side applied only on change
-//	        └─ status        leader: conditions with observedGeneration, written only when
-//	                         changed; Gateway Programmed=True only after a proxy acked a config
+//	        └─ status        leader, in its own loop off the reconcile path: conditions with
+//	                         observedGeneration, written only when changed, many at once;
+//	                         Gateway Programmed=True only after a proxy acked a config
 //	                         reflecting the Gateway's generation (from configserver)
 //
 // app wires it together (Options -> Config -> Run) on one controller-runtime manager with

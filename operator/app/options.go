@@ -26,6 +26,7 @@ type Options struct {
 	XDSAddress       string
 	MetricsAddr      string
 	HealthAddr       string
+	PprofAddr        string
 	XDSBindAddr      string
 	WebhookPort      int
 	APIBindAddr      string
@@ -46,6 +47,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.XDSAddress, "xds-address", "", "host:port proxies dial to reach the config server, e.g. agentgateway-xds.agentgateway-system.svc:9977")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics listen address (\"0\" disables)")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz listen address")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "Go profiling (/debug/pprof) listen address, e.g. 127.0.0.1:6060; empty disables it")
 	fs.StringVar(&o.XDSBindAddr, "xds-bind-address", ":9977", "config server (gRPC) listen address")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "admission webhook port")
 	fs.StringVar(&o.APIBindAddr, "api-bind-address", ":8443", "aggregated API (views.agentgateway.dev) listen address")

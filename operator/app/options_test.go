@@ -20,7 +20,7 @@ func TestOptionsFromManifestArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !c.LeaderElect || c.Namespace != "agentgateway-system" || c.Deployer.XDSAddress != "agentgateway-xds.agentgateway-system.svc:9977" ||
-		c.MetricsAddr != ":8080" || c.HealthAddr != ":8081" || c.XDSBindAddr != ":9977" || c.WebhookPort != 9443 || c.APIBindAddr != ":8443" {
+		c.MetricsAddr != ":8080" || c.HealthAddr != ":8081" || c.XDSBindAddr != ":9977" || c.WebhookPort != 9443 || c.APIBindAddr != ":8443" || c.PprofAddr != "" {
 		t.Fatalf("config %+v", c.Options)
 	}
 }

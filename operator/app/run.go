@@ -75,6 +75,7 @@ func Run(ctx context.Context, c *Config) error {
 		Cache:                         provider.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.HealthAddr,
+		PprofBindAddress:              c.PprofAddr,
 		WebhookServer:                 certWaitingServer{Server: webhook.NewServer(webhook.Options{Port: c.WebhookPort, CertDir: c.CertDir}), certFile: filepath.Join(c.CertDir, "tls.crt")},
 		LeaderElection:                c.LeaderElect,
 		LeaderElectionID:              "agentgateway-operator",

@@ -134,7 +134,8 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 		s.mu.Unlock()
 		return s.snaps.Set(key, nil), nil
 	}
-	v, err := configstream.VersionOf(cfg)
+	// One encoding serves both the version (a hash of it) and every push of this version.
+	v, raw, err := configstream.Encode(cfg)
 	if err != nil {
 		return false, fmt.Errorf("publish config of gateway %s: %w", gateway, err)
 	}
@@ -163,7 +164,7 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 	}
 	s.mu.Unlock()
 
-	changed := s.snaps.Set(key, cfg)
+	changed := s.snaps.SetEncoded(key, cfg, raw)
 	if changed {
 		s.metrics.publishes.Inc()
 	}

@@ -4,13 +4,21 @@
 // changed", the workqueue coalesces bursts into one run, and each run reads the whole cache
 // into a translate.Snapshot, translates it, and hands the Result on:
 //
-//	snapshot (cache, deep copies) -> translate.Translate -> configserver.Publish  (every replica)
-//	                                                     -> deployer.Render/Apply  (leader)
-//	                                                     -> status.Writer.Write    (leader)
+//	snapshot (cache, read-only) -> translate.Translate -> configserver.Publish  (every replica)
+//	                                                   -> deployer.Render/Apply  (leader)
+//	                                                   -> status loop            (leader)
 //
 // Every replica translates and publishes, so proxies may connect to any of them; only the
 // leader writes workloads and status. A run never branches on what changed: the same state
 // always gives the same writes, and writers skip objects that are already right.
+//
+// Status is written by its own loop (statusLoop), not by the reconcile: writes are one
+// apiserver round trip per changed object, and a reconcile that waited for them held every
+// later change back from the proxies. The loop always writes the newest result it was
+// offered, so a burst costs one pass. A proxy's ACK only changes Programmed, which status
+// decides when it writes, so it re-runs the loop over the Gateways instead of triggering a
+// translation; and updates that only change the status of Gateway API objects or our CRDs
+// (our own writes, mostly) do not trigger a reconcile at all (specChanged).
 //
 // Kinds whose CRD is not installed (experimental Gateway API kinds on a standard-channel
 // cluster, or our own CRDs) are logged and skipped at start; installing one later needs an

@@ -80,12 +80,15 @@ type Provider struct {
 	trigger   chan event.GenericEvent
 	onResult  func(*translate.Result)
 	metrics   metrics
+	// statusLoop writes status on the leader, off the reconcile path.
+	statusLoop *statusLoop
 }
 
 type metrics struct {
 	reconciles     *prometheus.CounterVec
 	reconcileTime  prometheus.Histogram
 	translateTime  prometheus.Histogram
+	stepTime       *prometheus.HistogramVec
 	statusWrites   prometheus.Counter
 	workloadWrites prometheus.Counter
 }
@@ -110,6 +113,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Full reconciles by result."}, []string{"result"}),
 			reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 			translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)}),
+			stepTime:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentgateway_reconcile_step_seconds", Help: "Time of each step of a reconcile (snapshot, translate, views, publish, deploy, status), to see where a reconcile's time goes.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"step"}),
 			statusWrites:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_status_writes_total", Help: "Status updates written."}),
 			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
 		},
@@ -120,6 +124,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		m.reconciles, errs = register(reg, m.reconciles, errs)
 		m.reconcileTime, errs = register(reg, m.reconcileTime, errs)
 		m.translateTime, errs = register(reg, m.translateTime, errs)
+		m.stepTime, errs = register(reg, m.stepTime, errs)
 		m.statusWrites, errs = register(reg, m.statusWrites, errs)
 		m.workloadWrites, errs = register(reg, m.workloadWrites, errs)
 		if err := errors.Join(errs...); err != nil {
@@ -133,6 +138,10 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		Programmed:     o.ConfigServer.Programmed,
 		ServiceName:    deployer.ProxyName,
 		Log:            log,
+	}
+	p.statusLoop = newStatusLoop(log, p.writeStatus)
+	if err := mgr.Add(p.statusLoop); err != nil {
+		return nil, fmt.Errorf("add status writer: %w", err)
 	}
 
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
@@ -152,15 +161,20 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			return nil, fmt.Errorf("look up %s: %w", in.gvk, err)
 		}
 		p.present = append(p.present, in)
-		b = b.Watches(in.obj, all)
+		if statusWrittenByUs(in.gvk.Group) {
+			b = b.Watches(in.obj, all, builder.WithPredicates(specChanged))
+		} else {
+			b = b.Watches(in.obj, all)
+		}
 	}
 	for _, o := range owned {
 		b = b.Watches(o, all)
 	}
-	// Proxy acks (configserver) and leadership changes have no Kubernetes object: they
-	// arrive through this channel.
+	// Leadership changes have no Kubernetes object: they arrive through this channel.
 	b = b.WatchesRawSource(source.Channel(p.trigger, all))
-	o.ConfigServer.AddChangeListener(func(types.NamespacedName) { p.Trigger() })
+	// A proxy's connect, ACK or NACK changes only the Gateway's Programmed condition, which
+	// status decides at write time: write the latest result again, no translation needed.
+	o.ConfigServer.AddChangeListener(func(types.NamespacedName) { p.statusLoop.poke() })
 	// A NACK is a translator bug (validation happens before configs are published), but the
 	// user sees its effect first: tell them on the Gateway.
 	rec := mgr.GetEventRecorder("agentgateway")
@@ -230,16 +244,16 @@ func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcil
 }
 
 func (p *Provider) reconcile(ctx context.Context) error {
+	step := p.stepTimer()
 	snap, err := p.Snapshot(ctx)
+	step("snapshot")
 	if err != nil {
 		return err
 	}
 	t := time.Now()
 	res := translate.Translate(snap)
 	p.metrics.translateTime.Observe(time.Since(t).Seconds())
-	if p.onResult != nil {
-		p.onResult(res)
-	}
+	step("translate")
 
 	var errs []error
 	// Publish first: proxies converge as early as possible, on every replica.
@@ -261,6 +275,13 @@ func (p *Provider) reconcile(ctx context.Context) error {
 		}
 	}
 	p.published = now
+	step("publish")
+	// Views (EffectiveConfigs) after the proxies: they copy every Gateway's effective config,
+	// and a reader of the API can trail the proxies by a moment.
+	if p.onResult != nil {
+		p.onResult(res)
+		step("views")
+	}
 
 	if !p.isLeader() {
 		return errors.Join(errs...)
@@ -268,17 +289,39 @@ func (p *Provider) reconcile(ctx context.Context) error {
 	if err := p.deployAll(ctx, snap, res); err != nil {
 		errs = append(errs, err)
 	}
+	step("deploy")
+	p.statusLoop.offer(snap, res)
+	return errors.Join(errs...)
+}
+
+// writeStatus is one pass of the status loop: bring every object's status in line with res
+// and drop our stale entries from objects res no longer covers, or, when only what proxies
+// acknowledged changed (not full), rewrite the Gateways' and ListenerSets' status.
+func (p *Provider) writeStatus(ctx context.Context, snap *translate.Snapshot, res *translate.Result, full bool) error {
+	step := p.stepTimer()
+	if !full {
+		n, err := p.status.WriteGateways(ctx, res)
+		p.metrics.statusWrites.Add(float64(n))
+		step("status-programmed")
+		return err
+	}
 	n, err := p.status.Write(ctx, res)
 	p.metrics.statusWrites.Add(float64(n))
-	if err != nil {
-		errs = append(errs, err)
+	m, staleErr := p.status.RemoveStale(ctx, snap, res)
+	p.metrics.statusWrites.Add(float64(m))
+	step("status")
+	return errors.Join(err, staleErr)
+}
+
+// stepTimer returns a function that records the time since its previous call (or since
+// stepTimer) under the step's name.
+func (p *Provider) stepTimer() func(step string) {
+	last := time.Now()
+	return func(step string) {
+		now := time.Now()
+		p.metrics.stepTime.WithLabelValues(step).Observe(now.Sub(last).Seconds())
+		last = now
 	}
-	n, err = p.status.RemoveStale(ctx, snap, res)
-	p.metrics.statusWrites.Add(float64(n))
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // Snapshot lists every present input from the cache.

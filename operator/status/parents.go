@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
@@ -64,11 +65,17 @@ func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now meta
 	case "BackendTLSPolicy":
 		o := &gwv1.BackendTLSPolicy{}
 		obj, st = o, &o.Status
+	case "XBackendTrafficPolicy":
+		o := &gwxv1a1.XBackendTrafficPolicy{}
+		obj, st = o, &o.Status
 	default:
 		return false, fmt.Errorf("status: unknown policy kind %q", r.Key.Kind)
 	}
 	status := func(o client.Object) any {
-		if p, ok := o.(*agwv1a1.AgentgatewayPolicy); ok {
+		switch p := o.(type) {
+		case *agwv1a1.AgentgatewayPolicy:
+			return &p.Status
+		case *gwxv1a1.XBackendTrafficPolicy:
 			return &p.Status
 		}
 		return &o.(*gwv1.BackendTLSPolicy).Status

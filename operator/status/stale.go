@@ -2,12 +2,11 @@ package status
 
 import (
 	"context"
-	"errors"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 )
@@ -64,65 +63,59 @@ func (w *Writer) RemoveStale(ctx context.Context, snap *translate.Snapshot, res 
 		r := &snap.UDPRoutes[i]
 		addRoute("UDPRoute", r.Namespace, r.Name, &r.Status.RouteStatus)
 	}
-	written := 0
-	var errs []error
+	jobs := make([]func() (bool, error), 0, len(found)+len(snap.Policies)+len(snap.BackendTLSPolicies))
 	for _, s := range found {
 		if s.route == nil {
 			continue
 		}
-		mk := routeKinds[s.key.Kind]
-		obj, st, status := mk()
-		changed, err := w.update(ctx, types.NamespacedName{Namespace: s.key.Namespace, Name: s.key.Name}, obj, status, func() {
-			kept := st.Parents[:0]
-			for _, p := range st.Parents {
-				if p.ControllerName != w.ControllerName {
-					kept = append(kept, p)
+		jobs = append(jobs, func() (bool, error) {
+			mk := routeKinds[s.key.Kind]
+			obj, st, status := mk()
+			return w.update(ctx, types.NamespacedName{Namespace: s.key.Namespace, Name: s.key.Name}, obj, status, func() {
+				var kept []gwv1.RouteParentStatus // new: st.Parents is the cache's
+				for _, p := range st.Parents {
+					if p.ControllerName != w.ControllerName {
+						kept = append(kept, p)
+					}
 				}
-			}
-			st.Parents = kept
+				st.Parents = kept
+			})
 		})
-		if changed {
-			written++
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-		}
 	}
 	// Policy ancestors: the same for AgentgatewayPolicies and BackendTLSPolicies.
 	for i := range snap.Policies {
 		p := &snap.Policies[i]
-		n, err := w.dropAncestors(ctx, current, "AgentgatewayPolicy", "agentgateway.dev", p, &p.Status)
-		written += n
-		errs = append(errs, err)
+		jobs = append(jobs, func() (bool, error) {
+			return w.dropAncestors(ctx, current, "AgentgatewayPolicy", "agentgateway.dev", p, &p.Status)
+		})
 	}
 	for i := range snap.BackendTLSPolicies {
 		p := &snap.BackendTLSPolicies[i]
-		n, err := w.dropAncestors(ctx, current, "BackendTLSPolicy", gwv1.GroupName, p, &p.Status)
-		written += n
-		errs = append(errs, err)
+		jobs = append(jobs, func() (bool, error) {
+			return w.dropAncestors(ctx, current, "BackendTLSPolicy", gwv1.GroupName, p, &p.Status)
+		})
 	}
-	return written, errors.Join(errs...)
+	for i := range snap.XBackendTrafficPolicies {
+		p := &snap.XBackendTrafficPolicies[i]
+		jobs = append(jobs, func() (bool, error) {
+			return w.dropAncestors(ctx, current, "XBackendTrafficPolicy", gwxv1a1.GroupName, p, &p.Status)
+		})
+	}
+	return w.run(jobs)
 }
 
-func (w *Writer) dropAncestors(ctx context.Context, current map[translate.ObjectKey]bool, kind, group string, obj client.Object, cached *gwv1.PolicyStatus) (int, error) {
+func (w *Writer) dropAncestors(ctx context.Context, current map[translate.ObjectKey]bool, kind, group string, obj client.Object, cached *gwv1.PolicyStatus) (bool, error) {
 	k := translate.ObjectKey{Group: group, Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 	if current[translate.ObjectKey{Kind: kind, Namespace: k.Namespace, Name: k.Name}] {
-		return 0, nil
+		return false, nil
 	}
 	ours := false
 	for _, a := range cached.Ancestors {
 		ours = ours || a.ControllerName == w.ControllerName
 	}
 	if !ours {
-		return 0, nil
+		return false, nil
 	}
 	// An empty result entry removes every ancestor of ours and keeps the others.
-	changed, err := w.policy(ctx, &translate.PolicyResult{Key: k}, w.now())
-	if apierrors.IsNotFound(err) {
-		err = nil
-	}
-	if changed {
-		return 1, err
-	}
-	return 0, err
+	return w.policy(ctx, &translate.PolicyResult{Key: k}, w.now())
 }

@@ -78,6 +78,21 @@ func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) 
 	return w.run(jobs)
 }
 
+// WriteGateways is Write for Gateways and ListenerSets only: the objects whose status
+// depends on what proxies acknowledged (Programmed). When only that changed, it spares a
+// pass over every route and policy.
+func (w *Writer) WriteGateways(ctx context.Context, res *translate.Result) (int, error) {
+	now := w.now()
+	jobs := make([]func() (bool, error), 0, len(res.Gateways)+len(res.ListenerSets))
+	for i := range res.Gateways {
+		jobs = append(jobs, func() (bool, error) { return w.gateway(ctx, &res.Gateways[i], now) })
+	}
+	for i := range res.ListenerSets {
+		jobs = append(jobs, func() (bool, error) { return w.listenerSet(ctx, &res.ListenerSets[i], now) })
+	}
+	return w.run(jobs)
+}
+
 // run runs jobs on up to Workers goroutines and returns how many wrote and every error
 // other than NotFound (the object vanished from the cache: nothing to report on), in job
 // order.
@@ -121,49 +136,27 @@ func (w *Writer) now() metav1.Time {
 	return metav1.NewTime(time.Now().Truncate(time.Second))
 }
 
-// update writes obj's status if build changed it. build mutates obj (a copy of the cached
-// object) in place.
+// update writes obj's status if build changed it. A status pass reads every object and
+// most are already right, so obj is filled from the cache without a deep copy: build must
+// only assign new values to obj's fields, never write into slices or maps they point to
+// (those belong to the cache). Only an object whose status changed is copied, and the copy
+// is written.
 func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func()) (bool, error) {
-	if err := w.Reader.Get(ctx, key, obj); err != nil {
+	if err := w.Reader.Get(ctx, key, obj, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
+	// A copy of the status struct itself: build replaces its fields, so this keeps the
+	// cached values to compare with.
 	before := reflect.ValueOf(status(obj)).Elem().Interface()
-	before = deepCopyValue(before)
 	build()
 	if apiequality.Semantic.DeepEqual(before, reflect.ValueOf(status(obj)).Elem().Interface()) {
 		return false, nil
 	}
-	if err := w.Client.Status().Update(ctx, obj); err != nil {
+	out := obj.DeepCopyObject().(client.Object)
+	if err := w.Client.Status().Update(ctx, out); err != nil {
 		return false, fmt.Errorf("write status of %T %s: %w", obj, key, err)
 	}
 	return true, nil
-}
-
-// deepCopyValue copies a status struct so the comparison sees the state before build.
-func deepCopyValue(v any) any {
-	switch s := v.(type) {
-	case gwv1.GatewayClassStatus:
-		return *s.DeepCopy()
-	case gwv1.GatewayStatus:
-		return *s.DeepCopy()
-	case gwv1.ListenerSetStatus:
-		return *s.DeepCopy()
-	case gwv1.HTTPRouteStatus:
-		return *s.DeepCopy()
-	case gwv1.GRPCRouteStatus:
-		return *s.DeepCopy()
-	case gwv1.TLSRouteStatus:
-		return *s.DeepCopy()
-	case gwv1.TCPRouteStatus:
-		return *s.DeepCopy()
-	case gwv1.UDPRouteStatus:
-		return *s.DeepCopy()
-	case gwv1.PolicyStatus:
-		return *s.DeepCopy()
-	case agwv1a1.AgentgatewayBackendStatus:
-		return *s.DeepCopy()
-	}
-	panic(fmt.Sprintf("status: no deep copy for %T", v))
 }
 
 func (w *Writer) gatewayClass(ctx context.Context, r *translate.GatewayClassResult, now metav1.Time) (bool, error) {

@@ -169,7 +169,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 					used[rule.Traffic.ExtAuth.Backend] = true
 				}
 				hr.Rules[i] = rule
-				er := t.effectiveRule(a, b.ruleNames[i], rule, effectiveFields(front, m))
+				er := t.effectiveRule(a, b.ruleNames[i], rule, b.http.Rules[i].Traffic, effectiveFields(front, m))
 				entries = append(entries, effEntry{er: er, key: rulePrecedence(rule), route: ri, rule: i})
 			}
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
@@ -222,13 +222,22 @@ func (t *translator) effectiveBackends(refs []config.BackendRef) []viewsv1a1.Eff
 	return out
 }
 
-func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPRouteRule, pols []viewsv1a1.EffectivePolicyField) viewsv1a1.EffectiveRoute {
+// effectiveRule renders one rule for the EffectiveConfig view; built is the traffic section
+// the route itself set (its ExternalAuth filter), shown as a filter when it is in effect.
+func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPRouteRule, built *config.TrafficPolicy, pols []viewsv1a1.EffectivePolicyField) viewsv1a1.EffectiveRoute {
 	er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: name, Hostnames: a.hostnames, Policies: pols}
 	for _, m := range rule.Matches {
 		er.Matches = append(er.Matches, renderMatch(m))
 	}
 	if len(er.Matches) == 0 {
 		er.Matches = []string{"PathPrefix /"}
+	}
+	if built != nil && built.ExtAuth != nil && rule.Traffic != nil && rule.Traffic.ExtAuth == built.ExtAuth {
+		proto := built.ExtAuth.Protocol
+		if proto == "" {
+			proto = config.ExtAuthHTTP
+		}
+		er.Filters = append(er.Filters, "ExternalAuth "+string(proto)+" "+built.ExtAuth.Backend)
 	}
 	for _, f := range rule.Filters {
 		er.Filters = append(er.Filters, renderFilter(f))
@@ -237,6 +246,7 @@ func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPR
 	for _, be := range er.Backends {
 		if b := t.backends[be.Name]; b != nil {
 			er.Policies = append(er.Policies, effectiveFields(b.fields)...)
+			er.Policies = append(er.Policies, xbtpField(b)...)
 		}
 	}
 	return er

@@ -41,6 +41,8 @@ type backendIR struct {
 	// their merged backend section.
 	policies []polAttach
 	fields   merged
+	// traffic is the XBackendTrafficPolicy that set the backend's retry budget, if any.
+	traffic *xbtpIR
 }
 
 // refError is an unresolvable backendRef: Reason is a route ResolvedRefs reason.

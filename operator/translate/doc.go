@@ -35,8 +35,14 @@
 //     and ExternalName Services; appProtocol kubernetes.io/h2c), AgentgatewayBackend static
 //     hosts; cross-namespace refs need a ReferenceGrant. An unresolvable ref stays in the
 //     rule as BackendRef.Invalid, so the proxy answers 500 for its share, and sets
-//     ResolvedRefs=False. A route using something the proxy cannot do safely (an
-//     ExternalAuth filter) is not served at all (Accepted=False/UnsupportedValue).
+//     ResolvedRefs=False. An ExternalAuth filter (externalauth.go) becomes the rule's
+//     traffic ExtAuth, with the filter's semantics (only a 200 allows; Authorization and
+//     the allowed headers reach the service; answer headers are copied, all of them when
+//     none are listed; forwardBody.maxSize is sent and a longer body refused with 413); its
+//     backendRef resolves like a route's, and when it cannot be resolved the rule answers
+//     500 (the filter fails closed) with ResolvedRefs=False. A route using something the
+//     proxy cannot do safely (an unknown filter type, a dot segment in the ExternalAuth
+//     path) is not served at all (Accepted=False/UnsupportedValue).
 //  8. attachPolicies (policies.go, policytraffic.go): AgentgatewayPolicy targetRefs,
 //     targetSelectors and inline ExtensionRef filters. Every attached policy is validated
 //     again with the webhook's own code (webhook/validation.ValidatePolicy, the proxy's CEL
@@ -57,6 +63,10 @@
 //     its backend TLS like any backend.
 //  9. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
 //     policy wins; an invalid one makes the backend answer 500 instead of using plaintext.
+//     applyBackendTrafficPolicies (backendtraffic.go): an XBackendTrafficPolicy's
+//     retryConstraint becomes the retry budget of every HTTP backend of its Service (or
+//     AgentgatewayBackend), the oldest policy winning; sessionPersistence is not
+//     implemented (a policy with nothing else is not Accepted).
 //  10. mergePolicies and mergeRule (policies.go, policyapply.go): the unit of merging is a
 //     top-level field of a section (traffic.timeouts, traffic.authorization, frontend.tls,
 //     backend.tls, ...), taken whole from one policy, so its inner values stay consistent (a
@@ -64,15 +74,18 @@
 //     timeouts.backendRequest it would contradict, and a route-level authorization replaces
 //     a Gateway-level one rather than adding rules to it): Gateway < listener < route < rule
 //     < inline, the more specific winning; at one level the oldest policy wins, then
-//     namespace/name. The route's own Gateway API fields beat policies. Applied: timeouts,
-//     retry, CORS, header modifiers, direct response, session persistence, listener TLS
+//     namespace/name. The route's own Gateway API fields beat policies (an ExternalAuth
+//     filter beats traffic.extAuth; a policy's retry budget still caps a route's own
+//     retry, which has none). Applied: timeouts, retry (with its budget), CORS, header modifiers, direct response, session persistence, listener TLS
 //     version/ALPN, HTTP/3, backend TLS, HTTP/2, connect timeout, and in
 //     HTTPRouteRule.Traffic JWT authentication (inline or remote JWKS), API keys, basic
 //     authentication, CSRF, ext-auth (HTTP, or gRPC over h2c to a backend resolved as for a
 //     GRPCRoute), CEL authorization, local rate limits and CEL transformations. The other
 //     fields show in the EffectiveConfig view and in the policy's status. gRPC ext-auth to a
 //     backend with TLS, which the proxy cannot speak yet, makes the rules it reaches answer
-//     500: a request is never served without the check its policy asks for.
+//     500: a request is never served without the check its policy asks for. Then
+//     checkExternalAuthFilters (externalauth.go) fails closed the rules whose ExternalAuth
+//     service ended up behind TLS the proxy cannot speak (gRPC).
 //  11. assemble (assemble.go, precedence.go): per Gateway, one bind per port and transport,
 //     the servable listeners, their routes with the merged policies, the backends they use,
 //     the content-hash version, the ports for the Service, and the EffectiveConfig view

@@ -21,6 +21,9 @@ type builtRoute struct {
 	ruleNames []string
 	// inline are the AgentgatewayPolicies of each rule's ExtensionRef filters.
 	inline [][]*agwv1a1.AgentgatewayPolicy
+	// auth says, per rule, whether it has an ExternalAuth filter and whether that failed
+	// closed.
+	auth []authFilter
 	// backends are the config backend names the route uses.
 	backends []string
 }
@@ -92,7 +95,13 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 			out.Matches = append(out.Matches, httpMatch(m))
 		}
 		var inline []*agwv1a1.AgentgatewayPolicy
+		authClosed := false
 		for _, f := range rule.Filters {
+			if f.Type == gwv1.HTTPRouteFilterExternalAuth {
+				// Not a config filter: the proxy runs ext auth in the rule's traffic phase.
+				authClosed = t.externalAuthFilter(r, i, f.ExternalAuth, &out, b) || authClosed
+				continue
+			}
 			cf, pol := t.httpFilter(r, f, b)
 			if cf != nil {
 				out.Filters = append(out.Filters, *cf)
@@ -114,6 +123,9 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 			}
 			out.BackendRefs = append(out.BackendRefs, ref)
 		}
+		if authClosed {
+			closeExternalAuth(&out)
+		}
 		if terminal(out.Filters) {
 			// A redirect or direct response answers the request itself; the proxy config
 			// rejects backendRefs next to it (and the CRD forbids redirect + backendRefs).
@@ -125,6 +137,14 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
 		b.inline = append(b.inline, inline)
+		switch {
+		case authClosed:
+			b.auth = append(b.auth, authFilterClosed)
+		case out.Traffic != nil:
+			b.auth = append(b.auth, authFilterActive)
+		default:
+			b.auth = append(b.auth, authFilterNone)
+		}
 	}
 	r.built = b
 }
@@ -224,7 +244,8 @@ func (t *translator) httpFilter(r *routeIR, f gwv1.HTTPRouteFilter, b *builtRout
 	case gwv1.HTTPRouteFilterExtensionRef:
 		return t.extensionRef(r, f.ExtensionRef)
 	default:
-		// ExternalAuth and anything newer: skipping an auth filter would expose the backend.
+		// Anything newer: skipping a filter could expose the backend (an auth filter) or
+		// serve something else than asked.
 		r.rejected = fmt.Sprintf("filter type %s is not supported by agentgateway yet", f.Type)
 		return nil, nil
 	}

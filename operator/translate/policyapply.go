@@ -17,6 +17,8 @@ import (
 
 const routeWins = "not applied: the route's own Gateway API field is more specific"
 
+const routeAuthWins = "not applied: the rule's own ExternalAuth filter is more specific"
+
 const notEnforced = "shown in effectiveconfig but not enforced by this proxy version"
 
 // frontendSettings is the merged frontend section of one listener.
@@ -153,8 +155,11 @@ func (t *translator) backendTLS(p *agwv1a1.AgentgatewayPolicy, v *agwv1a1.Backen
 
 // mergeRule merges the traffic section for one rule of a route on one listener and applies
 // it to a copy of the built rule. The route's own Gateway API fields (timeouts, retry,
-// sessionPersistence, a CORS filter) are the most specific setting and are kept; policy
-// values fill what the route leaves unset.
+// sessionPersistence, a CORS filter, an ExternalAuth filter, which takes the place of
+// traffic.extAuth) are the most specific setting and are kept; policy values fill what the
+// route leaves unset. A policy's retry budget is the exception: the route's retry has no
+// budget, so a policy's budget caps the route's own retries too (GEP-3388 budgets are
+// meant to hold whatever the route's retry settings ask).
 func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) (config.HTTPRouteRule, merged) {
 	cands := t.ruleCandidates(a, i)
 	var routeLevel []polAttach
@@ -183,10 +188,25 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 		}
 	}
 	tp := &config.TrafficPolicy{}
+	var routeAuth *config.ExtAuth
+	if base.Traffic != nil {
+		routeAuth = base.Traffic.ExtAuth
+		tp.ExtAuth = routeAuth
+	}
+	auth := authFilterNone
+	if b := a.route.built; b != nil && i < len(b.auth) {
+		auth = b.auth[i]
+	}
 	for _, path := range sortedKeys(m) {
 		f := m[path]
 		st := t.policies.stat(f.src.pol)
 		if enforcedTraffic[path] {
+			if path == "traffic.extAuth" && auth != authFilterNone {
+				// Checked before the policy's own problems: a broken policy ext-auth that
+				// the route's filter replaces does not close the rule.
+				m.shadow(path, routeAuthWins)
+				continue
+			}
 			if why := t.trafficBroken(f.src.pol, path); why != "" {
 				closed = append(closed, path+" ("+f.src.pol.Namespace+"/"+f.src.pol.Name+")")
 				m.shadow(path, "not enforced: "+why+"; the rule answers 500")
@@ -206,17 +226,21 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 				}
 			}
 		case *agwv1a1.Retry:
-			if rule.Retry != nil {
+			budget := budgetFromPolicy(v.Budget)
+			switch {
+			case rule.Retry != nil && budget != nil:
+				r := *rule.Retry
+				r.Budget = budget
+				rule.Retry = &r
+				m.shadow(path, "attempts, codes and backoff not applied: the route's own retry is more specific; the budget applies to it")
+			case rule.Retry != nil:
 				m.shadow(path, routeWins)
-			} else if v.Attempts > 0 {
-				r := &config.Retry{Attempts: int(v.Attempts), Backoff: duration(v.Backoff)}
+			case v.Attempts > 0:
+				r := &config.Retry{Attempts: int(v.Attempts), Backoff: duration(v.Backoff), Budget: budget}
 				for _, c := range v.Codes {
 					r.Codes = append(r.Codes, int(c))
 				}
 				rule.Retry = r
-			}
-			if v.Budget != nil {
-				st.note("traffic.retry.budget", notEnforced)
 			}
 		case *agwv1a1.HeaderModifiers:
 			mergeHeaderFilter(&rule, headerModifier(v.Request), false)
@@ -246,6 +270,15 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 	}
 	if *tp != (config.TrafficPolicy{}) {
 		rule.Traffic = tp
+	}
+	if auth == authFilterClosed {
+		// The rule answers 500 (closeExternalAuth); nothing else applies to it.
+		for _, path := range sortedKeys(m) {
+			if m[path].note == "" {
+				m.shadow(path, "not applied: the rule answers 500 (its ExternalAuth filter cannot be used)")
+			}
+		}
+		rule.Traffic = nil
 	}
 	if len(closed) > 0 {
 		// The body names policies, not Secrets or backends: clients see it. The reason is in

@@ -33,8 +33,9 @@ type Result struct {
 	// Routes lists every route (any kind) with at least one parentRef to one of our
 	// Gateways or their ListenerSets; Parents holds only those parentRefs.
 	Routes []RouteResult `json:"routes,omitempty"`
-	// Policies lists the ancestor statuses of AgentgatewayPolicies and BackendTLSPolicies
-	// that reach one of our Gateways (or whose target is missing).
+	// Policies lists the ancestor statuses of AgentgatewayPolicies, BackendTLSPolicies and
+	// XBackendTrafficPolicies that reach one of our Gateways (or, for AgentgatewayPolicies,
+	// whose target is missing).
 	Policies []PolicyResult `json:"policies,omitempty"`
 	// Backends lists the conditions of every AgentgatewayBackend.
 	Backends []BackendResult `json:"backends,omitempty"`
@@ -143,7 +144,8 @@ type RouteResult struct {
 	Parents []gwv1.RouteParentStatus `json:"parents"`
 }
 
-// PolicyResult is the status of one policy (AgentgatewayPolicy or BackendTLSPolicy).
+// PolicyResult is the status of one policy (AgentgatewayPolicy, BackendTLSPolicy or
+// XBackendTrafficPolicy, the last with Key.Group gateway.networking.x-k8s.io).
 type PolicyResult struct {
 	Key        ObjectKey `json:"key"`
 	Generation int64     `json:"generation"`

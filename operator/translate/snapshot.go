@@ -5,6 +5,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 )
@@ -33,6 +34,9 @@ type Snapshot struct {
 	// served too, with the same schema).
 	ReferenceGrants    []gwv1b1.ReferenceGrant `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []gwv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
+	// XBackendTrafficPolicies are the experimental gateway.networking.x-k8s.io/v1alpha1
+	// policies (GEP-3388 retry budgets); empty when their CRD is not installed.
+	XBackendTrafficPolicies []gwxv1a1.XBackendTrafficPolicy `json:"xBackendTrafficPolicies,omitempty"`
 
 	Namespaces     []corev1.Namespace               `json:"namespaces,omitempty"`
 	Services       []corev1.Service                 `json:"services,omitempty"`

@@ -19,6 +19,7 @@ func (t *translator) reportStatus() {
 	t.routeStatuses()
 	t.policyStatuses()
 	t.backendTLSStatuses(t.usedBy)
+	t.backendTrafficStatuses(t.usedBy)
 	t.backendStatuses()
 	sort.Slice(t.res.Policies, func(i, j int) bool { return lessKey(t.res.Policies[i].Key, t.res.Policies[j].Key) })
 }

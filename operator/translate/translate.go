@@ -40,9 +40,14 @@ func Translate(s *Snapshot) *Result {
 	t.attachPolicies()
 	// BackendTLSPolicy decorates the backends the routes and ext-auth policies resolved.
 	t.applyBackendTLSPolicies()
+	// XBackendTrafficPolicy sets retry budgets on the same backends.
+	t.applyBackendTrafficPolicies()
 	// Policies merge per field over Gateway < listener < route < rule; backend settings
 	// override what BackendTLSPolicy set, so they come after it.
 	t.mergePolicies()
+	// A route's ExternalAuth service may have gained TLS above that the proxy cannot speak
+	// (gRPC); its rules fail closed before they are assembled.
+	t.checkExternalAuthFilters()
 	// Assemble binds, backends, version and views per Gateway; then statuses of everything.
 	t.assemble()
 	t.reportStatus()
@@ -64,6 +69,7 @@ type translator struct {
 	backends map[string]*backendIR // resolved backends by config name, shared by Gateways
 	policies *policyState
 	btls     []*btlsIR
+	xbtp     []*xbtpIR               // XBackendTrafficPolicies, oldest first
 	usedBy   map[string][]*gatewayIR // backend name -> Gateways whose config uses it
 
 	allGateways map[nsName]bool    // every Gateway of any class, built on demand

@@ -55,7 +55,13 @@
 //     Transformation (CEL headers and bodies, request and response). CEL is
 //     checked in Validate with package proxy/cel, so a bad expression is a
 //     field error, not a proxy NACK. What the proxy cannot do yet (gRPC
-//     ext_authz to a Backend with TLS) must fail closed.
+//     ext_authz to a Backend with TLS) must fail closed. A Gateway API
+//     ExternalAuth filter is an ExtAuth in the rule's Traffic too (with
+//     Require200, ForwardHeaders, AllUpstreamHeaders and RejectLargeBody
+//     set as the filter's spec says).
+//   - Retry budgets (GEP-3388): Retry.Budget caps one rule's retries,
+//     Backend.RetryBudget those of every rule sending to the backend; the
+//     proxy counts requests and retries per replica over a sliding window.
 //   - Certificates and keys are inline PEM. Redacted() replaces private
 //     keys for dumps; never log a Config without it.
 //   - Validate before sending: a config the proxy rejects is a bug in the

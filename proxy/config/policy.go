@@ -212,11 +212,25 @@ type ExtAuth struct {
 	// PathPrefix is prepended to the request path in the check request
 	// (HTTP only).
 	PathPrefix string `json:"pathPrefix,omitempty"`
-	// ForwardHeaders limits the headers sent (all when empty; HTTP only).
+	// ForwardHeaders limits the client request headers sent (all when
+	// empty). With GRPC the pseudo headers (:authority, :method, :path,
+	// :scheme) are always sent; with HTTP the host, method and path are
+	// part of the check request itself.
 	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
 	// AllowedUpstreamHeaders are copied from the service's 2xx answer onto
 	// the request sent to the backend (HTTP only).
 	AllowedUpstreamHeaders []string `json:"allowedUpstreamHeaders,omitempty"`
+	// AllUpstreamHeaders copies every header of the service's 2xx answer
+	// onto the request sent to the backend instead of
+	// AllowedUpstreamHeaders (which must then be empty), except Host, the
+	// hop-by-hop headers and those describing the answer itself
+	// (Content-Length, Content-Type, Content-Encoding, Date, Server): those
+	// would corrupt the client's request (HTTP only).
+	AllUpstreamHeaders bool `json:"allUpstreamHeaders,omitempty"`
+	// Require200 allows a request only when the service answers 200, as
+	// the Gateway API ExternalAuth filter requires; another 2xx answer is
+	// a denial, answered 403. Default: any 2xx allows (HTTP only).
+	Require200 bool `json:"require200,omitempty"`
 	// SignInRedirectURL turns a 401 from the service into a 302 to this
 	// URL with the original URL in the "rd" query parameter, for browser
 	// page loads only (GET/HEAD with Sec-Fetch-Mode navigate, or accepting
@@ -227,6 +241,12 @@ type ExtAuth struct {
 	ContextExtensions map[string]string `json:"contextExtensions,omitempty"`
 	// IncludeBodyBytes sends up to this many body bytes (0: none).
 	IncludeBodyBytes int `json:"includeBodyBytes,omitempty"`
+	// RejectLargeBody answers 413, without asking the service, a request
+	// whose body is longer than IncludeBodyBytes, instead of sending its
+	// first IncludeBodyBytes bytes: a decision on part of a body could be
+	// wrong about the whole (the Gateway API filter's forwardBody).
+	// Requires IncludeBodyBytes.
+	RejectLargeBody bool `json:"rejectLargeBody,omitempty"`
 	// FailOpen lets requests through when the service cannot be reached,
 	// times out or (GRPC) answers an error_response; the default is to
 	// answer 403.

@@ -395,6 +395,34 @@ type Retry struct {
 	// Backoff is the pause before each retry, doubled on each attempt;
 	// nil means 25ms.
 	Backoff *Duration `json:"backoff,omitempty"`
+	// Budget caps the retries of this rule, counted over the requests of
+	// all its backendRefs; the backend's RetryBudget, when set, applies as
+	// well. Without either, retries in flight to a backend may reach 20% of
+	// its requests in flight (at least 3), and a refused retry returns the
+	// failed answer as is.
+	Budget *RetryBudget `json:"budget,omitempty"`
+}
+
+// RetryBudget caps retries as a share of recent requests (Gateway API
+// GEP-3388), so retries cannot multiply the load on a failing backend: a
+// retry may start while the retries started in the last Interval stay
+// within Percent of the requests started in it, or while fewer than
+// MinRetries were started in the last MinRetryInterval (so a quiet backend
+// can still be retried). Counts are kept per proxy replica and survive
+// reloads that leave the budget and its scope unchanged. A retry the
+// budget refuses is answered 503.
+type RetryBudget struct {
+	// Percent of the requests started in the last Interval that may be
+	// retries, 0-100.
+	Percent int `json:"percent"`
+	// Interval is the window requests and retries are counted over; nil
+	// means 10s.
+	Interval *Duration `json:"interval,omitempty"`
+	// MinRetries per MinRetryInterval are allowed whatever Percent says; 0
+	// means none.
+	MinRetries int `json:"minRetries,omitempty"`
+	// MinRetryInterval is the window of MinRetries; nil means 1s.
+	MinRetryInterval *Duration `json:"minRetryInterval,omitempty"`
 }
 
 // SessionPersistenceType is how a session is identified.
@@ -474,6 +502,10 @@ type Backend struct {
 	TLS *BackendTLS `json:"tls,omitempty"`
 	// ConnectTimeout bounds dialing an endpoint; nil means 10s.
 	ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
+	// RetryBudget caps the retries of every rule sending to this backend,
+	// counted over all requests to it (a rule's own Retry.Budget applies as
+	// well). HTTP backends only.
+	RetryBudget *RetryBudget `json:"retryBudget,omitempty"`
 }
 
 // Endpoint is one address of a Backend.

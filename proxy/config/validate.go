@@ -398,6 +398,9 @@ func (v *validator) httpRule(p string, r *HTTPRouteRule) {
 		if rt.Backoff != nil && rt.Backoff.Duration < 0 {
 			v.addf(p+".retry.backoff", "must not be negative")
 		}
+		if rt.Budget != nil {
+			v.retryBudget(p+".retry.budget", rt.Budget)
+		}
 	}
 	if tp := r.Traffic; tp != nil {
 		v.traffic(p+".traffic", tp)
@@ -547,8 +550,8 @@ func (v *validator) traffic(p string, tp *TrafficPolicy) {
 				v.addf(ep+".contextExtensions", "only for protocol GRPC")
 			}
 		case ExtAuthGRPC:
-			if e.PathPrefix != "" || len(e.ForwardHeaders) > 0 || len(e.AllowedUpstreamHeaders) > 0 || e.SignInRedirectURL != "" {
-				v.addf(ep, "pathPrefix, forwardHeaders, allowedUpstreamHeaders and signInRedirectURL are only for protocol HTTP")
+			if e.PathPrefix != "" || len(e.AllowedUpstreamHeaders) > 0 || e.AllUpstreamHeaders || e.Require200 || e.SignInRedirectURL != "" {
+				v.addf(ep, "pathPrefix, allowedUpstreamHeaders, allUpstreamHeaders, require200 and signInRedirectURL are only for protocol HTTP")
 			}
 			if b := v.backends[e.Backend]; b != nil && b.TLS != nil {
 				v.addf(ep+".backend", "gRPC ext auth over TLS is not supported yet; use a cleartext (h2c) backend")
@@ -559,8 +562,20 @@ func (v *validator) traffic(p string, tp *TrafficPolicy) {
 		if e.PathPrefix != "" && !strings.HasPrefix(e.PathPrefix, "/") {
 			v.addf(ep+".pathPrefix", "must start with \"/\", got %q", e.PathPrefix)
 		}
+		for _, seg := range strings.Split(e.PathPrefix, "/") {
+			if seg == "." || seg == ".." {
+				v.addf(ep+".pathPrefix", "must not contain . or .. segments, got %q", e.PathPrefix)
+				break
+			}
+		}
+		if e.AllUpstreamHeaders && len(e.AllowedUpstreamHeaders) > 0 {
+			v.addf(ep+".allUpstreamHeaders", "set either allUpstreamHeaders or allowedUpstreamHeaders")
+		}
 		if e.IncludeBodyBytes < 0 || e.IncludeBodyBytes > 1<<20 {
 			v.addf(ep+".includeBodyBytes", "must be 0-1048576, got %d", e.IncludeBodyBytes)
+		}
+		if e.RejectLargeBody && e.IncludeBodyBytes == 0 {
+			v.addf(ep+".rejectLargeBody", "requires includeBodyBytes")
 		}
 		if e.Timeout != nil && e.Timeout.Duration <= 0 {
 			v.addf(ep+".timeout", "must be positive")
@@ -836,6 +851,27 @@ func (v *validator) backend(p string, b *Backend) {
 	}
 	if b.ConnectTimeout != nil && b.ConnectTimeout.Duration <= 0 {
 		v.addf(p+".connectTimeout", "must be positive")
+	}
+	if rb := b.RetryBudget; rb != nil {
+		if b.Protocol == BackendTCP {
+			v.addf(p+".retryBudget", "only for HTTP backends: TCP connections are not retried")
+		}
+		v.retryBudget(p+".retryBudget", rb)
+	}
+}
+
+func (v *validator) retryBudget(p string, b *RetryBudget) {
+	if b.Percent < 0 || b.Percent > 100 {
+		v.addf(p+".percent", "must be 0-100, got %d", b.Percent)
+	}
+	if b.Interval != nil && b.Interval.Duration <= 0 {
+		v.addf(p+".interval", "must be positive")
+	}
+	if b.MinRetries < 0 {
+		v.addf(p+".minRetries", "must not be negative, got %d", b.MinRetries)
+	}
+	if b.MinRetryInterval != nil && b.MinRetryInterval.Duration <= 0 {
+		v.addf(p+".minRetryInterval", "must be positive")
 	}
 }
 

@@ -11,7 +11,15 @@ import (
 // globally) so it cannot affect other gRPC services in the same process.
 type jsonCodec struct{}
 
-func (jsonCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+func (jsonCodec) Marshal(v any) ([]byte, error) {
+	if w, ok := v.(preEncoded); ok {
+		return w.wire()
+	}
+	return json.Marshal(v)
+}
+
+// preEncoded messages carry their own wire bytes (see encodedResponse).
+type preEncoded interface{ wire() ([]byte, error) }
 
 func (jsonCodec) Unmarshal(data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {

@@ -63,12 +63,47 @@ type Response struct {
 // VersionOf returns a content hash of c (ignoring c.Version), suitable as Config.Version:
 // identical configs get identical versions, so republishing one is a no-op.
 func VersionOf(c *config.Config) (string, error) {
+	v, _, err := Encode(c)
+	return v, err
+}
+
+// Encode returns c's JSON with an empty version, as a push carries it (the Response names the
+// version), and its content hash, which VersionOf returns. A publisher that hashes anyway
+// hands the bytes to Snapshots.SetEncoded, so pushes of that version are not encoded again.
+func Encode(c *config.Config) (version string, raw []byte, err error) {
 	cp := *c
 	cp.Version = ""
-	b, err := json.Marshal(&cp)
+	raw, err = json.Marshal(&cp)
 	if err != nil {
-		return "", fmt.Errorf("hash config: %w", err)
+		return "", nil, fmt.Errorf("hash config: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8]), nil
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8]), raw, nil
+}
+
+// encodedResponse is a Response whose config is already JSON (from Encode): one encoding of
+// a version serves every push of it, to every proxy of the Gateway. The codec writes it
+// as is; on the wire it is a Response.
+type encodedResponse struct {
+	version, nonce string
+	config         []byte
+}
+
+func (r *encodedResponse) wire() ([]byte, error) {
+	v, err := json.Marshal(r.version)
+	if err != nil {
+		return nil, err
+	}
+	n, err := json.Marshal(r.nonce)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(r.config)+len(v)+len(n)+40)
+	b = append(b, `{"version":`...)
+	b = append(b, v...)
+	b = append(b, `,"nonce":`...)
+	b = append(b, n...)
+	b = append(b, `,"config":`...)
+	b = append(b, r.config...)
+	return append(b, '}'), nil
 }

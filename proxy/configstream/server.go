@@ -142,16 +142,19 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 	var nonce uint64
 	err = func() error {
 		for {
-			cfg, changed := s.snaps.Get(node.Key())
+			cfg, raw, changed, err := s.snaps.encoded(node.Key())
+			if err != nil {
+				return status.Errorf(codes.Internal, "configstream: encode config: %v", err)
+			}
 			if cfg != nil && cfg.Version != sent {
 				nonce++
-				resp := &Response{Version: cfg.Version, Nonce: strconv.FormatUint(nonce, 10), Config: cfg}
+				resp := &encodedResponse{version: cfg.Version, nonce: strconv.FormatUint(nonce, 10), config: raw}
 				if err := ss.SendMsg(resp); err != nil {
 					return fmt.Errorf("send config %s: %w", cfg.Version, err)
 				}
 				sent = cfg.Version
 				s.obs.Pushed(id, node, cfg.Version)
-				log.Debug("pushed config", "version", cfg.Version, "nonce", resp.Nonce)
+				log.Debug("pushed config", "version", cfg.Version, "nonce", resp.nonce)
 			}
 			select {
 			case <-ctx.Done():

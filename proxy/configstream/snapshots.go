@@ -16,6 +16,9 @@ type Snapshots struct {
 
 type snapshot struct {
 	cfg *config.Config
+	// raw is cfg as Encode returns it, shared by every push of this version; nil until
+	// the first push when the publisher did not provide it.
+	raw []byte
 	// changed is closed (and replaced) on every publish: a broadcast to all waiters.
 	changed chan struct{}
 }
@@ -29,6 +32,12 @@ func NewSnapshots() *Snapshots {
 // reports whether it differs from the previous one. A nil cfg removes the Gateway: its
 // connected proxies keep serving what they have. Set takes ownership of cfg.
 func (s *Snapshots) Set(gw GatewayKey, cfg *config.Config) bool {
+	return s.SetEncoded(gw, cfg, nil)
+}
+
+// SetEncoded is Set with cfg's encoding from Encode (raw), which pushes then send as is
+// instead of encoding cfg again. A nil raw is encoded on the first push.
+func (s *Snapshots) SetEncoded(gw GatewayKey, cfg *config.Config, raw []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entry(gw)
@@ -43,10 +52,32 @@ func (s *Snapshots) Set(gw GatewayKey, cfg *config.Config) bool {
 	if e.cfg != nil && e.cfg.Version == cfg.Version {
 		return false
 	}
-	e.cfg = cfg
+	e.cfg, e.raw = cfg, raw
 	close(e.changed)
 	e.changed = make(chan struct{})
 	return true
+}
+
+// encoded is Get with the config's encoding (see Encode), made here on first use.
+func (s *Snapshots) encoded(gw GatewayKey) (*config.Config, []byte, <-chan struct{}, error) {
+	s.mu.Lock()
+	e := s.entry(gw)
+	cfg, raw, changed := e.cfg, e.raw, e.changed
+	s.mu.Unlock()
+	if cfg == nil || raw != nil {
+		return cfg, raw, changed, nil
+	}
+	// Encode outside the lock: other Gateways' publishers and streams must not wait.
+	_, raw, err := Encode(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s.mu.Lock()
+	if e.cfg == cfg {
+		e.raw = raw
+	}
+	s.mu.Unlock()
+	return cfg, raw, changed, nil
 }
 
 // Get returns the latest config of gw (nil if none) and a channel closed on the next change.

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+)
+
+// The benchmarks below price, without a cluster, each step a route change goes through
+// between the informer cache and a proxy serving it, for a Gateway with n benchmark routes:
+// translation of everything (operator, on every change), the content hash (operator), the
+// JSON encoding of the push (operator) and its decoding (proxy), and the proxy building and
+// swapping in the new handler graph. Run: go test -run '^$' -bench . ./hack/bench/routes
+
+var sizes = []int{100, 1000}
+
+// snapshot is what the operator's cache holds for the benchmark namespace with n routes.
+func snapshot(n int) *translate.Snapshot {
+	const ns, gw = "agw-bench", "bench"
+	s := &translate.Snapshot{
+		ControllerName: controllerName,
+		GatewayClasses: []gwv1.GatewayClass{{
+			ObjectMeta: metav1.ObjectMeta{Name: "agentgateway", Generation: 1},
+			Spec:       gwv1.GatewayClassSpec{ControllerName: controllerName},
+		}},
+		Gateways: []gwv1.Gateway{{
+			ObjectMeta: metav1.ObjectMeta{Name: gw, Namespace: ns, Generation: 1},
+			Spec: gwv1.GatewaySpec{GatewayClassName: "agentgateway", Listeners: []gwv1.Listener{{
+				Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80,
+				AllowedRoutes: &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: ptr.To(gwv1.NamespacesFromSame)}},
+			}}},
+		}},
+		Namespaces: []corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: ns}}},
+	}
+	for _, b := range backends {
+		s.Services = append(s.Services, corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: b, Namespace: ns},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.9", Selector: map[string]string{"app": b},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(3000), Protocol: corev1.ProtocolTCP}}},
+		})
+		s.EndpointSlices = append(s.EndpointSlices, discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: b + "-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: b}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.50"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		})
+	}
+	for i := 1; i <= n; i++ {
+		r := route(ns, gw, i, backends[0])
+		r.Generation = 1
+		r.CreationTimestamp = metav1.Unix(int64(1_800_000_000+i), 0)
+		s.HTTPRoutes = append(s.HTTPRoutes, *r)
+	}
+	return s
+}
+
+// gatewayConfig translates s and returns the benchmark Gateway's config, checking it
+// carries every route.
+func gatewayConfig(tb testing.TB, s *translate.Snapshot, n int) *config.Config {
+	res := translate.Translate(s)
+	for _, g := range res.Gateways {
+		if g.Config == nil {
+			tb.Fatalf("gateway %s/%s rejected: %+v", g.Namespace, g.Name, g.Conditions)
+		}
+		got := 0
+		for _, b := range g.Config.Binds {
+			for _, l := range b.Listeners {
+				got += len(l.HTTPRoutes)
+			}
+		}
+		if got != n {
+			tb.Fatalf("config has %d routes, want %d", got, n)
+		}
+		return g.Config
+	}
+	tb.Fatal("no gateway translated")
+	return nil
+}
+
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			s := snapshot(n)
+			gatewayConfig(b, s, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				translate.Translate(s)
+			}
+		})
+	}
+}
+
+func BenchmarkVersionOf(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			cfg := gatewayConfig(b, snapshot(n), n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := configstream.VersionOf(cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPushEncode and BenchmarkPushDecode are the JSON codec of configstream on the
+// whole config, as each push does.
+func BenchmarkPushEncode(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			resp := &configstream.Response{Version: "v", Nonce: "1", Config: gatewayConfig(b, snapshot(n), n)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPushDecode(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			raw, err := json.Marshal(&configstream.Response{Version: "v", Nonce: "1", Config: gatewayConfig(b, snapshot(n), n)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var r configstream.Response
+				if err := json.Unmarshal(raw, &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkProxyApply is the proxy validating the config, building the handler graph and
+// swapping it in, alternating between two versions so every Apply is a real change.
+func BenchmarkProxyApply(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			var cfgs [2]*config.Config
+			for k := range cfgs {
+				c := gatewayConfig(b, snapshot(n+k), n+k)
+				for i := range c.Binds {
+					c.Binds[i].Address, c.Binds[i].Port = "127.0.0.1", port
+				}
+				c.Version = fmt.Sprint(k)
+				cfgs[k] = c
+			}
+			rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			defer rt.Shutdown(context.Background())
+			b.ReportAllocs()
+			k := 0
+			for b.Loop() {
+				if err := rt.Apply(cfgs[k%2]); err != nil {
+					b.Fatal(err)
+				}
+				k++
+			}
+		})
+	}
+}

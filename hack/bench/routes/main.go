@@ -1,0 +1,195 @@
+// Command routes is the route-lifecycle benchmark of the control plane (make
+// bench-control-plane), modeled on the public gateway-api-bench probe. Against a running
+// cluster with agentgateway-go installed, in a namespace of its own, it
+//
+//  1. adds N HTTPRoutes one at a time to one Gateway (route i: hostname i.example.com,
+//     PathPrefix /i, a RequestHeaderModifier filter) and times each from Create to the
+//     first 200 through the Gateway's address, probing back-to-back;
+//  2. flips route 1 between two echo backends F times while a client sends back-to-back
+//     requests, counting every non-200 and which backend pods answered;
+//  3. deletes all routes and times it until the Gateway reports 0 attached and every
+//     host answers 404 (teardown);
+//  4. creates all N routes at once and times it until the Gateway's listeners report N
+//     attached and every route is Accepted (setup), counting the status writes that took;
+//  5. tears down again, and reports operator and proxy memory seen along the way.
+//
+// The last line of its output is for machines:
+//
+//	bench-control-plane: propagation_p99_ms=<ms> flip_errors=<n> setup_s=<s> teardown_s=<s>
+//
+// It creates and deletes only objects in its namespace and never deletes the namespace
+// (hack/bench-control-plane.sh does).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+type options struct {
+	routes, flips, createWorkers int
+	namespace, gateway, class    string
+	timeout, routeTimeout        time.Duration
+}
+
+func main() {
+	o := options{}
+	flag.IntVar(&o.routes, "routes", envInt("BENCH_ROUTES", 1000), "routes to add (env BENCH_ROUTES)")
+	flag.IntVar(&o.flips, "flips", envInt("BENCH_FLIPS", 1000), "backend flips of route 1 (env BENCH_FLIPS)")
+	flag.IntVar(&o.createWorkers, "create-workers", envInt("BENCH_CREATE_WORKERS", 16), "concurrent creates and deletes in the bulk setup step (env BENCH_CREATE_WORKERS)")
+	flag.StringVar(&o.namespace, "namespace", envStr("BENCH_NAMESPACE", "agw-bench"), "namespace of the benchmark's objects (env BENCH_NAMESPACE)")
+	flag.StringVar(&o.gateway, "gateway", "bench", "name of the benchmark's Gateway")
+	flag.StringVar(&o.class, "gateway-class", envStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
+	flag.DurationVar(&o.timeout, "timeout", envDuration("BENCH_TIMEOUT", 45*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
+	flag.DurationVar(&o.routeTimeout, "route-timeout", envDuration("BENCH_ROUTE_TIMEOUT", 30*time.Second), "bound on one route's propagation or one flip (env BENCH_ROUTE_TIMEOUT)")
+	flag.Parse()
+	if o.routes < 1 || o.routes > 100000 || o.flips < 0 || o.flips > 1000000 || o.createWorkers < 1 || o.createWorkers > 256 {
+		fmt.Fprintln(os.Stderr, "bench-control-plane: routes 1..100000, flips 0..1e6, create-workers 1..256")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (the whole run is bounded by BENCH_TIMEOUT=%s)", err, o.timeout)
+		}
+		fmt.Fprintln(os.Stderr, "bench-control-plane:", err)
+		os.Exit(1)
+	}
+}
+
+// logf prints progress to stderr; the report goes to stdout.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench-control-plane: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options) error {
+	// client-go's and controller-runtime's own logs (watch restarts and the like) are not
+	// part of the report.
+	ctrl.SetLogger(logr.Discard())
+	klog.SetLogger(logr.Discard())
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w (set KUBECONFIG)", err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000 // the bulk step is about apiserver throughput, not client throttling
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), gwv1.Install(scheme)); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	b := &bench{o: o, c: c}
+	if kc, err := kubernetes.NewForConfig(cfg); err == nil {
+		b.rc = kc.Discovery().RESTClient()
+	}
+
+	logf("namespace %s: echo backends %v and Gateway %s (class %s)", o.namespace, backends, o.gateway, o.class)
+	if err := environment(ctx, c, o.namespace, o.gateway, o.class); err != nil {
+		return err
+	}
+	if b.t, err = startTracker(ctx, cfg, scheme, o.namespace, o.gateway); err != nil {
+		return err
+	}
+	if err := b.deleteRoutes(ctx); err != nil { // leftovers of an interrupted run
+		return err
+	}
+	if err := waitBackends(ctx, c, o.namespace); err != nil {
+		return err
+	}
+	if err := b.waitGateway(ctx); err != nil {
+		return err
+	}
+
+	r := &report{n: o.routes, flips: o.flips}
+	r.load = loadavg()
+	if err := b.propagation(ctx, r); err != nil {
+		return err
+	}
+	if err := b.flip(ctx, r); err != nil {
+		return err
+	}
+	b.sampleMemory(ctx, r)
+	first, err := b.teardown(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := b.setup(ctx, r); err != nil {
+		return err
+	}
+	b.sampleMemory(ctx, r)
+	second, err := b.teardown(ctx, r)
+	if err != nil {
+		return err
+	}
+	r.teardown = max(first, second)
+	r.teardowns = [2]time.Duration{first, second}
+	r.print(os.Stdout)
+	return nil
+}
+
+func envStr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(k string, def int) int {
+	if v := os.Getenv(k); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-control-plane: %s=%q is not a whole number\n", k, v)
+			os.Exit(2)
+		}
+		return n
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v := os.Getenv(k); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-control-plane: %s=%q is not a duration (e.g. 30m): %v\n", k, v, err)
+			os.Exit(2)
+		}
+		return d
+	}
+	return def
+}
+
+// loadavg is the 1-minute load average, printed so results from a busy machine are
+// recognizable.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil || len(b) == 0 {
+		return "?"
+	}
+	for i, ch := range b {
+		if ch == ' ' {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}

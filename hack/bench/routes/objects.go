@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// routeLabel marks the routes the benchmark creates, so it deletes only those.
+const routeLabel = "bench.agentgateway.dev/route"
+
+// echoImage is the conformance echo server; the local node runs it from hack/tools/echo.
+const echoImage = "registry.k8s.io/gateway-api/echo-basic:v1.6.3"
+
+// backends are the two echo Deployments (and Services) the flip test alternates between;
+// routes point at the first.
+var backends = [2]string{"echo-a", "echo-b"}
+
+func routeName(i int) string { return "r-" + strconv.Itoa(i) }
+func routeHost(i int) string { return strconv.Itoa(i) + ".example.com" }
+func routePath(i int) string { return "/" + strconv.Itoa(i) }
+
+// route is HTTPRoute i: hostname i.example.com, PathPrefix /i, a RequestHeaderModifier
+// filter, and backend.
+func route(ns, gateway string, i int, backend string) *gwv1.HTTPRoute {
+	return &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: routeName(i), Namespace: ns, Labels: map[string]string{routeLabel: "true"}},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: gwv1.ObjectName(gateway)}}},
+			Hostnames:       []gwv1.Hostname{gwv1.Hostname(routeHost(i))},
+			Rules:           routeRules(i, backend),
+		},
+	}
+}
+
+func routeRules(i int, backend string) []gwv1.HTTPRouteRule {
+	return []gwv1.HTTPRouteRule{{
+		Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: ptr.To(gwv1.PathMatchPathPrefix), Value: ptr.To(routePath(i))}}},
+		Filters: []gwv1.HTTPRouteFilter{{
+			Type: gwv1.HTTPRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gwv1.HTTPHeaderFilter{
+				Set: []gwv1.HTTPHeader{{Name: "x-bench-route", Value: strconv.Itoa(i)}},
+			},
+		}},
+		BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{
+			Name: gwv1.ObjectName(backend), Port: ptr.To(gwv1.PortNumber(8080)),
+		}}}},
+	}}
+}
+
+// environment creates (or reuses) the namespace, the echo backends and the Gateway.
+func environment(ctx context.Context, c client.Client, ns, gateway, class string) error {
+	// A namespace still terminating from an earlier run accepts no new objects.
+	for {
+		cur := &corev1.Namespace{}
+		err := c.Get(ctx, types.NamespacedName{Name: ns}, cur)
+		if apierrors.IsNotFound(err) || (err == nil && cur.DeletionTimestamp == nil) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("get namespace %s: %w", ns, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	objs := []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}}
+	for _, b := range backends {
+		labels := map[string]string{"app": b}
+		objs = append(objs,
+			&appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: b, Namespace: ns},
+				Spec: appsv1.DeploymentSpec{
+					Replicas: ptr.To[int32](1),
+					Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{
+						ObjectMeta: metav1.ObjectMeta{Labels: labels},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{
+							Name:  "echo",
+							Image: echoImage,
+							Env: []corev1.EnvVar{
+								{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+								{Name: "NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+							},
+							Ports: []corev1.ContainerPort{{ContainerPort: 3000}},
+							ReadinessProbe: &corev1.Probe{
+								ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(3000)}},
+								PeriodSeconds: 1,
+							},
+						}}},
+					},
+				},
+			},
+			&corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: b, Namespace: ns},
+				Spec: corev1.ServiceSpec{
+					Selector: labels,
+					Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(3000)}},
+				},
+			})
+	}
+	objs = append(objs, &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: gateway, Namespace: ns},
+		Spec: gwv1.GatewaySpec{
+			GatewayClassName: gwv1.ObjectName(class),
+			Listeners: []gwv1.Listener{{
+				Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80,
+				AllowedRoutes: &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: ptr.To(gwv1.NamespacesFromSame)}},
+			}},
+		},
+	})
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// waitBackends waits until both echo Deployments have a ready replica.
+func waitBackends(ctx context.Context, c client.Client, ns string) error {
+	for _, b := range backends {
+		for {
+			d := &appsv1.Deployment{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: b}, d); err != nil {
+				return fmt.Errorf("get deployment %s: %w", b, err)
+			}
+			if d.Status.ReadyReplicas >= 1 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("echo deployment %s/%s not ready: %w", ns, b, ctx.Err())
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report is everything the run measured.
+type report struct {
+	n, flips int
+	load     string
+
+	propagation, creates    []time.Duration
+	afterCreate             []time.Duration // propagation minus the Create call
+	propagationTimeouts     int
+	propagationProbes       tally
+	propagationWall         time.Duration
+	propagationStatusWrites int
+	propagationOperator     map[string]float64
+	propagationPuts         map[string]float64
+
+	flipLatency      []time.Duration
+	flipsUnseen      int
+	flipProbes       tally
+	flipBackends     map[string]int
+	flipErrorSamples []answer
+	flipWall         time.Duration
+
+	setup, setupCreates, setupServing      time.Duration
+	setupProbes                            tally
+	routeStatusWrites, gatewayStatusWrites int
+	setupOperator                          map[string]float64
+	setupPuts                              map[string]float64
+
+	teardown       time.Duration
+	teardowns      [2]time.Duration
+	teardownProbes tally
+
+	mem map[string]mem
+}
+
+// flipErrors are the flip client's answers other than 200, failed requests included.
+func (r *report) flipErrors() int {
+	return r.flipProbes.notFound + r.flipProbes.errors()
+}
+
+func (r *report) print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("")
+	p("route lifecycle, %d routes, %d flips (load average at start %s, now %s)", r.n, r.flips, r.load, loadavg())
+	prop := summarize(r.propagation)
+	p("  propagation (Create -> first 200):  %s", prop)
+	p("    the Create call alone:            %s", summarize(r.creates))
+	p("    from the Create call's return:    %s", summarize(r.afterCreate))
+	p("    probe errors (not 200/404):       %d (%d failed requests, codes %v)%s", r.propagationProbes.errors(), r.propagationProbes.failed, r.propagationProbes.codes, lastErr(r.propagationProbes))
+	p("    routes never serving:             %d", r.propagationTimeouts)
+	p("    status writes while adding:       %d (%.1f per route)", r.propagationStatusWrites, float64(r.propagationStatusWrites)/float64(r.n))
+	p("    operator leader, per route:       %s", perRoute(r.propagationOperator, r.n))
+	if r.propagationPuts != nil {
+		p("    apiserver status PUTs per route:  %.2f written, %.2f conflicts (409), %.2f other failures (HTTPRoute, Gateway; all namespaces)",
+			r.propagationPuts["200"]/float64(r.n), r.propagationPuts["409"]/float64(r.n), sumExcept(r.propagationPuts, "200", "409")/float64(r.n))
+	}
+	p("    wall time:                        %.1fs", r.propagationWall.Seconds())
+	if r.flips > 0 {
+		p("  flip (route 1, back-to-back client): %d non-200 of %d answers (404: %d, other codes %v, failed %d)%s",
+			r.flipErrors(), r.flipProbes.ok+r.flipErrors(), r.flipProbes.notFound, r.flipProbes.codes, r.flipProbes.failed, lastErr(r.flipProbes))
+		for _, a := range r.flipErrorSamples {
+			p("    e.g. code %d err %v at %s", a.code, a.err, a.start.Format(time.TimeOnly+".000"))
+		}
+		p("    served by:                        %s", backendsServed(r.flipBackends))
+		p("    flip visible after:               %s (never seen: %d)", summarize(r.flipLatency), r.flipsUnseen)
+		p("    wall time:                        %.1fs", r.flipWall.Seconds())
+	}
+	p("  setup (%d creates at once -> all attached and Accepted): %.2fs", r.n, r.setup.Seconds())
+	p("    creates done after:               %.2fs", r.setupCreates.Seconds())
+	p("    every host answering 200 after:   %.2fs (probe errors %d)", r.setupServing.Seconds(), r.setupProbes.errors())
+	p("    status writes:                    %d (%d HTTPRoute, %d Gateway) for %d routes", r.routeStatusWrites+r.gatewayStatusWrites, r.routeStatusWrites, r.gatewayStatusWrites, r.n)
+	if r.setupPuts != nil {
+		p("    apiserver status PUTs (HTTPRoute, Gateway; all namespaces): %.0f written, %.0f conflicts (409), %.0f other failures",
+			r.setupPuts["200"], r.setupPuts["409"], sumExcept(r.setupPuts, "200", "409"))
+	}
+	p("    operator leader, whole step:      %s", perRoute(r.setupOperator, 1))
+	p("  teardown (delete all -> 0 attached and every host 404): %.2fs (after one-at-a-time adds %.2fs, after bulk setup %.2fs; probe errors %d)",
+		r.teardown.Seconds(), r.teardowns[0].Seconds(), r.teardowns[1].Seconds(), r.teardownProbes.errors())
+	p("  memory (largest seen with %d routes attached):", r.n)
+	for _, k := range slices.Sorted(maps.Keys(r.mem)) {
+		p("    %-56s rss %s (peak %s)", k, mib(r.mem[k].rss), mib(r.mem[k].hwm))
+	}
+	p("bench-control-plane: propagation_p99_ms=%.1f flip_errors=%d setup_s=%.2f teardown_s=%.2f",
+		float64(prop.p99)/float64(time.Millisecond), r.flipErrors(), r.setup.Seconds(), r.teardown.Seconds())
+}
+
+func lastErr(t tally) string {
+	if t.lastErr == nil {
+		return ""
+	}
+	return fmt.Sprintf("; last failure: %v", t.lastErr)
+}
+
+func backendsServed(m map[string]int) string {
+	if len(m) == 0 {
+		return "nothing"
+	}
+	s := ""
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		s += fmt.Sprintf("%s %d answers, ", k, m[k])
+	}
+	both := m[backends[0]] > 0 && m[backends[1]] > 0
+	if both {
+		return s + "both backends served"
+	}
+	return s + "NOT both backends served"
+}
+
+// perRoute formats operator counter deltas divided by n (n = 1: totals).
+func perRoute(m map[string]float64, n int) string {
+	if m == nil {
+		return "(operator metrics unavailable)"
+	}
+	d := float64(n)
+	s := fmt.Sprintf("%.1f reconciles, %.1f ms reconciling (%.1f ms translating), %.1f status writes, %.1f config pushes (%.1f new snapshots; all namespaces)",
+		m["agentgateway_reconciles_total"]/d, 1000*m["agentgateway_reconcile_seconds_sum"]/d, 1000*m["agentgateway_translate_seconds_sum"]/d,
+		m["agentgateway_status_writes_total"]/d, m["agentgateway_xds_pushes_total"]/d, m["agentgateway_xds_snapshot_changes_total"]/d)
+	const prefix = `agentgateway_reconcile_step_seconds_sum{step="`
+	var steps []string
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			steps = append(steps, k)
+		}
+	}
+	if len(steps) == 0 {
+		return s
+	}
+	slices.Sort(steps)
+	s += "; ms per step:"
+	for _, k := range steps {
+		s += fmt.Sprintf(" %s %.1f", strings.TrimSuffix(strings.TrimPrefix(k, prefix), `"}`), 1000*m[k]/d)
+	}
+	return s
+}
+
+func sumExcept(m map[string]float64, skip ...string) float64 {
+	t := 0.0
+	for k, v := range m {
+		if !slices.Contains(skip, k) {
+			t += v
+		}
+	}
+	return t
+}

@@ -1,0 +1,294 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/e2e/envtest"
+	"github.com/agentgateway/agentgateway-go/operator/provider"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+)
+
+// TestRouteScale is the operator half of the route-lifecycle benchmark (make
+// bench-control-plane), against a real kube-apiserver with a configstream client standing
+// in for the proxy: it times route i from Create to the first config that contains it,
+// then all routes created at once until the Gateway reports them attached and Accepted,
+// and logs where the operator's reconcile time went (agentgateway_reconcile_step_seconds).
+// It runs only with AGW_ROUTE_SCALE=<routes>; go test -cpuprofile profiles the operator.
+func TestRouteScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("AGW_ROUTE_SCALE"))
+	if n <= 0 {
+		t.Skip("set AGW_ROUTE_SCALE=<routes> to run the route scale benchmark")
+	}
+	root := envtest.RepoRoot()
+	env := envtest.Start(t, filepath.Join(root, "manifests", "crds"), filepath.Join(root, "manifests", "gateway-api"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	xdsAddr := startOperator(t, ctx, cancel, env)
+	c := newClient(t, env)
+
+	const ns = "bench"
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(t, c.Create(ctx, &gwv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
+		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
+	}))
+	must(t, c.Create(ctx, &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: gwv1.GatewaySpec{
+			GatewayClassName: "agentgateway",
+			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
+		},
+	}))
+	must(t, c.Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
+	}))
+	must(t, c.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "echo-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}))
+
+	fp := newFakeProxy()
+	pc := &configstream.Client{
+		Address: xdsAddr,
+		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
+		Token:   func() (string, error) { return "token-for-web", nil },
+	}
+	go pc.Run(ctx, fp.apply)
+	waitFor(t, "Gateway Programmed", func() (bool, string) {
+		gw := getGateway(t, ctx, c, ns)
+		return meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed"), condString(gw.Status.Conditions)
+	})
+
+	route := func(i int) *gwv1.HTTPRoute {
+		return &gwv1.HTTPRoute{
+			ObjectMeta: metav1.ObjectMeta{Name: "r-" + strconv.Itoa(i), Namespace: ns, Labels: map[string]string{"bench": "true"}},
+			Spec: gwv1.HTTPRouteSpec{
+				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "web"}}},
+				Hostnames:       []gwv1.Hostname{gwv1.Hostname(strconv.Itoa(i) + ".example.com")},
+				Rules: []gwv1.HTTPRouteRule{{
+					Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: ptr.To(gwv1.PathMatchPathPrefix), Value: ptr.To("/" + strconv.Itoa(i))}}},
+					Filters: []gwv1.HTTPRouteFilter{{
+						Type:                  gwv1.HTTPRouteFilterRequestHeaderModifier,
+						RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "x-bench-route", Value: strconv.Itoa(i)}}},
+					}},
+					BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "echo", Port: ptr.To[gwv1.PortNumber](80)}}}},
+				}},
+			},
+		}
+	}
+
+	// One at a time: Create -> the proxy holds a config with the route.
+	m0 := gatherCounters(t)
+	var lat, creates []time.Duration
+	for i := 1; i <= n; i++ {
+		name := "r-" + strconv.Itoa(i)
+		t0 := time.Now()
+		must(t, c.Create(ctx, route(i)))
+		creates = append(creates, time.Since(t0))
+		at, ok := fp.waitRoute(name, t0.Add(30*time.Second))
+		if !ok {
+			t.Fatalf("route %s never reached the proxy", name)
+		}
+		lat = append(lat, at.Sub(t0))
+	}
+	m1 := gatherCounters(t)
+	t.Logf("propagation to the proxy's config, %d routes one at a time: %s (the Create call alone: %s)", n, durations(lat), durations(creates))
+	t.Logf("  per route: %s", perChange(m0, m1, n))
+
+	attached := func() int32 {
+		gw := getGateway(t, ctx, c, ns)
+		var a int32
+		for _, l := range gw.Status.Listeners {
+			a += l.AttachedRoutes
+		}
+		return a
+	}
+	t0 := time.Now()
+	must(t, c.DeleteAllOf(ctx, &gwv1.HTTPRoute{}, client.InNamespace(ns), client.MatchingLabels{"bench": "true"}))
+	deleted := time.Since(t0)
+	pollUntil(t, 60*time.Second, func() bool { return fp.routes() == 0 })
+	unpublished := time.Since(t0)
+	pollUntil(t, 60*time.Second, func() bool { return attached() == 0 })
+	t.Logf("teardown: %.2fs until 0 attached (the delete call took %.2fs, the proxy had no route after %.2fs)", time.Since(t0).Seconds(), deleted.Seconds(), unpublished.Seconds())
+
+	m2 := gatherCounters(t)
+	t0 = time.Now()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := c.Create(ctx, route(i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for i := 1; i <= n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	created := time.Since(t0)
+	pollUntil(t, 120*time.Second, func() bool { return attached() == int32(n) })
+	pollUntil(t, 120*time.Second, func() bool {
+		var l gwv1.HTTPRouteList
+		must(t, c.List(ctx, &l, client.InNamespace(ns)))
+		for _, r := range l.Items {
+			ok := false
+			for _, p := range r.Status.Parents {
+				ok = ok || (p.ControllerName == provider.ControllerName && meta.IsStatusConditionTrue(p.Conditions, "Accepted"))
+			}
+			if !ok {
+				return false
+			}
+		}
+		return len(l.Items) == n
+	})
+	setup := time.Since(t0)
+	time.Sleep(2 * time.Second) // acks and their reconciles settle
+	m3 := gatherCounters(t)
+	t.Logf("setup: %d creates in %.2fs; all attached and Accepted after %.2fs", n, created.Seconds(), setup.Seconds())
+	t.Logf("  whole step: %s", perChange(m2, m3, 1))
+}
+
+// fakeProxy records when each route first appeared in a config it received.
+type fakeProxy struct {
+	mu      sync.Mutex
+	changed chan struct{}
+	seen    map[string]time.Time
+	current map[string]bool
+}
+
+func newFakeProxy() *fakeProxy {
+	return &fakeProxy{changed: make(chan struct{}), seen: map[string]time.Time{}, current: map[string]bool{}}
+}
+
+func (f *fakeProxy) apply(c *config.Config) error {
+	now := time.Now()
+	cur := map[string]bool{}
+	for _, b := range c.Binds {
+		for _, l := range b.Listeners {
+			for _, r := range l.HTTPRoutes {
+				cur[r.Name] = true
+			}
+		}
+	}
+	f.mu.Lock()
+	for name := range cur {
+		if _, ok := f.seen[name]; !ok {
+			f.seen[name] = now
+		}
+	}
+	for name := range f.seen {
+		if !cur[name] {
+			delete(f.seen, name)
+		}
+	}
+	f.current = cur
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeProxy) routes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.current)
+}
+
+func (f *fakeProxy) waitRoute(name string, deadline time.Time) (time.Time, bool) {
+	for {
+		f.mu.Lock()
+		at, ok := f.seen[name]
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return at, true
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Until(deadline)):
+			return time.Time{}, false
+		}
+	}
+}
+
+func pollUntil(t *testing.T, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not reached within %s", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func durations(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(p int) time.Duration { return s[max(0, (p*len(s)+99)/100-1)] }
+	return fmt.Sprintf("p50=%s p99=%s max=%s", at(50).Round(100*time.Microsecond), at(99).Round(100*time.Microsecond), s[len(s)-1].Round(100*time.Microsecond))
+}
+
+// gatherCounters reads the operator's counters and histogram sums from the process-wide
+// registry, keyed by name and label values.
+func gatherCounters(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				out[key+"/sum"] = m.GetHistogram().GetSampleSum()
+				out[key+"/count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// perChange formats what the operator did between two samples, divided by n.
+func perChange(a, b map[string]float64, n int) string {
+	d := func(k string) float64 { return (b[k] - a[k]) / float64(n) }
+	s := fmt.Sprintf("%.2f reconciles, %.1f ms reconciling", d("agentgateway_reconciles_total/success")+d("agentgateway_reconciles_total/conflict"), 1000*d("agentgateway_reconcile_seconds/sum"))
+	for _, step := range []string{"snapshot", "translate", "views", "publish", "deploy", "status", "status-programmed"} {
+		s += fmt.Sprintf(", %s %.1f ms", step, 1000*d("agentgateway_reconcile_step_seconds/"+step+"/sum"))
+	}
+	return s + fmt.Sprintf(", %.2f status writes, %.2f pushes", d("agentgateway_status_writes_total"), d("agentgateway_xds_pushes_total"))
+}
