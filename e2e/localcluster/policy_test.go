@@ -88,6 +88,8 @@ func TestPolicyEndToEnd(t *testing.T) {
 		t.Run("directResponse", func(t *testing.T) { t.Parallel(); testDirectResponse(t, gw) })
 		t.Run("timeouts", func(t *testing.T) { t.Parallel(); testTimeouts(t, gw) })
 		t.Run("retry", func(t *testing.T) { t.Parallel(); testRetry(t, gw, backend) })
+		t.Run("retry budget", func(t *testing.T) { t.Parallel(); testRetryBudget(t, gw, backend) })
+		t.Run("Gateway API ExternalAuth filter", func(t *testing.T) { t.Parallel(); testGatewayAPIExternalAuth(t, gw, extAuth) })
 		t.Run("sessionPersistence", func(t *testing.T) { t.Parallel(); testSessionPersistence(t, gw) })
 		t.Run("backend tls", func(t *testing.T) { t.Parallel(); testBackendTLS(t, gw) })
 		t.Run("merge precedence", func(t *testing.T) { t.Parallel(); testMergePrecedence(t, gw) })
@@ -242,6 +244,23 @@ spec:
   - name: plain
     matches: [{path: {type: PathPrefix, value: /plain}}]
     backendRefs: [{name: hostbackend, port: 8080}]
+  - name: budgeted
+    matches: [{path: {type: PathPrefix, value: /budgeted}}]
+    backendRefs: [{name: hostbackend, port: 8080}]
+`, `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: gwextauth, namespace: policy-e2e}
+spec:
+  parentRefs: [{name: policy}]
+  hostnames: [gwextauth.policy.test]
+  rules:
+  - filters:
+    - type: ExternalAuth
+      externalAuth:
+        protocol: HTTP
+        backendRef: {name: extauth-http, port: 8080}
+        http: {path: /gwcheck, allowedHeaders: [x-ext-auth, x-test-id], allowedResponseHeaders: [x-auth-user]}
+    backendRefs: [{name: echo, port: 8080}]
 `)
 	pol := func(name, target, spec string) string {
 		return fmt.Sprintf("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\nmetadata: {name: %s, namespace: %s}\nspec:\n  targetRefs: [%s]\n%s", name, policyNS, target, spec)
@@ -374,6 +393,14 @@ spec:
 		pol("retry", rule("retry", "retried"), `  traffic:
     retry: {attempts: 2, codes: [503], backoff: 10ms}
 `),
+		// A budget of 0% with no minimum rate refuses every retry.
+		pol("retry-budget", rule("retry", "budgeted"), `  traffic:
+    retry:
+      attempts: 2
+      codes: [503]
+      backoff: 10ms
+      budget: {percent: 0, minRetriesPerSecond: 0}
+`),
 		pol("session", route("session"), `  traffic:
     sessionPersistence: {sessionName: agw-session, type: Cookie}
 `),
@@ -439,7 +466,7 @@ var wantPolicyFields = map[string][]string{
 	"csrf":      {"traffic.csrf <- policy-e2e/csrf (Route)"},
 	"direct":    {"traffic.directResponse <- policy-e2e/direct (Route)"},
 	"timeout":   {"traffic.timeouts <- policy-e2e/timeout (Route)"},
-	"retry":     {"traffic.retry <- policy-e2e/retry (Rule)"},
+	"retry":     {"traffic.retry <- policy-e2e/retry (Rule)", "traffic.retry <- policy-e2e/retry-budget (Rule)"},
 	"session":   {"traffic.sessionPersistence <- policy-e2e/session (Route)", "traffic.headerModifiers <- policy-e2e/gw-defaults (Gateway)", "traffic.transformation <- policy-e2e/gw-defaults (Gateway)"},
 	"merge":     {"traffic.headerModifiers <- policy-e2e/merge-route (Route)", "traffic.transformation <- policy-e2e/gw-defaults (Gateway)"},
 }
@@ -881,6 +908,38 @@ func testRetry(t *testing.T, gw *gwClient, b *hostBackend) {
 	if n := b.attemptsOf(key); n != 1 {
 		t.Errorf("rule without the retry policy: backend saw %d attempts, want 1", n)
 	}
+}
+
+// testRetryBudget: the rule's policy asks for retries within a budget of 0% (GEP-3388); the
+// budget refuses the retry, so the backend sees one attempt and the client the 503.
+func testRetryBudget(t *testing.T, gw *gwClient, b *hostBackend) {
+	key := fmt.Sprintf("budgeted-%d", time.Now().UnixNano())
+	resp := gw.expect(t, 503, req{host: "retry.policy.test", path: "/budgeted", header: map[string]string{"x-fail-once": key}})
+	if n := b.attemptsOf(key); n != 1 {
+		t.Errorf("budget of 0%%: backend saw %d attempts, want 1 (%s)", n, resp)
+	}
+	if !strings.Contains(string(resp.body), "retry budget exhausted") {
+		t.Errorf("503 does not say the budget refused the retry: %s", resp)
+	}
+}
+
+// testGatewayAPIExternalAuth: the HTTPRoute ExternalAuth filter (GEP-1494) asks the same HTTP
+// ext-auth server; only a 200 allows, and only the allowed response header goes upstream.
+func testGatewayAPIExternalAuth(t *testing.T, gw *gwClient, s *extAuthHTTPServer) {
+	const h = "gwextauth.policy.test"
+	id := fmt.Sprintf("gwext-%d", time.Now().UnixNano())
+	e := decodeEchoed(t, gw.expect(t, 200, req{host: h, path: "/x?q=1", header: map[string]string{"x-ext-auth": "allow", "x-test-id": id}}))
+	if got := e.header("x-auth-user"); !slices.Equal(got, []string{"alice"}) {
+		t.Errorf("backend got X-Auth-User %q, want [alice]", got)
+	}
+	if got := e.header("x-not-forwarded"); got != nil {
+		t.Errorf("a response header outside allowedResponseHeaders reached the backend: %q", got)
+	}
+	if got := s.checkedPath(id); !strings.HasPrefix(got, "/gwcheck") {
+		t.Errorf("ext-auth was asked about %q, want a path under /gwcheck", got)
+	}
+	gw.expect(t, 403, req{host: h, header: map[string]string{"x-ext-auth": "deny"}})
+	gw.expect(t, 401, req{host: h})
 }
 
 func testSessionPersistence(t *testing.T, gw *gwClient) {

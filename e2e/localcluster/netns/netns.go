@@ -192,8 +192,8 @@ func DeletePod(p PodNetwork) error {
 			errs = append(errs, err)
 		}
 	}
-	if p.Veth != "" && linkExists(p.Veth) {
-		if err := ip("link", "del", p.Veth); err != nil {
+	if p.Veth != "" {
+		if err := delLink(p.Veth); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -239,13 +239,24 @@ func CleanupAll(c Config) error {
 		if l == c.Bridge {
 			continue
 		}
-		if linkExists(l) {
-			if err := ip("link", "del", l); err != nil {
-				errs = append(errs, err)
-			}
+		if err := delLink(l); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// delLink deletes a link unless it is already gone: the host end of a pod's veth pair vanishes
+// on its own, asynchronously, once the pod's namespace is deleted.
+func delLink(name string) error {
+	if !linkExists(name) {
+		return nil
+	}
+	err := ip("link", "del", name)
+	if err != nil && (strings.Contains(err.Error(), "Cannot find device") || !linkExists(name)) {
+		return nil
+	}
+	return err
 }
 
 func linkExists(name string) bool {
