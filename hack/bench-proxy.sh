@@ -16,9 +16,12 @@
 #   BENCH_TARGETS="direct proxy nginx haproxy"
 #   BENCH_RATE=1000            requests/s for the added-p99 probe
 #   BENCH_P99_ROUNDS=3         rounds of that probe (median p99 per target)
+#   BENCH_REPEAT=1             runs of every cell, targets taking turns; the
+#                              table shows each target's median run (by req/s)
 #   BENCH_PROFILE=file.pprof   save a CPU profile of the proxy during h1 c=16
 #                              and print its top functions
-#   BENCH_PORT_BASE=18080      first of 7 consecutive loopback ports
+#   BENCH_PORT_BASE=18080      first of 7 consecutive loopback ports (unset:
+#                              the first free range from 18080 up)
 #   BENCH_PROXY_BIN=path       use this proxy binary instead of building ./proxy/cmd/proxy
 #   BENCH_NO_INSTALL=1         never run apt-get; skip columns whose tool is missing
 #
@@ -34,10 +37,12 @@ PROTOS=${BENCH_PROTOS:-"h1 h2"}
 TARGETS=${BENCH_TARGETS:-"direct proxy nginx haproxy"}
 RATE=${BENCH_RATE:-1000}
 ROUNDS=${BENCH_P99_ROUNDS:-3}
+REPEAT=${BENCH_REPEAT:-1}
 PROFILE=${BENCH_PROFILE:-}
 BASE=${BENCH_PORT_BASE:-18080}
 
 case "$ROUNDS" in '' | *[!0-9]*) echo "bench: BENCH_P99_ROUNDS must be a whole number" >&2; exit 2 ;; esac
+case "$REPEAT" in '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number >= 1" >&2; exit 2 ;; esac
 case "$SECS" in '' | *[!0-9]*) echo "bench: BENCH_SECONDS must be a whole number" >&2; exit 2 ;; esac
 if ((SECS < 1 || SECS > 600)); then echo "bench: BENCH_SECONDS must be 1..600" >&2; exit 2; fi
 
@@ -119,12 +124,21 @@ if ! have wrk && [[ " $PROTOS " == *" h1 "* ]]; then log "wrk not available: h1 
 if ! have h2load && [[ " $PROTOS " == *" h2 "* ]]; then log "h2load not available: h2 cells skipped"; fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in $P_BACKEND $P_PROXY $P_NGINX_H1 $P_NGINX_H2 $P_HAPROXY_H1 $P_HAPROXY_H2 $P_PROXY_ADMIN; do
-	if ! port_free "$p"; then
-		log "port 127.0.0.1:$p is in use; set BENCH_PORT_BASE to a free range of 7 ports"
+range_free() {
+	local p
+	for ((p = $1; p < $1 + 7; p++)); do port_free "$p" || return 1; done
+}
+if ! range_free "$BASE"; then
+	if [[ -n "${BENCH_PORT_BASE:-}" ]]; then
+		log "a port in 127.0.0.1:$BASE-$((BASE + 6)) is in use; set BENCH_PORT_BASE to a free range of 7 ports"
 		exit 1
 	fi
-done
+	for ((BASE = 18087; BASE < 19000; BASE += 7)); do range_free "$BASE" && break; done
+	if ((BASE >= 19000)); then log "no free range of 7 ports in 127.0.0.1:18080-18999; set BENCH_PORT_BASE"; exit 1; fi
+	log "ports 18080-18086 are in use; using $BASE-$((BASE + 6))"
+	P_BACKEND=$BASE P_PROXY=$((BASE + 1)) P_NGINX_H1=$((BASE + 2)) P_NGINX_H2=$((BASE + 3))
+	P_HAPROXY_H1=$((BASE + 4)) P_HAPROXY_H2=$((BASE + 5)) P_PROXY_ADMIN=$((BASE + 6))
+fi
 
 # wait_http URL: until it answers 200, at most ~10 s.
 wait_http() {
@@ -299,7 +313,7 @@ done
 
 # ---- measure ---------------------------------------------------------------
 
-declare -A RPS P99 ERRS CPU
+declare -A RPS P99 ERRS CPU SYS RUNS
 
 # to_ms VALUE-WITH-UNIT (wrk's "812.00us", "1.20ms", "1.01s") -> milliseconds
 to_ms() {
@@ -313,10 +327,10 @@ to_ms() {
 
 threads_for() { if (($1 < 2)); then echo 1; else echo 2; fi; }
 
-# cpu_ticks PID: user+system clock ticks of PID and its direct children
+# cpu_ticks PID: "user system" clock ticks of PID and its direct children
 # (nginx workers), from /proc.
 cpu_ticks() {
-	local root=$1 total=0 f line rest pid
+	local root=$1 user=0 sys=0 f line rest pid
 	local -a v
 	for f in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null <"$f" || continue
@@ -325,16 +339,26 @@ cpu_ticks() {
 		pid=${f#/proc/}
 		pid=${pid%/stat}
 		# After "(comm) ": v[0]=state v[1]=ppid ... v[11]=utime v[12]=stime
-		if [[ $pid == "$root" || ${v[1]} == "$root" ]]; then total=$((total + v[11] + v[12])); fi
+		if [[ $pid == "$root" || ${v[1]} == "$root" ]]; then
+			user=$((user + v[11]))
+			sys=$((sys + v[12]))
+		fi
 	done
-	echo "$total"
+	echo "$user $sys"
 }
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-# cpu_per_req TICKS RPS: server CPU microseconds per request. On a shared
-# machine this is steadier than req/s, which depends on how much CPU the
-# server was given.
-cpu_per_req() { awk -v t="$1" -v r="$2" -v s="$SECS" -v hz="$CLK_TCK" 'BEGIN { if (r + 0 == 0) print "NA"; else printf "%.1f", t * 1e6 / hz / (r * s) }'; }
+# cpu_per_req "U0 S0" "U1 S1" RPS: server CPU microseconds per request, and
+# the kernel's share of it. On a shared machine this is steadier than
+# req/s, which depends on how much CPU the server was given.
+cpu_per_req() {
+	awk -v a="$1" -v b="$2" -v r="$3" -v s="$SECS" -v hz="$CLK_TCK" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		u = y[1] - x[1]; k = y[2] - x[2]
+		if (r + 0 == 0) { print "NA NA"; exit }
+		printf "%.1f %s\n", (u + k) * 1e6 / hz / (r * s), (u + k > 0 ? sprintf("%.0f", 100 * k / (u + k)) : "NA")
+	}'
+}
 
 run_h1() { # target conns
 	local url=${URL_H1[$1]} c=$2 t out t0 t1
@@ -343,10 +367,12 @@ run_h1() { # target conns
 	t0=$(cpu_ticks "${SERVER_PID[$1]}")
 	out=$(wrk -t"$t" -c"$c" -d"${SECS}s" --latency "$url" 2>&1) || true
 	t1=$(cpu_ticks "${SERVER_PID[$1]}")
-	RPS[$1,h1,$c]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
-	CPU[$1,h1,$c]=$(cpu_per_req $((t1 - t0)) "${RPS[$1,h1,$c]:-0}")
-	P99[$1,h1,$c]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
-	ERRS[$1,h1,$c]=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
+	local rps cpu p99 errs
+	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+	cpu=$(cpu_per_req "$t0" "$t1" "${rps:-0}")
+	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+	errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
+	RUNS[$1,h1,$c]+="${rps:-0} $p99 $cpu $errs"$'\n'
 }
 
 run_h2() { # target conns
@@ -357,15 +383,26 @@ run_h2() { # target conns
 	t0=$(cpu_ticks "${SERVER_PID[$1]}")
 	out=$(h2load -c"$c" -t"$t" -m1 -D"$SECS" --log-file="$logf" "$url" 2>&1) || true
 	t1=$(cpu_ticks "${SERVER_PID[$1]}")
-	RPS[$1,h2,$c]=$(awk '/^finished in/ { gsub(/,/, "", $4); printf "%.0f", $4 }' <<<"$out")
-	CPU[$1,h2,$c]=$(cpu_per_req $((t1 - t0)) "${RPS[$1,h2,$c]:-0}")
+	local rps cpu p99 errs
+	rps=$(awk '/^finished in/ { gsub(/,/, "", $4); printf "%.0f", $4 }' <<<"$out")
+	cpu=$(cpu_per_req "$t0" "$t1" "${rps:-0}")
 	# h2load prints no percentiles; its per-request log has the latency (us) in column 3.
 	if [[ -s "$logf" ]]; then
-		P99[$1,h2,$c]=$(cut -f3 "$logf" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }')
+		p99=$(cut -f3 "$logf" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }')
 	else
-		P99[$1,h2,$c]=NA
+		p99=NA
 	fi
-	ERRS[$1,h2,$c]=$(awk '/^requests:/ { gsub(/,/, ""); print $10 + $12 }' <<<"$out")
+	errs=$(awk '/^requests:/ { gsub(/,/, ""); print $10 + $12 }' <<<"$out")
+	RUNS[$1,h2,$c]+="${rps:-0} $p99 $cpu $errs"$'\n'
+}
+
+# pick_median KEY: the run with the median req/s of a cell becomes its
+# result (rps p99 cpu sys% errors).
+pick_median() {
+	local key=$1 line
+	[[ -n "${RUNS[$key]:-}" ]] || return 0
+	line=$(grep . <<<"${RUNS[$key]}" | sort -n -k1,1 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+	read -r RPS[$key] P99[$key] CPU[$key] SYS[$key] ERRS[$key] <<<"$line"
 }
 
 cells=0
@@ -376,11 +413,12 @@ for proto in $PROTOS; do
 	*) log "unknown protocol $proto"; exit 2 ;;
 	esac
 	for c in $CONNS; do
+		for ((rep = 1; rep <= REPEAT; rep++)); do
 		for t in $TARGETS; do
 			[[ -n "${AVAILABLE[$t]:-}" ]] || continue
-			log "$t $proto c=$c (${SECS}s)"
+			log "$t $proto c=$c (${SECS}s, run $rep/$REPEAT)"
 			prof_pid=""
-			if [[ -n "$PROFILE" && $t == proxy && $proto == h1 && $c == 16 ]]; then
+			if [[ -n "$PROFILE" && $rep == 1 && $t == proxy && $proto == h1 && $c == 16 ]]; then
 				# The 1 s warm-up runs first; the profile covers the measured part.
 				(sleep 1; curl -s --max-time $((SECS + 10)) -o "$PROFILE" "http://127.0.0.1:$P_PROXY_ADMIN/debug/pprof/profile?seconds=$SECS") &
 				prof_pid=$!
@@ -389,6 +427,8 @@ for proto in $PROTOS; do
 			if [[ -n "$prof_pid" ]]; then wait "$prof_pid" || log "could not fetch the CPU profile from the proxy admin port"; fi
 			cells=$((cells + 1))
 		done
+		done
+		for t in $TARGETS; do pick_median "$t,$proto,$c"; done
 	done
 done
 
@@ -414,19 +454,31 @@ stop_all
 
 # ---- report ----------------------------------------------------------------
 
-ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b + 0 == 0) print "NA"; else printf "%.2f", a / b }'; }
+# run_ratio A B PROTO CONNS: the median over the runs of A's req/s over B's
+# in the same run (targets take turns, so a run's pair saw similar load).
+run_ratio() {
+	local a=${RUNS[$1,$3,$4]:-} b=${RUNS[$2,$3,$4]:-}
+	if [[ -z "$a" || -z "$b" ]]; then echo NA; return; fi
+	paste <(grep . <<<"$a" | cut -d' ' -f1) <(grep . <<<"$b" | cut -d' ' -f1) |
+		awk '$2 + 0 > 0 { r[++n] = $1 / $2 } END {
+			if (!n) { print "NA"; exit }
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+			printf "%.2f", (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
+		}'
+}
 
 echo
 echo "agentgateway-go proxy benchmark: $(nproc) cores, ${SECS}s per cell, 0-byte responses, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (results on a shared machine are noisy)"
-echo "cpu_us/req: CPU time of the server under test per request (the backend for direct, otherwise the proxy alone)"
+echo "cpu_us/req: CPU time of the server under test per request (the backend for direct, otherwise the proxy alone); sys%: the kernel's share of it"
+if ((REPEAT > 1)); then echo "each cell: the median of $REPEAT runs by req/s, targets taking turns"; fi
 echo
-printf '%-8s %-5s %6s %12s %10s %12s %7s\n' target proto conns "req/s" "p99_ms" "cpu_us/req" errors
+printf '%-8s %-5s %6s %12s %10s %12s %5s %7s\n' target proto conns "req/s" "p99_ms" "cpu_us/req" "sys%" errors
 for proto in $PROTOS; do
 	for c in $CONNS; do
 		for t in $TARGETS; do
 			[[ -n "${RPS[$t,$proto,$c]:-}" ]] || continue
-			printf '%-8s %-5s %6s %12s %10s %12s %7s\n' "$t" "$proto" "$c" "${RPS[$t,$proto,$c]}" "${P99[$t,$proto,$c]}" "${CPU[$t,$proto,$c]:-NA}" "${ERRS[$t,$proto,$c]:-NA}"
+			printf '%-8s %-5s %6s %12s %10s %12s %5s %7s\n' "$t" "$proto" "$c" "${RPS[$t,$proto,$c]}" "${P99[$t,$proto,$c]}" "${CPU[$t,$proto,$c]:-NA}" "${SYS[$t,$proto,$c]:-NA}" "${ERRS[$t,$proto,$c]:-NA}"
 		done
 	done
 done
@@ -435,9 +487,9 @@ printf '%-5s %6s %14s %13s %15s\n' proto conns "proxy/direct" "proxy/nginx" "pro
 for proto in $PROTOS; do
 	for c in $CONNS; do
 		printf '%-5s %6s %14s %13s %15s\n' "$proto" "$c" \
-			"$(ratio "${RPS[proxy,$proto,$c]:-}" "${RPS[direct,$proto,$c]:-}")" \
-			"$(ratio "${RPS[proxy,$proto,$c]:-}" "${RPS[nginx,$proto,$c]:-}")" \
-			"$(ratio "${RPS[proxy,$proto,$c]:-}" "${RPS[haproxy,$proto,$c]:-}")"
+			"$(run_ratio proxy direct "$proto" "$c")" \
+			"$(run_ratio proxy nginx "$proto" "$c")" \
+			"$(run_ratio proxy haproxy "$proto" "$c")"
 	done
 done
 echo
@@ -457,4 +509,4 @@ added=NA
 if [[ -n "${LG_P99[proxy]:-}" && -n "${LG_P99[direct]:-}" ]]; then
 	added=$(awk -v p="${LG_P99[proxy]}" -v d="${LG_P99[direct]}" 'BEGIN { printf "%.3f", p - d }')
 fi
-echo "bench: proxy/direct=$(ratio "${RPS[proxy,h1,16]:-}" "${RPS[direct,h1,16]:-}") proxy/nginx=$(ratio "${RPS[proxy,h1,16]:-}" "${RPS[nginx,h1,16]:-}") added_p99_ms=$added"
+echo "bench: proxy/direct=$(run_ratio proxy direct h1 16) proxy/nginx=$(run_ratio proxy nginx h1 16) added_p99_ms=$added"

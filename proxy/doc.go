@@ -20,12 +20,15 @@
 //     count, query count, route age, namespace/name, rule order).
 //   - filters: the HTTPRoute filters (header modifiers, redirect, URL
 //     rewrite, CORS, direct response, mirror), precompiled per config.
-//   - upstream: one tuned http.Transport per backend, kept across reloads
-//     while the backend is unchanged; endpoint choice by power of two
-//     choices on in-flight requests; passive ejection of refusing
-//     endpoints; backend TLS with SAN verification.
+//   - upstream: per backend, kept across reloads while it is unchanged,
+//     one tuned http.Transport and (plain HTTP/1.1 backends) a pool of h1
+//     connections that the fast path and RoundTrip use; endpoint choice by
+//     power of two choices on in-flight requests; passive ejection of
+//     refusing endpoints; backend TLS with SAN verification.
 //   - runtime: binds (sockets) and the handler graph. HTTP/1.1 and h2c on
-//     HTTP binds; HTTPS with per-SNI certificates, ALPN, client
+//     HTTP binds, where plain proxied HTTP/1.1 takes a fast path (package
+//     h1, one goroutine per connection, no net/http) and everything else
+//     is handed to net/http; HTTPS with per-SNI certificates, ALPN, client
 //     certificates and 421 for coalesced connections; HTTP/3 (package h3)
 //     on the same port; TCP, TLS passthrough/terminate and UDP through
 //     package l4. Timeouts, retries (with a budget), session persistence,
@@ -34,6 +37,10 @@
 //     metrics live here.
 //   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
 //     the runtime.
+//   - h1: the HTTP/1.1 wire format of the fast path: a request parser that
+//     accepts only the unambiguous subset (the rest goes to net/http), a
+//     response reader with the Transport's rules, body framing, and
+//     connections with pooled buffers and raw non-blocking I/O.
 //   - cel: the CEL environment shared with the operator's webhook.
 //   - source, configstream: where configs come from (a polled file; the
 //     operator's stream with ACK/NACK and reconnect). A bad config is

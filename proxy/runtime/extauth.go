@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,22 +18,42 @@ import (
 // extAuth is a compiled ExtAuth policy; grpc is set for protocol GRPC
 // (extauth_grpc.go).
 type extAuth struct {
-	backend   *upstream.Backend
-	grpc      *grpcCheck
-	prefix    string
-	forward   map[string]bool // canonical names; nil forwards all
-	allowed   []string        // canonical names
-	signIn    string
-	bodyBytes int
-	failOpen  bool
-	timeout   time.Duration
+	backend     *upstream.Backend
+	grpc        *grpcCheck
+	prefix      string
+	rawPrefix   string          // prefix as it appears in an escaped path
+	forward     map[string]bool // canonical names; nil forwards all
+	allowed     []string        // canonical names
+	allAllowed  bool            // copy every header of the answer but excludedUpstream
+	require200  bool
+	signIn      string
+	bodyBytes   int
+	rejectLarge bool
+	failOpen    bool
+	timeout     time.Duration
 }
+
+// excludedUpstream are the answer headers AllUpstreamHeaders never copies
+// onto the request: Host would change the request's target, the others
+// frame or describe the service's answer (Content-Type would replace the
+// client's own), and hop-by-hop headers belong to one connection.
+var excludedUpstream = map[string]bool{
+	"Host": true, "Content-Length": true, "Content-Type": true, "Content-Encoding": true, "Date": true, "Server": true,
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// errAuthBodyTooLarge reports a body longer than an ext-auth policy that
+// rejects large bodies forwards.
+var errAuthBodyTooLarge = errors.New("request body larger than the authorization service accepts")
 
 // deniedBodyLimit bounds the denial body relayed to the client.
 const deniedBodyLimit = 64 << 10
 
 func newExtAuth(c *config.ExtAuth, env *buildEnv) *extAuth {
-	e := &extAuth{backend: env.backends[c.Backend], prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes, failOpen: c.FailOpen, timeout: 2 * time.Second}
+	e := &extAuth{backend: env.backends[c.Backend], prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes,
+		failOpen: c.FailOpen, timeout: 2 * time.Second, allAllowed: c.AllUpstreamHeaders, require200: c.Require200, rejectLarge: c.RejectLargeBody}
+	e.rawPrefix = (&url.URL{Path: c.PathPrefix}).EscapedPath()
 	if c.Timeout != nil {
 		e.timeout = c.Timeout.Duration
 	}
@@ -62,7 +83,7 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 	u.Scheme, u.Host = e.backend.Scheme(), "extauth"
 	u.Path = e.prefix + r.URL.Path
 	if u.RawPath != "" {
-		u.RawPath = e.prefix + r.URL.RawPath
+		u.RawPath = e.rawPrefix + r.URL.RawPath
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), nil)
 	if err != nil {
@@ -78,13 +99,13 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 	removeHopHeaders(req.Header)
 	req.Header.Del("Content-Length")
 	if e.bodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
-		buf, err := io.ReadAll(io.LimitReader(r.Body, int64(e.bodyBytes)))
+		buf, _, err := e.readBody(r)
+		if errors.Is(err, errAuthBodyTooLarge) {
+			return e.tooLarge(w, r)
+		}
 		if err != nil {
 			return e.failed(w, r)
 		}
-		// The backend still gets the whole body: what was read, then
-		// the rest.
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 		req.Body = io.NopCloser(bytes.NewReader(buf))
 		req.ContentLength = int64(len(buf))
 	}
@@ -94,11 +115,12 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		for _, h := range e.allowed {
-			if vs := resp.Header.Values(h); len(vs) > 0 {
-				r.Header[h] = append([]string(nil), vs...)
-			}
+		if e.require200 && resp.StatusCode != http.StatusOK {
+			// Relaying a 2xx would tell the client its request succeeded.
+			localError(w, r, http.StatusForbidden, "authorization denied")
+			return false
 		}
+		e.copyUpstream(r.Header, resp.Header)
 		act.ExtAuthz = &cel.ExtAuthz{Headers: resp.Header}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, deniedBodyLimit))
 		return true
@@ -128,6 +150,59 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, io.LimitReader(resp.Body, deniedBodyLimit))
 	return false
+}
+
+// readBody reads up to bodyBytes bytes of the request body for the
+// service (partial says the body is longer), or errAuthBodyTooLarge when a
+// longer body must be refused. The backend still gets the whole body:
+// what was read, then the rest.
+func (e *extAuth) readBody(r *http.Request) (buf []byte, partial bool, err error) {
+	if e.rejectLarge && r.ContentLength > int64(e.bodyBytes) {
+		return nil, true, errAuthBodyTooLarge
+	}
+	// One byte more than is sent tells a partial body from a whole one.
+	buf, err = io.ReadAll(io.LimitReader(r.Body, int64(e.bodyBytes)+1))
+	if err != nil {
+		return nil, false, err
+	}
+	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if len(buf) > e.bodyBytes {
+		if e.rejectLarge {
+			return nil, true, errAuthBodyTooLarge
+		}
+		return buf[:e.bodyBytes], true, nil
+	}
+	return buf, false, nil
+}
+
+// tooLarge refuses a request whose body is longer than the service may see.
+func (e *extAuth) tooLarge(w http.ResponseWriter, r *http.Request) bool {
+	localError(w, r, http.StatusRequestEntityTooLarge, errAuthBodyTooLarge.Error())
+	return false
+}
+
+// copyUpstream copies the allowed headers of an allowing answer onto the
+// request sent to the backend, replacing the client's values.
+func (e *extAuth) copyUpstream(dst, answer http.Header) {
+	if e.allAllowed {
+		connection := map[string]bool{}
+		for _, f := range answer.Values("Connection") {
+			for _, name := range splitComma(f) {
+				connection[http.CanonicalHeaderKey(name)] = true
+			}
+		}
+		for name, vs := range answer {
+			if !excludedUpstream[name] && !connection[name] && settableHeader(name) {
+				dst[name] = append([]string(nil), vs...)
+			}
+		}
+		return
+	}
+	for _, h := range e.allowed {
+		if vs := answer.Values(h); len(vs) > 0 {
+			dst[h] = append([]string(nil), vs...)
+		}
+	}
 }
 
 func (e *extAuth) failed(w http.ResponseWriter, r *http.Request) bool {

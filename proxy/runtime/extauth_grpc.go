@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -49,6 +48,9 @@ func (e *extAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Act
 		return e.failed(w, r)
 	}
 	req, err := e.checkRequest(r, act)
+	if errors.Is(err, errAuthBodyTooLarge) {
+		return e.tooLarge(w, r)
+	}
 	if err != nil {
 		e.grpc.log.Debug("ext auth: reading the request body", "backend", e.backend.Name, "error", err)
 		return e.failed(w, r)
@@ -76,9 +78,10 @@ func (e *extAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Act
 }
 
 // checkRequest describes the request as Envoy's ext_authz filter does:
-// lower-case header names with repeated values joined by commas, pseudo
-// headers included, the path with its query, and the body (up to the
-// configured size) as raw_body, and as body when it is valid UTF-8.
+// lower-case header names with repeated values joined by commas (only the
+// forwarded ones, when the policy limits them), pseudo headers included,
+// the path with its query, and the body (up to the configured size) as
+// raw_body, and as body when it is valid UTF-8.
 func (e *extAuth) checkRequest(r *http.Request, act *cel.Activation) (*authv3.CheckRequest, error) {
 	scheme := "http"
 	if r.TLS != nil {
@@ -86,6 +89,9 @@ func (e *extAuth) checkRequest(r *http.Request, act *cel.Activation) (*authv3.Ch
 	}
 	h := make(map[string]string, len(r.Header)+5)
 	for name, vs := range r.Header {
+		if e.forward != nil && !e.forward[name] {
+			continue
+		}
 		sep := ","
 		if name == "Cookie" {
 			sep = "; " // HTTP/2 splits cookies; RFC 9113 §8.2.3 joins them so
@@ -103,16 +109,9 @@ func (e *extAuth) checkRequest(r *http.Request, act *cel.Activation) (*authv3.Ch
 		Protocol: protocolName(r), Size: r.ContentLength,
 	}
 	if e.bodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
-		// One byte more than is sent tells a partial body from a whole one.
-		buf, err := io.ReadAll(io.LimitReader(r.Body, int64(e.bodyBytes)+1))
+		buf, partial, err := e.readBody(r)
 		if err != nil {
 			return nil, err
-		}
-		// The backend still gets the whole body: what was read, then the rest.
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		partial := len(buf) > e.bodyBytes
-		if partial {
-			buf = buf[:e.bodyBytes]
 		}
 		h["x-envoy-auth-partial-body"] = strconv.FormatBool(partial)
 		hr.RawBody = buf

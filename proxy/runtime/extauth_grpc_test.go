@@ -351,6 +351,67 @@ func TestExtAuthGRPCNewEndpoints(t *testing.T) {
 	}
 }
 
+// TestExtAuthGRPCAllowedHeaders checks the settings of a Gateway API
+// ExternalAuth filter with protocol GRPC: only the allowed headers (and
+// the pseudo headers, which describe the request itself) reach the
+// service, and a body longer than forwardBody.maxSize is refused with 413
+// without a check.
+func TestExtAuthGRPCAllowedHeaders(t *testing.T) {
+	a := startBackend(t, "a", false)
+	authz := startAuthz(t)
+	port := freePort(t)
+	rt := newRuntime(t)
+	authzBackend := be("authz", authz.addr)
+	authzBackend.Protocol = config.BackendH2C
+	mustApply(t, rt, &config.Config{
+		Version: "1",
+		Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "web", HTTPRoutes: []config.HTTPRoute{hroute("r", nil,
+			config.HTTPRouteRule{Matches: pathPrefix("/"), BackendRefs: to("a"), Traffic: &config.TrafficPolicy{ExtAuth: &config.ExtAuth{
+				Backend: "authz", Protocol: config.ExtAuthGRPC, ForwardHeaders: []string{"authorization", "x-case"},
+				IncludeBodyBytes: 8, RejectLargeBody: true}}},
+		)}})},
+		Backends: []config.Backend{be("a", a.addr), authzBackend},
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := noRedirect()
+	r := get(t, c, base+"/x?q=1", "app.example.com", "X-Case", "allow", "Authorization", "Bearer t", "X-Other", "secret", "Cookie", "s=1")
+	if r.code != 200 {
+		t.Fatalf("allowed: %d %s", r.code, r.body)
+	}
+	hr := authz.last("allow").GetAttributes().GetRequest().GetHttp()
+	want := map[string]string{"authorization": "Bearer t", "x-case": "allow", ":authority": "app.example.com", ":method": "GET", ":path": "/x?q=1", ":scheme": "http"}
+	if fmt.Sprint(hr.GetHeaders()) != fmt.Sprint(want) {
+		t.Errorf("service saw headers %v, want exactly %v", hr.GetHeaders(), want)
+	}
+	if http.Header(r.echo.Headers).Get("X-Other") != "secret" {
+		t.Errorf("the backend still gets every header: %v", r.echo.Headers)
+	}
+
+	checks := func() int {
+		authz.mu.Lock()
+		defer authz.mu.Unlock()
+		return len(authz.seen)
+	}
+	before := checks()
+	req := mustReq(t, "POST", base+"/upload", "0123456789")
+	req.Header.Set("X-Case", "body")
+	if r := do(t, c, req); r.code != 413 {
+		t.Errorf("body over maxSize: %d, want 413", r.code)
+	}
+	req = mustReq(t, "POST", base+"/upload", "01234567")
+	req.Header.Set("X-Case", "body")
+	if r := do(t, c, req); r.code != 200 || r.echo.Body != "01234567" {
+		t.Errorf("body of maxSize: %d %q", r.code, r.echo.Body)
+	}
+	if n := checks() - before; n != 1 {
+		t.Errorf("%d checks, want 1: the oversized body must not be checked", n)
+	}
+	hr = authz.last("body").GetAttributes().GetRequest().GetHttp()
+	if string(hr.GetRawBody()) != "01234567" || hr.GetHeaders()["x-envoy-auth-partial-body"] != "false" {
+		t.Errorf("service saw body %q, headers %v", hr.GetRawBody(), hr.GetHeaders())
+	}
+}
+
 func TestApplyHeaderOptions(t *testing.T) {
 	h := http.Header{"X-A": {"1"}, "X-B": {"1"}}
 	applyHeaderOptions(h, []*corev3.HeaderValueOption{

@@ -3,9 +3,12 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
@@ -18,18 +21,26 @@ const retryBodyLimit = 64 << 10
 
 const defaultBackoff = 25 * time.Millisecond
 
+// errRetryBudget is returned when a configured retry budget refuses a
+// retry; the client gets 503, as GEP-3388 requires.
+var errRetryBudget = errors.New("retry budget exhausted")
+
 // retrier wraps a backend with per-attempt timeouts and retries on
-// connection errors and configured status codes.
+// connection errors and configured status codes, within the retry budgets.
 type retrier struct {
 	backend        *upstream.Backend
 	attempts       int // total tries, >= 1
 	codes          map[int]bool
 	backoff        time.Duration
 	attemptTimeout time.Duration
+	// budgets are the configured budgets (the rule's, the backend's); a
+	// retry needs every one. Without any, the backend's built-in
+	// concurrency budget (upstream.Backend.StartRetry) applies.
+	budgets []*retryBudget
 }
 
-func newRetrier(b *upstream.Backend, rp *config.Retry, attemptTimeout time.Duration) *retrier {
-	r := &retrier{backend: b, attempts: 1, attemptTimeout: attemptTimeout, backoff: defaultBackoff}
+func newRetrier(b *upstream.Backend, rp *config.Retry, attemptTimeout time.Duration, budgets []*retryBudget) *retrier {
+	r := &retrier{backend: b, attempts: 1, attemptTimeout: attemptTimeout, backoff: defaultBackoff, budgets: budgets}
 	if rp != nil {
 		r.attempts = 1 + rp.Attempts
 		r.codes = map[int]bool{}
@@ -44,6 +55,12 @@ func newRetrier(b *upstream.Backend, rp *config.Retry, attemptTimeout time.Durat
 }
 
 func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	if len(rt.budgets) > 0 {
+		now := monoNow()
+		for _, b := range rt.budgets {
+			b.request(now)
+		}
+	}
 	attempts := rt.attempts
 	var body []byte
 	if attempts > 1 && req.Body != nil && req.Body != http.NoBody {
@@ -80,26 +97,33 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := rt.backend.RoundTrip(out)
-		if try > 1 {
+		if try > 1 && len(rt.budgets) == 0 {
 			rt.backend.EndRetry()
 		}
 		last := try >= attempts || req.Context().Err() != nil
-		if !last && rt.shouldRetry(resp, err) && rt.backend.StartRetry() {
-			if resp != nil {
-				io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-				resp.Body.Close()
+		if !last && rt.shouldRetry(resp, err) {
+			granted, refused := rt.startRetry()
+			if refused {
+				discard(resp)
+				cancel()
+				return nil, errRetryBudget
 			}
-			cancel()
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-req.Context().Done():
-				t.Stop()
-				rt.backend.EndRetry()
-				return nil, req.Context().Err()
+			if granted {
+				discard(resp)
+				cancel()
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-req.Context().Done():
+					t.Stop()
+					if len(rt.budgets) == 0 {
+						rt.backend.EndRetry()
+					}
+					return nil, req.Context().Err()
+				}
+				backoff *= 2
+				continue
 			}
-			backoff *= 2
-			continue
 		}
 		if err != nil {
 			cancel()
@@ -109,6 +133,34 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = cancelBody{resp.Body, cancel}
 		return resp, nil
 	}
+}
+
+// discard drains a little of a failed answer, so its connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	if resp != nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+	}
+}
+
+// startRetry reserves a retry. granted: go ahead. refused: a configured
+// budget said no, and the client must get 503. Neither: the built-in
+// budget said no, and the failed answer is returned as it is.
+func (rt *retrier) startRetry() (granted, refused bool) {
+	if len(rt.budgets) == 0 {
+		return rt.backend.StartRetry(), false
+	}
+	now := monoNow()
+	for i, b := range rt.budgets {
+		if !b.reserve(now) {
+			for _, r := range rt.budgets[:i] {
+				r.unreserve(now)
+			}
+			return false, true
+		}
+	}
+	return true, false
 }
 
 func (rt *retrier) shouldRetry(resp *http.Response, err error) bool {
@@ -143,4 +195,167 @@ func (c cancelBody) Write(p []byte) (int, error) {
 		return w.Write(p)
 	}
 	return 0, errors.New("response body is not writable")
+}
+
+// budgetSlots is the number of slots of a budget window: counts over the
+// last interval are exact to one slot (a tenth of the interval).
+const budgetSlots = 10
+
+// window counts events over a sliding window of budgetSlots slots. Each
+// slot packs the index of the slot period it counts (high 32 bits) with
+// its count (low 32 bits), so a stale slot is recycled with one
+// compare-and-swap: no lock, no allocation, no goroutine.
+type window struct {
+	width int64 // nanoseconds per slot
+	slots [budgetSlots]atomic.Uint64
+}
+
+func newWindow(d time.Duration) window {
+	return window{width: max(int64(d)/budgetSlots, 1)}
+}
+
+func (w *window) add(now int64) {
+	e := uint32(now / w.width)
+	s := &w.slots[e%budgetSlots]
+	for {
+		old := s.Load()
+		if uint32(old>>32) == e {
+			// The common case, a plain add. Only a goroutine a whole
+			// interval ahead could recycle the slot in between; the
+			// event would then count in that period, never get lost.
+			s.Add(1)
+			return
+		}
+		if s.CompareAndSwap(old, uint64(e)<<32|1) {
+			return
+		}
+	}
+}
+
+// remove takes back an add made at the same now, unless its slot has been
+// recycled since (then the count it was part of is gone anyway).
+func (w *window) remove(now int64) {
+	e := uint32(now / w.width)
+	s := &w.slots[e%budgetSlots]
+	for {
+		old := s.Load()
+		if uint32(old>>32) != e || uint32(old) == 0 {
+			return
+		}
+		if s.CompareAndSwap(old, old-1) {
+			return
+		}
+	}
+}
+
+// sum counts the events of the slots of the last budgetSlots periods,
+// the current one included.
+func (w *window) sum(now int64) int64 {
+	e := uint32(now / w.width)
+	var n int64
+	for i := range w.slots {
+		v := w.slots[i].Load()
+		if e-uint32(v>>32) < budgetSlots {
+			n += int64(uint32(v))
+		}
+	}
+	return n
+}
+
+// retryBudget is a compiled config.RetryBudget: a retry may start while
+// the retries started in the last interval stay within percent of the
+// requests started in it, or while the retries started in the last
+// minimum-rate interval stay within minRetries. Every retry counts in both
+// windows, so the minimum is a floor, not an addition.
+type retryBudget struct {
+	percent    int64
+	minRetries int64
+	requests   window
+	retries    window
+	recent     window // retries, over the minimum-rate interval
+}
+
+func newRetryBudget(c *config.RetryBudget) *retryBudget {
+	interval, minInterval := 10*time.Second, time.Second
+	if c.Interval != nil {
+		interval = c.Interval.Duration
+	}
+	if c.MinRetryInterval != nil {
+		minInterval = c.MinRetryInterval.Duration
+	}
+	return &retryBudget{
+		percent: int64(c.Percent), minRetries: int64(c.MinRetries),
+		requests: newWindow(interval), retries: newWindow(interval), recent: newWindow(minInterval),
+	}
+}
+
+// request counts a request (its first attempt).
+func (b *retryBudget) request(now int64) { b.requests.add(now) }
+
+// reserve counts a retry if the budget allows it. The retry is counted
+// before the check, so concurrent reservations see each other and the
+// budget is never exceeded; a refused one is taken back.
+func (b *retryBudget) reserve(now int64) bool {
+	b.retries.add(now)
+	b.recent.add(now)
+	if b.recent.sum(now) <= b.minRetries || b.retries.sum(now)*100 <= b.requests.sum(now)*b.percent {
+		return true
+	}
+	b.unreserve(now)
+	return false
+}
+
+// unreserve takes back a reservation made at the same now.
+func (b *retryBudget) unreserve(now int64) {
+	b.retries.remove(now)
+	b.recent.remove(now)
+}
+
+// clockStart anchors monoNow; time.Since reads the monotonic clock.
+var clockStart = time.Now()
+
+func monoNow() int64 { return int64(time.Since(clockStart)) }
+
+// budgetSet keeps budgets across reloads, keyed by scope and config, so a
+// reload (an endpoint change, say) does not forget the counts.
+type budgetSet struct {
+	mu   sync.Mutex
+	all  map[string]*retryBudget
+	used map[string]bool // by the config being built
+}
+
+func newBudgetSet() *budgetSet {
+	return &budgetSet{all: map[string]*retryBudget{}}
+}
+
+// begin starts building a config; get marks budgets as used; commit drops
+// the unused ones.
+func (s *budgetSet) begin() {
+	s.mu.Lock()
+	s.used = map[string]bool{}
+	s.mu.Unlock()
+}
+
+func (s *budgetSet) get(scope string, c *config.RetryBudget) *retryBudget {
+	spec, _ := json.Marshal(c) // plain data: cannot fail
+	k := scope + "\x00" + string(spec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used[k] = true
+	b := s.all[k]
+	if b == nil {
+		b = newRetryBudget(c)
+		s.all[k] = b
+	}
+	return b
+}
+
+func (s *budgetSet) commit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.all {
+		if !s.used[k] {
+			delete(s.all, k)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
@@ -50,6 +51,21 @@ type buildEnv struct {
 	limiters *limiterSet
 	authz    *grpcConns // ext-auth gRPC connections, kept across reloads
 	log      errorLogger
+	budgets  *budgetSet // retry budgets, kept across reloads
+	// backendBudgets are the budgets of backends with a RetryBudget, by
+	// backend name.
+	backendBudgets map[string]*retryBudget
+}
+
+// backendBudgets returns the budgets of the backends that have one.
+func backendBudgets(s *budgetSet, backends []config.Backend) map[string]*retryBudget {
+	out := map[string]*retryBudget{}
+	for i := range backends {
+		if rb := backends[i].RetryBudget; rb != nil {
+			out[backends[i].Name] = s.get("backend\x00"+backends[i].Name, rb)
+		}
+	}
+	return out
 }
 
 type errorLogger interface {
@@ -101,6 +117,12 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			attemptTimeout = t.BackendRequest.Duration
 		}
 	}
+	var ruleBudget *retryBudget
+	if rule.Retry != nil && rule.Retry.Budget != nil {
+		// Per rule: its requests fund its retries, whichever backendRef
+		// they went to.
+		ruleBudget = env.budgets.get("rule\x00"+h.routeKey+"\x00"+strconv.Itoa(ruleIndex), rule.Retry.Budget)
+	}
 	total := 0
 	for i := range rule.BackendRefs {
 		br := &rule.BackendRefs[i]
@@ -122,7 +144,14 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			if ref.backend == nil {
 				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
 			}
-			ref.proxy = newReverseProxy(env, h, ref, rule.Retry, attemptTimeout)
+			var budgets []*retryBudget
+			if ruleBudget != nil {
+				budgets = append(budgets, ruleBudget)
+			}
+			if b := env.backendBudgets[br.Backend]; b != nil {
+				budgets = append(budgets, b)
+			}
+			ref.proxy = newReverseProxy(env, h, ref, rule.Retry, attemptTimeout, budgets)
 		}
 		total += w
 		h.refs = append(h.refs, ref)
@@ -131,10 +160,12 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	return h, nil
 }
 
-func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *config.Retry, attemptTimeout time.Duration) *httputil.ReverseProxy {
+func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *config.Retry, attemptTimeout time.Duration, budgets []*retryBudget) *httputil.ReverseProxy {
 	var transport http.RoundTripper = ref.backend
-	if retry != nil || attemptTimeout > 0 {
-		transport = newRetrier(ref.backend, retry, attemptTimeout)
+	if retry != nil || attemptTimeout > 0 || len(budgets) > 0 {
+		// A backend budget counts every request to the backend, also of
+		// rules that never retry.
+		transport = newRetrier(ref.backend, retry, attemptTimeout, budgets)
 	}
 	backendName := ref.backend.Name
 	scheme := ref.backend.Scheme()
@@ -156,10 +187,12 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			ex := exchangeFrom(r.Context())
-			code, reason := http.StatusBadGateway, "connect"
+			code, reason, msg := http.StatusBadGateway, "connect", ""
 			switch {
 			case errors.Is(err, upstream.ErrNoEndpoints):
 				code, reason = http.StatusServiceUnavailable, "no_endpoints"
+			case errors.Is(err, errRetryBudget):
+				code, reason, msg = http.StatusServiceUnavailable, "retry_budget", "retry budget exhausted"
 			case errors.Is(err, context.DeadlineExceeded) || ex != nil && ex.reqCtx != nil && ex.reqCtx.Err() == context.DeadlineExceeded:
 				code, reason = http.StatusGatewayTimeout, "timeout"
 			case errors.Is(err, context.Canceled):
@@ -175,7 +208,10 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 				}
 				return
 			}
-			localError(w, r, code, http.StatusText(code))
+			if msg == "" {
+				msg = http.StatusText(code)
+			}
+			localError(w, r, code, msg)
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			ex := exchangeFrom(resp.Request.Context())

@@ -52,6 +52,9 @@ type Options struct {
 	MirrorConcurrency int
 	// AccessLog logs one line per HTTP request (at Info) when true.
 	AccessLog bool
+	// DisableFastPath serves cleartext HTTP/1.1 with net/http only,
+	// instead of the fast path (fastpath.go) for plain proxied requests.
+	DisableFastPath bool
 }
 
 func (o *Options) complete() {
@@ -86,6 +89,7 @@ type Runtime struct {
 	pool    *upstream.Pool
 	slots   chan struct{}
 	limits  *limiterSet
+	budgets *budgetSet // retry budgets (retry.go)
 	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
 
 	graph atomic.Pointer[graph]
@@ -106,6 +110,7 @@ func New(opts Options) *Runtime {
 		pool:    upstream.NewPool(),
 		slots:   make(chan struct{}, opts.MirrorConcurrency),
 		limits:  newLimiterSet(),
+		budgets: newBudgetSet(),
 		authz:   newGRPCConns(),
 		servers: map[string]*server{},
 	}
@@ -171,8 +176,10 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 		return fmt.Errorf("compile backends: %w", err)
 	}
 	rt.limits.begin()
+	rt.budgets.begin()
 	rt.authz.begin()
-	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits, authz: rt.authz}
+	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits, authz: rt.authz,
+		budgets: rt.budgets, backendBudgets: backendBudgets(rt.budgets, c.Backends)}
 	g, err := compile(c, env)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)
@@ -243,6 +250,7 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 	}
 	rt.pool.Commit(backends)
 	rt.limits.commit()
+	rt.budgets.commit()
 	rt.authz.commit()
 	for _, s := range stop {
 		delete(rt.servers, s.name)

@@ -36,8 +36,12 @@ type server struct {
 	udp      *l4.UDPServer
 	h3       *h3.Server     // HTTP/3 on the bind's UDP port, sharing the HTTPS handler
 	h3pc     net.PacketConn // its socket
-	done     chan struct{}  // closed when Serve returned
-	stopped  bool           // already shut down synchronously (UDP re-bind)
+	// fast is set on cleartext HTTP binds, whose connections start on the
+	// HTTP/1.1 fast path (fastpath.go) and move to http when it does
+	// not handle a request.
+	fast    *fastConns
+	done    chan struct{} // closed when Serve returned
+	stopped bool          // already shut down synchronously (UDP re-bind)
 	// state is the routing state this socket serves. Apply stores a new
 	// one for kept binds after the graph swap; a removed bind keeps its
 	// last state, so requests and handshakes that race with its removal
@@ -65,6 +69,9 @@ func (rt *Runtime) listen(b *config.Bind, bs *bindState, g *graph) (*server, err
 	switch b.Protocol {
 	case config.ProtocolHTTP, config.ProtocolHTTPS:
 		s.http = rt.newHTTPServer(s, b.Protocol == config.ProtocolHTTPS)
+		if b.Protocol == config.ProtocolHTTP && !rt.opts.DisableFastPath {
+			s.fast = &fastConns{handoff: newHandoffListener(s.ln.Addr())}
+		}
 		if b.HTTP3 {
 			if err := rt.listenH3(s, addr); err != nil {
 				s.ln.Close()
@@ -151,6 +158,13 @@ func (s *server) serve() {
 	}
 	var err error
 	switch {
+	case s.fast != nil:
+		httpDone := make(chan error, 1)
+		go func() { httpDone <- s.http.Serve(s.fast.handoff) }()
+		err = s.acceptFast()
+		if herr := <-httpDone; !errors.Is(herr, http.ErrServerClosed) && !errors.Is(herr, net.ErrClosed) {
+			err = herr
+		}
 	case s.http != nil && s.http.TLSConfig != nil:
 		err = s.http.Serve(tls.NewListener(s.ln, s.http.TLSConfig))
 	case s.http != nil:
@@ -178,10 +192,22 @@ func (s *server) shutdown(ctx context.Context) {
 				}
 			}()
 		}
+		fastDone := make(chan struct{})
+		if s.fast != nil {
+			// Serve on the handoff listener does not own the socket.
+			s.ln.Close()
+			go func() {
+				defer close(fastDone)
+				s.fast.shutdown(ctx)
+			}()
+		} else {
+			close(fastDone)
+		}
 		err = s.http.Shutdown(ctx)
 		if err != nil {
 			s.http.Close()
 		}
+		<-fastDone
 	case s.tcp != nil:
 		err = s.tcp.Shutdown(ctx)
 		if err != nil {
@@ -253,7 +279,9 @@ func (s *server) tlsFor(sni string) (*tls.Config, error) {
 }
 
 // ServeHTTP is the entry point of every HTTP request on a bind: it picks
-// the listener and route from the current graph and runs the rule.
+// the listener and route from the current graph and runs the rule. The
+// fast path (fastConn.serveRequest) repeats these steps for the requests
+// it serves: keep the two in step.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	bs := s.state.Load()

@@ -1,8 +1,10 @@
 // Package upstream owns the connections to backends: one tuned
-// http.Transport per backend (kept across config reloads while the backend
-// is unchanged, so connection pools stay warm), endpoint selection by
-// power-of-two-choices on in-flight requests, and passive ejection of
-// endpoints that refuse connections.
+// http.Transport per backend and, for plain HTTP/1.1 backends, a pool of
+// h1 connections (h1pool.go) that the runtime's fast path uses directly
+// and RoundTrip uses for ordinary requests (h1client.go), all kept across
+// config reloads while the backend is unchanged so connections stay warm;
+// endpoint selection by power-of-two-choices on in-flight requests; and
+// passive ejection of endpoints that refuse connections.
 package upstream
 
 import (
@@ -53,6 +55,8 @@ type Endpoint struct {
 	ejectedUntil atomic.Int64
 	// failures counts consecutive gateway errors (502, 503, 504).
 	failures atomic.Int32
+	// h1 holds idle connections of the runtime's HTTP/1.1 fast path.
+	h1 h1Pool
 }
 
 // InFlight reports the current number of outstanding requests.
@@ -366,6 +370,9 @@ func WithPick(ctx context.Context, p *Picked) context.Context {
 // endpoint address; the Host header (req.Host) is left alone.
 func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, _ := req.Context().Value(pickKey{}).(*Picked)
+	if b.plainH1(req) {
+		return b.roundTripH1(req, p)
+	}
 	prefer := ""
 	if p != nil {
 		prefer = p.Prefer
@@ -429,7 +436,21 @@ func (d *doneBody) Write(p []byte) (int, error) {
 }
 
 // CloseIdle closes idle pooled connections.
-func (b *Backend) CloseIdle() { b.transport.CloseIdleConnections() }
+func (b *Backend) CloseIdle() {
+	b.transport.CloseIdleConnections()
+	for _, ep := range b.endpoints {
+		ep.h1.closeIdle(false)
+	}
+}
+
+// retire closes idle connections for good: a backend replaced by a new
+// config closes the fast-path connections its last requests release.
+func (b *Backend) retire() {
+	b.transport.CloseIdleConnections()
+	for _, ep := range b.endpoints {
+		ep.h1.closeIdle(true)
+	}
+}
 
 // Pool keeps compiled backends across reloads, keyed by name: a backend
 // whose config is unchanged keeps its Backend (and its warm connections
@@ -477,7 +498,7 @@ func (p *Pool) Commit(set map[string]*Backend) {
 	defer p.mu.Unlock()
 	for name, old := range p.backends {
 		if set[name] != old {
-			old.CloseIdle()
+			old.retire()
 		}
 	}
 	p.backends = set

@@ -23,19 +23,20 @@ import (
 
 // options are the command-line settings.
 type options struct {
-	configPath   string
-	xdsAddr      string
-	gateway      string
-	podName      string
-	podNamespace string
-	tokenFile    string
-	adminAddr    string
-	pollInterval time.Duration
-	drainPeriod  time.Duration
-	drainTimeout time.Duration
-	logLevel     slog.Level
-	logFormat    string
-	accessLog    bool
+	configPath      string
+	xdsAddr         string
+	gateway         string
+	podName         string
+	podNamespace    string
+	tokenFile       string
+	adminAddr       string
+	pollInterval    time.Duration
+	drainPeriod     time.Duration
+	drainTimeout    time.Duration
+	logLevel        slog.Level
+	logFormat       string
+	accessLog       bool
+	disableFastPath bool
 	// endDrain, when closed, ends the drain period early (tests).
 	endDrain chan struct{}
 }
@@ -57,6 +58,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log every HTTP request")
+	fs.BoolVar(&o.disableFastPath, "disable-fast-path", false, "serve cleartext HTTP/1.1 with net/http only (no HTTP/1.1 fast path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,7 +100,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog})
+	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath})
 	adm := admin.New(rt, reg)
 
 	ln, err := net.Listen("tcp", o.adminAddr)

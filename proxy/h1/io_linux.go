@@ -1,0 +1,206 @@
+package h1
+
+import (
+	"io"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Socket I/O goes through syscall.RawConn with raw system calls. The
+// sockets are non-blocking, so a call never blocks; waiting is the
+// netpoller's, as for net.Conn. What this saves is the scheduler's
+// entersyscall/exitsyscall around each call, which also wakes the
+// runtime's monitor thread every time the process was idle: at tens of
+// thousands of requests per second that is a large share of the CPU.
+
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+// read reads into p, waiting for data.
+func (c *Conn) read(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.nc.Read(p)
+	}
+	if c.rawReadFn == nil {
+		c.rawReadFn = c.rawReadStep
+	}
+	c.rawBuf, c.rawN, c.rawRErr = p, 0, nil
+	err := c.raw.Read(c.rawReadFn)
+	n, rerr := c.rawN, c.rawRErr
+	c.rawBuf, c.rawRErr = nil, nil
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *Conn) rawReadStep(fd uintptr) bool {
+	for {
+		n, e := rawRead(fd, c.rawBuf)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			c.rawN = n
+		default:
+			c.rawRErr = e
+		}
+		return true
+	}
+}
+
+// write writes all of p, waiting while the socket buffer is full.
+func (c *Conn) write(p []byte) error {
+	if c.raw == nil {
+		_, err := c.nc.Write(p)
+		return err
+	}
+	if c.rawWriteFn == nil {
+		c.rawWriteFn = c.rawWriteStep
+	}
+	c.rawPending, c.rawWErr = p, nil
+	err := c.raw.Write(c.rawWriteFn)
+	werr := c.rawWErr
+	c.rawPending, c.rawWErr = nil, nil
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+func (c *Conn) rawWriteStep(fd uintptr) bool {
+	for len(c.rawPending) > 0 {
+		n, e := rawWrite(fd, c.rawPending)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			c.rawPending = c.rawPending[n:]
+		default:
+			c.rawWErr = e
+			return true
+		}
+	}
+	return true
+}
+
+// rawFlushAndFill writes the request and then waits for the reply with
+// the connection's read readiness armed before the write, so no read is
+// attempted before the backend can have answered: a read would find
+// nothing, and only then wait. The reply cannot arrive before the request
+// is written, so no readiness event can be missed. A write that would
+// block finishes with an ordinary write.
+func (c *Conn) rawFlushAndFill() error {
+	c.prepareRead()
+	if c.rawFn == nil {
+		c.rawFn = c.rawStep
+	}
+	c.rawPending, c.rawWrote, c.rawN, c.rawWErr, c.rawRErr = c.wbuf, false, 0, nil, nil
+	err := c.raw.Read(c.rawFn)
+	pending, wrote, werr, n, rerr := c.rawPending, c.rawWrote, c.rawWErr, c.rawN, c.rawRErr
+	c.rawPending, c.rawWErr, c.rawRErr = nil, nil, nil
+	c.wbuf = c.wbuf[:0]
+	switch {
+	case werr == syscall.EAGAIN || !wrote && werr == nil && err != nil && c.retryAfter(err):
+		// The write would block, or the deadline passed before it was
+		// tried: write the rest the ordinary way.
+		if err := c.write(pending); err != nil {
+			return &WriteError{err}
+		}
+		return c.Fill()
+	case werr != nil:
+		return &WriteError{werr}
+	case !wrote:
+		return &WriteError{err}
+	case err != nil:
+		if c.retryAfter(err) {
+			return c.Fill()
+		}
+		return err
+	case rerr != nil:
+		return rerr
+	case n == 0:
+		return io.EOF
+	}
+	c.w += n
+	return nil
+}
+
+// rawStep is the callback of syscall.RawConn.Read for rawFlushAndFill:
+// the first call writes, later calls (after readiness) read.
+func (c *Conn) rawStep(fd uintptr) bool {
+	if !c.rawWrote {
+		for len(c.rawPending) > 0 {
+			n, e := rawWrite(fd, c.rawPending)
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 {
+				c.rawWErr = e
+				return true
+			}
+			c.rawPending = c.rawPending[n:]
+		}
+		c.rawWrote = true
+		return false // wait until readable
+	}
+	for {
+		n, e := rawRead(fd, c.rbuf[c.w:])
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			c.rawN = n
+		default:
+			c.rawRErr = e
+		}
+		return true
+	}
+}
+
+// Alive reports whether an idle connection still looks usable: no EOF,
+// error or unexpected bytes waiting. It costs one non-blocking peek.
+func (c *Conn) Alive() bool {
+	if c.raw == nil {
+		return true
+	}
+	c.SetReadDeadline(time.Time{})
+	alive := false
+	var b [1]byte
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			alive = err == syscall.EAGAIN
+			return true
+		}
+	})
+	return err == nil && alive
+}

@@ -1,0 +1,318 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// rawConn is a test client on one connection.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, port int) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) send(raw string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.c, raw); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+func (rc *rawConn) read(method string) (*http.Response, string) {
+	rc.t.Helper()
+	resp, err := http.ReadResponse(rc.br, &http.Request{Method: method})
+	if err != nil {
+		rc.t.Fatalf("reading response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		rc.t.Fatalf("reading body: %v", err)
+	}
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func get1(path string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
+}
+
+// TestFastPathStaleBackendConnection: a backend that closes idle
+// connections without saying so. A replayable request is sent again on a
+// new connection; a POST is sent on a checked one.
+func TestFastPathStaleBackendConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				// One response, then close without "Connection: close".
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("b")}, be("b", ln.Addr().String())))
+	rc := dialRaw(t, port)
+	for i, raw := range []string{
+		get1("/1"),
+		get1("/2"),
+		"POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+		"POST /4 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		get1("/5"),
+	} {
+		time.Sleep(20 * time.Millisecond) // let the backend's close arrive
+		rc.send(raw)
+		resp, body := rc.read("")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n != 5 {
+		t.Errorf("backend connections: %d, want 5 (one per request)", n)
+	}
+}
+
+// TestFastPathClientGoneCancelsBackend: a client that disconnects while
+// the backend is slow makes the proxy drop the backend request, as
+// net/http's background read does, and is counted as a client cancel.
+func TestFastPathClientGoneCancelsBackend(t *testing.T) {
+	canceled := make(chan struct{})
+	started := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	port := freePort(t)
+	reg := prometheus.NewRegistry()
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg})
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("slow")}, be("slow", slow.Listener.Addr().String())))
+	rc := dialRaw(t, port)
+	rc.send(get1("/"))
+	<-started
+	time.Sleep(2 * slowBackend) // past the point where the client is watched
+	rc.c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend request was not canceled when the client went away")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(rt.metrics.UpstreamErrors.WithLabelValues("slow", "client_cancel")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("client cancel not counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFastPathSlowBackendAndPipelining: a request pipelined behind a slow
+// one is read by the client watch and served after it, in order.
+func TestFastPathSlowBackendAndPipelining(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * slowBackend)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer slow.Close()
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("s")}, be("s", slow.Listener.Addr().String())))
+	rc := dialRaw(t, port)
+	rc.send(get1("/slow"))
+	time.Sleep(2 * slowBackend)
+	rc.send(get1("/next"))
+	for _, want := range []string{"/slow", "/next"} {
+		if resp, body := rc.read(""); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+	// And the connection still works.
+	rc.send(get1("/again"))
+	if _, body := rc.read(""); body != "/again" {
+		t.Fatalf("after pipelining: %q", body)
+	}
+}
+
+// TestFastPathHandsOverMidConnection: requests the fast path does not
+// serve (a large head, an upgrade) are served by net/http on the same
+// connection, after the fast ones.
+func TestFastPathHandsOverMidConnection(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintf(w, "%s %d", r.URL.Path, len(r.Header.Get("X-Big")))
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw)
+	}))
+	defer ws.Close()
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("ws")}, be("ws", ws.Listener.Addr().String())))
+
+	rc := dialRaw(t, port)
+	rc.send(get1("/fast"))
+	if _, body := rc.read(""); body != "/fast 0" {
+		t.Fatalf("fast request: %q", body)
+	}
+	big := strings.Repeat("b", 20<<10) // over the fast path's 8 KiB, under 64 KiB
+	rc.send("GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n")
+	if resp, body := rc.read(""); resp.StatusCode != 200 || body != fmt.Sprintf("/big %d", len(big)) {
+		t.Fatalf("large head: %d %q", resp.StatusCode, body)
+	}
+	rc.send(get1("/after"))
+	if _, body := rc.read(""); body != "/after 0" {
+		t.Fatalf("after hand-over: %q", body)
+	}
+
+	rc = dialRaw(t, port)
+	rc.send(get1("/first"))
+	rc.read("")
+	rc.send("GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade after a fast request: %v %v", resp, err)
+	}
+	rc.send("ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(rc.br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+}
+
+// TestFastPathTimeouts: a head that never ends is cut at ReadHeaderTimeout
+// and an idle connection at IdleTimeout, as net/http does.
+func TestFastPathTimeouts(t *testing.T) {
+	a := startBackend(t, "a", false)
+	port := freePort(t)
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("a")}, be("a", a.addr)))
+	closedWithin := func(rc *rawConn, d time.Duration) bool {
+		rc.c.SetReadDeadline(time.Now().Add(d))
+		_, err := rc.br.ReadByte()
+		return err == io.EOF
+	}
+	rc := dialRaw(t, port)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n") // never finished
+	if !closedWithin(rc, 3*time.Second) {
+		t.Error("an unfinished head was not cut")
+	}
+	rc = dialRaw(t, port)
+	rc.send(get1("/"))
+	if resp, _ := rc.read(""); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !closedWithin(rc, 3*time.Second) {
+		t.Error("an idle connection was not closed")
+	}
+}
+
+// TestFastPathMetrics: fast-path requests are counted like the others.
+func TestFastPathMetrics(t *testing.T) {
+	a := startBackend(t, "a", false)
+	port := freePort(t)
+	reg := prometheus.NewRegistry()
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg})
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{Matches: pathPrefix("/a"), BackendRefs: to("a")}, be("a", a.addr)))
+	rc := dialRaw(t, port)
+	for _, p := range []string{"/a", "/a", "/b"} {
+		rc.send(get1(p))
+		rc.read("")
+	}
+	if n := testutil.ToFloat64(rt.metrics.Requests.WithLabelValues("http", "web", "default/r", "200")); n != 2 {
+		t.Errorf("200s counted: %v", n)
+	}
+	if n := testutil.ToFloat64(rt.metrics.Requests.WithLabelValues("http", "web", "", "404")); n != 1 {
+		t.Errorf("404s counted: %v", n)
+	}
+}
+
+// TestFastPathCloseKeepsResponse: a connection closed after its response
+// (Connection: close) with more client bytes unread still delivers the
+// response, then EOF (the FIN comes before the close).
+func TestFastPathCloseKeepsResponse(t *testing.T) {
+	a := startBackend(t, "a", false)
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("a")}, be("a", a.addr)))
+	rc := dialRaw(t, port)
+	rc.send("GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + strings.Repeat("junk", 10000))
+	resp, body := rc.read("")
+	if resp.StatusCode != 200 || !resp.Close || !strings.Contains(body, `"path":"/last"`) {
+		t.Fatalf("got %d close=%v %q", resp.StatusCode, resp.Close, body)
+	}
+	if _, err := rc.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last response: %v, want EOF", err)
+	}
+}

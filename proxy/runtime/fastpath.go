@@ -1,0 +1,429 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/agentgateway/agentgateway-go/proxy/h1"
+	"github.com/agentgateway/agentgateway-go/proxy/router"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream"
+)
+
+// The fast path serves plain reverse-proxied HTTP/1.1 on cleartext binds
+// without net/http: one goroutine per client connection reads a request
+// (package h1), routes it with the same tables, applies the same filters
+// and exchanges it with a pooled backend connection. It gives up, before
+// consuming anything, on every request it does not handle exactly as the
+// general path would: anything package h1 does not parse (so net/http's
+// own validation answers the odd requests), and rules with filters or
+// policies other than header modifiers, URL rewrites, weights and session
+// persistence, or with a backend that is not plain HTTP/1.1. The
+// connection then goes to net/http for good (handOver).
+//
+// What the general path gets from httputil.ReverseProxy and net/http is
+// reproduced here: hop-by-hop fields removed (and those named in
+// Connection), X-Forwarded-For/Host/Proto replaced, unparsable query
+// parameters dropped, no User-Agent added, the Transport's Content-Length
+// rules, a stale pooled connection retried once for replayable requests,
+// 1xx responses forwarded, chunked and close-delimited bodies re-chunked
+// with trailers, Date and sniffed Content-Type added, 502/503/504 and 499
+// as the ErrorHandler maps them, and a client that disconnects while the
+// backend is slow cancels the backend request (net/http's background read).
+
+const (
+	// fastReadBuffer bounds the request heads the fast path parses;
+	// larger ones go to net/http (which allows MaxHeaderBytes).
+	fastReadBuffer = 8 << 10
+	// slowBackend is how long the backend may take before the client
+	// connection is watched for a disconnect.
+	slowBackend = 200 * time.Millisecond
+	// maxDiscard is the largest unread request body drained to keep a
+	// connection open after a local answer, as net/http does.
+	maxDiscard = 256 << 10
+	// lingerTime is how long a closing connection waits for the client's
+	// FIN (net/http's rstAvoidanceDelay).
+	lingerTime = 500 * time.Millisecond
+	// maxBody is the largest request body the fast path sends. It writes
+	// the body before reading the reply; a body this small fits in the
+	// socket buffers even if the backend answers without reading it,
+	// where a larger one could block both sides. net/http's Transport
+	// reads and writes at once and serves larger bodies.
+	maxBody = 32 << 10
+	// max1xx bounds the informational responses before the final one (the
+	// Transport only bounds their size).
+	max1xx = 1000
+)
+
+type outcome int
+
+const (
+	keepAlive outcome = iota
+	closeConn
+	handOff
+)
+
+// fastConn is one client connection on the fast path.
+type fastConn struct {
+	s        *server
+	nc       net.Conn
+	c        *h1.Conn
+	remote   string
+	clientIP string // for X-Forwarded-For; "" when RemoteAddr has no port
+	state    atomic.Int32
+	served   int
+
+	req       h1.Request
+	hr        http.Request
+	url       url.URL
+	resp      h1.Response
+	ex        exchange
+	errHeader http.Header
+	xf        [3]string // X-Forwarded-For, -Host, -Proto values
+	bodyRead  bool      // some of the request body was read
+
+	// The series of the last request: a connection's requests mostly
+	// share them, and looking them up by label values costs hashing.
+	mRule     *ruleHandler
+	mListener string
+	mCode     int
+	mRequests prometheus.Counter
+	mDuration prometheus.Observer
+
+	// Watching the client while the backend is slow.
+	watchDone  chan struct{}
+	clientGone atomic.Bool
+	backend    *h1.Conn // closed by the watcher when the client goes away
+	onSlow     func() bool
+}
+
+func newFastConn(s *server, nc net.Conn) *fastConn {
+	fc := &fastConn{s: s, nc: nc, c: h1.NewConn(nc, fastReadBuffer), remote: nc.RemoteAddr().String()}
+	if ip, _, err := net.SplitHostPort(fc.remote); err == nil {
+		fc.clientIP = ip
+	}
+	fc.state.Store(connIdle)
+	fc.onSlow = fc.watchClient
+	return fc
+}
+
+func (fc *fastConn) serve() {
+	handed := false
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			fc.s.rt.log.Error("panic serving HTTP/1.1", "bind", fc.s.name, "client", fc.remote, "panic", fmt.Sprint(p))
+		}
+		if !handed {
+			fc.stopWatch()
+			fc.c.Close()
+			fc.s.fast.untrack(fc)
+		}
+	}()
+	for {
+		res, err := fc.readRequest()
+		if err != nil {
+			return
+		}
+		if res == h1.Unsupported {
+			handed = fc.handOver()
+			return
+		}
+		switch fc.serveRequest() {
+		case handOff:
+			handed = fc.handOver()
+			return
+		case closeConn:
+			fc.lingerClose()
+			return
+		}
+		fc.served++
+	}
+}
+
+// lingerClose prepares to close the connection as net/http does: the
+// last response, a FIN, then up to half a second reading (and dropping)
+// what the client still sends, so that closing does not send an RST that
+// makes the client discard the response before reading it.
+func (fc *fastConn) lingerClose() {
+	if err := fc.c.Flush(); err != nil {
+		return
+	}
+	cw, ok := fc.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	fc.c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, fc.c, maxDiscard)
+}
+
+// readRequest flushes the previous response and reads the next request
+// head, with net/http's timeouts: ReadHeaderTimeout for a new connection,
+// IdleTimeout between requests, ReadHeaderTimeout again once a head has
+// started.
+func (fc *fastConn) readRequest() (h1.Result, error) {
+	c, o := fc.c, &fc.s.rt.opts
+	if len(c.Buffered()) == 0 {
+		if err := c.Flush(); err != nil {
+			return 0, err
+		}
+		c.Release()
+		if fc.served > 0 && !fc.state.CompareAndSwap(connActive, connIdle) {
+			return 0, net.ErrClosed
+		}
+		if fc.s.fast.draining.Load() {
+			return 0, net.ErrClosed
+		}
+		if fc.served == 0 {
+			c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+		} else {
+			// Close to IdleTimeout, without a timer update per request.
+			c.ExtendReadDeadline(time.Now(), o.IdleTimeout, min(time.Second, o.IdleTimeout/8))
+		}
+		err := c.Fill()
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			return 0, net.ErrClosed
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	limit := min(c.BufferSize(), o.MaxHeaderBytes)
+	deadline := false
+	for {
+		res := h1.ParseRequest(c.Buffered(), &fc.req)
+		switch {
+		case res == h1.Parsed && fc.req.Len > limit:
+			return h1.Unsupported, nil
+		case res != h1.Incomplete:
+			return res, nil
+		case len(c.Buffered()) >= limit:
+			return h1.Unsupported, nil
+		}
+		if !deadline {
+			c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+			deadline = true
+		}
+		if err := c.Fill(); err != nil {
+			if errors.Is(err, h1.ErrBufferFull) {
+				return h1.Unsupported, nil
+			}
+			return 0, err
+		}
+	}
+}
+
+// httpRequest fills the connection's reused http.Request from the parsed
+// head, for the router and filters.
+func (fc *fastConn) httpRequest() (*http.Request, bool) {
+	req := &fc.req
+	u := &fc.url
+	*u = url.URL{}
+	path, query, hasQuery := strings.Cut(req.Target, "?")
+	if plainPath(path) && !(hasQuery && query == "") {
+		// What url.ParseRequestURI returns for such a target.
+		u.Path, u.RawQuery = path, query
+	} else {
+		pu, err := url.ParseRequestURI(req.Target)
+		if err != nil {
+			return nil, false
+		}
+		*u = *pu
+	}
+	r := &fc.hr
+	*r = http.Request{
+		Method:        req.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        req.Header,
+		Body:          http.NoBody,
+		ContentLength: req.ContentLength,
+		Close:         req.Close,
+		Host:          req.Host,
+		RemoteAddr:    fc.remote,
+		RequestURI:    req.Target,
+	}
+	return r, true
+}
+
+// plainPath reports whether p has only bytes that URL path escaping
+// leaves alone, so that url.ParseRequestURI would set Path to p and
+// RawPath to "".
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		switch c {
+		case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// fastEligible reports whether the fast path serves a rule exactly as the
+// general path does: no policy, mirror, CORS, redirect, direct response,
+// timeout or retry, and only plain HTTP/1.1 backends.
+func fastEligible(rule *ruleHandler) bool {
+	if rule.traffic != nil || len(rule.mirrors) > 0 || rule.cors != nil || rule.redirect != nil || rule.direct != nil || rule.timeout > 0 {
+		return false
+	}
+	for _, ref := range rule.refs {
+		if ref.backend == nil {
+			continue // answered with a 500 either way
+		}
+		if !ref.backend.FastH1() {
+			return false
+		}
+		if _, ok := ref.proxy.Transport.(*upstream.Backend); !ok {
+			return false // a retrier: retries or per-try timeouts
+		}
+	}
+	return true
+}
+
+// serveRequest routes and serves one parsed request.
+func (fc *fastConn) serveRequest() outcome {
+	s := fc.s
+	start := time.Now()
+	if fc.req.ContentLength > maxBody {
+		return handOff
+	}
+	r, ok := fc.httpRequest()
+	if !ok {
+		return handOff
+	}
+	sanitize(r)
+	// The access log shows the request as received (after sanitizing).
+	inHost, inPath := r.Host, r.URL.Path
+	bs := s.state.Load()
+	if bs.altSvc != "" {
+		return handOff // HTTP/3 is only on HTTPS binds; not expected here
+	}
+	host := router.NormalizeHost(r.Host)
+	ex := &fc.ex
+	*ex = exchange{}
+	fc.bodyRead = false
+	listenerName, routeKey := "", ""
+	var code int
+	var out outcome
+	if ls, found := bs.listenerFor(host); !found {
+		code, out = fc.localError(ex, r, http.StatusNotFound, "no listener for host")
+	} else {
+		listenerName = ls.config.Name
+		m, found := ls.table.Route(r, host)
+		if !found {
+			code, out = fc.localError(ex, r, http.StatusNotFound, "no route")
+		} else {
+			if !fastEligible(m.Value) {
+				return handOff
+			}
+			ex.rule = m.Value
+			ex.prefix = m.Prefix
+			routeKey = m.Value.routeKey
+			code, out = fc.proxy(r, ex)
+		}
+	}
+	elapsed := time.Since(start)
+	requests, duration := fc.metricsFor(ex.rule, listenerName, routeKey, code)
+	requests.Inc()
+	duration.Observe(elapsed.Seconds())
+	if s.rt.opts.AccessLog {
+		upstreamAddr := ""
+		if ex.picked.Endpoint != nil {
+			upstreamAddr = ex.picked.Endpoint.Address
+		}
+		s.rt.log.Info("request", "bind", s.name, "listener", listenerName, "route", routeKey,
+			"method", r.Method, "host", inHost, "path", inPath, "proto", r.Proto,
+			"status", code, "duration", elapsed, "upstream", upstreamAddr, "client", fc.remote)
+	}
+	*ex = exchange{}
+	fc.hr = http.Request{}
+	if out == keepAlive && (fc.req.Close || s.fast.draining.Load()) {
+		out = closeConn
+	}
+	return out
+}
+
+// metricsFor returns the request counter and duration histogram of a
+// request's labels. The runtime never deletes these series, so holding
+// them is safe across reloads.
+func (fc *fastConn) metricsFor(rule *ruleHandler, listener, route string, code int) (prometheus.Counter, prometheus.Observer) {
+	if fc.mRequests == nil || fc.mRule != rule || fc.mListener != listener || fc.mCode != code {
+		m := fc.s.rt.metrics
+		fc.mRequests = m.Requests.WithLabelValues(fc.s.name, listener, route, strconv.Itoa(code))
+		fc.mDuration = m.Duration.WithLabelValues(fc.s.name, route)
+		fc.mRule, fc.mListener, fc.mCode = rule, listener, code
+	}
+	return fc.mRequests, fc.mDuration
+}
+
+// closing reports whether the response must say "Connection: close".
+func (fc *fastConn) closing() bool {
+	return fc.req.Close || fc.s.fast.draining.Load()
+}
+
+// localError answers as localError does through http.Error, response
+// filters included, after consuming the request.
+func (fc *fastConn) localError(ex *exchange, r *http.Request, code int, msg string) (int, outcome) {
+	fc.c.Discard(fc.req.Len)
+	out := fc.discardBody()
+	fc.writeError(ex, r.Method, code, msg, out == closeConn)
+	return code, out
+}
+
+// discardBody drains a request body nobody reads, as net/http does for
+// bodies up to 256 KiB; a larger one closes the connection.
+func (fc *fastConn) discardBody() outcome {
+	n := fc.req.ContentLength
+	if n == 0 {
+		return keepAlive
+	}
+	if n > maxDiscard {
+		fc.req.Close = true
+		return closeConn
+	}
+	fc.c.SetReadDeadline(time.Time{})
+	if _, err := io.CopyN(io.Discard, fc.c, n); err != nil {
+		fc.req.Close = true
+		return closeConn
+	}
+	return keepAlive
+}
+
+func (fc *fastConn) writeError(ex *exchange, method string, code int, msg string, closing bool) {
+	h := fc.errHeader
+	if h == nil {
+		h = http.Header{}
+		fc.errHeader = h
+	}
+	clear(h)
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	ex.beforeHeader(h, code)
+	body := msg + "\n"
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	framing := h1.Length
+	if method == http.MethodHead {
+		// net/http sends the length the handler wrote, not the body.
+		framing = h1.NoBody
+	}
+	fc.c.AppendResponseHead(&h1.ResponseHead{Status: code, Header: h, Framing: framing, Close: closing || fc.closing()})
+	if framing == h1.Length {
+		out := fc.c.Out()
+		*out = append(*out, body...)
+	}
+}
