@@ -1053,15 +1053,23 @@ func testEffectiveConfig(t *testing.T, k kctl) {
 			}
 		}
 	}
-	// The table view summarizes it.
-	out := k.must(t, "-n", policyNS, "get", "effectiveconfig", "policy")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME GATEWAY-CLASS LISTENERS ROUTES POLICIES VERSION PROXIES AGE" {
-		t.Fatalf("kubectl get effectiveconfig table:\n%s", out)
+	// The table view summarizes it. Either operator replica may answer, and a replica learns
+	// of proxies connected to the other one through its peer sync (every second): poll.
+	var row []string
+	var out string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		out = k.must(t, "-n", policyNS, "get", "effectiveconfig", "policy")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME GATEWAY-CLASS LISTENERS ROUTES POLICIES VERSION PROXIES AGE" {
+			t.Fatalf("kubectl get effectiveconfig table:\n%s", out)
+		}
+		row = strings.Fields(lines[1])
+		if row[6] == "1/1" || time.Now().After(deadline) {
+			break
+		}
 	}
-	row := strings.Fields(lines[1])
-	if routes, _ := strconv.Atoi(row[3]); row[0] != "policy" || routes < len(wantPolicyFields) || row[4] == "0" || !strings.HasSuffix(row[6], "/1") {
-		t.Errorf("kubectl get effectiveconfig table row %q: want Gateway policy, at least %d routes, policies, one proxy", row, len(wantPolicyFields))
+	if routes, _ := strconv.Atoi(row[3]); row[0] != "policy" || routes < len(wantPolicyFields) || row[4] == "0" || row[6] != "1/1" {
+		t.Errorf("kubectl get effectiveconfig table row %q: want Gateway policy, at least %d routes, policies, one proxy synced (1/1)", row, len(wantPolicyFields))
 	}
 	// Secret material is redacted.
 	yaml := k.must(t, "-n", policyNS, "get", "effectiveconfig", "policy", "-o", "yaml")

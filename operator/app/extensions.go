@@ -116,7 +116,7 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 				// other replicas' proxies acknowledged re-triggers status: the leader only
 				// hears about its own proxies' acks through the config server.
 				seen := map[types.NamespacedName]string{}
-				t := time.NewTicker(5 * time.Second)
+				t := time.NewTicker(time.Second) // a proxy on the other replica is seen within a second
 				defer t.Stop()
 				for {
 					syncer.SyncOnce(ctx)
