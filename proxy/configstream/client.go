@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -124,6 +125,13 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *st
 	}
 	node := c.Node
 	if err := st.SendMsg(&Request{Node: &node, Running: *running}); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The server ended the stream before reading the hello (a refused token, for
+			// example); gRPC reports the reason on the receive side.
+			if rerr := st.RecvMsg(new(Response)); rerr != nil && !errors.Is(rerr, io.EOF) {
+				return false, rerr
+			}
+		}
 		return false, fmt.Errorf("send hello: %w", err)
 	}
 	resps := make(chan *Response)
