@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/agentgateway/agentgateway-go/operator/collectors"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
 )
@@ -110,11 +111,11 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 	if reg != nil {
 		m := &s.metrics
 		var errs []error
-		m.pushes, errs = register(reg, m.pushes, errs)
-		m.acks, errs = register(reg, m.acks, errs)
-		m.nacks, errs = register(reg, m.nacks, errs)
-		m.connected, errs = register(reg, m.connected, errs)
-		m.publishes, errs = register(reg, m.publishes, errs)
+		m.pushes, errs = collectors.Register(reg, m.pushes, errs)
+		m.acks, errs = collectors.Register(reg, m.acks, errs)
+		m.nacks, errs = collectors.Register(reg, m.nacks, errs)
+		m.connected, errs = collectors.Register(reg, m.connected, errs)
+		m.publishes, errs = collectors.Register(reg, m.publishes, errs)
 		if err := errors.Join(errs...); err != nil {
 			return nil, fmt.Errorf("register config server metrics: %w", err)
 		}
@@ -378,19 +379,4 @@ func (o *observer) Disconnected(id configstream.StreamID, n configstream.Node, _
 	o.metrics.connected.Dec()
 	o.update(id, n, func(p *proxy) { p.Connected, p.gone = false, now })
 	o.changed(n)
-}
-
-// register registers c, or reuses the collector already registered under its name (a
-// second Server in one process, as in tests, shares the process-wide registry).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs []error) (T, []error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, errs
-			}
-		}
-		return c, append(errs, err)
-	}
-	return c, errs
 }

@@ -27,6 +27,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/collectors"
 	"github.com/agentgateway/agentgateway-go/operator/configserver"
 	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/operator/status"
@@ -121,12 +122,12 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 	if reg := o.Registerer; reg != nil {
 		m := &p.metrics
 		var errs []error
-		m.reconciles, errs = register(reg, m.reconciles, errs)
-		m.reconcileTime, errs = register(reg, m.reconcileTime, errs)
-		m.translateTime, errs = register(reg, m.translateTime, errs)
-		m.stepTime, errs = register(reg, m.stepTime, errs)
-		m.statusWrites, errs = register(reg, m.statusWrites, errs)
-		m.workloadWrites, errs = register(reg, m.workloadWrites, errs)
+		m.reconciles, errs = collectors.Register(reg, m.reconciles, errs)
+		m.reconcileTime, errs = collectors.Register(reg, m.reconcileTime, errs)
+		m.translateTime, errs = collectors.Register(reg, m.translateTime, errs)
+		m.stepTime, errs = collectors.Register(reg, m.stepTime, errs)
+		m.statusWrites, errs = collectors.Register(reg, m.statusWrites, errs)
+		m.workloadWrites, errs = collectors.Register(reg, m.workloadWrites, errs)
 		if err := errors.Join(errs...); err != nil {
 			return nil, fmt.Errorf("register provider metrics: %w", err)
 		}
@@ -409,19 +410,4 @@ func resolveParams(gw *gwv1.Gateway, class *gwv1.GatewayClass, params map[types.
 		}
 	}
 	return classP, gwP
-}
-
-// register registers c, or reuses the collector already registered under its name (a
-// second Provider in one process, as in tests, shares the process-wide registry).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs []error) (T, []error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, errs
-			}
-		}
-		return c, append(errs, err)
-	}
-	return c, errs
 }
