@@ -98,8 +98,10 @@ func (v *Views) refreshLocked() {
 		c.total++
 	}
 	out := make([]*viewsv1a1.EffectiveConfig, len(v.base))
-	for i, e := range v.base {
-		e := e.DeepCopy()
+	for i, b := range v.base {
+		// A shallow copy: base is never modified after PublishEffectiveConfigs copied it in,
+		// and Replace copies again before it stores anything, so only the counts differ.
+		e := *b
 		e.Proxies = viewsv1a1.ProxyCounts{}
 		for version, c := range byGateway[types.NamespacedName{Namespace: e.Namespace, Name: e.Name}] {
 			e.Proxies.Total += c.total
@@ -107,7 +109,7 @@ func (v *Views) refreshLocked() {
 				e.Proxies.Synced += c.total
 			}
 		}
-		out[i] = e
+		out[i] = &e
 	}
 	v.EffectiveConfigs.Replace(translationPartition, out)
 }

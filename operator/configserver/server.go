@@ -259,6 +259,19 @@ func (s *Server) Proxies() []ProxyState {
 	return out
 }
 
+// Connected is the number of proxies connected to this replica now.
+func (s *Server) Connected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.proxies {
+		if p.Connected {
+			n++
+		}
+	}
+	return n
+}
+
 // Run serves the config stream on addr until ctx is cancelled, then stops gracefully
 // (streams are long-lived, so after a grace period they are cut; proxies reconnect to
 // another replica and keep serving meanwhile).

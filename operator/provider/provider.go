@@ -83,6 +83,8 @@ type Provider struct {
 	metrics   metrics
 	// statusLoop writes status on the leader, off the reconcile path.
 	statusLoop *statusLoop
+	// pace bounds the time spent reconciling during bursts of changes (see pacer).
+	pace *pacer
 }
 
 type metrics struct {
@@ -110,8 +112,9 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		published: map[types.NamespacedName]bool{},
 		trigger:   make(chan event.GenericEvent, 1),
 		onResult:  o.OnResult,
+		pace:      newPacer(paceBurst),
 		metrics: metrics{
-			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Full reconciles by result."}, []string{"result"}),
+			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Reconciles by result; paced: deferred during a burst of changes, nothing done."}, []string{"result"}),
 			reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 			translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)}),
 			stepTime:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentgateway_reconcile_step_seconds", Help: "Time of each step of a reconcile (snapshot, translate, views, publish, deploy, status), to see where a reconcile's time goes.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"step"}),
@@ -225,9 +228,20 @@ func (p *Provider) isLeader() bool {
 // Reconcile implements reconcile.Reconciler: snapshot, translate, publish, and on the
 // leader deploy and write status.
 func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	share := paceShare
+	if !p.isLeader() && p.cs.Connected() == 0 {
+		share = paceShareIdle
+	}
+	if d := p.pace.delay(time.Now(), share); d > 0 {
+		// A burst: the changes of the wait are batched into the reconcile after it.
+		p.metrics.reconciles.WithLabelValues("paced").Inc()
+		return reconcile.Result{RequeueAfter: d}, nil
+	}
 	start := time.Now()
 	err := p.reconcile(ctx)
-	p.metrics.reconcileTime.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	p.pace.spend(start.Add(took), took, share)
+	p.metrics.reconcileTime.Observe(took.Seconds())
 	if apierrors.IsConflict(err) {
 		// Our cache lags our own last write; the watch event of that write is on its way
 		// and brings a fresh snapshot. Not an error worth a log line or a back-off.

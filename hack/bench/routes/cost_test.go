@@ -17,6 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/agentgateway/agentgateway-go/operator/apiserver"
+	"github.com/agentgateway/agentgateway-go/operator/apiserver/publish"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
@@ -185,6 +187,27 @@ func BenchmarkProxyApply(b *testing.B) {
 					b.Fatal(err)
 				}
 				k++
+			}
+		})
+	}
+}
+
+// BenchmarkViews prices publishing a translation's EffectiveConfigs to the aggregated API's
+// store (every replica does it after every translation) when one route changed: the store
+// compares each Gateway's view with the one it holds and stores the new one.
+func BenchmarkViews(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var res [2]*translate.Result
+			for k := range res {
+				res[k] = translate.Translate(snapshot(n + k))
+			}
+			v := apiserver.NewViews()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				v.PublishEffectiveConfigs(publish.EffectiveConfigs(res[i%2]))
+				i++
 			}
 		})
 	}

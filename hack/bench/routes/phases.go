@@ -31,6 +31,7 @@ type bench struct {
 var operatorCounters = []string{
 	"agentgateway_reconciles_total",
 	"agentgateway_reconcile_seconds_sum",
+	"agentgateway_reconcile_seconds_count",
 	"agentgateway_reconcile_step_seconds_sum",
 	"agentgateway_translate_seconds_sum",
 	"agentgateway_status_writes_total",

@@ -1,0 +1,82 @@
+package provider
+
+import (
+	"sync"
+	"time"
+)
+
+// pacer bounds the share of wall time a replica spends reconciling. Every reconcile
+// translates the whole cache, and during a burst of changes (a thousand routes applied at
+// once, a namespace deleted) events keep arriving while it runs, so without a bound the
+// workqueue runs reconciles back to back: each replica keeps a core busy, and the
+// apiserver, which has to accept the burst, gets what is left. The burst then takes
+// several times longer to write, and every intermediate state is translated again.
+//
+// The pacer is a token bucket measured in time: a reconcile spends its duration, and the
+// bucket refills at share seconds per second, up to burst. While the bucket is in debt the
+// next reconcile waits until it is paid off; waiting also batches every change of the
+// meantime into that one reconcile. Isolated changes never wait: one reconcile costs far
+// less than burst.
+type pacer struct {
+	burst time.Duration // reconcile time available at once after a quiet period
+
+	mu     sync.Mutex
+	tokens time.Duration
+	at     time.Time // when tokens was last brought up to date; zero before first use
+}
+
+// Defaults: at most half of a core per replica over a burst; a second of reconciling at
+// once (a reconcile of a thousand routes takes tens of milliseconds). A follower that
+// serves no proxy translates only for its views (kubectl get effectiveconfig), which may
+// trail a burst by a moment: it takes a fifth of a core.
+const (
+	paceShare     = 0.5
+	paceShareIdle = 0.2
+	paceBurst     = time.Second
+)
+
+func newPacer(burst time.Duration) *pacer {
+	return &pacer{burst: burst, tokens: burst}
+}
+
+// refill brings tokens up to now at share. Called with mu held.
+func (p *pacer) refill(now time.Time, share float64) {
+	if !p.at.IsZero() && now.After(p.at) {
+		p.tokens += time.Duration(float64(now.Sub(p.at)) * share)
+		if p.tokens > p.burst {
+			p.tokens = p.burst
+		}
+	}
+	if p.at.IsZero() || now.After(p.at) {
+		p.at = now
+	}
+}
+
+// delay is how long a reconcile that wants to start at now should wait (0: start now), if
+// reconciles may take share of the wall time, in (0, 1].
+func (p *pacer) delay(now time.Time, share float64) time.Duration {
+	share = validShare(share)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refill(now, share)
+	if p.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(float64(-p.tokens) / share)
+}
+
+// spend records a reconcile of duration d that ended at now.
+func (p *pacer) spend(now time.Time, d time.Duration, share float64) {
+	share = validShare(share)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refill(now, share)
+	p.tokens -= d
+}
+
+func validShare(share float64) float64 {
+	if share <= 0 || share > 1 {
+		return 1
+	}
+	return share
+}
