@@ -5,18 +5,19 @@ import (
 	"time"
 )
 
-// pacer bounds the share of wall time a replica spends reconciling. Every reconcile
-// translates the whole cache, and during a burst of changes (a thousand routes applied at
-// once, a namespace deleted) events keep arriving while it runs, so without a bound the
-// workqueue runs reconciles back to back: each replica keeps a core busy, and the
-// apiserver, which has to accept the burst, gets what is left. The burst then takes
-// several times longer to write, and every intermediate state is translated again.
+// pacer bounds the share of wall time a replica spends reconciling during a burst of
+// changes. Every reconcile translates the whole cache, and during a burst (a thousand
+// routes applied at once, a namespace deleted) events keep arriving while it runs, so
+// without a bound the workqueue runs reconciles back to back: each replica keeps a core
+// busy, and the apiserver, which has to accept the burst, gets what is left. The burst then
+// takes several times longer to write, and every intermediate state is translated again.
 //
-// The pacer is a token bucket measured in time: a reconcile spends its duration, and the
-// bucket refills at share seconds per second, up to burst. While the bucket is in debt the
-// next reconcile waits until it is paid off; waiting also batches every change of the
-// meantime into that one reconcile. Isolated changes never wait: one reconcile costs far
-// less than burst.
+// The pacer is a token bucket measured in time: a reconcile of a burst spends its duration,
+// and the bucket refills at share seconds per second, up to burst. While the bucket is in
+// debt the next reconcile of the burst waits until it is paid off; waiting also batches
+// every change of the meantime into that one reconcile. A reconcile is part of a burst when
+// more than one change is waiting for it: a lone change (one route applied, a client
+// waiting for it) never waits and is not charged, however often it comes.
 type pacer struct {
 	burst time.Duration // reconcile time available at once after a quiet period
 
@@ -25,13 +26,14 @@ type pacer struct {
 	at     time.Time // when tokens was last brought up to date; zero before first use
 }
 
-// Defaults: at most half of a core per replica over a burst; a second of reconciling at
-// once (a reconcile of a thousand routes takes tens of milliseconds). A follower that
-// serves no proxy translates only for its views (kubectl get effectiveconfig), which may
-// trail a burst by a moment: it takes a fifth of a core.
+// Defaults: over a burst, at most a third of a core per replica, after a second of
+// reconciling at once (a reconcile of a thousand routes takes tens of milliseconds, so a
+// burst's changes reach the proxies with about a tenth of a second more delay). A follower
+// that serves no proxy translates only for its views (kubectl get effectiveconfig), which
+// may trail a burst by a moment: it takes a sixth of a core.
 const (
-	paceShare     = 0.5
-	paceShareIdle = 0.2
+	paceShare     = 0.33
+	paceShareIdle = 0.16
 	paceBurst     = time.Second
 )
 

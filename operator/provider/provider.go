@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,8 +84,11 @@ type Provider struct {
 	metrics   metrics
 	// statusLoop writes status on the leader, off the reconcile path.
 	statusLoop *statusLoop
-	// pace bounds the time spent reconciling during bursts of changes (see pacer).
-	pace *pacer
+	// pace bounds the time spent reconciling during bursts of changes (see pacer); events
+	// counts the changes since the last reconcile that ran, to tell a burst from a lone
+	// change.
+	pace   *pacer
+	events atomic.Int64
 }
 
 type metrics struct {
@@ -149,6 +153,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 	}
 
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		p.events.Add(1)
 		return []reconcile.Request{key}
 	})
 	b := builder.ControllerManagedBy(mgr).Named("agentgateway").
@@ -228,19 +233,27 @@ func (p *Provider) isLeader() bool {
 // Reconcile implements reconcile.Reconciler: snapshot, translate, publish, and on the
 // leader deploy and write status.
 func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	// A burst: more than one change waits (they accumulate over paced waits). A lone change
+	// runs at once and is not charged.
+	burst := p.events.Load() > 1
 	share := paceShare
 	if !p.isLeader() && p.cs.Connected() == 0 {
 		share = paceShareIdle
 	}
-	if d := p.pace.delay(time.Now(), share); d > 0 {
-		// A burst: the changes of the wait are batched into the reconcile after it.
-		p.metrics.reconciles.WithLabelValues("paced").Inc()
-		return reconcile.Result{RequeueAfter: d}, nil
+	if burst {
+		if d := p.pace.delay(time.Now(), share); d > 0 {
+			// The changes of the wait are batched into the reconcile after it.
+			p.metrics.reconciles.WithLabelValues("paced").Inc()
+			return reconcile.Result{RequeueAfter: d}, nil
+		}
 	}
+	p.events.Store(0)
 	start := time.Now()
 	err := p.reconcile(ctx)
 	took := time.Since(start)
-	p.pace.spend(start.Add(took), took, share)
+	if burst {
+		p.pace.spend(start.Add(took), took, share)
+	}
 	p.metrics.reconcileTime.Observe(took.Seconds())
 	if apierrors.IsConflict(err) {
 		// Our cache lags our own last write; the watch event of that write is on its way
