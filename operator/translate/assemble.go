@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -122,12 +123,43 @@ func (t *translator) noteUse(name string, g *gatewayIR) {
 	}
 }
 
-// configVersion is a content hash, so equal configs have equal versions.
+// configVersion is a content hash, so equal configs have equal versions: the start of the
+// SHA-256 of the config's JSON (json.Marshal's bytes, without a version).
 func configVersion(c *config.Config) string {
 	c.Version = ""
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
+	h := sha256.New()
+	// An Encoder writes the JSON from its pooled buffer where json.Marshal would return a
+	// copy of it (megabytes with thousands of routes). Encode ends with a newline that
+	// Marshal does not write; it is kept out of the hash.
+	_ = json.NewEncoder(&withoutFinalNewline{w: h}).Encode(c)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:8])
+}
+
+// withoutFinalNewline writes to w everything written to it but a final "\n".
+type withoutFinalNewline struct {
+	w       io.Writer
+	pending bool // a "\n" ended the previous write and was held back
+}
+
+func (d *withoutFinalNewline) Write(p []byte) (int, error) {
+	n := len(p)
+	if n == 0 {
+		return 0, nil
+	}
+	if d.pending {
+		d.pending = false
+		if _, err := d.w.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+	}
+	if p[n-1] == '\n' {
+		d.pending, p = true, p[:n-1]
+	}
+	if _, err := d.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {
@@ -149,11 +181,47 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	if l.frontend != nil {
 		front = l.frontend.fields
 	}
-	var entries []effEntry
+	// The EffectiveRoutes are listed in precedence order. What orders them is known from the
+	// built routes (merging policies changes no match), so the order is settled first and
+	// each EffectiveRoute is then written straight to its place. This also counts what the
+	// listener serves, so the lists below are allocated once.
+	httpOK := l.protocol == gwv1.HTTPProtocolType || l.protocol == gwv1.HTTPSProtocolType
+	nHTTP, nL4 := 0, 0
+	entries := make([]effEntry, 0, len(l.routes)) // routes mostly have one rule
 	for ri, a := range l.routes {
 		b := a.route.built
+		host := keyOfHosts(a.hostnames)
 		switch {
-		case b.http != nil && (l.protocol == gwv1.HTTPProtocolType || l.protocol == gwv1.HTTPSProtocolType):
+		case b.http != nil && httpOK:
+			nHTTP++
+			for i := range b.http.Rules {
+				entries = append(entries, effEntry{host: host, key: rulePrecedence(b.http.Rules[i]), hasKey: true, route: ri, rule: i, er: len(entries)})
+			}
+		case b.l4 != nil:
+			nL4++
+			entries = append(entries, effEntry{host: host, route: ri, er: len(entries)})
+		}
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].less(&entries[j]) })
+	// place[k] is where the k-th EffectiveRoute built below goes.
+	place := make([]int, len(entries))
+	for i, e := range entries {
+		place[e.er] = i
+	}
+	if len(entries) > 0 {
+		el.Routes = make([]viewsv1a1.EffectiveRoute, len(entries))
+	}
+	if nHTTP > 0 {
+		cl.HTTPRoutes = make([]config.HTTPRoute, 0, nHTTP)
+	}
+	if nL4 > 0 {
+		cl.L4Routes = make([]config.L4Route, 0, nL4)
+	}
+	k := 0
+	for _, a := range l.routes {
+		b := a.route.built
+		switch {
+		case b.http != nil && httpOK:
 			hr := *b.http
 			hr.Rules = make([]config.HTTPRouteRule, len(b.http.Rules))
 			for i := range b.http.Rules {
@@ -169,8 +237,8 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 					used[rule.Traffic.ExtAuth.Backend] = true
 				}
 				hr.Rules[i] = rule
-				er := t.effectiveRule(a, b.ruleNames[i], rule, b.http.Rules[i].Traffic, effectiveFields(front, m))
-				entries = append(entries, effEntry{er: er, key: rulePrecedence(rule), route: ri, rule: i})
+				el.Routes[place[k]] = t.effectiveRule(a, b.ruleNames[i], rule, b.http.Rules[i].Traffic, effectiveFields(front, m))
+				k++
 			}
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
 		case b.l4 != nil:
@@ -179,12 +247,9 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 			cl.L4Routes = append(cl.L4Routes, lr)
 			er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: "0", Hostnames: a.hostnames}
 			er.Backends = t.effectiveBackends(lr.BackendRefs)
-			entries = append(entries, effEntry{er: er, route: ri})
+			el.Routes[place[k]] = er
+			k++
 		}
-	}
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].less(entries[j]) })
-	for _, e := range entries {
-		el.Routes = append(el.Routes, e.er)
 	}
 	return cl, el
 }
@@ -283,26 +348,53 @@ func renderMatch(m config.HTTPRouteMatch) string {
 	return strings.Join(parts, ", ")
 }
 
-func renderHeaders(hm *config.HeaderModifier) string {
-	var parts []string
+// renderHeaders renders prefix and then the modifier's operations separated by spaces, in
+// one allocation: it runs for header filters of every rule of every route.
+func renderHeaders(prefix string, hm *config.HeaderModifier) string {
+	n := len(prefix) + len(hm.Set) + len(hm.Add) + len(hm.Remove) // with a space per part
 	for _, h := range hm.Set {
-		parts = append(parts, "set "+h.Name+"="+h.Value)
+		n += len("set ") + len(h.Name) + len("=") + len(h.Value)
 	}
 	for _, h := range hm.Add {
-		parts = append(parts, "add "+h.Name+"="+h.Value)
+		n += len("add ") + len(h.Name) + len("=") + len(h.Value)
 	}
 	for _, h := range hm.Remove {
-		parts = append(parts, "remove "+h)
+		n += len("remove ") + len(h)
 	}
-	return strings.Join(parts, " ")
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	parts := 0
+	part := func(op, name, value string, hasValue bool) {
+		if parts > 0 {
+			b.WriteByte(' ')
+		}
+		parts++
+		b.WriteString(op)
+		b.WriteString(name)
+		if hasValue {
+			b.WriteByte('=')
+			b.WriteString(value)
+		}
+	}
+	for _, h := range hm.Set {
+		part("set ", h.Name, h.Value, true)
+	}
+	for _, h := range hm.Add {
+		part("add ", h.Name, h.Value, true)
+	}
+	for _, h := range hm.Remove {
+		part("remove ", h, "", false)
+	}
+	return b.String()
 }
 
 func renderFilter(f config.HTTPFilter) string {
 	switch {
 	case f.RequestHeaderModifier != nil:
-		return "RequestHeaderModifier " + renderHeaders(f.RequestHeaderModifier)
+		return renderHeaders("RequestHeaderModifier ", f.RequestHeaderModifier)
 	case f.ResponseHeaderModifier != nil:
-		return "ResponseHeaderModifier " + renderHeaders(f.ResponseHeaderModifier)
+		return renderHeaders("ResponseHeaderModifier ", f.ResponseHeaderModifier)
 	case f.RequestRedirect != nil:
 		code := f.RequestRedirect.StatusCode
 		if code == 0 {

@@ -2,7 +2,9 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +20,7 @@ type routeIR struct {
 	parents    []*parentIR
 
 	// resolved carries the route-wide ResolvedRefs condition.
-	resolved *conds
+	resolved conds
 	// rejected, when set, makes every parent Accepted=False UnsupportedValue: the route asks
 	// for something the proxy cannot do, and serving it partially would be wrong (for example
 	// skipping an auth filter).
@@ -36,7 +38,7 @@ type routeIR struct {
 // parentIR is one of our parentRefs of a route and its Accepted condition.
 type parentIR struct {
 	ref       gwv1.ParentReference
-	conds     *conds
+	conds     conds
 	listeners []*listenerIR
 }
 
@@ -132,33 +134,40 @@ func hostStrings(hs []gwv1.Hostname) []string {
 
 // addRoute keeps only routes with at least one parentRef to something of ours.
 func (t *translator) addRoute(r *routeIR) {
-	seen := map[string]bool{}
+	var seen map[string]bool // only a route with several parentRefs can repeat one
 	for _, ref := range r.parentRefs {
 		if t.parentGateway(r, ref) == nil {
 			continue
 		}
-		k := parentRefString(ref)
-		if seen[k] {
-			continue
+		if len(r.parentRefs) > 1 {
+			k := parentRefString(ref)
+			if seen[k] {
+				continue
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[k] = true
 		}
-		seen[k] = true
-		r.parents = append(r.parents, &parentIR{ref: ref, conds: newConds(r.meta.Generation)})
+		// Room for Accepted and the ResolvedRefs condition status adds (routeStatuses).
+		pc := conds{gen: r.meta.Generation, l: make([]metav1.Condition, 0, 2)}
+		r.parents = append(r.parents, &parentIR{ref: ref, conds: pc})
 	}
 	if len(r.parents) == 0 {
 		return
 	}
-	r.resolved = newConds(r.meta.Generation)
+	r.resolved = conds{gen: r.meta.Generation}
 	r.resolved.set(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "")
 	t.routes = append(t.routes, r)
 }
 
 func parentRefString(p gwv1.ParentReference) string {
-	s := fmt.Sprintf("%v/%v/%v/%s", deref(p.Group, gwv1.GroupName), deref(p.Kind, "Gateway"), deref(p.Namespace, ""), p.Name)
+	s := string(deref(p.Group, gwv1.GroupName)) + "/" + string(deref(p.Kind, "Gateway")) + "/" + string(deref(p.Namespace, "")) + "/" + string(p.Name)
 	if p.SectionName != nil {
 		s += "#" + string(*p.SectionName)
 	}
 	if p.Port != nil {
-		s += fmt.Sprintf(":%d", *p.Port)
+		s += ":" + strconv.Itoa(int(*p.Port))
 	}
 	return s
 }
@@ -199,8 +208,12 @@ func (t *translator) attachRoute(r *routeIR) {
 		if ref.Namespace != nil && *ref.Namespace != "" {
 			ns = string(*ref.Namespace)
 		}
+		// The candidates are the ListenerSet's listeners, or the Gateway's own (not those of
+		// its ListenerSets). They are filtered in place rather than collected: this runs for
+		// every route.
 		var candidates []*listenerIR
 		var g *gatewayIR
+		ownOnly := false
 		if deref(ref.Kind, "Gateway") == "ListenerSet" {
 			s := t.setByKey[nsName{ns, string(ref.Name)}]
 			g = s.gw
@@ -211,32 +224,30 @@ func (t *translator) attachRoute(r *routeIR) {
 			candidates = s.listeners
 		} else {
 			g = t.gwByKey[nsName{ns, string(ref.Name)}]
-			for _, l := range g.listeners {
-				if l.set == nil {
-					candidates = append(candidates, l)
-				}
-			}
+			candidates, ownOnly = g.listeners, true
 		}
 		if !g.accepted() {
 			p.conds.set(acc, false, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s is not accepted", g.key))
 			continue
 		}
-		var matched []*listenerIR
-		for _, l := range candidates {
+		matches := func(l *listenerIR) bool {
+			if ownOnly && l.set != nil {
+				return false
+			}
 			if ref.SectionName != nil && l.name != *ref.SectionName {
-				continue
+				return false
 			}
-			if ref.Port != nil && l.port != int32(*ref.Port) {
-				continue
-			}
-			matched = append(matched, l)
+			return ref.Port == nil || l.port == int32(*ref.Port)
 		}
-		if len(matched) == 0 {
+		if !slices.ContainsFunc(candidates, matches) {
 			p.conds.set(acc, false, string(gwv1.RouteReasonNoMatchingParent), "no listener matches the parentRef's sectionName and port")
 			continue
 		}
 		notAllowed, noHost := 0, 0
-		for _, l := range matched {
+		for _, l := range candidates {
+			if !matches(l) {
+				continue
+			}
 			if !l.usable() {
 				continue
 			}

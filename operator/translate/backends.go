@@ -45,6 +45,13 @@ type backendIR struct {
 	traffic *xbtpIR
 }
 
+// servicePort is a Service port as a backendRef in a mode names it.
+type servicePort struct {
+	ns, name string
+	port     int32
+	mode     backendMode
+}
+
 // refError is an unresolvable backendRef: Reason is a route ResolvedRefs reason.
 type refError struct{ reason, msg string }
 
@@ -125,7 +132,16 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 	if sp == nil {
 		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s/%s has no %s port %d", ns, name, want, *port)}
 	}
-	cname := fmt.Sprintf("%s/%s:%d%s", ns, name, *port, modeSuffix(mode))
+	// Many routes share a backend: its name is built once, not per backendRef.
+	sk := servicePort{ns, name, int32(*port), mode}
+	cname, ok := t.serviceBackends[sk]
+	if !ok {
+		cname = ns + "/" + name + ":" + strconv.Itoa(int(*port)) + modeSuffix(mode)
+		if t.serviceBackends == nil {
+			t.serviceBackends = map[servicePort]string{}
+		}
+		t.serviceBackends[sk] = cname
+	}
 	if _, ok := t.backends[cname]; ok {
 		return cname, nil
 	}
@@ -205,7 +221,7 @@ func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMod
 	if st == nil {
 		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s has no supported variant (static)", ns, name)}
 	}
-	cname := fmt.Sprintf("agentgatewaybackend/%s/%s%s", ns, name, modeSuffix(mode))
+	cname := "agentgatewaybackend/" + ns + "/" + name + modeSuffix(mode)
 	if _, ok := t.backends[cname]; ok {
 		return cname, nil
 	}

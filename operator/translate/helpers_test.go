@@ -48,6 +48,9 @@ func TestIntersectHostnames(t *testing.T) {
 		{"*.example.com", nil, []string{"*.example.com"}, true},
 		{"*.example.com", []string{"a.example.com", "a.example.org", "a.example.com"}, []string{"a.example.com"}, true},
 		{"*.example.com", []string{"a.example.org"}, nil, false},
+		{"", []string{"a.com", "*.b.com"}, []string{"a.com", "*.b.com"}, true},
+		{"", []string{"a.com", "a.com", "b.com"}, []string{"a.com", "b.com"}, true},
+		{"*.a.com", []string{"*.x.a.com", "*.com", "y.a.com"}, []string{"*.x.a.com", "*.a.com", "y.a.com"}, true},
 	}
 	for _, c := range cases {
 		got, ok := intersectHostnames(c.listener, c.route)

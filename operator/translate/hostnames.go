@@ -1,6 +1,9 @@
 package translate
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // hostnameMatch intersects a listener hostname with one route hostname, as the Gateway API
 // defines it: "" matches everything; "*.example.com" matches any name with at least one more
@@ -49,13 +52,27 @@ func intersectHostnames(listener string, route []string) ([]string, bool) {
 		}
 		return []string{listener}, true
 	}
+	if listener == "" && !hasDuplicates(route) {
+		// Every route hostname matches as it is: no need for a copy per attachment.
+		return route[:len(route):len(route)], true
+	}
 	var out []string
-	seen := map[string]bool{}
 	for _, h := range route {
-		if m, ok := hostnameMatch(listener, h); ok && !seen[m] {
-			seen[m] = true
+		// A route has a few hostnames (16 at most): a linear search for duplicates is
+		// cheaper than a map.
+		if m, ok := hostnameMatch(listener, h); ok && !slices.Contains(out, m) {
 			out = append(out, m)
 		}
 	}
 	return out, len(out) > 0
+}
+
+// hasDuplicates says whether a short list repeats a string.
+func hasDuplicates(ss []string) bool {
+	for i, s := range ss {
+		if slices.Contains(ss[:i], s) {
+			return true
+		}
+	}
+	return false
 }

@@ -19,7 +19,8 @@ type builtRoute struct {
 	l4   *config.L4Route
 	// ruleNames are the rule names, or their index when unnamed (sectionName targets).
 	ruleNames []string
-	// inline are the AgentgatewayPolicies of each rule's ExtensionRef filters.
+	// inline are the AgentgatewayPolicies of each rule's ExtensionRef filters, up to the last
+	// rule that has any.
 	inline [][]*agwv1a1.AgentgatewayPolicy
 	// auth says, per rule, whether it has an ExternalAuth filter and whether that failed
 	// closed.
@@ -84,13 +85,25 @@ func ruleName(n *gwv1.SectionName, i int) string {
 
 func (t *translator) buildHTTPRoute(r *routeIR) {
 	hr := r.http
-	b := &builtRoute{http: &config.HTTPRoute{RouteMeta: routeMeta(r), Hostnames: r.hostnames, Rules: []config.HTTPRouteRule{}}}
+	n := len(hr.Spec.Rules)
+	b := &builtRoute{http: &config.HTTPRoute{RouteMeta: routeMeta(r), Hostnames: r.hostnames, Rules: make([]config.HTTPRouteRule, 0, n)}}
 	if len(b.http.Hostnames) == 0 {
 		b.http.Hostnames = nil
+	}
+	if n > 0 {
+		b.ruleNames, b.auth = make([]string, 0, n), make([]authFilter, 0, n)
 	}
 	for i := range hr.Spec.Rules {
 		rule := &hr.Spec.Rules[i]
 		out := config.HTTPRouteRule{Name: string(deref(rule.Name, ""))}
+		// Sized up front where the count is known (one per match, one per backendRef), left
+		// nil when there are none.
+		if len(rule.Matches) > 0 {
+			out.Matches = make([]config.HTTPRouteMatch, 0, len(rule.Matches))
+		}
+		if len(rule.BackendRefs) > 0 {
+			out.BackendRefs = make([]config.BackendRef, 0, len(rule.BackendRefs))
+		}
 		for _, m := range rule.Matches {
 			out.Matches = append(out.Matches, httpMatch(m))
 		}
@@ -136,7 +149,13 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
-		b.inline = append(b.inline, inline)
+		if inline != nil {
+			// b.inline stops at the last rule with inline policies: most routes have none.
+			for len(b.inline) < i {
+				b.inline = append(b.inline, nil)
+			}
+			b.inline = append(b.inline, inline)
+		}
 		switch {
 		case authClosed:
 			b.auth = append(b.auth, authFilterClosed)

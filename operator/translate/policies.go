@@ -92,9 +92,12 @@ func (t *translator) attachPolicies() {
 		status: map[*agwv1a1.AgentgatewayPolicy]*polStatus{}, traffic: map[*agwv1a1.AgentgatewayPolicy]*policyTraffic{},
 	}
 	t.policies = ps
-	routeByKey := map[ObjectKey]*routeIR{}
-	for _, r := range t.routes {
-		routeByKey[r.key] = r
+	var routeByKey map[ObjectKey]*routeIR // only policies' targetRefs look routes up
+	if len(t.s.Policies) > 0 {
+		routeByKey = make(map[ObjectKey]*routeIR, len(t.routes))
+		for _, r := range t.routes {
+			routeByKey[r.key] = r
+		}
 	}
 	for i := range t.s.Policies {
 		p := &t.s.Policies[i]
@@ -378,7 +381,7 @@ func (t *translator) merge(cands []polAttach, section string, g *gatewayIR) merg
 		}
 		return olderFirst(&cands[i].pol.ObjectMeta, &cands[j].pol.ObjectMeta)
 	})
-	out := merged{}
+	var out merged // nil until a field is merged: most rules have no policy at all
 	for _, c := range cands {
 		st := t.policies.stat(c.pol)
 		if g != nil {
@@ -391,6 +394,9 @@ func (t *translator) merge(cands []polAttach, section string, g *gatewayIR) merg
 			w, ok := out[f.path]
 			switch {
 			case !ok:
+				if out == nil {
+					out = merged{}
+				}
 				out[f.path] = mergedField{policyField: f, src: c}
 				st.won[f.path] = true
 			case w.src.pol == c.pol:

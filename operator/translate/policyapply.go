@@ -171,7 +171,17 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 	t.sectionIgnored(routeLevel, "backend", "backend settings take effect only on Service or AgentgatewayBackend targets")
 	m := t.merge(cands, "traffic", a.listener.gw)
 	rule := base
-	rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)
+	switch {
+	case len(m) > 0:
+		// Merged fields may replace or add filters: they work on a copy of the built rule's.
+		rule.Filters = append([]config.HTTPFilter(nil), base.Filters...)
+	case len(base.Filters) == 0:
+		rule.Filters = nil // as a copy would be
+	default:
+		// Shared with the built rule, which no one changes; capped so that an append to
+		// either never writes into the other.
+		rule.Filters = base.Filters[:len(base.Filters):len(base.Filters)]
+	}
 	var closed []string
 	for _, c := range cands {
 		// A policy whose traffic section failed validation is not merged, but the rules it
@@ -187,7 +197,7 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 			closed = append(closed, what+c.pol.Namespace+"/"+c.pol.Name+" (invalid)")
 		}
 	}
-	tp := &config.TrafficPolicy{}
+	var tp config.TrafficPolicy // copied to the heap only when something is set
 	var routeAuth *config.ExtAuth
 	if base.Traffic != nil {
 		routeAuth = base.Traffic.ExtAuth
@@ -212,7 +222,7 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 				m.shadow(path, "not enforced: "+why+"; the rule answers 500")
 				continue
 			}
-			copyTraffic(tp, &t.policies.traffic[f.src.pol].cfg, path)
+			copyTraffic(&tp, &t.policies.traffic[f.src.pol].cfg, path)
 			continue
 		}
 		switch v := f.value.(type) {
@@ -268,8 +278,9 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 			st.note(path, notEnforced)
 		}
 	}
-	if *tp != (config.TrafficPolicy{}) {
-		rule.Traffic = tp
+	if tp != (config.TrafficPolicy{}) {
+		set := tp
+		rule.Traffic = &set
 	}
 	if auth == authFilterClosed {
 		// The rule answers 500 (closeExternalAuth); nothing else applies to it.

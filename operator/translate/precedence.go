@@ -3,7 +3,6 @@ package translate
 import (
 	"strings"
 
-	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
@@ -50,7 +49,7 @@ func (a matchKey) less(b matchKey) bool { // a is more specific than b
 
 // rulePrecedence is the key of the rule's most specific match (a rule is listed where its
 // best match would be evaluated).
-func rulePrecedence(r config.HTTPRouteRule) *matchKey {
+func rulePrecedence(r config.HTTPRouteRule) matchKey {
 	best := keyOfMatch(config.HTTPRouteMatch{})
 	for i, m := range r.Matches {
 		k := keyOfMatch(m)
@@ -58,7 +57,7 @@ func rulePrecedence(r config.HTTPRouteRule) *matchKey {
 			best = k
 		}
 	}
-	return &best
+	return best
 }
 
 // hostKey ranks the most specific hostname a route serves on a listener: the Gateway API
@@ -82,25 +81,28 @@ func keyOfHosts(hs []string) hostKey {
 	return best
 }
 
-// effEntry is one EffectiveRoute with what orders it; ties keep route order (oldest route
-// first, then namespace/name) and rule order.
+// effEntry orders one EffectiveRoute of a listener; ties keep route order (oldest route
+// first, then namespace/name) and rule order. It holds only what orders the route, computed
+// once, so sorting moves small values and compares without recomputing.
 type effEntry struct {
-	er    viewsv1a1.EffectiveRoute
-	key   *matchKey
-	route int
-	rule  int
+	host   hostKey  // keyOfHosts of the route's hostnames on the listener
+	key    matchKey // rulePrecedence of an HTTP rule
+	hasKey bool     // false for L4 routes, which have no matches
+	route  int
+	rule   int
+	er     int // index of the EffectiveRoute in the order built (route, then rule)
 }
 
-func (a effEntry) less(b effEntry) bool {
-	ha, hb := keyOfHosts(a.er.Hostnames), keyOfHosts(b.er.Hostnames)
+func (a *effEntry) less(b *effEntry) bool {
+	ha, hb := a.host, b.host
 	if ha != hb {
 		return ha.exact > hb.exact || ha.exact == hb.exact && ha.length > hb.length
 	}
-	if a.key != nil && b.key != nil {
-		if a.key.less(*b.key) {
+	if a.hasKey && b.hasKey {
+		if a.key.less(b.key) {
 			return true
 		}
-		if b.key.less(*a.key) {
+		if b.key.less(a.key) {
 			return false
 		}
 	}

@@ -114,19 +114,25 @@ func (t *translator) listenerSetStatuses() {
 }
 
 func (t *translator) routeStatuses() {
+	if len(t.routes) > 0 {
+		t.res.Routes = make([]RouteResult, 0, len(t.routes))
+	}
 	for _, r := range t.routes {
 		rr := RouteResult{Key: r.key, Generation: r.meta.Generation}
+		if len(r.parents) > 0 {
+			rr.Parents = make([]gwv1.RouteParentStatus, 0, len(r.parents))
+		}
 		resolved, _ := r.resolved.get(string(gwv1.RouteConditionResolvedRefs))
 		for _, p := range r.parents {
-			c := newConds(r.meta.Generation)
-			for _, v := range p.conds.list() {
-				c.m[v.Type] = v
-			}
+			// The parent's conditions plus the route-wide ones become the status. Nothing
+			// reads the parent's conditions after this, so they are added in place.
+			c := &p.conds
 			if r.rejected != "" && !c.isFalse(string(gwv1.RouteConditionAccepted)) {
 				c.set(string(gwv1.RouteConditionAccepted), false, string(gwv1.RouteReasonUnsupportedValue), r.rejected)
 			}
-			c.m[resolved.Type] = resolved
-			rr.Parents = append(rr.Parents, gwv1.RouteParentStatus{ParentRef: p.ref, ControllerName: gwv1.GatewayController(t.s.ControllerName), Conditions: c.list()})
+			c.put(resolved)
+			sortConds(c.l)
+			rr.Parents = append(rr.Parents, gwv1.RouteParentStatus{ParentRef: p.ref, ControllerName: gwv1.GatewayController(t.s.ControllerName), Conditions: c.l})
 		}
 		t.res.Routes = append(t.res.Routes, rr)
 	}

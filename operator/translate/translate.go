@@ -74,6 +74,9 @@ type translator struct {
 
 	allGateways map[nsName]bool    // every Gateway of any class, built on demand
 	allRoutes   map[ObjectKey]bool // every HTTPRoute and GRPCRoute, built on demand
+
+	check           *routeCheck            // scratch config of checkBuiltRoute
+	serviceBackends map[servicePort]string // config backend names of Service ports
 }
 
 func newTranslator(s *Snapshot) *translator {

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"math/rand"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// validNameInputs are strings around the edges of the header-name and method syntax: every
+// byte alone and in pairs, common names, Unicode and invalid UTF-8, and random strings over
+// an alphabet that mixes token and non-token bytes.
+func validNameInputs() []string {
+	in := []string{"", "x-request-id", "Content-Type", "GET", "get", "PATCH", "x\n", "\nx", "a b", "é", "\xff", "a\x00", "ÄB", "GET\n", "x-ü"}
+	for c := 0; c < 256; c++ {
+		in = append(in, string(rune(c)), string([]byte{byte(c)}))
+		for d := 0; d < 256; d += 3 {
+			in = append(in, string([]byte{byte(c), byte(d)}))
+		}
+	}
+	r := rand.New(rand.NewSource(1))
+	const alphabet = "aZ09!#$%&'*+-.^_`|~ \t\n\r:;,/\"()<>@[]{}?=\\\x00\x7f\x80\xc3\xa9\xff"
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, r.Intn(12))
+		for j := range b {
+			b[j] = alphabet[r.Intn(len(alphabet))]
+		}
+		in = append(in, string(b))
+	}
+	return in
+}
+
+// The hand-written checks replaced these regular expressions; they must accept exactly the
+// same strings.
+func TestValidHeaderNameMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+\-.^_` + "`" + `|~]+$`)
+	for _, s := range validNameInputs() {
+		if got, want := validHeaderName(s), re.MatchString(s); got != want {
+			t.Errorf("validHeaderName(%q) = %v, the regexp says %v", s, got, want)
+		}
+	}
+}
+
+func TestValidMethodMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Z]+$`)
+	for _, s := range validNameInputs() {
+		if got, want := validMethod(s), re.MatchString(s); got != want {
+			t.Errorf("validMethod(%q) = %v, the regexp says %v", s, got, want)
+		}
+	}
+}
+
+// mayBeIP may only skip strings net.ParseIP rejects.
+func TestMayBeIPCoversParseIP(t *testing.T) {
+	in := []string{"1.2.3.4", "::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1.2.3", "01.2.3.4", "a.b", "1.example.com", "1e1.2.3.4", "", ".", "%", "1.2.3.4%x"}
+	in = append(in, validNameInputs()...)
+	r := rand.New(rand.NewSource(2))
+	const alphabet = "0123456789.:abcdef%x"
+	for i := 0; i < 50000; i++ {
+		b := make([]byte, r.Intn(16))
+		for j := range b {
+			b[j] = alphabet[r.Intn(len(alphabet))]
+		}
+		in = append(in, string(b))
+	}
+	for _, s := range in {
+		if !mayBeIP(s) && net.ParseIP(s) != nil {
+			t.Errorf("mayBeIP(%q) = false, but it parses as an IP", s)
+		}
+	}
+}
+
+// TestValidationPaths checks that problems deep in a config carry their full field path,
+// and that checking one part does not leave its path behind for the next.
+func TestValidationPaths(t *testing.T) {
+	c := &Config{
+		Version:  "1",
+		Backends: []Backend{{Name: "b", Endpoints: []Endpoint{{Address: "1.2.3.4:80"}, {Address: "nope"}}}},
+		Binds: []Bind{{Name: "a", Port: 80, Protocol: ProtocolHTTP, Listeners: []Listener{{Name: "l", Protocol: ProtocolHTTP, HTTPRoutes: []HTTPRoute{
+			{RouteMeta: RouteMeta{Namespace: "n", Name: "ok"}, Rules: []HTTPRouteRule{{}}},
+			{RouteMeta: RouteMeta{Namespace: "n", Name: "bad"}, Hostnames: []string{"a.com", "A.com"}, Rules: []HTTPRouteRule{{}, {
+				Matches:     []HTTPRouteMatch{{Method: "get", Headers: []HeaderMatch{{Name: "ok"}, {Name: "bad name"}}}},
+				Filters:     []HTTPFilter{{RequestHeaderModifier: &HeaderModifier{Add: []HTTPHeader{{Name: "x"}, {Name: "(y)"}}}}, {}},
+				BackendRefs: []BackendRef{{Backend: "b"}, {Backend: "c", Filters: []HTTPFilter{{CORS: &CORS{}}}}},
+			}}},
+		}}}}},
+	}
+	err := c.Validate()
+	errs, ok := err.(Errors)
+	if !ok {
+		t.Fatalf("got %v", err)
+	}
+	want := []string{
+		"backends[0].endpoints[1].address",
+		"binds[0].listeners[0].httpRoutes[1].hostnames[1]",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].matches[0].headers[1].name",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].matches[0].method",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].filters[0].requestHeaderModifier.add[1].name",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].filters[1]",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].backendRefs[1].backend",
+		"binds[0].listeners[0].httpRoutes[1].rules[1].backendRefs[1].filters[0]",
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d: %v", len(errs), len(want), errs)
+	}
+	for i, e := range errs {
+		if e.Path != want[i] {
+			t.Errorf("error %d: path %q, want %q (%s)", i, e.Path, want[i], e.Msg)
+		}
+	}
+}
+
+// A config with few backends looks them up without a map; the outcome must not depend on
+// how many there are.
+func TestBackendLookupFewAndMany(t *testing.T) {
+	cfg := func(extra int) *Config {
+		c := &Config{
+			Version: "1",
+			Backends: []Backend{
+				{Name: "a", Endpoints: []Endpoint{{Address: "1.2.3.4:80"}}},
+				{Name: "a", TLS: &BackendTLS{}},
+				{Name: ""},
+				{Name: "grpc-tls", TLS: &BackendTLS{}},
+			},
+			Binds: []Bind{{Name: "b", Port: 80, Protocol: ProtocolHTTP, Listeners: []Listener{{Name: "l", Protocol: ProtocolHTTP, HTTPRoutes: []HTTPRoute{{
+				RouteMeta: RouteMeta{Namespace: "n", Name: "r"},
+				Rules: []HTTPRouteRule{
+					{BackendRefs: []BackendRef{{Backend: "a"}, {Backend: "missing"}, {Backend: ""}}},
+					{Filters: []HTTPFilter{{RequestMirror: &RequestMirror{Backend: "missing"}}}, Traffic: &TrafficPolicy{ExtAuth: &ExtAuth{Backend: "a", Protocol: ExtAuthGRPC}}},
+					{Traffic: &TrafficPolicy{ExtAuth: &ExtAuth{Backend: "grpc-tls", Protocol: ExtAuthGRPC}}},
+				},
+			}}}}}},
+		}
+		for i := 0; i < extra; i++ {
+			c.Backends = append(c.Backends, Backend{Name: "pad-" + strconv.Itoa(i)})
+		}
+		return c
+	}
+	few, many := cfg(0).Validate(), cfg(manyBackends).Validate()
+	if few == nil || many == nil || few.Error() != many.Error() {
+		t.Fatalf("few backends: %v\nmany backends: %v", few, many)
+	}
+	for _, want := range []string{`backends[1].name: duplicate backend name "a"`, "backends[2].name: required", `unknown backend "missing"`, "gRPC ext auth over TLS"} {
+		if !strings.Contains(few.Error(), want) {
+			t.Errorf("missing %q in %v", want, few)
+		}
+	}
+	if strings.Contains(few.Error(), "rules[1].traffic.extAuth.backend") {
+		t.Errorf("the first backend named a (no TLS) must be the one referenced: %v", few)
+	}
+}
