@@ -126,7 +126,8 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 
 // Publish makes cfg the config of gateway, computed from the Gateway at generation. A nil
 // cfg removes the Gateway (its proxies keep what they run). cfg.Version is overwritten with
-// a content hash. Publish reports whether anything changed.
+// a content hash (configstream.VersionOf); a cfg that already carries the hash of the
+// config published last is not encoded again. Publish reports whether anything changed.
 func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *config.Config) (bool, error) {
 	key := configstream.GatewayKey{Namespace: gateway.Namespace, Name: gateway.Name}
 	if cfg == nil {
@@ -134,6 +135,20 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 		delete(s.gateways, gateway)
 		s.mu.Unlock()
 		return s.snaps.Set(key, nil), nil
+	}
+	// A config that carries the version of the one published last (translation computes
+	// the same content hash) changed nothing: no encoding, only the generation it reflects.
+	// Every reconcile publishes every Gateway, and most of them did not change.
+	if cfg.Version != "" {
+		s.mu.Lock()
+		if g := s.gateways[gateway]; g != nil && g.latest == cfg.Version {
+			if generation != g.gen {
+				g.gen, g.genSeq = generation, g.seq
+			}
+			s.mu.Unlock()
+			return false, nil
+		}
+		s.mu.Unlock()
 	}
 	// One encoding serves both the version (a hash of it) and every push of this version.
 	v, raw, err := configstream.Encode(cfg)

@@ -87,8 +87,24 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 		t.Fatalf("unchanged config at generation 2 not programmed: %s", why)
 	}
 
+	// A config that carries its version already (translation computes the same content
+	// hash) is recognised as the published one without encoding it again.
+	if v, err := configstream.VersionOf(good); err != nil || v != good.Version {
+		t.Fatalf("VersionOf(published config) = %q, %v; Publish set %q", v, err, good.Version)
+	}
+	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: good.Version}); changed {
+		t.Fatal("config with the published version reported as changed")
+	}
+	if ok, why := s.Programmed(gw, 3); !ok {
+		t.Fatalf("unchanged config at generation 3 not programmed: %s", why)
+	}
+	// A version that is not the published one's is recomputed from the content.
+	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: "stale"}); changed {
+		t.Fatal("identical config with a wrong version reported as changed")
+	}
+
 	bad := &config.Config{Binds: []config.Bind{{Name: "port-81", Port: 81, Protocol: config.ProtocolHTTP}}}
-	s.Publish(gw, 3, bad)
+	s.Publish(gw, 4, bad)
 	eventually(t, "nack", func() bool {
 		ps := s.Proxies()
 		return len(ps) == 1 && ps[0].LastError == "port 81 is taken"
@@ -97,7 +113,7 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if ps.AckedVersion != good.Version || ps.RejectedVersion != bad.Version || ps.LatestVersion != bad.Version || !ps.Connected || ps.BuildVersion != "dev" {
 		t.Fatalf("proxy state %+v", ps)
 	}
-	if ok, why := s.Programmed(gw, 3); ok || !strings.Contains(why, "port 81 is taken") {
+	if ok, why := s.Programmed(gw, 4); ok || !strings.Contains(why, "port 81 is taken") {
 		t.Fatalf("Programmed after nack = %v %q", ok, why)
 	}
 	if n := testutil.ToFloat64(s.metrics.nacks); n != 1 {
