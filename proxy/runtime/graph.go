@@ -33,8 +33,9 @@ type listenerState struct {
 	tls    *tls.Config // HTTPS and terminating TLS listeners
 }
 
-// compile builds a graph from a validated config.
-func compile(c *config.Config, env *buildEnv) (*graph, error) {
+// compile builds a graph from a validated config, reusing the compiled rules
+// of unchanged routes found by plan (routecache.go; nil builds everything).
+func compile(c *config.Config, env *buildEnv, plan *routePlan) (*graph, error) {
 	g := &graph{config: c, binds: map[string]*bindState{}, backends: env.backends}
 	for bi := range c.Binds {
 		b := &c.Binds[bi]
@@ -46,14 +47,28 @@ func compile(c *config.Config, env *buildEnv) (*graph, error) {
 			l := &b.Listeners[li]
 			ls := &listenerState{config: l}
 			if l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough {
-				t, err := serverTLS(l.TLS, b.Protocol == config.ProtocolHTTPS)
+				var t *tls.Config
+				var err error
+				if plan != nil {
+					t, err = plan.serverTLS(listenerID{b.Name, l.Name}, l.TLS, b.Protocol == config.ProtocolHTTPS)
+				} else {
+					t, err = serverTLS(l.TLS, b.Protocol == config.ProtocolHTTPS)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("bind %s listener %s: %w", b.Name, l.Name, err)
 				}
 				ls.tls = t
 			}
 			if b.Protocol == config.ProtocolHTTP || b.Protocol == config.ProtocolHTTPS {
+				var es []*compiledRoute
+				if plan != nil {
+					es = plan.byListener[l]
+				}
+				cur := 0
 				tbl, err := router.Build(l, func(r *config.HTTPRoute, i int) (*ruleHandler, error) {
+					if ri := routeIndex(l.HTTPRoutes, r, &cur); es != nil && ri >= 0 && es[ri] != nil {
+						return plan.rule(env, es, ri, i)
+					}
 					return buildRule(env, r, i)
 				})
 				if err != nil {

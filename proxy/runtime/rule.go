@@ -55,6 +55,10 @@ type buildEnv struct {
 	// backendBudgets are the budgets of backends with a RetryBudget, by
 	// backend name.
 	backendBudgets map[string]*retryBudget
+	// deps, while set, records what buildRule takes from the environment
+	// (routecache.go): buildRule reads backends and budgets through
+	// env.backend, env.backendBudget and env.ruleBudget.
+	deps *ruleDeps
 }
 
 // backendBudgets returns the budgets of the backends that have one.
@@ -91,7 +95,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 		case f.CORS != nil:
 			h.cors = filters.NewCORS(f.CORS)
 		case f.RequestMirror != nil:
-			b := env.backends[f.RequestMirror.Backend]
+			b := env.backend(f.RequestMirror.Backend)
 			if b == nil {
 				return nil, fmt.Errorf("mirror backend %q is not defined", f.RequestMirror.Backend)
 			}
@@ -102,6 +106,9 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	}
 	if sp := rule.SessionPersistence; sp != nil {
 		h.session = newSession(sp)
+	}
+	if rule.Traffic != nil {
+		env.untracked() // limiters, ext auth connections: rebuilt on every reload
 	}
 	tp, err := buildTraffic(rule.Traffic, env, h.routeKey)
 	if err != nil {
@@ -121,7 +128,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	if rule.Retry != nil && rule.Retry.Budget != nil {
 		// Per rule: its requests fund its retries, whichever backendRef
 		// they went to.
-		ruleBudget = env.budgets.get("rule\x00"+h.routeKey+"\x00"+strconv.Itoa(ruleIndex), rule.Retry.Budget)
+		ruleBudget = env.ruleBudget("rule\x00"+h.routeKey+"\x00"+strconv.Itoa(ruleIndex), rule.Retry.Budget)
 	}
 	total := 0
 	for i := range rule.BackendRefs {
@@ -140,7 +147,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			}
 		}
 		if br.Invalid == "" {
-			ref.backend = env.backends[br.Backend]
+			ref.backend = env.backend(br.Backend)
 			if ref.backend == nil {
 				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
 			}
@@ -148,7 +155,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			if ruleBudget != nil {
 				budgets = append(budgets, ruleBudget)
 			}
-			if b := env.backendBudgets[br.Backend]; b != nil {
+			if b := env.backendBudget(br.Backend); b != nil {
 				budgets = append(budgets, b)
 			}
 			ref.proxy = newReverseProxy(env, h, ref, rule.Retry, attemptTimeout, budgets)

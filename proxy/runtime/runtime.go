@@ -91,6 +91,7 @@ type Runtime struct {
 	limits  *limiterSet
 	budgets *budgetSet // retry budgets (retry.go)
 	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
+	routes  routeCache // compiled routes of the serving config (routecache.go)
 
 	graph atomic.Pointer[graph]
 
@@ -161,13 +162,14 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 			rt.metrics.Reloads.WithLabelValues("ok").Inc()
 		}
 	}()
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	// Apply calls are serialized: the backend pool and the limiter set
-	// track what the config being built uses.
+	// Apply calls are serialized: the backend pool, the limiter set and
+	// the route cache track what the config being built uses.
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	plan := rt.routes.resolve(c)
+	if err := plan.validate(c); err != nil {
+		return err
+	}
 	if rt.closed {
 		return ErrClosed
 	}
@@ -180,7 +182,7 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 	rt.authz.begin()
 	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits, authz: rt.authz,
 		budgets: rt.budgets, backendBudgets: backendBudgets(rt.budgets, c.Backends)}
-	g, err := compile(c, env)
+	g, err := compile(c, env, plan)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)
 	}
@@ -249,6 +251,7 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 		s.state.Store(g.binds[s.name])
 	}
 	rt.pool.Commit(backends)
+	plan.commit(c)
 	rt.limits.commit()
 	rt.budgets.commit()
 	rt.authz.commit()
