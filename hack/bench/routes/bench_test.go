@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +120,33 @@ func TestStatusWriteAndCounts(t *testing.T) {
 	s.setRoute("a", false, true)
 	if s.nAccepted != 1 || len(s.routes) != 1 {
 		t.Fatalf("after delete: %d %v", s.nAccepted, s.routes)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A command name with spaces and parentheses; utime 1234 and stime 56 ticks.
+	line := "4242 (kube (api) server) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 12 0 100 0 0"
+	d, err := parseStat(line)
+	if err != nil || d != 12900*time.Millisecond {
+		t.Fatalf("parseStat = %v, %v; want 12.9s", d, err)
+	}
+	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 a b"} {
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) accepted a malformed line", bad)
+		}
+	}
+	own, err := cpuOf(os.Getpid())
+	if err != nil || own <= 0 {
+		t.Fatalf("cpuOf(self) = %v, %v", own, err)
+	}
+}
+
+func TestCPUUse(t *testing.T) {
+	before := cpuSample{"etcd": time.Second, "kube-apiserver": 2 * time.Second, "gone": time.Second}
+	after := cpuSample{"etcd": 2 * time.Second, "kube-apiserver": 5 * time.Second, "new": time.Second}
+	got := cpuUse(before, after, 4*time.Second)
+	want := fmt.Sprintf("kube-apiserver 3.0s, etcd 1.0s (together %.0f%% of %d cores × 4.0s)", 100*4.0/(4.0*float64(goruntime.NumCPU())), goruntime.NumCPU())
+	if got != want {
+		t.Fatalf("cpuUse = %q, want %q", got, want)
 	}
 }

@@ -247,6 +247,7 @@ func (b *bench) deleteRoutes(ctx context.Context) error {
 // every route's host answers 404.
 func (b *bench) teardown(ctx context.Context, r *report) (time.Duration, error) {
 	logf("teardown: deleting %d routes with %d concurrent deletes", b.o.routes, b.o.createWorkers)
+	cpuBefore := b.sampleCPU(ctx)
 	t0 := time.Now()
 	// One delete per route, concurrently: a deletecollection is served one item at a time
 	// by the apiserver (--delete-collection-workers=1), which would time the apiserver.
@@ -275,6 +276,7 @@ func (b *bench) teardown(ctx context.Context, r *report) (time.Duration, error) 
 	}
 	r.teardownProbes.merge(probes)
 	d := max(detached, gone)
+	r.teardownCPU = append(r.teardownCPU, cpuUse(cpuBefore, b.sampleCPU(ctx), time.Since(t0)))
 	logf("teardown: %.2fs (deletes done after %.2fs, Gateway reported 0 attached after %.2fs, every host 404 after %.2fs)", d.Seconds(), deletes.Seconds(), detached.Seconds(), gone.Seconds())
 	return d, nil
 }
@@ -288,6 +290,7 @@ func (b *bench) setup(ctx context.Context, r *report) error {
 	before := b.t.state()
 	mBefore := b.operatorMetrics(ctx)
 	putsBefore := b.statusPuts(ctx)
+	cpuBefore := b.sampleCPU(ctx)
 	t0 := time.Now()
 	attached := make(chan error, 1)
 	go func() {
@@ -305,6 +308,7 @@ func (b *bench) setup(ctx context.Context, r *report) error {
 	if err := <-attached; err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
+	r.setupCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), time.Since(t0))
 	logf("setup: %.2fs until %d attached and Accepted; waiting for every host to answer 200", r.setup.Seconds(), n)
 	probes, err := b.p.sweep(ctx, b.hosts(), pathOfHost, 200, b.o.createWorkers, nil)
 	if err != nil {

@@ -35,10 +35,12 @@ type report struct {
 	routeStatusWrites, gatewayStatusWrites int
 	setupOperator                          map[string]float64
 	setupPuts                              map[string]float64
+	setupCPU                               string // CPU per process until all attached
 
 	teardown       time.Duration
 	teardowns      [2]time.Duration
 	teardownProbes tally
+	teardownCPU    []string // CPU per process of each teardown
 
 	mem map[string]mem
 }
@@ -84,8 +86,12 @@ func (r *report) print(w io.Writer) {
 			r.setupPuts["200"], r.setupPuts["409"], sumExcept(r.setupPuts, "200", "409"))
 	}
 	p("    operator leader, whole step:      %s", perRoute(r.setupOperator, 1))
+	p("    CPU until all attached:           %s", r.setupCPU)
 	p("  teardown (delete all -> 0 attached and every host 404): %.2fs (after one-at-a-time adds %.2fs, after bulk setup %.2fs; probe errors %d)",
 		r.teardown.Seconds(), r.teardowns[0].Seconds(), r.teardowns[1].Seconds(), r.teardownProbes.errors())
+	for i, c := range r.teardownCPU {
+		p("    CPU of teardown %d:                %s", i+1, c)
+	}
 	p("  memory (largest seen with %d routes attached):", r.n)
 	for _, k := range slices.Sorted(maps.Keys(r.mem)) {
 		p("    %-56s rss %s (peak %s)", k, mib(r.mem[k].rss), mib(r.mem[k].hwm))
