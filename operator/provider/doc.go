@@ -20,10 +20,10 @@
 // translation; and updates that only change the status of Gateway API objects or our CRDs
 // (our own writes, mostly) do not trigger a reconcile at all (specChanged).
 //
-// Reconciles are paced (pacer): over a burst of changes a replica spends at most half of
-// the wall time reconciling (a fifth on a follower that serves no proxy), so that the
-// apiserver keeps the CPU it needs to accept the burst; the changes of a wait are batched
-// into the next run. A single change never waits.
+// Reconciles are paced (pacer): during a burst of changes (more than one change waiting)
+// a replica spends at most a sixth of the wall time reconciling (a tenth on a follower that
+// serves no proxy), so that the apiserver keeps the CPU it needs to accept the burst; the
+// changes of a wait are batched into the next run. A lone change never waits.
 //
 // Kinds whose CRD is not installed (experimental Gateway API kinds on a standard-channel
 // cluster, or our own CRDs) are logged and skipped at start; installing one later needs an

@@ -26,14 +26,16 @@ type pacer struct {
 	at     time.Time // when tokens was last brought up to date; zero before first use
 }
 
-// Defaults: over a burst, at most a third of a core per replica, after a second of
-// reconciling at once (a reconcile of a thousand routes takes tens of milliseconds, so a
-// burst's changes reach the proxies with about a tenth of a second more delay). A follower
-// that serves no proxy translates only for its views (kubectl get effectiveconfig), which
-// may trail a burst by a moment: it takes a sixth of a core.
+// Defaults: over a burst, at most a sixth of a core per replica, after a second of
+// reconciling at once. A reconcile of a thousand routes takes a few tens of milliseconds,
+// so a burst's changes reach the proxies up to a few tenths of a second later than they
+// would unpaced, and the apiserver, which spends several milliseconds of CPU on every
+// HTTPRoute write (schema and CEL validation), keeps the CPU it needs to take the burst.
+// A follower that serves no proxy translates only for its views (kubectl get
+// effectiveconfig), which may trail a burst by a moment: it takes a tenth of a core.
 const (
-	paceShare     = 0.33
-	paceShareIdle = 0.16
+	paceShare     = 0.16
+	paceShareIdle = 0.1
 	paceBurst     = time.Second
 )
 
