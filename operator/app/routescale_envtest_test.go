@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -31,7 +34,8 @@ import (
 // in for the proxy: it times route i from Create to the first config that contains it,
 // then all routes created at once until the Gateway reports them attached and Accepted,
 // and logs where the operator's reconcile time went (agentgateway_reconcile_step_seconds).
-// It runs only with AGW_ROUTE_SCALE=<routes>; go test -cpuprofile profiles the operator.
+// It runs only with AGW_ROUTE_SCALE=<routes> (and AGW_ROUTE_SCALE_FLIPS=<n> backend flips of
+// route 1 after the adds); go test -cpuprofile profiles the operator.
 func TestRouteScale(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("AGW_ROUTE_SCALE"))
 	if n <= 0 {
@@ -57,16 +61,18 @@ func TestRouteScale(t *testing.T) {
 			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
 		},
 	}))
-	must(t, c.Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
-	}))
-	must(t, c.Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "echo-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}))
+	for i, svc := range []string{"echo", "echo2"} { // echo2: the other side of the flips
+		must(t, c.Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
+		}))
+		must(t, c.Create(ctx, &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: svc + "-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.0." + strconv.Itoa(5+i)}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		}))
+	}
 
 	fp := newFakeProxy()
 	pc := &configstream.Client{
@@ -115,6 +121,30 @@ func TestRouteScale(t *testing.T) {
 	m1 := gatherCounters(t)
 	t.Logf("propagation to the proxy's config, %d routes one at a time: %s (the Create call alone: %s)", n, durations(lat), durations(creates))
 	t.Logf("  per route: %s", perChange(m0, m1, n))
+
+	// Flips: route 1 moves between two Services; each flip waits for the proxy's config.
+	flips, _ := strconv.Atoi(os.Getenv("AGW_ROUTE_SCALE_FLIPS"))
+	var flipLat []time.Duration
+	for k := 1; k <= flips; k++ {
+		svc := []string{"echo", "echo2"}[k%2]
+		r := route(1)
+		r.Spec.Rules[0].BackendRefs[0].Name = gwv1.ObjectName(svc)
+		patch, err := json.Marshal(map[string]any{"spec": map[string]any{"rules": r.Spec.Rules}})
+		must(t, err)
+		t0 := time.Now()
+		must(t, c.Patch(ctx, route(1), client.RawPatch(types.MergePatchType, patch)))
+		at, ok := fp.waitBackend("r-1", "/"+svc+":", t0.Add(30*time.Second))
+		if !ok {
+			t.Fatalf("flip %d to %s never reached the proxy", k, svc)
+		}
+		flipLat = append(flipLat, at.Sub(t0))
+	}
+	if flips > 0 {
+		m := gatherCounters(t)
+		t.Logf("flips of route 1 between two Services, %d: %s", flips, durations(flipLat))
+		t.Logf("  per flip: %s", perChange(m1, m, flips))
+		m1 = m
+	}
 
 	attached := func() int32 {
 		gw := getGateway(t, ctx, c, ns)
@@ -181,23 +211,29 @@ type fakeProxy struct {
 	changed chan struct{}
 	seen    map[string]time.Time
 	current map[string]bool
+	backend map[string]string // route -> backend of its first rule's first backendRef
 }
 
 func newFakeProxy() *fakeProxy {
-	return &fakeProxy{changed: make(chan struct{}), seen: map[string]time.Time{}, current: map[string]bool{}}
+	return &fakeProxy{changed: make(chan struct{}), seen: map[string]time.Time{}, current: map[string]bool{}, backend: map[string]string{}}
 }
 
 func (f *fakeProxy) apply(c *config.Config) error {
 	now := time.Now()
 	cur := map[string]bool{}
+	backend := map[string]string{}
 	for _, b := range c.Binds {
 		for _, l := range b.Listeners {
 			for _, r := range l.HTTPRoutes {
 				cur[r.Name] = true
+				if len(r.Rules) > 0 && len(r.Rules[0].BackendRefs) > 0 {
+					backend[r.Name] = r.Rules[0].BackendRefs[0].Backend
+				}
 			}
 		}
 	}
 	f.mu.Lock()
+	f.backend = backend
 	for name := range cur {
 		if _, ok := f.seen[name]; !ok {
 			f.seen[name] = now
@@ -229,6 +265,25 @@ func (f *fakeProxy) waitRoute(name string, deadline time.Time) (time.Time, bool)
 		f.mu.Unlock()
 		if ok {
 			return at, true
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Until(deadline)):
+			return time.Time{}, false
+		}
+	}
+}
+
+// waitBackend waits until route's first backend contains svc, and returns when the config
+// that did it arrived.
+func (f *fakeProxy) waitBackend(route, svc string, deadline time.Time) (time.Time, bool) {
+	for {
+		f.mu.Lock()
+		ok := strings.Contains(f.backend[route], svc)
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return time.Now(), true
 		}
 		select {
 		case <-ch:
