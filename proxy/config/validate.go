@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 )
 
@@ -399,35 +401,11 @@ func (v *validator) httpRoute(l *Listener, r *HTTPRoute) {
 	}
 }
 
-// headerNameChars marks the bytes of an RFC 9110 token, the syntax of a header name:
-// A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~.
-var headerNameChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// validHeaderName says whether s is a non-empty token. It is checked for every header of
-// every route; a loop over bytes is several times cheaper than the equivalent regular
-// expression ^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$ (TestValidHeaderNameMatchesRegexp).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !headerNameChars[s[i]] {
-			return false
-		}
-	}
-	return true
-}
+// validHeaderName says whether s is a non-empty RFC 9110 token, the syntax of a header
+// name. It is checked for every header of every route; httpguts' byte table is several
+// times cheaper than the equivalent regular expression ^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$
+// (TestValidHeaderNameMatchesRegexp).
+func validHeaderName(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // validMethod says whether s is a non-empty run of upper-case ASCII letters, as
 // ^[A-Z]+$ would (TestValidMethodMatchesRegexp).
