@@ -43,25 +43,12 @@ P_ADMIN=$((BASE + 2))
 ISSUER=https://bench.example
 
 log() { echo "bench-policy: $*" >&2; }
+# shellcheck source=hack/bench/lib.sh
+source hack/bench/lib.sh
 
 WORK=$(mktemp -d /tmp/agw-bench-policy.XXXXXX)
 PIDS=()
 
-stop_all() {
-	local pid i
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
 cleanup() {
 	stop_all
 	rm -rf "$WORK"
@@ -69,7 +56,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-have() { command -v "$1" >/dev/null 2>&1; }
 
 if ! have wrk; then
 	if [[ -n "${BENCH_NO_INSTALL:-}" ]] || ! have apt-get || [[ $(id -u) != 0 ]]; then
@@ -84,7 +70,6 @@ if ! have wrk; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2
 fi
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $P_BACKEND $P_PROXY $P_ADMIN; do
 	if ! port_free "$p"; then
 		log "port 127.0.0.1:$p is in use; set BENCH_PORT_BASE to a free range of 3 ports"
@@ -197,15 +182,6 @@ fi
 
 # ---- measure ---------------------------------------------------------------
 
-# to_ms VALUE-WITH-UNIT (wrk's "812.00us", "1.20ms", "1.01s") -> milliseconds
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-		else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-		else printf "NA" }'
-}
 
 declare -A RPS P99 ERRS
 threads=2

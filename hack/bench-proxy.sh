@@ -55,27 +55,14 @@ P_HAPROXY_H2=$((BASE + 5))
 P_PROXY_ADMIN=$((BASE + 6))
 
 log() { echo "bench: $*" >&2; }
+# shellcheck source=hack/bench/lib.sh
+source hack/bench/lib.sh
 
 WORK=$(mktemp -d /tmp/agw-bench.XXXXXX)
 PIDS=()
 declare -A SERVER_PID # target -> the PID whose CPU time (with its children) is the server's
 POLICY_RC_ADDED=""
 
-stop_all() {
-	local pid i
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
 cleanup() {
 	stop_all
 	if [[ -n "$POLICY_RC_ADDED" ]]; then rm -f /usr/sbin/policy-rc.d; fi
@@ -86,7 +73,6 @@ trap 'exit 130' INT TERM
 
 # ---- tools ---------------------------------------------------------------
 
-have() { command -v "$1" >/dev/null 2>&1; }
 
 install_tools() {
 	local -a pkgs=()
@@ -123,7 +109,6 @@ install_tools
 if ! have wrk && [[ " $PROTOS " == *" h1 "* ]]; then log "wrk not available: h1 cells skipped"; fi
 if ! have h2load && [[ " $PROTOS " == *" h2 "* ]]; then log "h2load not available: h2 cells skipped"; fi
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 range_free() {
 	local p
 	for ((p = $1; p < $1 + 7; p++)); do port_free "$p" || return 1; done
@@ -315,15 +300,6 @@ done
 
 declare -A RPS P99 ERRS CPU SYS RUNS
 
-# to_ms VALUE-WITH-UNIT (wrk's "812.00us", "1.20ms", "1.01s") -> milliseconds
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-		else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-		else printf "NA" }'
-}
 
 threads_for() { if (($1 < 2)); then echo 1; else echo 2; fi; }
 
