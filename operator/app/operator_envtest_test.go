@@ -44,18 +44,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 	xdsAddr := startOperator(t, ctx, cancel, env)
 	c := newClient(t, env)
 	const ns = "apps"
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	must(t, c.Create(ctx, &gwv1.GatewayClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
-		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
-	}))
-	must(t, c.Create(ctx, &gwv1.Gateway{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: gwv1.GatewaySpec{
-			GatewayClassName: "agentgateway",
-			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
-		},
-	}))
+	createWebGateway(t, ctx, c, ns)
 	must(t, c.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
 		Spec: corev1.ServiceSpec{
@@ -336,6 +325,24 @@ func TestOperatorStandardChannelOnly(t *testing.T) {
 }
 
 var errUnauth = os.ErrPermission
+
+// createWebGateway creates namespace ns, the GatewayClass agentgateway (ours) and in ns the
+// Gateway web with one HTTP listener on 8080.
+func createWebGateway(t *testing.T, ctx context.Context, c client.Client, ns string) {
+	t.Helper()
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(t, c.Create(ctx, &gwv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
+		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
+	}))
+	must(t, c.Create(ctx, &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: gwv1.GatewaySpec{
+			GatewayClassName: "agentgateway",
+			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
+		},
+	}))
+}
 
 func getGateway(t *testing.T, ctx context.Context, c client.Client, ns string) *gwv1.Gateway {
 	t.Helper()

@@ -49,18 +49,7 @@ func TestRouteScale(t *testing.T) {
 	c := newClient(t, env)
 
 	const ns = "bench"
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	must(t, c.Create(ctx, &gwv1.GatewayClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "agentgateway"},
-		Spec:       gwv1.GatewayClassSpec{ControllerName: provider.ControllerName},
-	}))
-	must(t, c.Create(ctx, &gwv1.Gateway{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: gwv1.GatewaySpec{
-			GatewayClassName: "agentgateway",
-			Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType}},
-		},
-	}))
+	createWebGateway(t, ctx, c, ns)
 	for i, svc := range []string{"echo", "echo2"} { // echo2: the other side of the flips
 		must(t, c.Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
