@@ -53,9 +53,13 @@ func (c *Conn) read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *Conn) rawReadStep(fd uintptr) bool {
+func (c *Conn) rawReadStep(fd uintptr) bool { return c.rawReadInto(fd, c.rawBuf) }
+
+// rawReadInto is one non-blocking read of fd into buf for a RawConn.Read callback: false
+// (wait until readable) on EAGAIN; otherwise the count in rawN or the error in rawRErr.
+func (c *Conn) rawReadInto(fd uintptr, buf []byte) bool {
 	for {
-		n, e := rawRead(fd, c.rawBuf)
+		n, e := rawRead(fd, buf)
 		switch e {
 		case syscall.EINTR:
 			continue
@@ -167,20 +171,7 @@ func (c *Conn) rawStep(fd uintptr) bool {
 		c.rawWrote = true
 		return false // wait until readable
 	}
-	for {
-		n, e := rawRead(fd, c.rbuf[c.w:])
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		case 0:
-			c.rawN = n
-		default:
-			c.rawRErr = e
-		}
-		return true
-	}
+	return c.rawReadInto(fd, c.rbuf[c.w:])
 }
 
 // Alive reports whether an idle connection still looks usable: no EOF,
