@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,14 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/clustertest"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 )
 
 // TestMain starts the cluster (AGW_E2E=1, root) and checks `down` leaves nothing behind.
 func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
-
-const echoImage = "registry.k8s.io/gateway-api/echo-basic:v1.5.1"
 
 // TestEchoDeploymentEndToEnd runs the conformance echo server as a two-replica Deployment and
 // checks pod networking, the downward API, EndpointSlices, Service DNS and ClusterIP, logs,
@@ -51,26 +49,7 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 	}()
 
 	labels := map[string]string{"app": "echo"}
-	replicas := int32(2)
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name:  "echo",
-					Image: echoImage,
-					Env: []corev1.EnvVar{
-						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-						{Name: "NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-					},
-					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(3000)}}, PeriodSeconds: 2},
-				}}},
-			},
-		},
-	}
+	dep := localcluster.EchoDeployment(ns, "echo", 2)
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

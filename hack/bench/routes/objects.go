@@ -15,13 +15,12 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
 )
 
 // routeLabel marks the routes the benchmark creates, so it deletes only those.
 const routeLabel = "bench.agentgateway.dev/route"
-
-// echoImage is the conformance echo server; the local node runs it from hack/tools/echo.
-const echoImage = "registry.k8s.io/gateway-api/echo-basic:v1.6.3"
 
 // backends are the two echo Deployments (and Services) the flip test alternates between;
 // routes point at the first.
@@ -81,29 +80,7 @@ func environment(ctx context.Context, c client.Client, ns, gateway, class string
 	for _, b := range backends {
 		labels := map[string]string{"app": b}
 		objs = append(objs,
-			&appsv1.Deployment{
-				ObjectMeta: metav1.ObjectMeta{Name: b, Namespace: ns},
-				Spec: appsv1.DeploymentSpec{
-					Replicas: ptr.To[int32](1),
-					Selector: &metav1.LabelSelector{MatchLabels: labels},
-					Template: corev1.PodTemplateSpec{
-						ObjectMeta: metav1.ObjectMeta{Labels: labels},
-						Spec: corev1.PodSpec{Containers: []corev1.Container{{
-							Name:  "echo",
-							Image: echoImage,
-							Env: []corev1.EnvVar{
-								{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-								{Name: "NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-							},
-							Ports: []corev1.ContainerPort{{ContainerPort: 3000}},
-							ReadinessProbe: &corev1.Probe{
-								ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(3000)}},
-								PeriodSeconds: 1,
-							},
-						}}},
-					},
-				},
-			},
+			localcluster.EchoDeployment(ns, b, 1),
 			&corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Name: b, Namespace: ns},
 				Spec: corev1.ServiceSpec{
