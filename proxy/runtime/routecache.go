@@ -162,9 +162,9 @@ func (env *buildEnv) untracked() {
 }
 
 var (
-	routePlanT   typedPlan[config.HTTPRoute]
-	contextPlanT typedPlan[validationContext]
-	tlsPlanT     typedPlan[config.ListenerTLS]
+	routeOps   deepOps[config.HTTPRoute]
+	contextOps deepOps[validationContext]
+	tlsOps     deepOps[config.ListenerTLS]
 )
 
 // routePlan is the route cache's part of one Apply.
@@ -271,7 +271,7 @@ func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPR
 // use sets es[ri] to old if route r is unchanged from it, to a new entry otherwise
 // (none if r cannot be copied), and reports whether old was used.
 func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *config.HTTPRoute) bool {
-	if old != nil && routePlanT.equal(&old.route, r) {
+	if old != nil && routeOps.equal(&old.route, r) {
 		if old.mark == p.gen {
 			p.keysUnique = false // the same route twice
 		}
@@ -280,7 +280,7 @@ func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *conf
 		p.reused++
 		return true
 	}
-	if cp, ok := routePlanT.clone(r); ok {
+	if cp, ok := routeOps.clone(r); ok {
 		es[ri] = &compiledRoute{key: r.EffectiveKey(), route: cp, rules: make([]*compiledRule, len(cp.Rules)), owner: p.gen, mark: p.gen}
 	}
 	return false
@@ -290,7 +290,7 @@ func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *conf
 func (p *routePlan) validate(c *config.Config) error {
 	if p.reused > 0 && p.keysUnique && p.cache.ctx != nil {
 		ctx := contextOf(c)
-		if contextPlanT.equal(p.cache.ctx, &ctx) && p.partial(c).Validate() == nil {
+		if contextOps.equal(p.cache.ctx, &ctx) && p.partial(c).Validate() == nil {
 			p.sameContext = true
 			return nil
 		}
@@ -351,11 +351,11 @@ func (p *routePlan) rule(env *buildEnv, es []*compiledRoute, ri, i int) (*ruleHa
 // serverTLS returns the tls.Config of a listener's TLS settings, the serving one when
 // they did not change.
 func (p *routePlan) serverTLS(id listenerID, t *config.ListenerTLS, http bool) (*tls.Config, error) {
-	if old := p.cache.tls[id]; old != nil && old.http == http && tlsPlanT.equal(&old.cfg, t) {
+	if old := p.cache.tls[id]; old != nil && old.http == http && tlsOps.equal(&old.cfg, t) {
 		p.keepTLS(id, old)
 		return old.conf, nil
 	}
-	cp, ok := tlsPlanT.clone(t)
+	cp, ok := tlsOps.clone(t)
 	if !ok {
 		return serverTLS(t, http)
 	}
@@ -382,7 +382,7 @@ func (p *routePlan) commit(c *config.Config) {
 	if !p.sameContext {
 		rc.ctx = nil
 		ctx := contextOf(c)
-		if cp, ok := contextPlanT.clone(&ctx); ok {
+		if cp, ok := contextOps.clone(&ctx); ok {
 			rc.ctx = &cp
 		}
 	}

@@ -339,14 +339,14 @@ func TestDeepValue(t *testing.T) {
 		var r, other config.HTTPRoute
 		fillRandom(rnd, reflect.ValueOf(&r).Elem(), 0)
 		fillRandom(rnd, reflect.ValueOf(&other).Elem(), 0)
-		c, ok := routePlanT.clone(&r)
+		c, ok := routeOps.clone(&r)
 		if !ok {
 			t.Fatal("route not copyable")
 		}
-		if !routePlanT.equal(&r, &c) || !reflect.DeepEqual(r, c) {
+		if !routeOps.equal(&r, &c) || !reflect.DeepEqual(r, c) {
 			t.Fatalf("copy differs:\n%+v\n%+v", r, c)
 		}
-		if routePlanT.equal(&r, &other) != reflect.DeepEqual(r, other) {
+		if routeOps.equal(&r, &other) != reflect.DeepEqual(r, other) {
 			t.Fatalf("equal disagrees with reflect.DeepEqual on\n%+v\n%+v", r, other)
 		}
 		var ls []reflect.Value
@@ -355,7 +355,7 @@ func TestDeepValue(t *testing.T) {
 			continue
 		}
 		// Change one leaf of the copy: no longer equal, and the original is untouched.
-		before, _ := routePlanT.clone(&r)
+		before, _ := routeOps.clone(&r)
 		l := ls[rnd.IntN(len(ls))]
 		switch l.Kind() {
 		case reflect.String:
@@ -365,7 +365,7 @@ func TestDeepValue(t *testing.T) {
 		default:
 			l.SetInt(l.Int() + 1)
 		}
-		if routePlanT.equal(&r, &c) {
+		if routeOps.equal(&r, &c) {
 			t.Fatalf("changed %s not seen", l.Type())
 		}
 		if !reflect.DeepEqual(r, before) {
@@ -374,12 +374,12 @@ func TestDeepValue(t *testing.T) {
 	}
 	// nil and empty slices differ, as for reflect.DeepEqual.
 	x, y := config.HTTPRoute{}, config.HTTPRoute{Hostnames: []string{}}
-	if routePlanT.equal(&x, &y) {
+	if routeOps.equal(&x, &y) {
 		t.Error("nil and empty hostnames compare equal")
 	}
 	// A context with a struct of someone else's (unexported fields) is not copied.
 	type foreign struct{ p unsafe.Pointer }
-	var fp typedPlan[struct{ F foreign }]
+	var fp deepOps[struct{ F foreign }]
 	if _, ok := fp.clone(&struct{ F foreign }{}); ok {
 		t.Error("value with unexported fields copied")
 	}
@@ -389,9 +389,9 @@ func BenchmarkRouteEqual(b *testing.B) {
 	r := hroute("r", []string{"r.example.com"}, config.HTTPRouteRule{Matches: pathPrefix("/r"),
 		Filters:     []config.HTTPFilter{{RequestHeaderModifier: &config.HeaderModifier{Set: []config.HTTPHeader{{Name: "x", Value: "1"}}}}},
 		BackendRefs: to("a")})
-	c, _ := routePlanT.clone(&r)
+	c, _ := routeOps.clone(&r)
 	for b.Loop() {
-		if !routePlanT.equal(&r, &c) {
+		if !routeOps.equal(&r, &c) {
 			b.Fatal("not equal")
 		}
 	}
