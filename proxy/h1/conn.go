@@ -48,6 +48,14 @@ type Conn struct {
 	rawN       int
 	rawWErr    error
 	rawRErr    error
+
+	// State of Serve (session.go).
+	serveFn   func(fd uintptr) bool
+	sStep     func() Step
+	sErr      error
+	sRead     bool // read before calling sStep
+	sMore     bool // the socket may hold bytes no readiness will announce
+	inSession bool
 }
 
 // NewConn wraps nc. readSize is the size of the read buffer (rounded to a
@@ -273,6 +281,31 @@ func (c *Conn) FlushAndFill() error {
 	}
 	return c.rawFlushAndFill()
 }
+
+// watchFill is Watch for a connection without a file descriptor: a
+// goroutine reads, like net/http's background read; bytes it reads stay
+// buffered.
+func (c *Conn) watchFill(gone func()) func() {
+	if c.inSession {
+		return func() {} // cannot happen: sessions need a descriptor
+	}
+	c.SetReadDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := c.Fill()
+		var ne net.Error
+		if err != nil && !errors.Is(err, ErrBufferFull) && !(errors.As(err, &ne) && ne.Timeout()) {
+			gone()
+		}
+	}()
+	return func() {
+		c.SetReadDeadline(aLongTimeAgo)
+		<-done
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
 
 const outSize = 4 << 10
 

@@ -27,6 +27,11 @@
 //     scheduler bookkeeping; the netpoller still waits), and FlushAndFill
 //     writes a request and waits for the reply without the read attempt
 //     that would find nothing yet.
+//   - Serve runs a connection's requests inside one wait of the
+//     netpoller, so that waiting for the next request after a response
+//     costs no read attempt either (session.go); Watch notices a peer
+//     that goes away while the caller waits on another connection,
+//     without reading and without the read lock Serve holds.
 //   - BodyReader: a response body as an io.Reader, for the upstream
 //     package's RoundTrip over the same connections.
 package h1

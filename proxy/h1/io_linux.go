@@ -2,9 +2,13 @@ package h1
 
 import (
 	"io"
+	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Socket I/O goes through syscall.RawConn with raw system calls. The
@@ -194,4 +198,116 @@ func (c *Conn) Alive() bool {
 		}
 	})
 	return err == nil && alive
+}
+
+const sessions = true
+
+func (c *Conn) serve(step func() Step) error {
+	if c.serveFn == nil {
+		c.serveFn = c.serveStep
+	}
+	// Readiness is reset when the wait starts: read before waiting.
+	c.sStep, c.sErr, c.sRead, c.sMore, c.inSession = step, nil, c.r == c.w, true, true
+	err := c.raw.Read(c.serveFn)
+	serr := c.sErr
+	c.sStep, c.sErr, c.inSession = nil, nil, false
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// serveStep is the callback of syscall.RawConn.Read for Serve. It is
+// called again each time the socket becomes readable after it returned
+// false.
+func (c *Conn) serveStep(fd uintptr) bool {
+	for {
+		if c.sRead {
+			c.prepareRead()
+			if c.w == len(c.rbuf) {
+				c.sErr = ErrBufferFull
+				return true
+			}
+			space := c.rbuf[c.w:]
+			n, e := rawRead(fd, space)
+			switch e {
+			case 0:
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				c.sMore = false
+				return false // wait until readable
+			default:
+				c.sErr = e
+				return true
+			}
+			if n == 0 {
+				c.sErr = io.EOF
+				return true
+			}
+			c.w += n
+			c.sMore = n == len(space)
+			c.sRead = false
+		}
+		if c.sStep() == StepDone {
+			return true
+		}
+		c.sRead = true
+		if !c.sMore {
+			// The last read emptied the socket, and readiness since then
+			// is kept: wait without trying a read that would find nothing.
+			return false
+		}
+	}
+}
+
+// watchRaw is Watch on a duplicate of the descriptor, with its own place
+// in the netpoller: it waits and peeks there, so it never takes this
+// connection's read lock (which Serve holds).
+func (c *Conn) watchRaw(gone func()) (func(), bool) {
+	fd, derr := -1, error(nil)
+	if err := c.raw.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || derr != nil {
+		return nil, false
+	}
+	f := os.NewFile(uintptr(fd), "watch")
+	rc, err := f.SyscallConn()
+	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+		// Not in the netpoller: nothing could end a wait.
+		f.Close()
+		return nil, false
+	}
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		peerGone := false
+		err := rc.Read(func(s uintptr) bool {
+			for {
+				n, _, e := syscall.Recvfrom(int(s), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+				switch e {
+				case nil:
+					peerGone = n == 0
+				case syscall.EINTR:
+					continue
+				case syscall.EAGAIN:
+					return false
+				default:
+					peerGone = true
+				}
+				return true
+			}
+		})
+		if err == nil && peerGone && !stopped.Load() {
+			gone()
+		}
+	}()
+	return func() {
+		stopped.Store(true)
+		f.SetReadDeadline(aLongTimeAgo)
+		<-done
+		f.Close()
+	}, true
 }

@@ -20,3 +20,9 @@ func (c *Conn) rawFlushAndFill() error {
 
 // Alive reports true: there is no cheap check here.
 func (c *Conn) Alive() bool { return true }
+
+const sessions = false
+
+func (c *Conn) serve(func() Step) error { return ErrNoSession }
+
+func (c *Conn) watchRaw(func()) (func(), bool) { return nil, false }

@@ -158,7 +158,8 @@ func TestFastPathClientGoneCancelsBackend(t *testing.T) {
 }
 
 // TestFastPathSlowBackendAndPipelining: a request pipelined behind a slow
-// one is read by the client watch and served after it, in order.
+// one ends the client watch (which leaves it unread) and is served after
+// it, in order.
 func TestFastPathSlowBackendAndPipelining(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
@@ -314,5 +315,43 @@ func TestFastPathCloseKeepsResponse(t *testing.T) {
 	}
 	if _, err := rc.br.ReadByte(); err != io.EOF {
 		t.Fatalf("after the last response: %v, want EOF", err)
+	}
+}
+
+// TestFastPathPipelinedDuringExchange: a request that arrives while the
+// previous one is with a (not slow) backend is served at once: waiting
+// for it after the response must not lose its readiness, which would
+// leave it until the idle timeout. Requests with a body in between leave
+// the session and come back.
+func TestFastPathPipelinedDuringExchange(t *testing.T) {
+	be1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			time.Sleep(slowBackend / 4)
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+string(b))
+	}))
+	defer be1.Close()
+	port := freePort(t)
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), IdleTimeout: time.Minute, ReadHeaderTimeout: time.Minute})
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("b")}, be("b", be1.Listener.Addr().String())))
+	rc := dialRaw(t, port)
+	rc.c.SetDeadline(time.Now().Add(5 * time.Second)) // far below the idle timeout
+	for i := 0; i < 3; i++ {
+		rc.send(get1("/wait"))
+		time.Sleep(slowBackend / 8) // the backend has it
+		rc.send(get1("/next"))
+		rc.send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+		for _, want := range []string{"GET /wait ", "GET /next ", "POST /body hi"} {
+			if resp, body := rc.read(""); resp.StatusCode != 200 || body != want {
+				t.Fatalf("round %d: got %d %q, want %q", i, resp.StatusCode, body, want)
+			}
+		}
 	}
 }

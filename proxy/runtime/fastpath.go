@@ -30,6 +30,14 @@ import (
 // persistence, or with a backend that is not plain HTTP/1.1. The
 // connection then goes to net/http for good (handOver).
 //
+// On Linux the requests without a body are served inside a session
+// (h1.Conn.Serve): one wait of the netpoller for the connection's whole
+// keep-alive life, so that after each response the goroutine waits for
+// the next request without first trying a read that finds nothing (the
+// netpoller forgets readiness when a wait starts; within one it keeps
+// it). A request with a body, or one for net/http, leaves the session;
+// the next wait starts a new one.
+//
 // What the general path gets from httputil.ReverseProxy and net/http is
 // reproduced here: hop-by-hop fields removed (and those named in
 // Connection), X-Forwarded-For/Host/Proto replaced, unparsable query
@@ -99,8 +107,17 @@ type fastConn struct {
 	mRequests prometheus.Counter
 	mDuration prometheus.Observer
 
+	// The session (see session).
+	stepFn       func() h1.Step
+	idle         bool // waiting for a request
+	headDeadline bool // ReadHeaderTimeout is set for the head being read
+	sRes         h1.Result
+	sOut         outcome
+	sServed      bool
+	sErr         error
+
 	// Watching the client while the backend is slow.
-	watchDone  chan struct{}
+	unwatch    func() // ends the watch
 	clientGone atomic.Bool
 	backend    *h1.Conn // closed by the watcher when the client goes away
 	onSlow     func() bool
@@ -128,16 +145,30 @@ func (fc *fastConn) serve() {
 			fc.s.fast.untrack(fc)
 		}
 	}()
+	sessions := fc.c.CanServe()
 	for {
-		res, err := fc.readRequest()
+		var (
+			res    h1.Result
+			out    outcome
+			served bool
+			err    error
+		)
+		if sessions {
+			res, out, served, err = fc.session()
+		} else {
+			res, err = fc.readRequest()
+		}
 		if err != nil {
 			return
 		}
-		if res == h1.Unsupported {
-			handed = fc.handOver()
-			return
+		if !served {
+			if res == h1.Unsupported {
+				handed = fc.handOver()
+				return
+			}
+			out = fc.serveRequest()
 		}
-		switch fc.serveRequest() {
+		switch out {
 		case handOff:
 			handed = fc.handOver()
 			return
@@ -145,7 +176,83 @@ func (fc *fastConn) serve() {
 			fc.lingerClose()
 			return
 		}
+		if !served {
+			fc.served++
+		}
+	}
+}
+
+// session serves requests inside one h1.Conn.Serve, where waiting for the
+// next request costs no read attempt. It returns when a request needs the
+// ordinary path (res, served false: a body to read, or Unsupported for
+// net/http), when one served ends the connection (out, served true), or
+// on a read error.
+func (fc *fastConn) session() (res h1.Result, out outcome, served bool, err error) {
+	fc.sRes, fc.sOut, fc.sServed, fc.sErr = h1.Unsupported, keepAlive, false, nil
+	fc.headDeadline = false
+	if len(fc.c.Buffered()) == 0 {
+		if err := fc.waitIdle(); err != nil {
+			return 0, 0, false, err
+		}
+		fc.idle = true
+	}
+	if fc.stepFn == nil {
+		fc.stepFn = fc.step
+	}
+	err = fc.c.Serve(fc.stepFn)
+	if fc.idle {
+		// The wait for a request failed.
+		fc.idle = false
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			return 0, 0, false, net.ErrClosed
+		}
+	}
+	switch {
+	case errors.Is(err, h1.ErrBufferFull):
+		return h1.Unsupported, 0, false, nil
+	case err != nil:
+		return 0, 0, false, err
+	case fc.sErr != nil:
+		return 0, 0, false, fc.sErr
+	}
+	return fc.sRes, fc.sOut, fc.sServed, nil
+}
+
+// step is the session's h1.Serve step: parse the buffered bytes, serve
+// the requests without a body at once, and ask for more bytes, or leave.
+func (fc *fastConn) step() h1.Step {
+	if fc.idle {
+		fc.idle = false
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			fc.sErr = net.ErrClosed
+			return h1.StepDone
+		}
+	}
+	for {
+		res, more := fc.parseHead()
+		if more {
+			return h1.StepRead
+		}
+		if res != h1.Parsed || fc.req.ContentLength != 0 {
+			// Bodies are read the ordinary way, outside the session.
+			fc.sRes = res
+			return h1.StepDone
+		}
+		if out := fc.serveRequest(); out != keepAlive {
+			fc.sOut, fc.sServed = out, true
+			return h1.StepDone
+		}
 		fc.served++
+		fc.headDeadline = false
+		if len(fc.c.Buffered()) > 0 {
+			continue // a pipelined request
+		}
+		if err := fc.waitIdle(); err != nil {
+			fc.sErr = err
+			return h1.StepDone
+		}
+		fc.idle = true
+		return h1.StepRead
 	}
 }
 
@@ -170,23 +277,10 @@ func (fc *fastConn) lingerClose() {
 // IdleTimeout between requests, ReadHeaderTimeout again once a head has
 // started.
 func (fc *fastConn) readRequest() (h1.Result, error) {
-	c, o := fc.c, &fc.s.rt.opts
+	c := fc.c
 	if len(c.Buffered()) == 0 {
-		if err := c.Flush(); err != nil {
+		if err := fc.waitIdle(); err != nil {
 			return 0, err
-		}
-		c.Release()
-		if fc.served > 0 && !fc.state.CompareAndSwap(connActive, connIdle) {
-			return 0, net.ErrClosed
-		}
-		if fc.s.fast.draining.Load() {
-			return 0, net.ErrClosed
-		}
-		if fc.served == 0 {
-			c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
-		} else {
-			// Close to IdleTimeout, without a timer update per request.
-			c.ExtendReadDeadline(time.Now(), o.IdleTimeout, min(time.Second, o.IdleTimeout/8))
 		}
 		err := c.Fill()
 		if !fc.state.CompareAndSwap(connIdle, connActive) {
@@ -196,21 +290,11 @@ func (fc *fastConn) readRequest() (h1.Result, error) {
 			return 0, err
 		}
 	}
-	limit := min(c.BufferSize(), o.MaxHeaderBytes)
-	deadline := false
+	fc.headDeadline = false
 	for {
-		res := h1.ParseRequest(c.Buffered(), &fc.req)
-		switch {
-		case res == h1.Parsed && fc.req.Len > limit:
-			return h1.Unsupported, nil
-		case res != h1.Incomplete:
+		res, more := fc.parseHead()
+		if !more {
 			return res, nil
-		case len(c.Buffered()) >= limit:
-			return h1.Unsupported, nil
-		}
-		if !deadline {
-			c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
-			deadline = true
 		}
 		if err := c.Fill(); err != nil {
 			if errors.Is(err, h1.ErrBufferFull) {
@@ -219,6 +303,54 @@ func (fc *fastConn) readRequest() (h1.Result, error) {
 			return 0, err
 		}
 	}
+}
+
+// waitIdle prepares to wait for the next request: the previous response
+// written, the buffers back in their pools, the connection idle (so that
+// shutdown may close it) with ReadHeaderTimeout before a first request
+// and IdleTimeout after one.
+func (fc *fastConn) waitIdle() error {
+	c, o := fc.c, &fc.s.rt.opts
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	c.Release()
+	if fc.served > 0 && !fc.state.CompareAndSwap(connActive, connIdle) {
+		return net.ErrClosed
+	}
+	if fc.s.fast.draining.Load() {
+		return net.ErrClosed
+	}
+	if fc.served == 0 {
+		c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+	} else {
+		// Close to IdleTimeout, without a timer update per request.
+		c.ExtendReadDeadline(time.Now(), o.IdleTimeout, min(time.Second, o.IdleTimeout/8))
+	}
+	return nil
+}
+
+// parseHead parses the buffered bytes as a request head. more reports an
+// incomplete head that may still fit: the caller reads more, within
+// ReadHeaderTimeout from the first call for this head. A head larger
+// than the buffer or MaxHeaderBytes is Unsupported (net/http answers it).
+func (fc *fastConn) parseHead() (res h1.Result, more bool) {
+	c, o := fc.c, &fc.s.rt.opts
+	limit := min(c.BufferSize(), o.MaxHeaderBytes)
+	res = h1.ParseRequest(c.Buffered(), &fc.req)
+	switch {
+	case res == h1.Parsed && fc.req.Len > limit:
+		return h1.Unsupported, false
+	case res != h1.Incomplete:
+		return res, false
+	case len(c.Buffered()) >= limit:
+		return h1.Unsupported, false
+	}
+	if !fc.headDeadline {
+		c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+		fc.headDeadline = true
+	}
+	return res, true
 }
 
 // httpRequest fills the connection's reused http.Request from the parsed

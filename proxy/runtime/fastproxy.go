@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -263,51 +262,34 @@ func sniff(resp *h1.Response, first []byte) string {
 }
 
 // watchClient runs when the backend has not answered within slowBackend:
-// from then on a goroutine reads the client connection, like net/http's
-// background read, and a client that goes away closes the backend
-// connection, which ends the exchange. It returns true so the read that
-// timed out is retried without a deadline.
+// from then on the client connection is watched (h1.Conn.Watch), like
+// net/http's background read, and a client that goes away closes the
+// backend connection, which ends the exchange. It returns true so the
+// read that timed out is tried again without a deadline.
 func (fc *fastConn) watchClient() bool {
 	if fc.backend == nil {
 		return false
 	}
 	fc.backend.SetReadDeadline(time.Time{})
-	if fc.watchDone != nil {
+	if fc.unwatch != nil {
 		return true
 	}
-	done := make(chan struct{})
-	fc.watchDone = done
-	fc.c.SetReadDeadline(time.Time{})
 	backend := fc.backend.NetConn()
-	go func() {
-		defer close(done)
-		// Bytes read here are a pipelined request; they stay in the
-		// buffer for the next readRequest.
-		err := fc.c.Fill()
-		if err != nil && !errors.Is(err, h1.ErrBufferFull) && !isTimeout(err) {
-			fc.clientGone.Store(true)
-			backend.Close()
-		}
-	}()
+	fc.unwatch = fc.c.Watch(func() {
+		fc.clientGone.Store(true)
+		backend.Close()
+	})
 	return true
 }
 
 // stopWatch ends a watch started by watchClient.
 func (fc *fastConn) stopWatch() {
 	fc.backend = nil
-	if fc.watchDone == nil {
+	if fc.unwatch == nil {
 		return
 	}
-	fc.c.SetReadDeadline(aLongTimeAgo)
-	<-fc.watchDone
-	fc.watchDone = nil
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	fc.unwatch()
+	fc.unwatch = nil
 }
 
 // validHostHeader is httpguts.ValidHostHeader: the Transport refuses to
