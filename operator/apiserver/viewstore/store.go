@@ -43,6 +43,8 @@ type Event[T Object] struct {
 	Object T
 	Prev   T
 	RV     uint64
+
+	weight int // in the history budget
 }
 
 const (
@@ -63,6 +65,10 @@ type Store[T Object] struct {
 	newObj  func() T
 	now     func() time.Time
 	history int
+	budget  int               // bound on the history's total weight; 0: none
+	weigh   func(obj any) int // weight of an event's object; nil: 1
+
+	histWeight int
 
 	mu       sync.RWMutex
 	epoch    uint64
@@ -79,12 +85,23 @@ type Option func(*options)
 
 type options struct {
 	history int
+	budget  int
+	weigh   func(obj any) int
 	now     func() time.Time
 	epoch   uint64
 }
 
 // WithHistory sets how many events are kept for resuming watches.
 func WithHistory(n int) Option { return func(o *options) { o.history = n } }
+
+// WithHistoryBudget also bounds the history by weight: the oldest events go while the weights
+// of those kept add up to more than budget (the newest event is always kept). weigh gives an
+// event's weight from its object, something proportional to its size. Without it a history of
+// large objects (an EffectiveConfig with a thousand routes, changed once per route) would keep
+// a thousand copies of them.
+func WithHistoryBudget(budget int, weigh func(obj any) int) Option {
+	return func(o *options) { o.budget, o.weigh = budget, weigh }
+}
 
 // WithClock sets the clock used to fill creationTimestamp when a publisher leaves it empty.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -109,6 +126,8 @@ func New[T Object](newObj func() T, opts ...Option) *Store[T] {
 		newObj:   newObj,
 		now:      o.now,
 		history:  o.history,
+		budget:   o.budget,
+		weigh:    o.weigh,
 		epoch:    o.epoch,
 		items:    map[types.NamespacedName]T{},
 		owner:    map[types.NamespacedName]string{},
@@ -271,10 +290,20 @@ func (s *Store[T]) remove(k types.NamespacedName) {
 
 func (s *Store[T]) emit(ev Event[T]) {
 	if s.history > 0 {
-		if len(s.events) >= s.history {
-			s.events = slices.Delete(s.events, 0, len(s.events)-s.history+1)
+		ev.weight = 1
+		if s.weigh != nil {
+			ev.weight = s.weigh(ev.Object)
 		}
 		s.events = append(s.events, ev)
+		s.histWeight += ev.weight
+		drop := 0
+		for drop < len(s.events)-1 && (len(s.events)-drop > s.history || s.budget > 0 && s.histWeight > s.budget) {
+			s.histWeight -= s.events[drop].weight
+			drop++
+		}
+		if drop > 0 {
+			s.events = slices.Delete(s.events, 0, drop)
+		}
 	}
 	for w := range s.watchers {
 		select {

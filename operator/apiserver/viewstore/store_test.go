@@ -232,3 +232,45 @@ func TestBookmarksWhileQuiet(t *testing.T) {
 		t.Fatalf("got %+v", e)
 	}
 }
+
+// TestHistoryBudget: the history keeps the newest events whose weights fit the budget (and
+// always the newest one); resuming from before them is refused, from within them works.
+func TestHistoryBudget(t *testing.T) {
+	weigh := func(o any) int { return len(o.(*ps).AckedVersion) }
+	s := newStore(viewstore.WithHistoryBudget(10, weigh))
+	var rvs []string
+	for _, v := range []string{"aaa1", "aaa2", "aaa3", "aaa4", "aaa5"} { // weight 4 each
+		rvs = append(rvs, s.ResourceVersion())
+		s.Upsert("a", proxy("ns", "p1", "gw", v))
+	}
+	// 5 events of weight 4 with a budget of 10: the last two stay (aaa4, aaa5).
+	var expired *viewstore.ExpiredError
+	// rvs[i] is the resourceVersion just before event i.
+	if _, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: rvs[2]}); !errors.As(err, &expired) {
+		t.Fatalf("resume from before the kept events: want ExpiredError, got %v", err)
+	}
+	w, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: rvs[3]})
+	if err != nil {
+		t.Fatalf("resume from just before the kept events: %v", err)
+	}
+	for _, want := range []string{"aaa4", "aaa5"} {
+		if e := next(t, w); e.ver != want {
+			t.Fatalf("got %+v, want %s", e, want)
+		}
+	}
+	w.Stop()
+	// One event heavier than the budget is still kept.
+	before := s.ResourceVersion()
+	s.Upsert("a", proxy("ns", "p1", "gw", "a-version-longer-than-the-budget"))
+	w, err = s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: before})
+	if err != nil {
+		t.Fatalf("resume from just before a heavy event: %v", err)
+	}
+	if e := next(t, w); e.ver != "a-version-longer-than-the-budget" {
+		t.Fatalf("got %+v", e)
+	}
+	w.Stop()
+	if _, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: rvs[4]}); !errors.As(err, &expired) {
+		t.Fatalf("the heavy event pushed out the others: want ExpiredError, got %v", err)
+	}
+}

@@ -22,9 +22,30 @@ const Resource = "effectiveconfigs"
 // Store is the view store this resource reads.
 type Store = viewstore.Store[*viewsv1a1.EffectiveConfig]
 
-// NewStore returns an empty store for EffectiveConfigs.
+// NewStore returns an empty store for EffectiveConfigs. Its watch history holds at most
+// HistoryBudget listeners and routes in all (see weight), so that a large Gateway changed once
+// per route does not keep a copy of itself per change: with 1000 routes, about 30 changes
+// back; with 30, the whole default history.
 func NewStore(opts ...viewstore.Option) *Store {
+	opts = append([]viewstore.Option{viewstore.WithHistoryBudget(HistoryBudget, weight)}, opts...)
 	return viewstore.New(func() *viewsv1a1.EffectiveConfig { return &viewsv1a1.EffectiveConfig{} }, opts...)
+}
+
+// HistoryBudget bounds the listeners and routes of the EffectiveConfigs kept for resuming
+// watches (about 250 bytes each).
+const HistoryBudget = 32 << 10
+
+// weight is an EffectiveConfig's size in listeners and routes.
+func weight(obj any) int {
+	ec, ok := obj.(*viewsv1a1.EffectiveConfig)
+	if !ok {
+		return 1
+	}
+	w := 1
+	for i := range ec.Listeners {
+		w += 1 + len(ec.Listeners[i].Routes)
+	}
+	return w
 }
 
 // REST serves EffectiveConfigs read-only.
