@@ -17,8 +17,10 @@
 //     ProxyStatuses of all replicas and scrubs rejection texts (see Secrets).
 //   - viewstore: a versioned store per resource. Publishers are level-triggered: they hand over
 //     the whole current set of their partition; the store diffs, bumps a resourceVersion only for
-//     real changes, keeps a bounded event history, and feeds watchers. Views are read-only and
-//     never feed back into the pipeline.
+//     real changes, keeps a bounded event history (1024 events, and for EffectiveConfigs at
+//     most 32Ki listeners and routes in all, so a large Gateway does not keep a copy of itself
+//     per change), and feeds watchers. Views are read-only and never feed back into the
+//     pipeline.
 //   - registry: get, list (label selectors; field selectors metadata.name, metadata.namespace and
 //     per-resource fields), watch, table conversion, short names (agec, agps) and the
 //     `agentgateway` category, shared by registry/effectiveconfig and registry/proxystatus. Each

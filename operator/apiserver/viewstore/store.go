@@ -245,7 +245,8 @@ func (s *Store[T]) Partition(partition string) []T {
 	return out
 }
 
-// put stores o under k if it differs from the stored object. Called with mu held.
+// put stores o under k if it differs from the stored object. o must be a copy that nothing
+// outside the store holds and that was never stored under k. Called with mu held.
 func (s *Store[T]) put(partition string, k types.NamespacedName, o T) {
 	prev, exists := s.items[k]
 	s.owner[k] = partition
@@ -263,10 +264,12 @@ func (s *Store[T]) put(partition string, k types.NamespacedName, o T) {
 	}
 	s.counter++
 	rv := s.rv(s.counter)
-	stored := o.DeepCopyObject().(T)
-	stored.SetResourceVersion(strconv.FormatUint(rv, 10))
-	s.items[k] = stored
-	ev := Event[T]{Type: watch.Added, Object: stored, RV: rv}
+	// o is the store's own copy (Replace and Upsert copy what they are given) and has not been
+	// handed out: store it as is. From now on it is shared and never modified again; the next
+	// publish brings a new copy.
+	o.SetResourceVersion(strconv.FormatUint(rv, 10))
+	s.items[k] = o
+	ev := Event[T]{Type: watch.Added, Object: o, RV: rv}
 	if exists {
 		ev.Type, ev.Prev = watch.Modified, prev
 	}
