@@ -355,3 +355,52 @@ func TestFastPathPipelinedDuringExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathShutdownIdleAndActive: shutdown closes a keep-alive connection waiting for its
+// next request at once, and lets a request in flight finish with "Connection: close".
+func TestFastPathShutdownIdleAndActive(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer b.Close()
+	port := freePort(t)
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("b")}, be("b", b.Listener.Addr().String())))
+
+	idle := dialRaw(t, port)
+	idle.send(get1("/first"))
+	if _, body := idle.read(""); body != "/first" {
+		t.Fatalf("idle connection's first answer: %q", body)
+	}
+	active := dialRaw(t, port)
+	active.send(get1("/slow"))
+	<-started
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		defer cancel()
+		done <- rt.Shutdown(ctx)
+	}()
+	// The idle connection is closed without an answer.
+	idle.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := idle.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection during shutdown: read %d bytes, %v; want EOF", n, err)
+	}
+	// The active one gets its answer, saying the connection closes.
+	close(release)
+	resp, body := active.read("")
+	if resp.StatusCode != 200 || body != "/slow" || !resp.Close {
+		t.Fatalf("in-flight request during shutdown: %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
