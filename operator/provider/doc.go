@@ -17,8 +17,10 @@
 // later change back from the proxies. The loop always writes the newest result it was
 // offered, so a burst costs one pass. A proxy's ACK only changes Programmed, which status
 // decides when it writes, so it re-runs the loop over the Gateways instead of triggering a
-// translation; and updates that only change the status of Gateway API objects or our CRDs
-// (our own writes, mostly) do not trigger a reconcile at all (specChanged).
+// translation; a Gateway write the writer held back (attachedRoutes alone, too soon after
+// the previous one) re-runs it over the Gateways when due; and updates that only change the
+// status of Gateway API objects or our CRDs (our own writes, mostly) do not trigger a
+// reconcile at all (specChanged).
 //
 // Reconciles are paced (pacer): during a burst of changes (more than one change waiting)
 // a replica spends at most a sixth of the wall time reconciling (a tenth on a follower that

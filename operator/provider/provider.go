@@ -148,6 +148,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		Log:            log,
 	}
 	p.statusLoop = newStatusLoop(log, p.writeStatus)
+	p.statusLoop.due = p.status.TakeDue
 	if err := mgr.Add(p.statusLoop); err != nil {
 		return nil, fmt.Errorf("add status writer: %w", err)
 	}

@@ -27,6 +27,9 @@ type statusLoop struct {
 	// and ListenerSets.
 	write func(ctx context.Context, snap *translate.Snapshot, res *translate.Result, full bool) error
 	log   *slog.Logger
+	// due, if set, says after a pass when writes it held back are due (zero: none); the
+	// Gateways are written again then (status.Writer.AttachedRoutesInterval).
+	due func() time.Time
 
 	mu   sync.Mutex
 	snap *translate.Snapshot
@@ -91,6 +94,11 @@ func (l *statusLoop) Start(ctx context.Context) error {
 			continue
 		}
 		err := l.write(ctx, snap, res, full)
+		if l.due != nil {
+			if at := l.due(); !at.IsZero() {
+				time.AfterFunc(time.Until(at), l.poke)
+			}
+		}
 		if err == nil || ctx.Err() != nil {
 			delay = statusRetryMin
 			continue

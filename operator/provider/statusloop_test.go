@@ -210,3 +210,42 @@ func TestSpecChanged(t *testing.T) {
 		t.Error("statusWrittenByUs")
 	}
 }
+
+// TestStatusLoopWritesHeldGatewaysWhenDue: when a pass held Gateway writes back (due), the
+// loop writes the Gateways of the latest result again at that time, without a new offer.
+func TestStatusLoopWritesHeldGatewaysWhenDue(t *testing.T) {
+	r := &recorder{passed: make(chan struct{}, 10)}
+	l := newStatusLoop(slog.New(slog.DiscardHandler), r.write)
+	var mu sync.Mutex
+	held := 1 // the first pass holds a write back
+	var dueAt time.Time
+	l.due = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if held == 0 {
+			return time.Time{}
+		}
+		held--
+		dueAt = time.Now().Add(100 * time.Millisecond)
+		return dueAt
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Start(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	res := &translate.Result{}
+	l.offer(nil, res)
+	waitPass(t, r)
+	waitPass(t, r)
+	mu.Lock()
+	at := dueAt
+	mu.Unlock()
+	if now := time.Now(); now.Before(at) {
+		t.Fatalf("second pass %v before it was due", at.Sub(now))
+	}
+	if got, fulls := r.results(), r.fulls(); len(got) != 2 || got[1] != res || !slices.Equal(fulls, []bool{true, false}) {
+		t.Fatalf("passes %d, full %v; want a full pass, then a Gateways pass over the same result", len(got), fulls)
+	}
+	noPass(t, r, 200*time.Millisecond)
+}

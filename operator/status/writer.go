@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,21 @@ type Writer struct {
 	// write is an apiserver round trip, so a thousand routes written one after another
 	// take seconds; objects are independent, so their writes may overlap.
 	Workers int
+	// AttachedRoutesInterval spaces out the writes of a Gateway's status that would change
+	// nothing but listeners' attachedRoutes: such a write waits until this long after the
+	// Gateway's previous one (TakeDue says when), so routes added one after another do not
+	// each cost a Gateway write (and the conflicts of writing one object back to back).
+	// Conditions, addresses and everything else are written at once. Zero means
+	// DefaultAttachedRoutesInterval; negative writes at once.
+	AttachedRoutesInterval time.Duration
+
+	heldMu      sync.Mutex
+	lastGateway map[types.NamespacedName]time.Time // our last status write of each Gateway
+	due         time.Time                          // the earliest held write, zero if none
 }
+
+// DefaultAttachedRoutesInterval is the default for Writer.AttachedRoutesInterval.
+const DefaultAttachedRoutesInterval = 250 * time.Millisecond
 
 // DefaultWorkers is the default for Writer.Workers.
 const DefaultWorkers = 16
@@ -142,6 +157,12 @@ func (w *Writer) now() metav1.Time {
 // (those belong to the cache). Only an object whose status changed is copied, and the copy
 // is written.
 func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func()) (bool, error) {
+	return w.updateHeld(ctx, key, obj, status, build, nil)
+}
+
+// updateHeld is update, except that a change that hold (given the status before and after
+// build, as values) says to hold is not written now.
+func (w *Writer) updateHeld(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func(), hold func(before, after any) bool) (bool, error) {
 	if err := w.Reader.Get(ctx, key, obj, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
@@ -149,7 +170,11 @@ func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj clien
 	// cached values to compare with.
 	before := reflect.ValueOf(status(obj)).Elem().Interface()
 	build()
-	if apiequality.Semantic.DeepEqual(before, reflect.ValueOf(status(obj)).Elem().Interface()) {
+	after := reflect.ValueOf(status(obj)).Elem().Interface()
+	if apiequality.Semantic.DeepEqual(before, after) {
+		return false, nil
+	}
+	if hold != nil && hold(before, after) {
 		return false, nil
 	}
 	out := obj.DeepCopyObject().(client.Object)
@@ -189,7 +214,10 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 	if unusable != "" {
 		conds = addressNotUsable(conds, unusable)
 	}
-	return w.update(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
+	hold := func(before, after any) bool {
+		return onlyAttachedRoutes(before.(gwv1.GatewayStatus), after.(gwv1.GatewayStatus)) && w.holdGateway(key)
+	}
+	wrote, err := w.updateHeld(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
 		gw.Status.Conditions = mergeConditions(gw.Status.Conditions, conds, now)
 		old := map[gwv1.SectionName][]metav1.Condition{}
 		for _, l := range gw.Status.Listeners {
@@ -203,7 +231,90 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 		gw.Status.Listeners = ls
 		gw.Status.Addresses = addrs
 		gw.Status.AttachedListenerSets = ptr.To(r.AttachedListenerSets)
-	})
+	}, hold)
+	if wrote {
+		w.wroteGateway(key)
+	}
+	return wrote, err
+}
+
+// onlyAttachedRoutes reports whether two Gateway statuses differ in listeners'
+// attachedRoutes and nothing else.
+func onlyAttachedRoutes(a, b gwv1.GatewayStatus) bool {
+	if len(a.Listeners) != len(b.Listeners) {
+		return false
+	}
+	a.Listeners, b.Listeners = slices.Clone(a.Listeners), slices.Clone(b.Listeners)
+	for i := range a.Listeners {
+		a.Listeners[i].AttachedRoutes, b.Listeners[i].AttachedRoutes = 0, 0
+	}
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+func (w *Writer) clock() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Writer) attachedRoutesInterval() time.Duration {
+	if w.AttachedRoutesInterval == 0 {
+		return DefaultAttachedRoutesInterval
+	}
+	return w.AttachedRoutesInterval
+}
+
+// holdGateway reports whether a write of the Gateway's attachedRoutes must wait, because
+// the previous write was less than the interval ago; it then records when it is due.
+func (w *Writer) holdGateway(key types.NamespacedName) bool {
+	interval := w.attachedRoutesInterval()
+	if interval < 0 {
+		return false
+	}
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	last, ok := w.lastGateway[key]
+	if !ok {
+		return false
+	}
+	due := last.Add(interval)
+	if !w.clock().Before(due) {
+		return false
+	}
+	if w.due.IsZero() || due.Before(w.due) {
+		w.due = due
+	}
+	return true
+}
+
+// wroteGateway notes a status write of the Gateway.
+func (w *Writer) wroteGateway(key types.NamespacedName) {
+	now := w.clock()
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	if w.lastGateway == nil {
+		w.lastGateway = map[types.NamespacedName]time.Time{}
+	}
+	if len(w.lastGateway) >= 1024 {
+		// Forget writes too old to hold anything (deleted Gateways among them).
+		for k, t := range w.lastGateway {
+			if now.Sub(t) >= w.attachedRoutesInterval() {
+				delete(w.lastGateway, k)
+			}
+		}
+	}
+	w.lastGateway[key] = now
+}
+
+// TakeDue returns when the earliest write held back by AttachedRoutesInterval is due (zero
+// if none) and forgets it: the caller writes the Gateways again then.
+func (w *Writer) TakeDue() time.Time {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	due := w.due
+	w.due = time.Time{}
+	return due
 }
 
 // addresses reports the proxy Service's load balancer addresses, or its cluster IP while

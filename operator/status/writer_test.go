@@ -177,3 +177,64 @@ func TestWriterStaticAddressNotUsable(t *testing.T) {
 		t.Fatalf("addresses %+v", addrs)
 	}
 }
+
+// TestWriterHoldsAttachedRoutes: a Gateway status write that would change only attachedRoutes
+// waits until AttachedRoutesInterval after the previous one (TakeDue says when); any other
+// change is written at once.
+func TestWriterHoldsAttachedRoutes(t *testing.T) {
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	gwv1.Install(scheme)
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1}}
+	var writes atomic.Int64
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(gw).
+		WithStatusSubresource(&gwv1.Gateway{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes.Add(1)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		}}).Build()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := &Writer{
+		Client: c, Reader: c, ControllerName: ours,
+		Programmed:             func(types.NamespacedName, int64) (bool, string) { return true, "" },
+		ServiceName:            func(gw string) string { return gw + "-agentgateway" },
+		Now:                    func() time.Time { return clock },
+		AttachedRoutesInterval: time.Second,
+	}
+	res := func(attached int32, programmed metav1.ConditionStatus) *translate.Result {
+		return &translate.Result{Gateways: []translate.GatewayResult{{Namespace: "ns", Name: "web", Generation: 1,
+			Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 1), cond("Programmed", programmed, "Programmed", 1)},
+			Listeners:  []gwv1.ListenerStatus{{Name: "http", AttachedRoutes: attached, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", 1)}}}}}}
+	}
+	attached := func() int32 {
+		var got gwv1.Gateway
+		c.Get(context.Background(), types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+		return got.Status.Listeners[0].AttachedRoutes
+	}
+	ctx := context.Background()
+	step := func(what string, r *translate.Result, wantWrites int64, wantAttached int32, wantDue time.Time) {
+		t.Helper()
+		if _, err := w.WriteGateways(ctx, r); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if writes.Load() != wantWrites || attached() != wantAttached {
+			t.Fatalf("%s: %d writes, attachedRoutes %d; want %d, %d", what, writes.Load(), attached(), wantWrites, wantAttached)
+		}
+		if due := w.TakeDue(); !due.Equal(wantDue) {
+			t.Fatalf("%s: due %v, want %v", what, due, wantDue)
+		}
+	}
+	step("first status", res(1, "True"), 1, 1, time.Time{})
+	clock = clock.Add(100 * time.Millisecond)
+	step("attachedRoutes only, 100ms later", res(2, "True"), 1, 1, clock.Add(900*time.Millisecond))
+	clock = clock.Add(100 * time.Millisecond)
+	step("a condition too", res(3, "False"), 2, 3, time.Time{})
+	clock = clock.Add(999 * time.Millisecond)
+	step("attachedRoutes only, 999ms later", res(4, "False"), 2, 3, clock.Add(time.Millisecond))
+	clock = clock.Add(time.Millisecond)
+	step("attachedRoutes only, when due", res(4, "False"), 3, 4, time.Time{})
+
+	w.AttachedRoutesInterval = -1
+	clock = clock.Add(time.Millisecond)
+	step("attachedRoutes only, holding off", res(5, "False"), 4, 5, time.Time{})
+}
