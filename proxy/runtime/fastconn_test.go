@@ -272,6 +272,23 @@ func TestFastPathTimeouts(t *testing.T) {
 	if !closedWithin(rc, 3*time.Second) {
 		t.Error("an idle connection was not closed")
 	}
+	// A second request's head left unfinished on a kept-alive connection is cut too, and a
+	// head that trickles in within the timeout is served.
+	rc = dialRaw(t, port)
+	rc.send(get1("/"))
+	if resp, _ := rc.read(""); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rc.send("GET / HTTP/1.1\r\n")
+	time.Sleep(100 * time.Millisecond)
+	rc.send("Host: x\r\n\r\n")
+	if resp, _ := rc.read(""); resp.StatusCode != 200 {
+		t.Fatalf("trickled head: status %d", resp.StatusCode)
+	}
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n")
+	if !closedWithin(rc, 3*time.Second) {
+		t.Error("an unfinished second head was not cut")
+	}
 }
 
 // TestFastPathMetrics: fast-path requests are counted like the others.
