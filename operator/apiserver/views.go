@@ -100,7 +100,7 @@ func (v *Views) refreshLocked() {
 	out := make([]*viewsv1a1.EffectiveConfig, len(v.base))
 	for i, b := range v.base {
 		// A shallow copy: base is never modified after PublishEffectiveConfigs copied it in,
-		// and Replace copies again before it stores anything, so only the counts differ.
+		// so the store may share everything below the top level with it (ReplaceOwned).
 		e := *b
 		e.Proxies = viewsv1a1.ProxyCounts{}
 		for version, c := range byGateway[types.NamespacedName{Namespace: e.Namespace, Name: e.Name}] {
@@ -111,5 +111,5 @@ func (v *Views) refreshLocked() {
 		}
 		out[i] = &e
 	}
-	v.EffectiveConfigs.Replace(translationPartition, out)
+	v.EffectiveConfigs.ReplaceOwned(translationPartition, out)
 }

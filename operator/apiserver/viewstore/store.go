@@ -144,9 +144,19 @@ func keyOf(o metav1.Object) types.NamespacedName {
 // in objs are deleted. When two partitions publish the same namespace/name, the one that
 // published it first keeps it until it drops it.
 func (s *Store[T]) Replace(partition string, objs []T) {
+	copies := make([]T, len(objs))
+	for i, o := range objs {
+		copies[i] = o.DeepCopyObject().(T)
+	}
+	s.ReplaceOwned(partition, copies)
+}
+
+// ReplaceOwned is Replace without the copy: the objects become the store's. The caller must
+// not keep or modify them afterwards; what they point to (slices, maps, nested structs) may be
+// shared with other objects as long as nobody modifies it.
+func (s *Store[T]) ReplaceOwned(partition string, objs []T) {
 	next := make(map[types.NamespacedName]T, len(objs))
-	for _, o := range objs {
-		c := o.DeepCopyObject().(T)
+	for _, c := range objs {
 		c.SetResourceVersion("")
 		c.SetManagedFields(nil)
 		next[keyOf(c)] = c

@@ -274,3 +274,31 @@ func TestHistoryBudget(t *testing.T) {
 		t.Fatalf("the heavy event pushed out the others: want ExpiredError, got %v", err)
 	}
 }
+
+// TestReplaceOwnedStoresWithoutCopy: ReplaceOwned keeps the objects it is given (no copy), and
+// like Replace emits only real changes.
+func TestReplaceOwnedStoresWithoutCopy(t *testing.T) {
+	s := newStore()
+	w, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: s.ResourceVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	p1 := proxy("ns", "p1", "gw", "v1")
+	s.ReplaceOwned("a", []*ps{p1})
+	if got, _ := s.Get("ns", "p1"); got != p1 {
+		t.Fatal("ReplaceOwned stored a copy")
+	}
+	if e := next(t, w); e.typ != watch.Added || e.ver != "v1" {
+		t.Fatalf("got %+v", e)
+	}
+	s.ReplaceOwned("a", []*ps{proxy("ns", "p1", "gw", "v1")}) // same content
+	noEvent(t, w)
+	if got, _ := s.Get("ns", "p1"); got != p1 {
+		t.Fatal("an unchanged object replaced the stored one")
+	}
+	s.ReplaceOwned("a", []*ps{proxy("ns", "p1", "gw", "v2")})
+	if e := next(t, w); e.typ != watch.Modified || e.ver != "v2" {
+		t.Fatalf("got %+v", e)
+	}
+}
