@@ -59,8 +59,8 @@ const (
 )
 
 // Store is the current set of one resource, a resourceVersion counter and a bounded event
-// history. It is safe for concurrent use. Objects handed to it are deep-copied; objects it
-// hands out are shared and must not be modified.
+// history. It is safe for concurrent use. Objects handed to it are deep-copied (ReplaceOwned
+// takes them as they are); objects it hands out are shared and must not be modified.
 type Store[T Object] struct {
 	newObj  func() T
 	now     func() time.Time
