@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/operator/collectors"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
 )
 
@@ -84,6 +85,8 @@ type proxy struct {
 
 type metrics struct {
 	pushes, acks, nacks prometheus.Counter
+	deltaPushes         prometheus.Counter
+	pushBytes           prometheus.Counter
 	connected           prometheus.Gauge
 	publishes           prometheus.Counter
 }
@@ -101,17 +104,21 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 		gateways: map[types.NamespacedName]*gatewayState{},
 		proxies:  map[types.NamespacedName]*proxy{},
 		metrics: metrics{
-			pushes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_pushes_total", Help: "Config versions sent to proxies."}),
-			acks:      prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_acks_total", Help: "Config versions proxies applied."}),
-			nacks:     prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_nacks_total", Help: "Config versions proxies rejected (each is a translator bug)."}),
-			connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "agentgateway_xds_connected_proxies", Help: "Proxies holding a config stream to this replica."}),
-			publishes: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_snapshot_changes_total", Help: "Published Gateway configs that differed from the previous one."}),
+			pushes:      prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_pushes_total", Help: "Config versions sent to proxies."}),
+			deltaPushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_delta_pushes_total", Help: "Config versions sent to proxies as their changes from the version the proxy ran (the rest went whole)."}),
+			pushBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_push_bytes_total", Help: "Bytes of configs and deltas sent to proxies."}),
+			acks:        prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_acks_total", Help: "Config versions proxies applied."}),
+			nacks:       prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_nacks_total", Help: "Config versions proxies rejected (each is a translator bug)."}),
+			connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "agentgateway_xds_connected_proxies", Help: "Proxies holding a config stream to this replica."}),
+			publishes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_snapshot_changes_total", Help: "Published Gateway configs that differed from the previous one."}),
 		},
 	}
 	if reg != nil {
 		m := &s.metrics
 		var errs []error
 		m.pushes, errs = collectors.Register(reg, m.pushes, errs)
+		m.deltaPushes, errs = collectors.Register(reg, m.deltaPushes, errs)
+		m.pushBytes, errs = collectors.Register(reg, m.pushBytes, errs)
 		m.acks, errs = collectors.Register(reg, m.acks, errs)
 		m.nacks, errs = collectors.Register(reg, m.nacks, errs)
 		m.connected, errs = collectors.Register(reg, m.connected, errs)
@@ -125,16 +132,17 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 }
 
 // Publish makes cfg the config of gateway, computed from the Gateway at generation. A nil
-// cfg removes the Gateway (its proxies keep what they run). cfg.Version is overwritten with
-// a content hash (configstream.VersionOf); a cfg that already carries the hash of the
-// config published last is not encoded again. Publish reports whether anything changed.
-func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *config.Config) (bool, error) {
+// cfg removes the Gateway (its proxies keep what they run). enc is cfg cut into pieces
+// (configdelta.Encode, as translation makes it) or nil to have Publish make it;
+// cfg.Version is set to the content hash. A cfg that carries the version published last
+// changed nothing and is not encoded. Publish reports whether anything changed.
+func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *config.Config, enc *configdelta.Encoded) (bool, error) {
 	key := configstream.GatewayKey{Namespace: gateway.Namespace, Name: gateway.Name}
 	if cfg == nil {
 		s.mu.Lock()
 		delete(s.gateways, gateway)
 		s.mu.Unlock()
-		return s.snaps.Set(key, nil), nil
+		return s.snaps.SetEncoded(key, nil, nil), nil
 	}
 	// A config that carries the version of the one published last (translation computes
 	// the same content hash) changed nothing: no encoding, only the generation it reflects.
@@ -150,11 +158,13 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 		}
 		s.mu.Unlock()
 	}
-	// One encoding serves both the version (a hash of it) and every push of this version.
-	v, raw, err := configstream.Encode(cfg)
-	if err != nil {
-		return false, fmt.Errorf("publish config of gateway %s: %w", gateway, err)
+	if enc == nil || enc.Version != cfg.Version {
+		var err error
+		if enc, err = configdelta.Encode(cfg); err != nil {
+			return false, fmt.Errorf("publish config of gateway %s: %w", gateway, err)
+		}
 	}
+	v := enc.Version
 	cfg.Version = v
 
 	s.mu.Lock()
@@ -180,7 +190,7 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 	}
 	s.mu.Unlock()
 
-	changed := s.snaps.SetEncoded(key, cfg, raw)
+	changed := s.snaps.SetEncoded(key, cfg, enc)
 	if changed {
 		s.metrics.publishes.Inc()
 	}
@@ -383,8 +393,12 @@ func (o *observer) Heartbeat(id configstream.StreamID, n configstream.Node) {
 	o.update(id, n, func(p *proxy) { p.LastHeartbeat = now })
 }
 
-func (o *observer) Pushed(configstream.StreamID, configstream.Node, string) {
+func (o *observer) Pushed(_ configstream.StreamID, _ configstream.Node, p configstream.Push) {
 	o.metrics.pushes.Inc()
+	o.metrics.pushBytes.Add(float64(p.Bytes))
+	if p.Delta {
+		o.metrics.deltaPushes.Inc()
+	}
 }
 
 func (o *observer) Acked(id configstream.StreamID, n configstream.Node, version string) {

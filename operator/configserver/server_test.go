@@ -56,7 +56,7 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 		t.Fatalf("Programmed before publish = %v %q", ok, why)
 	}
 	good := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
-	if _, err := s.Publish(gw, 1, good); err != nil {
+	if _, err := s.Publish(gw, 1, good, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "no proxy") {
@@ -80,7 +80,7 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	}
 
 	// A new Gateway generation that changes nothing in the config stays Programmed.
-	if changed, _ := s.Publish(gw, 2, &config.Config{Binds: good.Binds}); changed {
+	if changed, _ := s.Publish(gw, 2, &config.Config{Binds: good.Binds}, nil); changed {
 		t.Fatal("identical config reported as changed")
 	}
 	if ok, why := s.Programmed(gw, 2); !ok {
@@ -92,19 +92,19 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if v, err := configstream.VersionOf(good); err != nil || v != good.Version {
 		t.Fatalf("VersionOf(published config) = %q, %v; Publish set %q", v, err, good.Version)
 	}
-	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: good.Version}); changed {
+	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: good.Version}, nil); changed {
 		t.Fatal("config with the published version reported as changed")
 	}
 	if ok, why := s.Programmed(gw, 3); !ok {
 		t.Fatalf("unchanged config at generation 3 not programmed: %s", why)
 	}
 	// A version that is not the published one's is recomputed from the content.
-	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: "stale"}); changed {
+	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: "stale"}, nil); changed {
 		t.Fatal("identical config with a wrong version reported as changed")
 	}
 
 	bad := &config.Config{Binds: []config.Bind{{Name: "port-81", Port: 81, Protocol: config.ProtocolHTTP}}}
-	s.Publish(gw, 4, bad)
+	s.Publish(gw, 4, bad, nil)
 	eventually(t, "nack", func() bool {
 		ps := s.Proxies()
 		return len(ps) == 1 && ps[0].LastError == "port 81 is taken"
@@ -121,6 +121,13 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(s.metrics.connected); n != 1 {
 		t.Fatalf("connected metric %v", n)
+	}
+	// The first config went whole; the bad one as a delta from the good one.
+	if p, d := testutil.ToFloat64(s.metrics.pushes), testutil.ToFloat64(s.metrics.deltaPushes); p != 2 || d != 1 {
+		t.Fatalf("pushes %v, delta pushes %v; want 2 and 1", p, d)
+	}
+	if b := testutil.ToFloat64(s.metrics.pushBytes); b < 50 {
+		t.Fatalf("push bytes %v", b)
 	}
 }
 
@@ -174,7 +181,7 @@ func TestProgrammedCountsRemoteProxies(t *testing.T) {
 	}
 	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
 	c := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
-	s.Publish(gw, 1, c)
+	s.Publish(gw, 1, c, nil)
 	remote := []ProxyState{{Pod: "gw-2", Namespace: "ns", Gateway: "gw", Connected: true, AckedVersion: "stale"}}
 	s.RemoteProxies = func() []ProxyState { return remote }
 	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "waiting for 1") {

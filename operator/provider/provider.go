@@ -294,13 +294,13 @@ func (p *Provider) reconcile(ctx context.Context) error {
 		}
 		k := types.NamespacedName{Namespace: g.Namespace, Name: g.Name}
 		now[k] = true
-		if _, err := p.cs.Publish(k, g.Generation, g.Config); err != nil {
+		if _, err := p.cs.Publish(k, g.Generation, g.Config, g.Encoded); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for k := range p.published {
 		if !now[k] {
-			p.cs.Publish(k, 0, nil)
+			p.cs.Publish(k, 0, nil, nil)
 		}
 	}
 	p.published = now

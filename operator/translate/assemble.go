@@ -1,11 +1,8 @@
 package translate
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"cmp"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -13,6 +10,7 @@ import (
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // assemble builds each accepted Gateway's config: one bind per port (and transport), its
@@ -95,13 +93,17 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 		cfg.Backends = append(cfg.Backends, c)
 		t.noteUse(name, g)
 	}
-	cfg.Version = configVersion(cfg)
+	// The pieces serve as the content hash and, on the config server, as the pushes.
+	enc, encErr := configdelta.Encode(cfg)
+	if encErr == nil {
+		cfg.Version = enc.Version
+	}
 	eff.Version = cfg.Version
-	g.config, g.effective, g.ports = cfg, eff, ports
-	if err := cfg.Validate(); err != nil {
+	g.config, g.encoded, g.effective, g.ports = cfg, enc, eff, ports
+	if err := cmp.Or(cfg.Validate(), encErr); err != nil {
 		// A config the proxy would reject is a translator bug: keep the proxies on their last
 		// good config and say so.
-		g.config = nil
+		g.config, g.encoded = nil, nil
 		g.conds.set(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
 			"internal error, please report: the generated proxy config is invalid: "+err.Error())
 	}
@@ -121,45 +123,6 @@ func (t *translator) noteUse(name string, g *gatewayIR) {
 			t.policies.stat(pa.pol).ancestors[g.key] = true
 		}
 	}
-}
-
-// configVersion is a content hash, so equal configs have equal versions: the start of the
-// SHA-256 of the config's JSON (json.Marshal's bytes, without a version).
-func configVersion(c *config.Config) string {
-	c.Version = ""
-	h := sha256.New()
-	// An Encoder writes the JSON from its pooled buffer where json.Marshal would return a
-	// copy of it (megabytes with thousands of routes). Encode ends with a newline that
-	// Marshal does not write; it is kept out of the hash.
-	_ = json.NewEncoder(&withoutFinalNewline{w: h}).Encode(c)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:8])
-}
-
-// withoutFinalNewline writes to w everything written to it but a final "\n".
-type withoutFinalNewline struct {
-	w       io.Writer
-	pending bool // a "\n" ended the previous write and was held back
-}
-
-func (d *withoutFinalNewline) Write(p []byte) (int, error) {
-	n := len(p)
-	if n == 0 {
-		return 0, nil
-	}
-	if d.pending {
-		d.pending = false
-		if _, err := d.w.Write([]byte{'\n'}); err != nil {
-			return 0, err
-		}
-	}
-	if p[n-1] == '\n' {
-		d.pending, p = true, p[:n-1]
-	}
-	if _, err := d.w.Write(p); err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {

@@ -1,9 +1,6 @@
 package translate
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,52 +9,39 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // The tests below pin helpers that were rewritten to allocate less to what the simpler code
 // they replaced returned.
 
-// configVersion streams the JSON into the hash; the version must stay the hash of
-// json.Marshal's bytes, which proxies and stored snapshots already carry.
-func TestConfigVersionIsHashOfMarshal(t *testing.T) {
+// The version is the content hash of the config's pieces, and the pieces handed to the
+// config server are those of the config.
+func TestVersionIsHashOfPieces(t *testing.T) {
 	ins, _ := filepath.Glob("testdata/*.in.yaml")
 	n := 0
 	for _, in := range ins {
 		for _, g := range Translate(loadSnapshot(t, in)).Gateways {
 			if g.Config == nil {
+				if g.Encoded != nil {
+					t.Errorf("%s: gateway %s: pieces without a config", in, g.Name)
+				}
 				continue
 			}
 			c := *g.Config
-			c.Version = ""
-			b, err := json.Marshal(&c)
+			c.Version = "something else"
+			e, err := configdelta.Encode(&c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum := sha256.Sum256(b)
-			if want := hex.EncodeToString(sum[:8]); g.Config.Version != want {
-				t.Errorf("%s: gateway %s: version %s, want %s", in, g.Name, g.Config.Version, want)
+			if g.Config.Version != e.Version || g.Encoded == nil || g.Encoded.Version != e.Version || g.Encoded.Size() != e.Size() {
+				t.Errorf("%s: gateway %s: version %s, pieces %v, want %s", in, g.Name, g.Config.Version, g.Encoded, e.Version)
 			}
 			n++
 		}
 	}
 	if n == 0 {
 		t.Fatal("no configs")
-	}
-}
-
-func TestWithoutFinalNewline(t *testing.T) {
-	for _, writes := range [][]string{{"a\n"}, {"a"}, {"a\n", "b\n"}, {"\n"}, {"a", "\n"}, {"a\n", ""}, {"a\n\n"}} {
-		var got strings.Builder
-		w := &withoutFinalNewline{w: &got}
-		for _, s := range writes {
-			if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
-				t.Fatalf("Write(%q) = %d, %v", s, n, err)
-			}
-		}
-		want := strings.TrimSuffix(strings.Join(writes, ""), "\n")
-		if got.String() != want {
-			t.Errorf("writes %q: got %q, want %q", writes, got.String(), want)
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Result is everything one translation produces: the proxy configuration of each of our
@@ -91,6 +92,9 @@ type GatewayResult struct {
 	// listeners are all invalid is Accepted=False/ListenersNotValid but still gets a config
 	// (without binds), so its proxies stop serving listeners that became invalid.
 	Config *config.Config `json:"config,omitempty"`
+	// Encoded is Config cut into pieces (configdelta.Encode; Config.Version is its
+	// Version), which the config server pushes; set whenever Config is.
+	Encoded *configdelta.Encoded `json:"-"`
 
 	// Conditions: Accepted and Programmed. Programmed here means "translated into a valid
 	// config" (True/Programmed) or not (False/Invalid or AddressNotUsable...); the status

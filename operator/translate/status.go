@@ -57,7 +57,7 @@ func (t *translator) gatewayStatuses() {
 		}
 		gr := GatewayResult{
 			Namespace: g.key.ns, Name: g.key.name, Generation: g.gw.Generation, ClassName: string(g.gw.Spec.GatewayClassName),
-			ParametersRef: g.parametersRef(), Config: g.config, Conditions: g.conds.list(), Ports: g.ports, Effective: g.effective,
+			ParametersRef: g.parametersRef(), Config: g.config, Encoded: g.encoded, Conditions: g.conds.list(), Ports: g.ports, Effective: g.effective,
 		}
 		for _, l := range g.listeners {
 			if l.set != nil {

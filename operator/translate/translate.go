@@ -7,6 +7,7 @@ import (
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Translate turns a Snapshot into the proxy configuration of each of our Gateways and the
@@ -110,6 +111,7 @@ type gatewayIR struct {
 	sets []*listenerSetIR
 
 	config    *config.Config
+	encoded   *configdelta.Encoded
 	effective *viewsv1a1.EffectiveConfig
 	ports     []Port
 

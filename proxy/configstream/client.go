@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Client is the proxy side of the stream.
@@ -39,6 +40,9 @@ type Client struct {
 	// StreamEnded, if set, is called with the reason every stream ended (for metrics and
 	// tests); Run keeps reconnecting regardless.
 	StreamEnded func(err error)
+
+	// wholeOnly makes the client not announce deltas, as proxies built before them (tests).
+	wholeOnly bool
 }
 
 // TokenFile returns a Token function reading path (a projected ServiceAccount token).
@@ -58,6 +62,10 @@ func TokenFile(path string) func() (string, error) {
 // it calls nothing, so the proxy keeps serving its last good config, and it reconnects with
 // exponential back-off and jitter, announcing the version it runs so an unchanged config is
 // not sent again.
+//
+// A version may arrive as a delta from the config applied before it (configdelta); Run
+// rebuilds the whole config and passes that to apply. Configs passed to apply must not be
+// modified, by apply or later: the next delta shares their unchanged routes and backends.
 func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) error {
 	if c.Address == "" || c.Node.Pod == "" || c.Node.Namespace == "" || c.Node.Gateway == "" {
 		return errors.New("configstream client: Address, Node.Pod, Node.Namespace and Node.Gateway are required")
@@ -84,10 +92,10 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 
 	minB, maxB := orDefault(c.MinBackoff, 250*time.Millisecond), orDefault(c.MaxBackoff, 30*time.Second)
 	backoff := minB
-	var running string
+	var cur *config.Config // the config applied last, which deltas build on
 	for {
 		start := time.Now()
-		got, err := c.session(ctx, conn, &running, apply)
+		got, err := c.session(ctx, conn, &cur, apply)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -99,7 +107,7 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 			backoff = minB
 		}
 		delay := backoff/2 + rand.N(backoff/2+1)
-		log.Warn("config stream ended; keeping the last good config and reconnecting", "error", err, "running", running, "retry_in", delay)
+		log.Warn("config stream ended; keeping the last good config and reconnecting", "error", err, "running", versionOf(cur), "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -109,9 +117,9 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 	}
 }
 
-// session runs one stream. running is updated as configs are applied. got reports whether
+// session runs one stream. cur is updated as configs are applied. got reports whether
 // any config arrived.
-func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *string, apply func(*config.Config) error) (got bool, err error) {
+func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, cur **config.Config, apply func(*config.Config) error) (got bool, err error) {
 	token, err := c.Token()
 	if err != nil {
 		return false, err
@@ -124,7 +132,7 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *st
 		return false, fmt.Errorf("open config stream: %w", err)
 	}
 	node := c.Node
-	if err := st.SendMsg(&Request{Node: &node, Running: *running}); err != nil {
+	if err := st.SendMsg(&Request{Node: &node, Running: versionOf(*cur), Deltas: !c.wholeOnly}); err != nil {
 		if errors.Is(err, io.EOF) {
 			// The server ended the stream before reading the hello (a refused token, for
 			// example); gRPC reports the reason on the receive side.
@@ -159,18 +167,19 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *st
 		case err := <-recvErr:
 			return got, err
 		case <-hb.C:
-			if err := st.SendMsg(&Request{Heartbeat: true, Running: *running}); err != nil {
+			if err := st.SendMsg(&Request{Heartbeat: true, Running: versionOf(*cur)}); err != nil {
 				return got, fmt.Errorf("send heartbeat: %w", err)
 			}
 		case r := <-resps:
 			got = true
 			ans := &Request{Version: r.Version, Nonce: r.Nonce}
-			if err := c.apply(r, apply); err != nil {
+			if next, err := c.apply(r, *cur, apply); err != nil {
 				ans.Error = err.Error()
+				ans.Resend = errors.Is(err, errRebuild)
 			} else {
-				*running = r.Version
+				*cur = next
 			}
-			ans.Running = *running
+			ans.Running = versionOf(*cur)
 			if err := st.SendMsg(ans); err != nil {
 				return got, fmt.Errorf("send ack: %w", err)
 			}
@@ -178,14 +187,37 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, running *st
 	}
 }
 
-func (c *Client) apply(r *Response, apply func(*config.Config) error) error {
-	if r.Config == nil {
-		return errors.New("configstream: response without a config")
+// apply applies the config r carries, whole or as a delta from cur, and returns it.
+func (c *Client) apply(r *Response, cur *config.Config, apply func(*config.Config) error) (*config.Config, error) {
+	next := r.Config
+	switch {
+	case r.Delta != nil && next != nil:
+		return nil, errors.New("configstream: response with both a config and a delta")
+	case r.Delta != nil:
+		var err error
+		if next, err = configdelta.Apply(cur, r.Delta, r.Version); err != nil {
+			return nil, fmt.Errorf("%w: %w", errRebuild, err)
+		}
+	case next == nil:
+		return nil, errors.New("configstream: response without a config")
 	}
-	if r.Config.Version == "" {
-		r.Config.Version = r.Version
+	if next.Version == "" {
+		next.Version = r.Version
 	}
-	return apply(r.Config)
+	if err := apply(next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// errRebuild marks a delta the client could not rebuild a config from.
+var errRebuild = errors.New("cannot rebuild the config from the delta")
+
+func versionOf(c *config.Config) string {
+	if c == nil {
+		return ""
+	}
+	return c.Version
 }
 
 func orDefault(d, def time.Duration) time.Duration {

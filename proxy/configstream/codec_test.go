@@ -2,73 +2,133 @@ package configstream
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
-// TestEncodedResponseIsAResponse: a push of pre-encoded bytes decodes, on the proxy, into
-// the same Response (and config) as encoding the Response itself would, with the version
-// restored into the config.
-func TestEncodedResponseIsAResponse(t *testing.T) {
+func testConfig(port int, hosts ...string) *config.Config {
 	c := &config.Config{
-		Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP, Listeners: []config.Listener{{Name: "http", Protocol: config.ProtocolHTTP}}}},
+		Binds: []config.Bind{{Name: "port-80", Port: port, Protocol: config.ProtocolHTTP, Listeners: []config.Listener{{Name: "http", Protocol: config.ProtocolHTTP}}}},
 	}
-	v, raw, err := Encode(c)
+	for _, h := range hosts {
+		c.Binds[0].Listeners[0].HTTPRoutes = append(c.Binds[0].Listeners[0].HTTPRoutes, config.HTTPRoute{
+			RouteMeta: config.RouteMeta{Namespace: "ns", Name: h},
+			Hostnames: []string{h},
+			Rules:     []config.HTTPRouteRule{{}},
+		})
+	}
+	return c
+}
+
+// TestEncodedResponseIsAResponse: a push of pre-encoded bytes, whole or a delta, decodes
+// on the proxy into the Response that encoding the Response itself would give, and the
+// client rebuilds the same config from either.
+func TestEncodedResponseIsAResponse(t *testing.T) {
+	base, next := testConfig(80, "a.example.com"), testConfig(80, "a.example.com", "b.example.com")
+	eb, err := configdelta.Encode(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := VersionOf(c); v != want {
-		t.Fatalf("Encode version %s, VersionOf %s", v, want)
+	en, err := configdelta.Encode(next)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.Version = v
+	if v, _ := VersionOf(next); v != en.Version {
+		t.Fatalf("VersionOf %s, Encode %s", v, en.Version)
+	}
+	base.Version, next.Version = eb.Version, en.Version
+	raw, err := fullJSON(next)
+	if err != nil {
+		t.Fatal(err)
+	}
 	codec := jsonCodec{}
-	wire, err := codec.Marshal(&encodedResponse{version: v, nonce: `7"\`, config: raw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !json.Valid(wire) {
-		t.Fatalf("invalid JSON on the wire: %s", wire)
-	}
-	var got Response
-	if err := codec.Unmarshal(wire, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.Version != v || got.Nonce != `7"\` {
-		t.Fatalf("got version %q nonce %q", got.Version, got.Nonce)
-	}
-	// What the client does before applying.
-	if got.Config.Version == "" {
-		got.Config.Version = got.Version
-	}
-	if !reflect.DeepEqual(got.Config, c) {
-		t.Fatalf("decoded config differs:\n got %+v\nwant %+v", got.Config, c)
+	c := &Client{}
+	for name, resp := range map[string]*encodedResponse{
+		"whole": {version: en.Version, nonce: `7"\`, config: raw},
+		"delta": {version: en.Version, nonce: `7"\`, delta: configdelta.Diff(eb, en)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wire, err := codec.Marshal(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid(wire) {
+				t.Fatalf("invalid JSON on the wire: %s", wire)
+			}
+			var got Response
+			if err := codec.Unmarshal(wire, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Version != en.Version || got.Nonce != `7"\` {
+				t.Fatalf("got version %q nonce %q", got.Version, got.Nonce)
+			}
+			if (got.Delta != nil) != (name == "delta") || (got.Config != nil) != (name == "whole") {
+				t.Fatalf("got config %v, delta %v", got.Config != nil, got.Delta != nil)
+			}
+			var applied *config.Config
+			out, err := c.apply(&got, base, func(c *config.Config) error { applied = c; return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != applied || !reflect.DeepEqual(applied, next) {
+				t.Fatalf("applied config differs:\n got %+v\nwant %+v", applied, next)
+			}
+		})
 	}
 }
 
-// TestSnapshotsEncodeOnce: a config published without its encoding is encoded on the
-// first push and the bytes are reused; a new version replaces them.
+// TestSnapshotsEncodeOnce: a version's whole encoding and its delta from a base are made
+// on the first push that needs them and reused; a new version replaces them.
 func TestSnapshotsEncodeOnce(t *testing.T) {
 	s := NewSnapshots()
-	c := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
-	c.Version, _ = VersionOf(c)
-	s.Set(gw, c)
-	_, raw1, _, err := s.encoded(gw)
-	if err != nil || raw1 == nil {
-		t.Fatalf("encoded: %v %v", raw1, err)
+	c1 := testConfig(80, "a.example.com")
+	if ok, err := s.Set(gw, c1); !ok || err != nil {
+		t.Fatalf("Set: %v %v", ok, err)
 	}
-	_, raw2, _, _ := s.encoded(gw)
-	if &raw1[0] != &raw2[0] {
+	e1, _ := s.latest(gw)
+	full1, _, ok, err := s.push(gw, nil, e1)
+	if !ok || err != nil || full1 == nil {
+		t.Fatalf("push: %v %v", ok, err)
+	}
+	if full2, _, _, _ := s.push(gw, nil, e1); &full1[0] != &full2[0] {
 		t.Fatal("encoded twice")
 	}
-	c2 := &config.Config{Binds: []config.Bind{{Name: "port-81", Port: 81, Protocol: config.ProtocolHTTP}}}
-	v2, raw, _ := Encode(c2)
-	c2.Version = v2
-	if !s.SetEncoded(gw, c2, raw) {
-		t.Fatal("new version not stored")
+	c2 := testConfig(80, "a.example.com", "b.example.com")
+	s.Set(gw, c2)
+	if _, _, ok, _ := s.push(gw, nil, e1); ok {
+		t.Fatal("a replaced version was pushed")
 	}
-	if got, r, _, _ := s.encoded(gw); got != c2 || &r[0] != &raw[0] {
-		t.Fatal("SetEncoded bytes not used")
+	e2, _ := s.latest(gw)
+	_, d1, ok, _ := s.push(gw, e1, e2)
+	if !ok || d1 == nil {
+		t.Fatal("no delta")
+	}
+	if _, d2, _, _ := s.push(gw, e1, e2); &d1[0] != &d2[0] {
+		t.Fatal("delta made twice")
+	}
+	if c2.Version != e2.Version {
+		t.Fatalf("Set left version %q, want %q", c2.Version, e2.Version)
+	}
+}
+
+// A delta the client cannot rebuild from is marked for a resend, and nothing is applied.
+func TestClientMarksUnbuildableDelta(t *testing.T) {
+	base := testConfig(80, "a.example.com")
+	base.Version = "v1"
+	called := false
+	_, err := (&Client{}).apply(&Response{Version: "v2", Nonce: "1", Delta: &configdelta.Delta{Base: "v0"}}, base,
+		func(*config.Config) error { called = true; return nil })
+	if !errors.Is(err, errRebuild) || called {
+		t.Fatalf("err %v, applied %v", err, called)
+	}
+	// A config the apply function refuses is a rejection, not a resend.
+	_, err = (&Client{}).apply(&Response{Version: "v2", Nonce: "1", Delta: &configdelta.Delta{Base: "v1"}}, base,
+		func(*config.Config) error { return errors.New("refused") })
+	if err == nil || errors.Is(err, errRebuild) {
+		t.Fatalf("err %v", err)
 	}
 }

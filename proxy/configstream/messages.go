@@ -1,12 +1,11 @@
 package configstream
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Node identifies one proxy process.
@@ -48,45 +47,57 @@ type Request struct {
 	Error string `json:"error,omitempty"`
 	// Heartbeat marks a keep-alive message that answers nothing.
 	Heartbeat bool `json:"heartbeat,omitempty"`
+	// Deltas, on the first message, says the proxy applies Response.Delta. A proxy that
+	// does not say so always receives whole configs.
+	Deltas bool `json:"deltas,omitempty"`
+	// Resend answers a delta the proxy could not rebuild a config from (Error says why):
+	// it asks for the version whole. It is not a rejection of the config.
+	Resend bool `json:"resend,omitempty"`
 }
 
 // IsAnswer reports whether the request ACKs or NACKs a response.
 func (r *Request) IsAnswer() bool { return r.Nonce != "" }
 
-// Response is a message from the operator to the proxy: one complete config.
+// Response is a message from the operator to the proxy: one config version, either whole
+// (Config) or as its changes from the version the proxy runs (Delta, only to a proxy that
+// announced Deltas and acknowledged that base on this stream).
 type Response struct {
-	Version string         `json:"version"`
-	Nonce   string         `json:"nonce"`
-	Config  *config.Config `json:"config"`
+	Version string             `json:"version"`
+	Nonce   string             `json:"nonce"`
+	Config  *config.Config     `json:"config,omitempty"`
+	Delta   *configdelta.Delta `json:"delta,omitempty"`
 }
 
 // VersionOf returns a content hash of c (ignoring c.Version), suitable as Config.Version:
-// identical configs get identical versions, so republishing one is a no-op.
+// identical configs get identical versions, so republishing one is a no-op. It is the
+// Version of configdelta.Encode(c).
 func VersionOf(c *config.Config) (string, error) {
-	v, _, err := Encode(c)
-	return v, err
+	e, err := configdelta.Encode(c)
+	if err != nil {
+		return "", err
+	}
+	return e.Version, nil
 }
 
-// Encode returns c's JSON with an empty version, as a push carries it (the Response names the
-// version), and its content hash, which VersionOf returns. A publisher that hashes anyway
-// hands the bytes to Snapshots.SetEncoded, so pushes of that version are not encoded again.
-func Encode(c *config.Config) (version string, raw []byte, err error) {
+// fullJSON returns c's JSON with an empty version, as a whole push carries it (the
+// Response names the version).
+func fullJSON(c *config.Config) ([]byte, error) {
 	cp := *c
 	cp.Version = ""
-	raw, err = json.Marshal(&cp)
+	raw, err := json.Marshal(&cp)
 	if err != nil {
-		return "", nil, fmt.Errorf("hash config: %w", err)
+		return nil, fmt.Errorf("encode config: %w", err)
 	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8]), raw, nil
+	return raw, nil
 }
 
-// encodedResponse is a Response whose config is already JSON (from Encode): one encoding of
-// a version serves every push of it, to every proxy of the Gateway. The codec writes it
-// as is; on the wire it is a Response.
+// encodedResponse is a Response whose config or delta is already JSON: one encoding of a
+// version (or of a delta) serves every push of it, to every proxy of the Gateway. The
+// codec writes it as is; on the wire it is a Response.
 type encodedResponse struct {
 	version, nonce string
-	config         []byte
+	// config is the whole config (fullJSON), or else delta is a configdelta.Diff.
+	config, delta []byte
 }
 
 func (r *encodedResponse) wire() ([]byte, error) {
@@ -98,12 +109,16 @@ func (r *encodedResponse) wire() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(r.config)+len(v)+len(n)+40)
+	field, body := `,"config":`, r.config
+	if r.config == nil {
+		field, body = `,"delta":`, r.delta
+	}
+	b := make([]byte, 0, len(body)+len(v)+len(n)+40)
 	b = append(b, `{"version":`...)
 	b = append(b, v...)
 	b = append(b, `,"nonce":`...)
 	b = append(b, n...)
-	b = append(b, `,"config":`...)
-	b = append(b, r.config...)
+	b = append(b, field...)
+	b = append(b, body...)
 	return append(b, '}'), nil
 }

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Authenticator decides whether a bearer token may read the config of the Gateway that
@@ -45,13 +47,22 @@ type Observer interface {
 	// Heartbeat is called for every message received after the first.
 	Heartbeat(id StreamID, node Node)
 	// Pushed is called after a config version was sent.
-	Pushed(id StreamID, node Node, version string)
+	Pushed(id StreamID, node Node, p Push)
 	// Acked is called when the node applied version.
 	Acked(id StreamID, node Node, version string)
 	// Nacked is called when the node rejected version; it still serves its previous one.
 	Nacked(id StreamID, node Node, version, reason string)
 	// Disconnected is called when the stream ends.
 	Disconnected(id StreamID, node Node, err error)
+}
+
+// Push describes one config version sent to a proxy.
+type Push struct {
+	Version string
+	// Delta is set when the version went as its changes from the one the proxy ran.
+	Delta bool
+	// Bytes is the size of the config or delta on the wire.
+	Bytes int
 }
 
 // Server serves the config stream from a Snapshots store.
@@ -139,33 +150,78 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 	// sent is what the proxy runs or was last offered: resending it would only repeat an
 	// ACK or, worse, a NACK loop on a config the proxy already refused.
 	sent := first.Running
-	var nonce uint64
+	// base is the version this proxy is known to run (acknowledged on this stream, or
+	// announced at connect and still the latest), from which deltas are made; nil sends
+	// whole configs. Only a proxy that announced Deltas gets deltas.
+	var base *configdelta.Encoded
+	if enc, _ := s.snaps.latest(node.Key()); first.Deltas && enc != nil && enc.Version == first.Running {
+		base = enc
+	}
+	// offered is the push awaiting its answer. The next push waits for it: a delta must
+	// name the version the proxy will run when it arrives, and changes made meanwhile
+	// coalesce into one push. wholeOnce sends the next push whole.
+	var (
+		offered                 *configdelta.Encoded
+		offeredDelta, wholeOnce bool
+		nonce                   uint64
+	)
 	err = func() error {
 		for {
-			cfg, raw, changed, err := s.snaps.encoded(node.Key())
-			if err != nil {
-				return status.Errorf(codes.Internal, "configstream: encode config: %v", err)
-			}
-			if cfg != nil && cfg.Version != sent {
-				nonce++
-				resp := &encodedResponse{version: cfg.Version, nonce: strconv.FormatUint(nonce, 10), config: raw}
-				if err := ss.SendMsg(resp); err != nil {
-					return fmt.Errorf("send config %s: %w", cfg.Version, err)
+			var changed <-chan struct{}
+			if offered == nil {
+				var next *configdelta.Encoded
+				next, changed = s.snaps.latest(node.Key())
+				if next != nil && next.Version != sent {
+					from := base
+					if wholeOnce {
+						from = nil
+					}
+					full, delta, ok, err := s.snaps.push(node.Key(), from, next)
+					if err != nil {
+						return status.Errorf(codes.Internal, "configstream: encode config: %v", err)
+					}
+					if !ok {
+						continue // replaced meanwhile: push the newer one
+					}
+					nonce++
+					resp := &encodedResponse{version: next.Version, nonce: strconv.FormatUint(nonce, 10), config: full, delta: delta}
+					if err := ss.SendMsg(resp); err != nil {
+						return fmt.Errorf("send config %s: %w", next.Version, err)
+					}
+					sent, offered, offeredDelta, wholeOnce = next.Version, next, delta != nil, false
+					s.obs.Pushed(id, node, Push{Version: next.Version, Delta: delta != nil, Bytes: len(full) + len(delta)})
+					if delta != nil {
+						log.Debug("pushed config delta", "version", next.Version, "base", from.Version, "nonce", resp.nonce, "bytes", len(delta), "whole_bytes", next.Size())
+					} else {
+						log.Debug("pushed config", "version", next.Version, "nonce", resp.nonce, "bytes", len(full))
+					}
 				}
-				sent = cfg.Version
-				s.obs.Pushed(id, node, cfg.Version)
-				log.Debug("pushed config", "version", cfg.Version, "nonce", resp.nonce)
 			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case err := <-recvErr:
 				return err
-			case <-changed:
+			case <-changed: // nil while a push awaits its answer
 			case r := <-reqs:
 				s.obs.Heartbeat(id, node)
+				if !r.IsAnswer() {
+					break
+				}
+				if offered != nil && r.Nonce == strconv.FormatUint(nonce, 10) {
+					switch {
+					case r.Error == "" && first.Deltas:
+						base = offered
+					case r.Resend && offeredDelta:
+						// The proxy could not rebuild the config from the delta (it lost
+						// track of its base): offer the version again, whole.
+						log.Warn("proxy could not apply a config delta; sending the config whole", "version", r.Version, "error", r.Error)
+						sent, wholeOnce = "", true
+					}
+					offered = nil
+				}
 				switch {
-				case !r.IsAnswer():
+				case r.Resend:
 				case r.Error != "":
 					log.Warn("proxy rejected config", "version", r.Version, "error", r.Error)
 					s.obs.Nacked(id, node, r.Version, r.Error)
@@ -198,7 +254,7 @@ type nopObserver struct{}
 
 func (nopObserver) Connected(StreamID, Node, string)      {}
 func (nopObserver) Heartbeat(StreamID, Node)              {}
-func (nopObserver) Pushed(StreamID, Node, string)         {}
+func (nopObserver) Pushed(StreamID, Node, Push)           {}
 func (nopObserver) Acked(StreamID, Node, string)          {}
 func (nopObserver) Nacked(StreamID, Node, string, string) {}
 func (nopObserver) Disconnected(StreamID, Node, error)    {}

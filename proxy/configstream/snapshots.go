@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // Snapshots holds the latest config of every Gateway. Publishing wakes every stream of
@@ -16,9 +17,15 @@ type Snapshots struct {
 
 type snapshot struct {
 	cfg *config.Config
-	// raw is cfg as Encode returns it, shared by every push of this version; nil until
-	// the first push when the publisher did not provide it.
-	raw []byte
+	// enc is cfg cut into pieces (configdelta.Encode), for deltas.
+	enc *configdelta.Encoded
+	// full is cfg as a whole push carries it (fullJSON), shared by every whole push of
+	// this version; nil until the first one.
+	full []byte
+	// deltaFrom and delta cache the last delta made to this version: a Gateway's proxies
+	// usually run the same base.
+	deltaFrom string
+	delta     []byte
 	// changed is closed (and replaced) on every publish: a broadcast to all waiters.
 	changed chan struct{}
 }
@@ -28,16 +35,25 @@ func NewSnapshots() *Snapshots {
 	return &Snapshots{entries: map[GatewayKey]*snapshot{}}
 }
 
-// Set stores cfg as the latest config of gw (cfg.Version must be set; see VersionOf) and
-// reports whether it differs from the previous one. A nil cfg removes the Gateway: its
-// connected proxies keep serving what they have. Set takes ownership of cfg.
-func (s *Snapshots) Set(gw GatewayKey, cfg *config.Config) bool {
-	return s.SetEncoded(gw, cfg, nil)
+// Set stores cfg as the latest config of gw and reports whether it differs from the
+// previous one. cfg.Version is set to its content hash (see VersionOf). A nil cfg removes
+// the Gateway: its connected proxies keep serving what they have. Set takes ownership of
+// cfg.
+func (s *Snapshots) Set(gw GatewayKey, cfg *config.Config) (bool, error) {
+	if cfg == nil {
+		return s.SetEncoded(gw, nil, nil), nil
+	}
+	enc, err := configdelta.Encode(cfg)
+	if err != nil {
+		return false, err
+	}
+	cfg.Version = enc.Version
+	return s.SetEncoded(gw, cfg, enc), nil
 }
 
-// SetEncoded is Set with cfg's encoding from Encode (raw), which pushes then send as is
-// instead of encoding cfg again. A nil raw is encoded on the first push.
-func (s *Snapshots) SetEncoded(gw GatewayKey, cfg *config.Config, raw []byte) bool {
+// SetEncoded is Set with cfg's pieces from configdelta.Encode (enc); cfg.Version must be
+// enc.Version.
+func (s *Snapshots) SetEncoded(gw GatewayKey, cfg *config.Config, enc *configdelta.Encoded) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entry(gw)
@@ -52,32 +68,59 @@ func (s *Snapshots) SetEncoded(gw GatewayKey, cfg *config.Config, raw []byte) bo
 	if e.cfg != nil && e.cfg.Version == cfg.Version {
 		return false
 	}
-	e.cfg, e.raw = cfg, raw
+	e.cfg, e.enc, e.full, e.deltaFrom, e.delta = cfg, enc, nil, "", nil
 	close(e.changed)
 	e.changed = make(chan struct{})
 	return true
 }
 
-// encoded is Get with the config's encoding (see Encode), made here on first use.
-func (s *Snapshots) encoded(gw GatewayKey) (*config.Config, []byte, <-chan struct{}, error) {
+// latest returns gw's latest version (nil if none) and a channel closed on the next change.
+func (s *Snapshots) latest(gw GatewayKey) (*configdelta.Encoded, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(gw)
+	return e.enc, e.changed
+}
+
+// push returns the push of version next of gw: its delta from base when base is set,
+// else the whole config. ok is false when next is no longer the latest version (the
+// caller looks again).
+func (s *Snapshots) push(gw GatewayKey, base, next *configdelta.Encoded) (full, delta []byte, ok bool, err error) {
 	s.mu.Lock()
 	e := s.entry(gw)
-	cfg, raw, changed := e.cfg, e.raw, e.changed
-	s.mu.Unlock()
-	if cfg == nil || raw != nil {
-		return cfg, raw, changed, nil
+	if e.enc != next {
+		s.mu.Unlock()
+		return nil, nil, false, nil
 	}
+	cfg := e.cfg
+	if base != nil && e.deltaFrom == base.Version {
+		delta = e.delta
+	}
+	full = e.full
+	s.mu.Unlock()
 	// Encode outside the lock: other Gateways' publishers and streams must not wait.
-	_, raw, err := Encode(cfg)
-	if err != nil {
-		return nil, nil, nil, err
+	if base != nil {
+		if delta == nil {
+			delta = configdelta.Diff(base, next)
+			s.mu.Lock()
+			if e.enc == next {
+				e.deltaFrom, e.delta = base.Version, delta
+			}
+			s.mu.Unlock()
+		}
+		return nil, delta, true, nil
 	}
-	s.mu.Lock()
-	if e.cfg == cfg {
-		e.raw = raw
+	if full == nil {
+		if full, err = fullJSON(cfg); err != nil {
+			return nil, nil, false, err
+		}
+		s.mu.Lock()
+		if e.enc == next {
+			e.full = full
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
-	return cfg, raw, changed, nil
+	return full, nil, true, nil
 }
 
 // Get returns the latest config of gw (nil if none) and a channel closed on the next change.

@@ -2,9 +2,11 @@ package configstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
@@ -39,8 +43,14 @@ func (r *recorder) add(format string, a ...any) {
 func (r *recorder) Connected(_ StreamID, n Node, running string) {
 	r.add("connected %s running=%s", n.Pod, running)
 }
-func (r *recorder) Heartbeat(StreamID, Node)                 {}
-func (r *recorder) Pushed(_ StreamID, n Node, v string)      { r.add("pushed %s", v) }
+func (r *recorder) Heartbeat(StreamID, Node) {}
+func (r *recorder) Pushed(_ StreamID, n Node, p Push) {
+	kind := "whole"
+	if p.Delta {
+		kind = "delta"
+	}
+	r.add("pushed %s %s", p.Version, kind)
+}
 func (r *recorder) Acked(_ StreamID, n Node, v string)       { r.add("acked %s", v) }
 func (r *recorder) Nacked(_ StreamID, n Node, v, e string)   { r.add("nacked %s: %s", v, e) }
 func (r *recorder) Disconnected(_ StreamID, n Node, _ error) { r.add("disconnected %s", n.Pod) }
@@ -66,6 +76,18 @@ func (r *recorder) waitFor(t *testing.T, want string) {
 			t.Fatalf("timed out waiting for %q; events: %q", want, evs)
 		}
 	}
+}
+
+func (r *recorder) with(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if strings.HasPrefix(e, prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (r *recorder) count(prefix string) int {
@@ -116,7 +138,8 @@ func startServer(t *testing.T, addr string, snaps *Snapshots) *testServer {
 
 func cfg(t *testing.T, port int) *config.Config {
 	t.Helper()
-	c := &config.Config{Binds: []config.Bind{{Name: fmt.Sprintf("port-%d", port), Port: port, Protocol: config.ProtocolHTTP}}}
+	c := &config.Config{Binds: []config.Bind{{Name: fmt.Sprintf("port-%d", port), Port: port, Protocol: config.ProtocolHTTP,
+		Listeners: []config.Listener{{Name: "http", Protocol: config.ProtocolHTTP}}}}}
 	v, err := VersionOf(c)
 	if err != nil {
 		t.Fatal(err)
@@ -186,14 +209,17 @@ func TestAckThenNackKeepsLastGood(t *testing.T) {
 
 	// Republishing the same content is not a change and is not pushed.
 	again := cfg(t, 666)
-	if snaps.Set(gw, again) {
+	if changed, _ := snaps.Set(gw, again); changed {
 		t.Fatal("identical config reported as changed")
 	}
 	c2 := cfg(t, 9090)
 	snaps.Set(gw, c2)
 	ts.rec.waitFor(t, "acked "+c2.Version)
-	if n := ts.rec.count("pushed"); n != 3 {
-		t.Fatalf("pushed %d times, want 3", n)
+	// c1 whole; the bad config as a delta, refused; c2 as a delta from c1, which the proxy
+	// still runs.
+	want := []string{"pushed " + c1.Version + " whole", "pushed " + bad.Version + " delta", "pushed " + c2.Version + " delta"}
+	if got := ts.rec.with("pushed"); !slices.Equal(got, want) {
+		t.Fatalf("pushes %q, want %q", got, want)
 	}
 }
 
@@ -274,5 +300,253 @@ func TestWaitsForFirstSnapshot(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := a.list(); len(got) != 1 {
 		t.Fatalf("applied %v, want only its own gateway's config", got)
+	}
+}
+
+// configs records every config it applies; block, when set, holds applies until closed.
+type configs struct {
+	mu      sync.Mutex
+	applied []*config.Config
+	block   chan struct{}
+}
+
+func (c *configs) apply(cfg *config.Config) error {
+	c.mu.Lock()
+	block := c.block
+	c.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	c.mu.Lock()
+	c.applied = append(c.applied, cfg)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *configs) last() *config.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.applied) == 0 {
+		return nil
+	}
+	return c.applied[len(c.applied)-1]
+}
+
+func runConfigClient(t *testing.T, c *Client, a *configs) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, a.apply) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func hosts(n int, extra ...string) []string {
+	var hs []string
+	for i := range n {
+		hs = append(hs, fmt.Sprintf("%d.example.com", i))
+	}
+	return append(hs, extra...)
+}
+
+// publish stores a config with the given hosts as routes and returns its JSON, to compare
+// with what the proxy applied.
+func publish(t *testing.T, snaps *Snapshots, hs []string) (string, string) {
+	t.Helper()
+	c := testConfig(80, hs...)
+	want := mustJSON(t, c)
+	if _, err := snaps.Set(gw, c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Version, want
+}
+
+func mustJSON(t *testing.T, c *config.Config) string {
+	t.Helper()
+	cp := *c
+	cp.Version = ""
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+func TestDeltasRebuildTheConfig(t *testing.T) {
+	snaps := NewSnapshots()
+	v1, _ := publish(t, snaps, hosts(50))
+	ts := startServer(t, "127.0.0.1:0", snaps)
+	a := &configs{}
+	runConfigClient(t, client(ts.addr, "good-gw"), a)
+	ts.rec.waitFor(t, "acked "+v1)
+
+	var want string
+	var vs []string
+	for i, hs := range [][]string{
+		hosts(50, "new.example.com"),         // a route added
+		hosts(40, "new.example.com"),         // ten removed
+		append(hosts(40), "new.example.com"), // unchanged: no push
+		hosts(40)[1:],                        // one removed, another removed
+	} {
+		v, w := publish(t, snaps, hs)
+		ts.rec.waitFor(t, "acked "+v)
+		if i != 2 {
+			vs = append(vs, v)
+		}
+		want = w
+		if got := mustJSON(t, a.last()); got != want {
+			t.Fatalf("step %d: the proxy runs\n%s\nwant\n%s", i, got, want)
+		}
+		if a.last().Version != v {
+			t.Fatalf("step %d: version %s, want %s", i, a.last().Version, v)
+		}
+	}
+	wantPushes := []string{"pushed " + v1 + " whole"}
+	for _, v := range vs {
+		wantPushes = append(wantPushes, "pushed "+v+" delta")
+	}
+	if got := ts.rec.with("pushed"); !slices.Equal(got, wantPushes) {
+		t.Fatalf("pushes %q, want %q", got, wantPushes)
+	}
+
+	// A proxy resuming with the latest version gets the next one as a delta; a new proxy
+	// gets the latest whole and then deltas; one that does not announce deltas gets
+	// whole configs only.
+	ts.stop()
+	ts2 := startServer(t, ts.addr, snaps)
+	ts2.rec.waitFor(t, "connected gw-abc running="+vs[len(vs)-1])
+	fresh, old := client(ts2.addr, "good-gw"), client(ts2.addr, "good-gw")
+	fresh.Node.Pod, old.Node.Pod, old.wholeOnly = "fresh", "old", true
+	fa, oa := &configs{}, &configs{}
+	runConfigClient(t, fresh, fa)
+	runConfigClient(t, old, oa)
+	for _, c := range []*configs{fa, oa} {
+		waitVersion(t, c, vs[len(vs)-1])
+	}
+	v, want := publish(t, snaps, hosts(3))
+	for _, c := range []*configs{a, fa, oa} {
+		waitVersion(t, c, v)
+		if got := mustJSON(t, c.last()); got != want {
+			t.Fatalf("a proxy runs\n%s\nwant\n%s", got, want)
+		}
+	}
+	if got := ts2.rec.with("pushed " + v); len(got) != 3 || count(got, "delta") != 2 {
+		t.Fatalf("pushes of %s: %q, want two deltas and one whole", v, got)
+	}
+	if got := ts2.rec.with("pushed"); len(got) != 5 || count(got, "whole") != 3 {
+		t.Fatalf("pushes %q, want the latest whole to both new proxies, then the next as two deltas and one whole", got)
+	}
+}
+
+func waitVersion(t *testing.T, c *configs, v string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.last() == nil || c.last().Version != v {
+		if time.Now().After(deadline) {
+			t.Fatalf("a proxy did not get %s", v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func count(ss []string, sub string) int {
+	n := 0
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPushWaitsForTheAnswer: while a proxy applies one version, newer ones coalesce into
+// one push of the newest, a delta from the version being applied.
+func TestPushWaitsForTheAnswer(t *testing.T) {
+	snaps := NewSnapshots()
+	v1, _ := publish(t, snaps, hosts(5))
+	ts := startServer(t, "127.0.0.1:0", snaps)
+	a := &configs{}
+	runConfigClient(t, client(ts.addr, "good-gw"), a)
+	ts.rec.waitFor(t, "acked "+v1)
+
+	release := make(chan struct{})
+	a.mu.Lock()
+	a.block = release
+	a.mu.Unlock()
+	v2, _ := publish(t, snaps, hosts(6))
+	ts.rec.waitFor(t, "pushed "+v2)
+	publish(t, snaps, hosts(7))
+	publish(t, snaps, hosts(8))
+	v5, want := publish(t, snaps, hosts(9))
+	time.Sleep(100 * time.Millisecond)
+	if n := ts.rec.count("pushed"); n != 2 {
+		t.Fatalf("%d pushes while the proxy was applying, want none after %s", n, v2)
+	}
+	a.mu.Lock()
+	a.block = nil
+	a.mu.Unlock()
+	close(release)
+	ts.rec.waitFor(t, "acked "+v5)
+	if got := ts.rec.with("pushed"); !slices.Equal(got, []string{"pushed " + v1 + " whole", "pushed " + v2 + " delta", "pushed " + v5 + " delta"}) {
+		t.Fatalf("pushes %q", got)
+	}
+	if got := mustJSON(t, a.last()); got != want {
+		t.Fatalf("the proxy runs\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestResendSendsWhole: a proxy that cannot rebuild a config from a delta asks for it
+// whole; that is not a rejection.
+func TestResendSendsWhole(t *testing.T) {
+	snaps := NewSnapshots()
+	v1, _ := publish(t, snaps, hosts(2))
+	ts := startServer(t, "127.0.0.1:0", snaps)
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer good-gw")
+	st, err := conn.NewStream(ctx, streamDesc, fullMethod, CallCodec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func() *Response {
+		t.Helper()
+		r := new(Response)
+		if err := st.RecvMsg(r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	send := func(r *Request) {
+		t.Helper()
+		if err := st.SendMsg(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&Request{Node: &Node{Pod: "raw", Namespace: "ns", Gateway: "gw"}, Deltas: true})
+	if r := recv(); r.Version != v1 || r.Config == nil || r.Delta != nil {
+		t.Fatalf("first push: %+v", r)
+	}
+	send(&Request{Version: v1, Nonce: "1"})
+	v2, _ := publish(t, snaps, hosts(3))
+	if r := recv(); r.Version != v2 || r.Delta == nil || r.Delta.Base != v1 || len(r.Delta.Routes) != 1 {
+		t.Fatalf("second push: %+v", r)
+	}
+	send(&Request{Version: v2, Nonce: "2", Error: "lost my base", Resend: true})
+	if r := recv(); r.Version != v2 || r.Config == nil || r.Delta != nil || r.Nonce != "3" {
+		t.Fatalf("after resend: %+v", r)
+	}
+	send(&Request{Version: v2, Nonce: "3"})
+	ts.rec.waitFor(t, "acked "+v2)
+	if n := ts.rec.count("nacked"); n != 0 {
+		t.Fatalf("a resend was reported as %d rejections", n)
+	}
+	// Deltas resume from the version acknowledged whole.
+	v3, _ := publish(t, snaps, hosts(4))
+	if r := recv(); r.Version != v3 || r.Delta == nil || r.Delta.Base != v2 {
+		t.Fatalf("third push: %+v", r)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/publish"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
 	"github.com/agentgateway/agentgateway-go/proxy/runtime"
 )
@@ -28,8 +29,8 @@ import (
 // The benchmarks below price, without a cluster, each step a route change goes through
 // between the informer cache and a proxy serving it, for a Gateway with n benchmark routes:
 // translation of everything (operator, on every change), the content hash (operator), the
-// JSON encoding of the push (operator) and its decoding (proxy), and the proxy building and
-// swapping in the new handler graph. Run: go test -run '^$' -bench . ./hack/bench/routes
+// encoding of the push (operator) and its decoding (proxy), whole and as a delta, and the
+// proxy building and swapping in the new handler graph. Run: go test -run '^$' -bench . ./hack/bench/routes
 
 var sizes = []int{100, 1000}
 
@@ -109,6 +110,8 @@ func BenchmarkTranslate(b *testing.B) {
 	}
 }
 
+// BenchmarkVersionOf is cutting the config into pieces and hashing them (translation
+// does it once per change; the pieces then serve every push).
 func BenchmarkVersionOf(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -123,11 +126,38 @@ func BenchmarkVersionOf(b *testing.B) {
 	}
 }
 
-// BenchmarkPushEncode and BenchmarkPushDecode are the JSON codec of configstream on the
-// whole config, as each push does.
+// pushes returns a Gateway's config with n routes and with route n+1 added (the change
+// the propagation step makes), their pieces, and both pushes of the second version: whole
+// (a proxy that connects) and as a delta from the first (a proxy that runs it).
+func pushes(b *testing.B, n int) (base *config.Config, whole, delta []byte) {
+	base = gatewayConfig(b, snapshot(n), n)
+	next := gatewayConfig(b, snapshot(n+1), n+1)
+	eb, err := configdelta.Encode(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	en, err := configdelta.Encode(next)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base.Version = eb.Version
+	whole, err = json.Marshal(&configstream.Response{Version: en.Version, Nonce: "1", Config: next})
+	if err != nil {
+		b.Fatal(err)
+	}
+	delta, err = json.Marshal(map[string]any{"version": en.Version, "nonce": "1", "delta": json.RawMessage(configdelta.Diff(eb, en))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return base, whole, delta
+}
+
+// BenchmarkPushEncode is the operator making a push of a new version: whole, the JSON of
+// the config (once per version, for proxies that connect), or a delta from the version a
+// proxy runs (configdelta.Diff of the two versions' pieces: a byte comparison per piece).
 func BenchmarkPushEncode(b *testing.B) {
 	for _, n := range sizes {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
+		b.Run("whole/"+strconv.Itoa(n), func(b *testing.B) {
 			resp := &configstream.Response{Version: "v", Nonce: "1", Config: gatewayConfig(b, snapshot(n), n)}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -136,21 +166,47 @@ func BenchmarkPushEncode(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-func BenchmarkPushDecode(b *testing.B) {
-	for _, n := range sizes {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			raw, err := json.Marshal(&configstream.Response{Version: "v", Nonce: "1", Config: gatewayConfig(b, snapshot(n), n)})
+		b.Run("delta/"+strconv.Itoa(n), func(b *testing.B) {
+			eb, err := configdelta.Encode(gatewayConfig(b, snapshot(n), n))
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(int64(len(raw)))
+			en, err := configdelta.Encode(gatewayConfig(b, snapshot(n+1), n+1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				configdelta.Diff(eb, en)
+			}
+		})
+	}
+}
+
+// BenchmarkPushDecode is the proxy receiving the version with one route added: decoding
+// it whole, or decoding the delta and rebuilding the whole config from the one it runs.
+func BenchmarkPushDecode(b *testing.B) {
+	for _, n := range sizes {
+		base, whole, delta := pushes(b, n)
+		b.Run("whole/"+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(whole)))
 			b.ReportAllocs()
 			for b.Loop() {
 				var r configstream.Response
-				if err := json.Unmarshal(raw, &r); err != nil {
+				if err := json.Unmarshal(whole, &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("delta/"+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(delta)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var r configstream.Response
+				if err := json.Unmarshal(delta, &r); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := configdelta.Apply(base, r.Delta, r.Version); err != nil {
 					b.Fatal(err)
 				}
 			}

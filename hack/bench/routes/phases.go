@@ -36,6 +36,8 @@ var operatorCounters = []string{
 	"agentgateway_translate_seconds_sum",
 	"agentgateway_status_writes_total",
 	"agentgateway_xds_pushes_total",
+	"agentgateway_xds_delta_pushes_total",
+	"agentgateway_xds_push_bytes_total",
 	"agentgateway_xds_snapshot_changes_total",
 }
 

@@ -1,0 +1,353 @@
+// Package configdelta cuts a proxy config into pieces, so that a new version can be sent
+// to a proxy as what changed since the version it runs, and puts a config back together
+// from such a delta.
+//
+// A config is cut into
+//
+//   - its layout: every bind and listener with everything but their HTTP routes, the keys
+//     of each listener's HTTP routes in config order, and the backend names in order;
+//   - one piece per HTTP route, named by bind, listener and route key (RouteMeta.EffectiveKey);
+//   - one piece per backend, named by backend name.
+//
+// HTTP routes and backends are what grows with a Gateway's size, and a change to one
+// Kubernetes object usually changes one of each at most. A Delta carries the layout only
+// when it changed, and the route and backend pieces that are new or differ from the base;
+// pieces the new layout no longer names are gone. Apply rebuilds the exact config: the
+// same binds, listeners, routes and backends, in the same order, as a full push of that
+// version would carry.
+//
+// The operator side works on encoded pieces (Encode), so comparing two versions is a byte
+// comparison per piece and the bytes of unchanged pieces are never produced twice; the
+// version is a content hash over the pieces. The proxy side works on decoded configs
+// (Apply): it never encodes.
+package configdelta
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// Layout is a config without its HTTP routes and backends, and the names of those in
+// order.
+type Layout struct {
+	// Binds are the config's binds; their listeners' HTTPRoutes are empty.
+	Binds []config.Bind `json:"binds,omitempty"`
+	// RouteKeys are, per bind and listener (same indexes as Binds), the EffectiveKeys of
+	// the listener's HTTP routes in config order.
+	RouteKeys [][][]string `json:"routeKeys,omitempty"`
+	// Backends are the backend names in config order.
+	Backends []string `json:"backends,omitempty"`
+}
+
+// Delta is a config given as its changes from Base, the version the proxy runs.
+type Delta struct {
+	// Base is the version the delta applies to.
+	Base string `json:"base"`
+	// Layout is the new layout; nil when it is the base's.
+	Layout *Layout `json:"layout,omitempty"`
+	// Routes are the HTTP routes that are new or changed.
+	Routes []Route `json:"routes,omitempty"`
+	// Backends are the backends that are new or changed.
+	Backends []config.Backend `json:"backends,omitempty"`
+}
+
+// Route is one HTTP route of a Delta and the listener it is on.
+type Route struct {
+	Bind     string           `json:"bind"`
+	Listener string           `json:"listener"`
+	Route    config.HTTPRoute `json:"route"`
+}
+
+// routeID names an HTTP route within a config.
+type routeID struct{ bind, listener, key string }
+
+func (id routeID) String() string { return id.bind + "/" + id.listener + "/" + id.key }
+
+// Encoded is a config cut into pieces, each encoded as JSON. It is immutable once made.
+type Encoded struct {
+	// Version is the content hash of the pieces: equal configs (ignoring Config.Version)
+	// have equal versions.
+	Version string
+
+	layout   []byte
+	order    []routeID
+	routes   map[routeID][]byte
+	backends []namedPiece
+	size     int
+}
+
+type namedPiece struct {
+	name string
+	raw  []byte
+}
+
+// Size is the total length of the encoded pieces, about the size of a full push.
+func (e *Encoded) Size() int { return e.size }
+
+// Encode cuts c into pieces and encodes them. It fails on duplicate route keys within a
+// listener or duplicate backend names (which config.Validate rejects too): pieces must
+// have unique names. c is not modified.
+func Encode(c *config.Config) (*Encoded, error) {
+	e := &Encoded{routes: map[routeID][]byte{}}
+	lay := Layout{Binds: make([]config.Bind, len(c.Binds)), RouteKeys: make([][][]string, len(c.Binds))}
+	h := sha256.New()
+	for bi := range c.Binds {
+		b := c.Binds[bi]
+		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
+		lay.RouteKeys[bi] = make([][]string, len(b.Listeners))
+		for li := range c.Binds[bi].Listeners {
+			l := &c.Binds[bi].Listeners[li]
+			keys := make([]string, len(l.HTTPRoutes))
+			for ri := range l.HTTPRoutes {
+				r := &l.HTTPRoutes[ri]
+				id := routeID{b.Name, l.Name, r.EffectiveKey()}
+				if _, dup := e.routes[id]; dup {
+					return nil, fmt.Errorf("configdelta: duplicate HTTP route key %q on listener %s/%s", id.key, id.bind, id.listener)
+				}
+				raw, err := json.Marshal(r)
+				if err != nil {
+					return nil, fmt.Errorf("configdelta: encode route %s: %w", id, err)
+				}
+				e.routes[id] = raw
+				e.order = append(e.order, id)
+				keys[ri] = id.key
+			}
+			cp := *l
+			cp.HTTPRoutes = nil
+			b.Listeners[li] = cp
+			lay.RouteKeys[bi][li] = keys
+		}
+		lay.Binds[bi] = b
+	}
+	seen := make(map[string]bool, len(c.Backends))
+	for i := range c.Backends {
+		be := &c.Backends[i]
+		if seen[be.Name] {
+			return nil, fmt.Errorf("configdelta: duplicate backend name %q", be.Name)
+		}
+		seen[be.Name] = true
+		raw, err := json.Marshal(be)
+		if err != nil {
+			return nil, fmt.Errorf("configdelta: encode backend %s: %w", be.Name, err)
+		}
+		lay.Backends = append(lay.Backends, be.Name)
+		e.backends = append(e.backends, namedPiece{be.Name, raw})
+	}
+	raw, err := json.Marshal(&lay)
+	if err != nil {
+		return nil, fmt.Errorf("configdelta: encode layout: %w", err)
+	}
+	e.layout = raw
+	// JSON values delimit themselves, so the concatenation names one sequence of pieces.
+	h.Write(raw)
+	e.size = len(raw)
+	for _, id := range e.order {
+		h.Write(e.routes[id])
+		e.size += len(e.routes[id])
+	}
+	for _, p := range e.backends {
+		h.Write(p.raw)
+		e.size += len(p.raw)
+	}
+	var sum [sha256.Size]byte
+	e.Version = hex.EncodeToString(h.Sum(sum[:0])[:8])
+	return e, nil
+}
+
+// Diff returns the JSON of the Delta that turns base into next. It names base.Version as
+// its base.
+func Diff(base, next *Encoded) []byte {
+	var b bytes.Buffer
+	b.Grow(256)
+	b.WriteString(`{"base":`)
+	writeString(&b, base.Version)
+	if !bytes.Equal(base.layout, next.layout) {
+		b.WriteString(`,"layout":`)
+		b.Write(next.layout)
+	}
+	first := true
+	for _, id := range next.order {
+		raw := next.routes[id]
+		if old, ok := base.routes[id]; ok && bytes.Equal(old, raw) {
+			continue
+		}
+		if first {
+			b.WriteString(`,"routes":[`)
+			first = false
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"bind":`)
+		writeString(&b, id.bind)
+		b.WriteString(`,"listener":`)
+		writeString(&b, id.listener)
+		b.WriteString(`,"route":`)
+		b.Write(raw)
+		b.WriteByte('}')
+	}
+	if !first {
+		b.WriteByte(']')
+	}
+	old := make(map[string][]byte, len(base.backends))
+	for _, p := range base.backends {
+		old[p.name] = p.raw
+	}
+	first = true
+	for _, p := range next.backends {
+		if o, ok := old[p.name]; ok && bytes.Equal(o, p.raw) {
+			continue
+		}
+		if first {
+			b.WriteString(`,"backends":[`)
+			first = false
+		} else {
+			b.WriteByte(',')
+		}
+		b.Write(p.raw)
+	}
+	if !first {
+		b.WriteByte(']')
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func writeString(b *bytes.Buffer, s string) {
+	raw, _ := json.Marshal(s) // a string always encodes
+	b.Write(raw)
+}
+
+// LayoutOf returns c's layout. It shares the binds' TLS settings and L4 routes with c.
+func LayoutOf(c *config.Config) *Layout {
+	lay := &Layout{Binds: make([]config.Bind, len(c.Binds)), RouteKeys: make([][][]string, len(c.Binds))}
+	for bi := range c.Binds {
+		b := c.Binds[bi]
+		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
+		lay.RouteKeys[bi] = make([][]string, len(b.Listeners))
+		for li := range c.Binds[bi].Listeners {
+			l := c.Binds[bi].Listeners[li]
+			keys := make([]string, len(l.HTTPRoutes))
+			for ri := range l.HTTPRoutes {
+				keys[ri] = l.HTTPRoutes[ri].EffectiveKey()
+			}
+			l.HTTPRoutes = nil
+			b.Listeners[li] = l
+			lay.RouteKeys[bi][li] = keys
+		}
+		lay.Binds[bi] = b
+	}
+	for i := range c.Backends {
+		lay.Backends = append(lay.Backends, c.Backends[i].Name)
+	}
+	return lay
+}
+
+// Apply rebuilds the config that d describes from base, the config the proxy runs, whose
+// Version must be d.Base. The result's Version is version. Unchanged routes and backends
+// are shallow copies of base's, so neither base nor the result may be modified afterwards
+// (a proxy never modifies a config it applied). A delta that names a route or backend
+// that neither it nor base has, or carries one its layout does not name, is an error and
+// changes nothing.
+func Apply(base *config.Config, d *Delta, version string) (*config.Config, error) {
+	if base == nil {
+		return nil, fmt.Errorf("configdelta: a delta from %s arrived before any config", d.Base)
+	}
+	if base.Version != d.Base {
+		return nil, fmt.Errorf("configdelta: the delta applies to version %s, but %s runs", d.Base, base.Version)
+	}
+	lay := d.Layout
+	if lay == nil {
+		lay = LayoutOf(base)
+	}
+	if len(lay.RouteKeys) != len(lay.Binds) {
+		return nil, fmt.Errorf("configdelta: layout has %d binds but route keys for %d", len(lay.Binds), len(lay.RouteKeys))
+	}
+	have := map[routeID]*config.HTTPRoute{}
+	for bi := range base.Binds {
+		b := &base.Binds[bi]
+		for li := range b.Listeners {
+			l := &b.Listeners[li]
+			for ri := range l.HTTPRoutes {
+				r := &l.HTTPRoutes[ri]
+				have[routeID{b.Name, l.Name, r.EffectiveKey()}] = r
+			}
+		}
+	}
+	changed := make(map[routeID]*config.HTTPRoute, len(d.Routes))
+	for i := range d.Routes {
+		r := &d.Routes[i]
+		id := routeID{r.Bind, r.Listener, r.Route.EffectiveKey()}
+		if changed[id] != nil {
+			return nil, fmt.Errorf("configdelta: route %s is in the delta twice", id)
+		}
+		changed[id] = &r.Route
+	}
+	out := &config.Config{Version: version, Binds: make([]config.Bind, len(lay.Binds))}
+	used := 0
+	for bi := range lay.Binds {
+		b := lay.Binds[bi]
+		if len(lay.RouteKeys[bi]) != len(b.Listeners) {
+			return nil, fmt.Errorf("configdelta: bind %s has %d listeners but route keys for %d", b.Name, len(b.Listeners), len(lay.RouteKeys[bi]))
+		}
+		b.Listeners = make([]config.Listener, len(lay.Binds[bi].Listeners))
+		for li := range lay.Binds[bi].Listeners {
+			l := lay.Binds[bi].Listeners[li]
+			keys := lay.RouteKeys[bi][li]
+			l.HTTPRoutes = nil
+			if len(keys) > 0 {
+				l.HTTPRoutes = make([]config.HTTPRoute, len(keys))
+			}
+			for ri, k := range keys {
+				id := routeID{b.Name, l.Name, k}
+				if r := changed[id]; r != nil {
+					l.HTTPRoutes[ri] = *r
+					used++
+				} else if r := have[id]; r != nil {
+					l.HTTPRoutes[ri] = *r
+				} else {
+					return nil, fmt.Errorf("configdelta: route %s is neither in the delta nor in version %s", id, d.Base)
+				}
+			}
+			b.Listeners[li] = l
+		}
+		out.Binds[bi] = b
+	}
+	if used != len(changed) {
+		return nil, fmt.Errorf("configdelta: the delta carries %d routes that its layout does not name", len(changed)-used)
+	}
+	haveBe := make(map[string]*config.Backend, len(base.Backends))
+	for i := range base.Backends {
+		haveBe[base.Backends[i].Name] = &base.Backends[i]
+	}
+	changedBe := make(map[string]*config.Backend, len(d.Backends))
+	for i := range d.Backends {
+		be := &d.Backends[i]
+		if changedBe[be.Name] != nil {
+			return nil, fmt.Errorf("configdelta: backend %s is in the delta twice", be.Name)
+		}
+		changedBe[be.Name] = be
+	}
+	if len(lay.Backends) > 0 {
+		out.Backends = make([]config.Backend, len(lay.Backends))
+	}
+	used = 0
+	for i, name := range lay.Backends {
+		if be := changedBe[name]; be != nil {
+			out.Backends[i] = *be
+			used++
+		} else if be := haveBe[name]; be != nil {
+			out.Backends[i] = *be
+		} else {
+			return nil, fmt.Errorf("configdelta: backend %s is neither in the delta nor in version %s", name, d.Base)
+		}
+	}
+	if used != len(changedBe) {
+		return nil, fmt.Errorf("configdelta: the delta carries %d backends that its layout does not name", len(changedBe)-used)
+	}
+	return out, nil
+}
