@@ -93,9 +93,27 @@ func (e *Encoded) Size() int { return e.size }
 // listener or duplicate backend names (which config.Validate rejects too): pieces must
 // have unique names. c is not modified.
 func Encode(c *config.Config) (*Encoded, error) {
-	e := &Encoded{routes: map[routeID][]byte{}}
+	// Every piece is written into one buffer (one allocation that grows, instead of one
+	// per piece) and sliced out of it at the end; the hash is of the whole buffer.
+	var buf bytes.Buffer
+	w := json.NewEncoder(&buf)
+	type span struct{ start, end int }
+	nroutes := 0
+	for bi := range c.Binds {
+		for li := range c.Binds[bi].Listeners {
+			nroutes += len(c.Binds[bi].Listeners[li].HTTPRoutes)
+		}
+	}
+	e := &Encoded{routes: make(map[routeID][]byte, nroutes), order: make([]routeID, 0, nroutes)}
+	routeSpans := make([]span, 0, nroutes)
+	encode := func(v any) (span, error) {
+		start := buf.Len()
+		if err := w.Encode(v); err != nil {
+			return span{}, err
+		}
+		return span{start, buf.Len() - 1}, nil // without Encode's newline
+	}
 	lay := Layout{Binds: make([]config.Bind, len(c.Binds)), RouteKeys: make([][][]string, len(c.Binds))}
-	h := sha256.New()
 	for bi := range c.Binds {
 		b := c.Binds[bi]
 		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
@@ -109,12 +127,13 @@ func Encode(c *config.Config) (*Encoded, error) {
 				if _, dup := e.routes[id]; dup {
 					return nil, fmt.Errorf("configdelta: duplicate HTTP route key %q on listener %s/%s", id.key, id.bind, id.listener)
 				}
-				raw, err := json.Marshal(r)
+				sp, err := encode(r)
 				if err != nil {
 					return nil, fmt.Errorf("configdelta: encode route %s: %w", id, err)
 				}
-				e.routes[id] = raw
+				e.routes[id] = nil // claimed; filled in below
 				e.order = append(e.order, id)
+				routeSpans = append(routeSpans, sp)
 				keys[ri] = id.key
 			}
 			cp := *l
@@ -125,37 +144,38 @@ func Encode(c *config.Config) (*Encoded, error) {
 		lay.Binds[bi] = b
 	}
 	seen := make(map[string]bool, len(c.Backends))
+	backendSpans := make([]span, 0, len(c.Backends))
 	for i := range c.Backends {
 		be := &c.Backends[i]
 		if seen[be.Name] {
 			return nil, fmt.Errorf("configdelta: duplicate backend name %q", be.Name)
 		}
 		seen[be.Name] = true
-		raw, err := json.Marshal(be)
+		sp, err := encode(be)
 		if err != nil {
 			return nil, fmt.Errorf("configdelta: encode backend %s: %w", be.Name, err)
 		}
 		lay.Backends = append(lay.Backends, be.Name)
-		e.backends = append(e.backends, namedPiece{be.Name, raw})
+		backendSpans = append(backendSpans, sp)
 	}
-	raw, err := json.Marshal(&lay)
+	laySpan, err := encode(&lay)
 	if err != nil {
 		return nil, fmt.Errorf("configdelta: encode layout: %w", err)
 	}
-	e.layout = raw
-	// JSON values delimit themselves, so the concatenation names one sequence of pieces.
-	h.Write(raw)
-	e.size = len(raw)
-	for _, id := range e.order {
-		h.Write(e.routes[id])
-		e.size += len(e.routes[id])
+	data := buf.Bytes()
+	piece := func(sp span) []byte { return data[sp.start:sp.end:sp.end] }
+	for i, id := range e.order {
+		e.routes[id] = piece(routeSpans[i])
 	}
-	for _, p := range e.backends {
-		h.Write(p.raw)
-		e.size += len(p.raw)
+	for i, sp := range backendSpans {
+		e.backends = append(e.backends, namedPiece{c.Backends[i].Name, piece(sp)})
 	}
-	var sum [sha256.Size]byte
-	e.Version = hex.EncodeToString(h.Sum(sum[:0])[:8])
+	e.layout = piece(laySpan)
+	e.size = len(data)
+	// The buffer holds every piece, each followed by a newline: it names one sequence of
+	// pieces.
+	sum := sha256.Sum256(data)
+	e.Version = hex.EncodeToString(sum[:8])
 	return e, nil
 }
 
