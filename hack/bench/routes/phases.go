@@ -75,6 +75,7 @@ func (b *bench) propagation(ctx context.Context, r *report) error {
 	start := time.Now()
 	lastLog := start
 	r.propagation = make([]time.Duration, 0, b.o.routes)
+	r.probeInterval = b.o.probeInterval
 	for i := 1; i <= b.o.routes; i++ {
 		t0 := time.Now()
 		if err := b.c.Create(ctx, route(b.o.namespace, b.o.gateway, i, backends[0])); err != nil {
@@ -103,6 +104,8 @@ func (b *bench) propagation(ctx context.Context, r *report) error {
 			}
 			if a.code == 0 {
 				time.Sleep(time.Millisecond) // connection refused or similar: do not spin
+			} else if d := b.o.probeInterval - time.Since(a.start); d > 0 {
+				time.Sleep(d)
 			}
 		}
 		if i == b.o.routes || time.Since(lastLog) > 10*time.Second {

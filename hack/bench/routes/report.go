@@ -18,6 +18,7 @@ type report struct {
 	afterCreate             []time.Duration // propagation minus the Create call
 	propagationTimeouts     int
 	propagationProbes       tally
+	probeInterval           time.Duration
 	propagationWall         time.Duration
 	propagationStatusWrites int
 	propagationOperator     map[string]float64
@@ -56,6 +57,9 @@ func (r *report) print(w io.Writer) {
 	p("route lifecycle, %d routes, %d flips (load average at start %s, now %s)", r.n, r.flips, r.load, loadavg())
 	prop := summarize(r.propagation)
 	p("  propagation (Create -> first 200):  %s", prop)
+	if r.probeInterval > 0 {
+		p("    probes of a route at most every:  %s (BENCH_PROBE_INTERVAL)", r.probeInterval)
+	}
 	p("    the Create call alone:            %s", summarize(r.creates))
 	p("    from the Create call's return:    %s", summarize(r.afterCreate))
 	p("    probe errors (not 200/404):       %d (%d failed requests, codes %v)%s", r.propagationProbes.errors(), r.propagationProbes.failed, r.propagationProbes.codes, lastErr(r.propagationProbes))
