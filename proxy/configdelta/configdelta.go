@@ -4,15 +4,17 @@
 //
 // A config is cut into
 //
-//   - its layout: every bind and listener with everything but their HTTP routes, the keys
-//     of each listener's HTTP routes in config order, and the backend names in order;
+//   - its binds: every bind and listener with everything but their HTTP routes;
+//   - its names: the keys of each listener's HTTP routes in config order, and the backend
+//     names in order;
 //   - one piece per HTTP route, named by bind, listener and route key (RouteMeta.EffectiveKey);
 //   - one piece per backend, named by backend name.
 //
 // HTTP routes and backends are what grows with a Gateway's size, and a change to one
-// Kubernetes object usually changes one of each at most. A Delta carries the layout only
-// when it changed, and the route and backend pieces that are new or differ from the base;
-// pieces the new layout no longer names are gone. Apply rebuilds the exact config: the
+// Kubernetes object usually changes one of each at most. A Delta carries the binds and the
+// names only when they changed (so listener certificates are not sent again when a route
+// is added), and the route and backend pieces that are new or differ from the base;
+// pieces the new names no longer list are gone. Apply rebuilds the exact config: the
 // same binds, listeners, routes and backends, in the same order, as a full push of that
 // version would carry.
 //
@@ -32,24 +34,26 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
-// Layout is a config without its HTTP routes and backends, and the names of those in
-// order.
-type Layout struct {
-	// Binds are the config's binds; their listeners' HTTPRoutes are empty.
-	Binds []config.Bind `json:"binds,omitempty"`
-	// RouteKeys are, per bind and listener (same indexes as Binds), the EffectiveKeys of
-	// the listener's HTTP routes in config order.
-	RouteKeys [][][]string `json:"routeKeys,omitempty"`
-	// Backends are the backend names in config order.
-	Backends []string `json:"backends,omitempty"`
+// Binds are a config's binds, each listener without its HTTP routes.
+type Binds struct {
+	Binds []config.Bind `json:"binds"`
+}
+
+// Names are the keys (RouteMeta.EffectiveKey) of a config's HTTP routes, per bind and
+// listener (same indexes as Binds) in config order, and its backend names in order.
+type Names struct {
+	RouteKeys [][][]string `json:"routeKeys"`
+	Backends  []string     `json:"backends"`
 }
 
 // Delta is a config given as its changes from Base, the version the proxy runs.
 type Delta struct {
 	// Base is the version the delta applies to.
 	Base string `json:"base"`
-	// Layout is the new layout; nil when it is the base's.
-	Layout *Layout `json:"layout,omitempty"`
+	// Binds are the new binds; nil when they are the base's.
+	Binds *Binds `json:"binds,omitempty"`
+	// Names are the new names; nil when they are the base's.
+	Names *Names `json:"names,omitempty"`
 	// Routes are the HTTP routes that are new or changed.
 	Routes []Route `json:"routes,omitempty"`
 	// Backends are the backends that are new or changed.
@@ -74,7 +78,8 @@ type Encoded struct {
 	// have equal versions.
 	Version string
 
-	layout   []byte
+	binds    []byte
+	names    []byte
 	order    []routeID
 	routes   map[routeID][]byte
 	backends []namedPiece
@@ -113,11 +118,12 @@ func Encode(c *config.Config) (*Encoded, error) {
 		}
 		return span{start, buf.Len() - 1}, nil // without Encode's newline
 	}
-	lay := Layout{Binds: make([]config.Bind, len(c.Binds)), RouteKeys: make([][][]string, len(c.Binds))}
+	binds := Binds{Binds: make([]config.Bind, len(c.Binds))}
+	names := Names{RouteKeys: make([][][]string, len(c.Binds)), Backends: make([]string, 0, len(c.Backends))}
 	for bi := range c.Binds {
 		b := c.Binds[bi]
 		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
-		lay.RouteKeys[bi] = make([][]string, len(b.Listeners))
+		names.RouteKeys[bi] = make([][]string, len(b.Listeners))
 		for li := range c.Binds[bi].Listeners {
 			l := &c.Binds[bi].Listeners[li]
 			keys := make([]string, len(l.HTTPRoutes))
@@ -139,9 +145,9 @@ func Encode(c *config.Config) (*Encoded, error) {
 			cp := *l
 			cp.HTTPRoutes = nil
 			b.Listeners[li] = cp
-			lay.RouteKeys[bi][li] = keys
+			names.RouteKeys[bi][li] = keys
 		}
-		lay.Binds[bi] = b
+		binds.Binds[bi] = b
 	}
 	seen := make(map[string]bool, len(c.Backends))
 	backendSpans := make([]span, 0, len(c.Backends))
@@ -155,12 +161,16 @@ func Encode(c *config.Config) (*Encoded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configdelta: encode backend %s: %w", be.Name, err)
 		}
-		lay.Backends = append(lay.Backends, be.Name)
+		names.Backends = append(names.Backends, be.Name)
 		backendSpans = append(backendSpans, sp)
 	}
-	laySpan, err := encode(&lay)
+	bindsSpan, err := encode(&binds)
 	if err != nil {
-		return nil, fmt.Errorf("configdelta: encode layout: %w", err)
+		return nil, fmt.Errorf("configdelta: encode binds: %w", err)
+	}
+	namesSpan, err := encode(&names)
+	if err != nil {
+		return nil, fmt.Errorf("configdelta: encode names: %w", err)
 	}
 	data := buf.Bytes()
 	piece := func(sp span) []byte { return data[sp.start:sp.end:sp.end] }
@@ -170,7 +180,7 @@ func Encode(c *config.Config) (*Encoded, error) {
 	for i, sp := range backendSpans {
 		e.backends = append(e.backends, namedPiece{c.Backends[i].Name, piece(sp)})
 	}
-	e.layout = piece(laySpan)
+	e.binds, e.names = piece(bindsSpan), piece(namesSpan)
 	e.size = len(data)
 	// The buffer holds every piece, each followed by a newline: it names one sequence of
 	// pieces.
@@ -186,9 +196,13 @@ func Diff(base, next *Encoded) []byte {
 	b.Grow(256)
 	b.WriteString(`{"base":`)
 	writeString(&b, base.Version)
-	if !bytes.Equal(base.layout, next.layout) {
-		b.WriteString(`,"layout":`)
-		b.Write(next.layout)
+	if !bytes.Equal(base.binds, next.binds) {
+		b.WriteString(`,"binds":`)
+		b.Write(next.binds)
+	}
+	if !bytes.Equal(base.names, next.names) {
+		b.WriteString(`,"names":`)
+		b.Write(next.names)
 	}
 	first := true
 	for _, id := range next.order {
@@ -242,37 +256,49 @@ func writeString(b *bytes.Buffer, s string) {
 	b.Write(raw)
 }
 
-// LayoutOf returns c's layout. It shares the binds' TLS settings and L4 routes with c.
-func LayoutOf(c *config.Config) *Layout {
-	lay := &Layout{Binds: make([]config.Bind, len(c.Binds)), RouteKeys: make([][][]string, len(c.Binds))}
+// bindsOf returns c's binds without HTTP routes. It shares the listeners' TLS settings
+// and L4 routes with c.
+func bindsOf(c *config.Config) *Binds {
+	out := &Binds{Binds: make([]config.Bind, len(c.Binds))}
 	for bi := range c.Binds {
 		b := c.Binds[bi]
 		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
-		lay.RouteKeys[bi] = make([][]string, len(b.Listeners))
 		for li := range c.Binds[bi].Listeners {
 			l := c.Binds[bi].Listeners[li]
-			keys := make([]string, len(l.HTTPRoutes))
-			for ri := range l.HTTPRoutes {
-				keys[ri] = l.HTTPRoutes[ri].EffectiveKey()
-			}
 			l.HTTPRoutes = nil
 			b.Listeners[li] = l
-			lay.RouteKeys[bi][li] = keys
 		}
-		lay.Binds[bi] = b
+		out.Binds[bi] = b
+	}
+	return out
+}
+
+// namesOf returns c's names.
+func namesOf(c *config.Config) *Names {
+	out := &Names{RouteKeys: make([][][]string, len(c.Binds)), Backends: make([]string, len(c.Backends))}
+	for bi := range c.Binds {
+		out.RouteKeys[bi] = make([][]string, len(c.Binds[bi].Listeners))
+		for li := range c.Binds[bi].Listeners {
+			rs := c.Binds[bi].Listeners[li].HTTPRoutes
+			keys := make([]string, len(rs))
+			for ri := range rs {
+				keys[ri] = rs[ri].EffectiveKey()
+			}
+			out.RouteKeys[bi][li] = keys
+		}
 	}
 	for i := range c.Backends {
-		lay.Backends = append(lay.Backends, c.Backends[i].Name)
+		out.Backends[i] = c.Backends[i].Name
 	}
-	return lay
+	return out
 }
 
 // Apply rebuilds the config that d describes from base, the config the proxy runs, whose
 // Version must be d.Base. The result's Version is version. Unchanged routes and backends
 // are shallow copies of base's, so neither base nor the result may be modified afterwards
-// (a proxy never modifies a config it applied). A delta that names a route or backend
-// that neither it nor base has, or carries one its layout does not name, is an error and
-// changes nothing.
+// (a proxy never modifies a config it applied). A delta whose names list a route or
+// backend that neither it nor base has, or that carries one they do not list, is an error
+// and changes nothing.
 func Apply(base *config.Config, d *Delta, version string) (*config.Config, error) {
 	if base == nil {
 		return nil, fmt.Errorf("configdelta: a delta from %s arrived before any config", d.Base)
@@ -280,12 +306,15 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 	if base.Version != d.Base {
 		return nil, fmt.Errorf("configdelta: the delta applies to version %s, but %s runs", d.Base, base.Version)
 	}
-	lay := d.Layout
-	if lay == nil {
-		lay = LayoutOf(base)
+	binds, names := d.Binds, d.Names
+	if binds == nil {
+		binds = bindsOf(base)
 	}
-	if len(lay.RouteKeys) != len(lay.Binds) {
-		return nil, fmt.Errorf("configdelta: layout has %d binds but route keys for %d", len(lay.Binds), len(lay.RouteKeys))
+	if names == nil {
+		names = namesOf(base)
+	}
+	if len(names.RouteKeys) != len(binds.Binds) {
+		return nil, fmt.Errorf("configdelta: %d binds but route keys for %d", len(binds.Binds), len(names.RouteKeys))
 	}
 	have := map[routeID]*config.HTTPRoute{}
 	for bi := range base.Binds {
@@ -307,17 +336,17 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 		}
 		changed[id] = &r.Route
 	}
-	out := &config.Config{Version: version, Binds: make([]config.Bind, len(lay.Binds))}
+	out := &config.Config{Version: version, Binds: make([]config.Bind, len(binds.Binds))}
 	used := 0
-	for bi := range lay.Binds {
-		b := lay.Binds[bi]
-		if len(lay.RouteKeys[bi]) != len(b.Listeners) {
-			return nil, fmt.Errorf("configdelta: bind %s has %d listeners but route keys for %d", b.Name, len(b.Listeners), len(lay.RouteKeys[bi]))
+	for bi := range binds.Binds {
+		b := binds.Binds[bi]
+		if len(names.RouteKeys[bi]) != len(b.Listeners) {
+			return nil, fmt.Errorf("configdelta: bind %s has %d listeners but route keys for %d", b.Name, len(b.Listeners), len(names.RouteKeys[bi]))
 		}
-		b.Listeners = make([]config.Listener, len(lay.Binds[bi].Listeners))
-		for li := range lay.Binds[bi].Listeners {
-			l := lay.Binds[bi].Listeners[li]
-			keys := lay.RouteKeys[bi][li]
+		b.Listeners = make([]config.Listener, len(binds.Binds[bi].Listeners))
+		for li := range binds.Binds[bi].Listeners {
+			l := binds.Binds[bi].Listeners[li]
+			keys := names.RouteKeys[bi][li]
 			l.HTTPRoutes = nil
 			if len(keys) > 0 {
 				l.HTTPRoutes = make([]config.HTTPRoute, len(keys))
@@ -338,7 +367,7 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 		out.Binds[bi] = b
 	}
 	if used != len(changed) {
-		return nil, fmt.Errorf("configdelta: the delta carries %d routes that its layout does not name", len(changed)-used)
+		return nil, fmt.Errorf("configdelta: the delta carries %d routes that its names do not list", len(changed)-used)
 	}
 	haveBe := make(map[string]*config.Backend, len(base.Backends))
 	for i := range base.Backends {
@@ -352,11 +381,11 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 		}
 		changedBe[be.Name] = be
 	}
-	if len(lay.Backends) > 0 {
-		out.Backends = make([]config.Backend, len(lay.Backends))
+	if len(names.Backends) > 0 {
+		out.Backends = make([]config.Backend, len(names.Backends))
 	}
 	used = 0
-	for i, name := range lay.Backends {
+	for i, name := range names.Backends {
 		if be := changedBe[name]; be != nil {
 			out.Backends[i] = *be
 			used++
@@ -367,7 +396,7 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 		}
 	}
 	if used != len(changedBe) {
-		return nil, fmt.Errorf("configdelta: the delta carries %d backends that its layout does not name", len(changedBe)-used)
+		return nil, fmt.Errorf("configdelta: the delta carries %d backends that its names do not list", len(changedBe)-used)
 	}
 	return out, nil
 }

@@ -136,7 +136,7 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	enc := func(c *config.Config) int { return mustEncode(t, c).Size() }
 	full := enc(base)
 
-	// One route's backend flips: one route, no layout, no backends.
+	// One route's backend flips: one route, no binds, names or backends.
 	next := gateway(50)
 	next.Binds[0].Listeners[0].HTTPRoutes[3].Rules[0].BackendRefs[0].Backend = "be-1"
 	wire := roundTrip(t, base, next)
@@ -144,7 +144,7 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	if err := json.Unmarshal(wire, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Layout != nil || len(d.Routes) != 1 || d.Routes[0].Route.Name != next.Binds[0].Listeners[0].HTTPRoutes[3].Name || len(d.Backends) != 0 {
+	if d.Binds != nil || d.Names != nil || len(d.Routes) != 1 || d.Routes[0].Route.Name != next.Binds[0].Listeners[0].HTTPRoutes[3].Name || len(d.Backends) != 0 {
 		t.Fatalf("flip delta: %s", wire)
 	}
 	if len(wire)*10 > full {
@@ -157,17 +157,27 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	wire = roundTrip(t, base, next)
 	d = Delta{}
 	_ = json.Unmarshal(wire, &d)
-	if d.Layout != nil || len(d.Routes) != 0 || len(d.Backends) != 1 || d.Backends[0].Name != "be-7" {
+	if d.Binds != nil || d.Names != nil || len(d.Routes) != 0 || len(d.Backends) != 1 || d.Backends[0].Name != "be-7" {
 		t.Fatalf("endpoint delta: %s", wire)
 	}
 
-	// A route is added: the layout, the route and its backend.
+	// A route is added: the names, the route and its backend; the binds are unchanged.
 	next = gateway(51)
 	wire = roundTrip(t, base, next)
 	d = Delta{}
 	_ = json.Unmarshal(wire, &d)
-	if d.Layout == nil || len(d.Routes) != 1 || d.Routes[0].Route.Name != "r50" || len(d.Backends) != 1 {
+	if d.Binds != nil || d.Names == nil || len(d.Routes) != 1 || d.Routes[0].Route.Name != "r50" || len(d.Backends) != 1 {
 		t.Fatalf("add delta: %s", wire)
+	}
+
+	// A listener changes: the binds only.
+	next = gateway(50)
+	next.Binds[0].Listeners[1].Hostname = "other.example.com"
+	wire = roundTrip(t, base, next)
+	d = Delta{}
+	_ = json.Unmarshal(wire, &d)
+	if d.Binds == nil || d.Names != nil || len(d.Routes) != 0 || len(d.Backends) != 0 {
+		t.Fatalf("listener delta: %s", wire)
 	}
 
 	// Nothing changed: an empty delta.
@@ -332,23 +342,28 @@ func TestApplyRefusesWhatItCannotRebuild(t *testing.T) {
 			d.Backends = nil
 			return &d
 		}, "backend be-4 is neither in the delta nor in version"},
-		"route not in layout": {base, func() *Delta {
+		"route not in names": {base, func() *Delta {
 			d := good
 			d.Routes = append([]Route{{Bind: "port-80", Listener: "nope", Route: route(9, "be-0")}}, d.Routes...)
 			return &d
-		}, "1 routes that its layout does not name"},
+		}, "1 routes that its names do not list"},
 		"route twice": {base, func() *Delta {
 			d := good
 			d.Routes = append(d.Routes, d.Routes...)
 			return &d
 		}, "is in the delta twice"},
-		"bad layout": {base, func() *Delta {
+		"bad names": {base, func() *Delta {
 			d := good
-			lay := *d.Layout
-			lay.RouteKeys = lay.RouteKeys[:1]
-			d.Layout = &lay
+			names := *d.Names
+			names.RouteKeys = names.RouteKeys[:1]
+			d.Names = &names
 			return &d
-		}, "layout has 3 binds but route keys for 1"},
+		}, "3 binds but route keys for 1"},
+		"names of other binds": {base, func() *Delta {
+			d := good
+			d.Binds = &Binds{Binds: bindsOf(base).Binds[:2]}
+			return &d
+		}, "2 binds but route keys for 3"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Apply(tc.base, tc.d(), en.Version)

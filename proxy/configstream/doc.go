@@ -19,8 +19,9 @@
 // while a change to one Kubernetes object changes one route or backend. Decoding a whole
 // config of 1000 routes costs a proxy about 5 ms of CPU per change; the delta of one added
 // route costs it about 0.5 ms. So after a proxy acknowledged a version on its stream, the
-// next ones go as configdelta.Delta: the layout (binds, listeners, route keys) when it
-// changed, and the routes and backends that are new or changed. The proxy rebuilds the
+// next ones go as configdelta.Delta: the binds and listeners, and the list of route keys
+// and backend names, each only when it changed, and the routes and backends that are new
+// or changed. The proxy rebuilds the
 // whole config from the one it runs (configdelta.Apply) and applies that, exactly as it
 // would the whole config; the runtime still swaps whole snapshots.
 //
