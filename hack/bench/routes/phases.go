@@ -411,8 +411,24 @@ func (b *bench) operatorMetrics(ctx context.Context) map[string]float64 {
 		logf("operator metrics: %v", err)
 		return nil
 	}
+	// Proxies stream from whichever replica they connected to: config pushes are summed
+	// over every replica.
+	for _, p := range procs[1:] {
+		o, err := scrape(ctx, p.ip, pushCounters...)
+		if err != nil {
+			logf("operator metrics of %s: %v", p.pod, err)
+			return nil
+		}
+		for _, k := range pushCounters {
+			m[k] += o[k]
+		}
+	}
 	return m
 }
+
+// pushCounters are the operator counters of config pushes, which every replica serving
+// proxies counts.
+var pushCounters = []string{"agentgateway_xds_pushes_total", "agentgateway_xds_delta_pushes_total", "agentgateway_xds_push_bytes_total"}
 
 func diff(before, after map[string]float64) map[string]float64 {
 	if before == nil || after == nil {

@@ -134,7 +134,7 @@ func perRoute(m map[string]float64, n int) string {
 	d := float64(n)
 	// reconciles_total also counts the reconciles the pacer deferred (no work done);
 	// the duration histogram's count only those that ran.
-	s := fmt.Sprintf("%.1f reconciles (%.1f paced), %.1f ms reconciling (%.1f ms translating), %.1f status writes, %.1f config pushes (%.1f as deltas, %.1f KiB; %.1f new snapshots; all namespaces)",
+	s := fmt.Sprintf("%.1f reconciles (%.1f paced), %.1f ms reconciling (%.1f ms translating), %.1f status writes, %.1f config pushes (all replicas; %.1f as deltas, %.1f KiB; %.1f new snapshots; all namespaces)",
 		m["agentgateway_reconcile_seconds_count"]/d, (m["agentgateway_reconciles_total"]-m["agentgateway_reconcile_seconds_count"])/d, 1000*m["agentgateway_reconcile_seconds_sum"]/d, 1000*m["agentgateway_translate_seconds_sum"]/d,
 		m["agentgateway_status_writes_total"]/d, m["agentgateway_xds_pushes_total"]/d, m["agentgateway_xds_delta_pushes_total"]/d, m["agentgateway_xds_push_bytes_total"]/d/1024, m["agentgateway_xds_snapshot_changes_total"]/d)
 	const prefix = `agentgateway_reconcile_step_seconds_sum{step="`
