@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,14 +46,34 @@ func (w *Writer) route(ctx context.Context, r *translate.RouteResult, now metav1
 		return false, fmt.Errorf("status: unknown route kind %q", r.Key.Kind)
 	}
 	obj, st, status := mk()
-	return w.update(ctx, types.NamespacedName{Namespace: r.Key.Namespace, Name: r.Key.Name}, obj, status, func() {
+	k := translate.ObjectKey{Kind: r.Key.Kind, Namespace: r.Key.Namespace, Name: r.Key.Name}
+	var hooks updateHooks
+	if w.nextUpToDate != nil { // a Write pass
+		hooks.skip = func(cached client.Object) bool {
+			seen, ok := w.upToDate[k]
+			if !ok || seen.resourceVersion != cached.GetResourceVersion() || seen.generation != r.Generation ||
+				!reflect.DeepEqual(seen.parents, r.Parents) {
+				return false
+			}
+			w.upToDateMu.Lock()
+			w.nextUpToDate[k] = seen
+			w.upToDateMu.Unlock()
+			return true
+		}
+		hooks.upToDate = func(rv string) {
+			w.upToDateMu.Lock()
+			w.nextUpToDate[k] = routeSeen{resourceVersion: rv, generation: r.Generation, parents: r.Parents}
+			w.upToDateMu.Unlock()
+		}
+	}
+	return w.updateWith(ctx, types.NamespacedName{Namespace: r.Key.Namespace, Name: r.Key.Name}, obj, status, func() {
 		st.Parents = mergeOurs(st.Parents, r.Parents, now,
 			func(p gwv1.RouteParentStatus) bool { return p.ControllerName == w.ControllerName },
 			func(a, b gwv1.RouteParentStatus) bool {
 				return apiequality.Semantic.DeepEqual(a.ParentRef, b.ParentRef)
 			},
 			func(p *gwv1.RouteParentStatus) *[]metav1.Condition { return &p.Conditions })
-	})
+	}, hooks)
 }
 
 func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now metav1.Time) (bool, error) {

@@ -58,6 +58,22 @@ type Writer struct {
 	heldMu      sync.Mutex
 	lastGateway map[types.NamespacedName]time.Time // our last status write of each Gateway
 	due         time.Time                          // the earliest held write, zero if none
+
+	// upToDate remembers, per route, the status translation wanted and the cached
+	// resourceVersion at which the route was last found with (or written with) that status.
+	// While both stay the same a pass skips the route without merging and comparing its
+	// status: a change to one route then costs the next pass a lookup per other route.
+	// Replaced by each Write; only Write's route jobs use it.
+	upToDate     map[translate.ObjectKey]routeSeen
+	nextUpToDate map[translate.ObjectKey]routeSeen
+	upToDateMu   sync.Mutex // guards nextUpToDate during a pass
+}
+
+// routeSeen is what upToDate holds for one route.
+type routeSeen struct {
+	resourceVersion string
+	generation      int64
+	parents         []gwv1.RouteParentStatus // as translation wanted them; never modified
 }
 
 // DefaultAttachedRoutesInterval is the default for Writer.AttachedRoutesInterval.
@@ -81,6 +97,8 @@ func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) 
 	for i := range res.ListenerSets {
 		jobs = append(jobs, func() (bool, error) { return w.listenerSet(ctx, &res.ListenerSets[i], now) })
 	}
+	w.nextUpToDate = make(map[translate.ObjectKey]routeSeen, len(res.Routes))
+	defer func() { w.upToDate, w.nextUpToDate = w.nextUpToDate, nil }()
 	for i := range res.Routes {
 		jobs = append(jobs, func() (bool, error) { return w.route(ctx, &res.Routes[i], now) })
 	}
@@ -163,8 +181,28 @@ func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj clien
 // updateHeld is update, except that a change that hold (given the status before and after
 // build, as values) says to hold is not written now.
 func (w *Writer) updateHeld(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func(), hold func(before, after any) bool) (bool, error) {
+	return w.updateWith(ctx, key, obj, status, build, updateHooks{hold: hold})
+}
+
+// updateHooks adjust updateWith; every field is optional.
+type updateHooks struct {
+	// hold, given the status before and after build (as values), says not to write a
+	// change now.
+	hold func(before, after any) bool
+	// skip, given the cached object, says its status is known to be right already.
+	skip func(cached client.Object) bool
+	// upToDate is told the resourceVersion at which the object's status is right: the
+	// cached one when nothing needed writing, the written one after a write.
+	upToDate func(resourceVersion string)
+}
+
+// updateWith is update with hooks.
+func (w *Writer) updateWith(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func(), h updateHooks) (bool, error) {
 	if err := w.Reader.Get(ctx, key, obj, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
+	}
+	if h.skip != nil && h.skip(obj) {
+		return false, nil
 	}
 	// A copy of the status struct itself: build replaces its fields, so this keeps the
 	// cached values to compare with.
@@ -172,14 +210,20 @@ func (w *Writer) updateHeld(ctx context.Context, key types.NamespacedName, obj c
 	build()
 	after := reflect.ValueOf(status(obj)).Elem().Interface()
 	if apiequality.Semantic.DeepEqual(before, after) {
+		if h.upToDate != nil {
+			h.upToDate(obj.GetResourceVersion())
+		}
 		return false, nil
 	}
-	if hold != nil && hold(before, after) {
+	if h.hold != nil && h.hold(before, after) {
 		return false, nil
 	}
 	out := obj.DeepCopyObject().(client.Object)
 	if err := w.Client.Status().Update(ctx, out); err != nil {
 		return false, fmt.Errorf("write status of %T %s: %w", obj, key, err)
+	}
+	if h.upToDate != nil {
+		h.upToDate(out.GetResourceVersion())
 	}
 	return true, nil
 }
