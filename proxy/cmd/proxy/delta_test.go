@@ -4,18 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
@@ -87,26 +81,8 @@ func TestConfigStreamDeltasUnderLoad(t *testing.T) {
 	if _, err := snaps.Set(key, mk(0)); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	obs := &pushCounter{acked: map[string]bool{}}
-	gs := grpc.NewServer(configstream.ServerOptions()...)
-	configstream.NewServer(snaps, configstream.AuthenticatorFunc(func(context.Context, string, configstream.Node) error { return nil }), obs, nil).Register(gs)
-	go gs.Serve(ln)
-	defer gs.Stop()
-
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600)
-	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
-		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
-	ctx, cancel := context.WithCancel(context.Background())
-	adminCh := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, o, adminCh) }()
-	admin := "http://" + (<-adminCh).String()
-	waitFor(t, "ready", func() bool { c, _ := fetch(admin + "/ready"); return c == 200 })
+	sp := startStreamProxy(t, snaps, configstream.AuthenticatorFunc(func(context.Context, string, configstream.Node) error { return nil }), obs)
 
 	get := func(c *http.Client, host string) (int, string, error) {
 		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
@@ -176,9 +152,5 @@ func TestConfigStreamDeltasUnderLoad(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d", tc.host, code, err, tc.code)
 		}
 	}
-	cancel()
-	close(o.endDrain)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	sp.stop(t)
 }

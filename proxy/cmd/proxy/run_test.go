@@ -185,25 +185,8 @@ func TestRunFromConfigStream(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(configstream.ServerOptions()...)
-	configstream.NewServer(snaps, auth, nil, nil).Register(gs)
-	go gs.Serve(ln)
-	defer gs.Stop()
-
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600)
-	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
-		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
-	ctx, cancel := context.WithCancel(context.Background())
-	adminCh := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, o, adminCh) }()
-	admin := "http://" + (<-adminCh).String()
-	waitFor(t, "ready", func() bool { c, _ := fetch(admin + "/ready"); return c == 200 })
+	sp := startStreamProxy(t, snaps, auth, nil)
+	admin := sp.admin
 	header := func() string {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 		if err != nil {
@@ -224,7 +207,7 @@ func TestRunFromConfigStream(t *testing.T) {
 	mu.Unlock()
 
 	// The operator goes away: the proxy keeps serving its last config.
-	gs.Stop()
+	sp.gs.Stop()
 	waitFor(t, "disconnect metric", func() bool {
 		_, m := fetch(admin + "/metrics")
 		return strings.Contains(m, "agentgateway_config_stream_disconnects_total 1") || strings.Contains(m, "agentgateway_config_stream_disconnects_total 2")
@@ -232,9 +215,50 @@ func TestRunFromConfigStream(t *testing.T) {
 	if h := header(); h != "two" {
 		t.Fatalf("after losing the operator: %q", h)
 	}
-	cancel()
-	close(o.endDrain)
-	if err := <-done; err != nil {
+	sp.stop(t)
+}
+
+// streamProxy is a config server serving snaps and the proxy's run connected to it.
+type streamProxy struct {
+	gs     *grpc.Server
+	o      *options
+	admin  string // http://host:port of the admin listener
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startStreamProxy starts both and waits until the proxy is ready (its first config
+// applied). obs may be nil.
+func startStreamProxy(t *testing.T, snaps *configstream.Snapshots, auth configstream.Authenticator, obs configstream.Observer) *streamProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(configstream.ServerOptions()...)
+	configstream.NewServer(snaps, auth, obs, nil).Register(gs)
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600)
+	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
+		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
+	ctx, cancel := context.WithCancel(context.Background())
+	adminCh := make(chan net.Addr, 1)
+	sp := &streamProxy{gs: gs, o: o, cancel: cancel, done: make(chan error, 1)}
+	go func() { sp.done <- run(ctx, o, adminCh) }()
+	sp.admin = "http://" + (<-adminCh).String()
+	waitFor(t, "ready", func() bool { c, _ := fetch(sp.admin + "/ready"); return c == 200 })
+	return sp
+}
+
+// stop shuts the proxy down (drain ended at once) and checks it exited cleanly.
+func (sp *streamProxy) stop(t *testing.T) {
+	t.Helper()
+	sp.cancel()
+	close(sp.o.endDrain)
+	if err := <-sp.done; err != nil {
 		t.Fatal(err)
 	}
 }
