@@ -89,6 +89,8 @@ type Provider struct {
 	// change.
 	pace   *pacer
 	events atomic.Int64
+	// lastResult is the previous translation (only Reconcile uses it; reconciles are serial).
+	lastResult *translate.Result
 }
 
 type metrics struct {
@@ -280,7 +282,9 @@ func (p *Provider) reconcile(ctx context.Context) error {
 		return err
 	}
 	t := time.Now()
-	res := translate.Translate(snap)
+	// The previous result lends the encodings of the routes that did not change.
+	res := translate.TranslateReusing(snap, p.lastResult)
+	p.lastResult = res
 	p.metrics.translateTime.Observe(time.Since(t).Seconds())
 	step("translate")
 

@@ -37,6 +37,8 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	eff.Name, eff.Namespace = g.key.name, g.key.ns
 	binds := map[bindKey]*config.Bind{}
 	used := map[string]bool{}
+	// fingerprints of the HTTP routes, by bind, listener and route key (TranslateReusing).
+	var fingerprints map[[3]string]string
 	for _, l := range g.listeners {
 		if !l.servable() {
 			continue
@@ -51,7 +53,15 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			b = &config.Bind{Name: name, Port: int(l.port), Protocol: config.Protocol(l.protocol)}
 			binds[k] = b
 		}
-		cl, el := t.assembleListener(g, l, used)
+		cl, el, fps := t.assembleListener(g, l, used)
+		for i, fp := range fps {
+			if fp != "" {
+				if fingerprints == nil {
+					fingerprints = map[[3]string]string{}
+				}
+				fingerprints[[3]string{b.Name, cl.Name, cl.HTTPRoutes[i].EffectiveKey()}] = fp
+			}
+		}
 		if l.frontend != nil && l.frontend.http3 && b.Protocol == config.ProtocolHTTPS {
 			b.HTTP3 = true
 		}
@@ -94,7 +104,11 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 		t.noteUse(name, g)
 	}
 	// The pieces serve as the content hash and, on the config server, as the pushes.
-	enc, encErr := configdelta.Encode(cfg)
+	var fingerprint func(bind, listener, key string) string
+	if fingerprints != nil {
+		fingerprint = func(bind, listener, key string) string { return fingerprints[[3]string{bind, listener, key}] }
+	}
+	enc, encErr := configdelta.EncodeReusing(cfg, t.prevPieces[g.key], fingerprint)
 	if encErr == nil {
 		cfg.Version = enc.Version
 	}
@@ -125,7 +139,9 @@ func (t *translator) noteUse(name string, g *gatewayIR) {
 	}
 }
 
-func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener) {
+// assembleListener also returns the fingerprint of each of the listener's HTTP routes (see
+// TranslateReusing), "" where there is none.
+func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener, []string) {
 	cl := config.Listener{Name: l.configName(), Hostname: l.hostname, Protocol: config.Protocol(l.protocol)}
 	el := viewsv1a1.EffectiveListener{Name: l.configName(), Port: l.port, Protocol: string(l.protocol), Hostname: l.hostname}
 	if l.tls != nil && (l.protocol == gwv1.HTTPSProtocolType || l.protocol == gwv1.TLSProtocolType) {
@@ -174,8 +190,12 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	if len(entries) > 0 {
 		el.Routes = make([]viewsv1a1.EffectiveRoute, len(entries))
 	}
+	var fps []string
 	if nHTTP > 0 {
 		cl.HTTPRoutes = make([]config.HTTPRoute, 0, nHTTP)
+		if t.epoch != "" {
+			fps = make([]string, 0, nHTTP)
+		}
 	}
 	if nL4 > 0 {
 		cl.L4Routes = make([]config.L4Route, 0, nL4)
@@ -204,6 +224,9 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 				k++
 			}
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
+			if fps != nil {
+				fps = append(fps, t.routeFingerprint(a.route))
+			}
 		case b.l4 != nil:
 			lr := *b.l4
 			lr.BackendRefs = t.useBackendRefs(g, b.l4.BackendRefs, used)
@@ -214,7 +237,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 			k++
 		}
 	}
-	return cl, el
+	return cl, el, fps
 }
 
 // useBackendRefs copies refs, turns refs to backends that must not be used into Invalid

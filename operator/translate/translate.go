@@ -16,7 +16,16 @@ import (
 //
 // It reads like a table of contents; each step's comment says why it sits where it does.
 func Translate(s *Snapshot) *Result {
+	return translate(s, nil, false)
+}
+
+// translate is Translate; with reuse, it fingerprints routes and reuses prev's pieces
+// (TranslateReusing).
+func translate(s *Snapshot, prev *Result, reuse bool) *Result {
 	t := newTranslator(s)
+	if reuse {
+		t.epoch, t.prevPieces = inputsEpoch(s), previousPieces(prev)
+	}
 
 	// Classes first: a Gateway is ours only if its class is ours and accepted.
 	t.translateGatewayClasses()
@@ -78,6 +87,11 @@ type translator struct {
 
 	check           *routeCheck            // scratch config of checkBuiltRoute
 	serviceBackends map[servicePort]string // config backend names of Service ports
+
+	// epoch and prevPieces let assembly reuse the previous translation's encoded routes
+	// (TranslateReusing); both empty in Translate.
+	epoch      string
+	prevPieces map[nsName]*configdelta.Encoded
 }
 
 func newTranslator(s *Snapshot) *translator {

@@ -78,12 +78,15 @@ type Encoded struct {
 	// have equal versions.
 	Version string
 
-	binds    []byte
-	names    []byte
-	order    []routeID
-	routes   map[routeID][]byte
-	backends []namedPiece
-	size     int
+	binds []byte
+	names []byte
+	// fingerprints are the callers' fingerprints of routes (EncodeReusing), by route.
+	fingerprints map[routeID]string
+	reused       int
+	order        []routeID
+	routes       map[routeID][]byte
+	backends     []namedPiece
+	size         int
 }
 
 type namedPiece struct {
@@ -94,12 +97,22 @@ type namedPiece struct {
 // Size is the total length of the encoded pieces, about the size of a full push.
 func (e *Encoded) Size() int { return e.size }
 
+// Reused is how many route pieces EncodeReusing took from the previous version.
+func (e *Encoded) Reused() int { return e.reused }
+
 // Encode cuts c into pieces and encodes them. It fails on duplicate route keys within a
 // listener or duplicate backend names (which config.Validate rejects too): pieces must
 // have unique names. c is not modified.
-func Encode(c *config.Config) (*Encoded, error) {
-	// Every piece is written into one buffer (one allocation that grows, instead of one
-	// per piece) and sliced out of it at the end; the hash is of the whole buffer.
+func Encode(c *config.Config) (*Encoded, error) { return EncodeReusing(c, nil, nil) }
+
+// EncodeReusing is Encode that takes the bytes of an HTTP route from prev instead of
+// encoding it again when fingerprint(bind, listener, routeKey) is not empty and equals
+// the fingerprint prev recorded for the same route. The caller promises that equal
+// fingerprints mean equal routes (a translator can fingerprint a route by the inputs it
+// was built from). The result is the same as Encode's, bytes and version alike.
+func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, listener, routeKey string) string) (*Encoded, error) {
+	// Pieces are written into one buffer (one allocation that grows, instead of one per
+	// piece) and sliced out of it at the end.
 	var buf bytes.Buffer
 	w := json.NewEncoder(&buf)
 	type span struct{ start, end int }
@@ -110,7 +123,13 @@ func Encode(c *config.Config) (*Encoded, error) {
 		}
 	}
 	e := &Encoded{routes: make(map[routeID][]byte, nroutes), order: make([]routeID, 0, nroutes)}
-	routeSpans := make([]span, 0, nroutes)
+	if fingerprint != nil {
+		e.fingerprints = make(map[routeID]string, nroutes)
+	}
+	// routeSpans[i] locates the i-th route's bytes in buf; reused[i], when set, holds
+	// them instead.
+	routeSpans := make([]span, nroutes)
+	reused := make([][]byte, nroutes)
 	encode := func(v any) (span, error) {
 		start := buf.Len()
 		if err := w.Encode(v); err != nil {
@@ -133,14 +152,25 @@ func Encode(c *config.Config) (*Encoded, error) {
 				if _, dup := e.routes[id]; dup {
 					return nil, fmt.Errorf("configdelta: duplicate HTTP route key %q on listener %s/%s", id.key, id.bind, id.listener)
 				}
+				i := len(e.order)
+				e.routes[id] = nil // claimed; filled in below
+				e.order = append(e.order, id)
+				keys[ri] = id.key
+				if fingerprint != nil {
+					if fp := fingerprint(id.bind, id.listener, id.key); fp != "" {
+						e.fingerprints[id] = fp
+						if prev != nil && prev.fingerprints[id] == fp && prev.routes[id] != nil {
+							reused[i] = prev.routes[id]
+							e.reused++
+							continue
+						}
+					}
+				}
 				sp, err := encode(r)
 				if err != nil {
 					return nil, fmt.Errorf("configdelta: encode route %s: %w", id, err)
 				}
-				e.routes[id] = nil // claimed; filled in below
-				e.order = append(e.order, id)
-				routeSpans = append(routeSpans, sp)
-				keys[ri] = id.key
+				routeSpans[i] = sp
 			}
 			cp := *l
 			cp.HTTPRoutes = nil
@@ -174,20 +204,42 @@ func Encode(c *config.Config) (*Encoded, error) {
 	}
 	data := buf.Bytes()
 	piece := func(sp span) []byte { return data[sp.start:sp.end:sp.end] }
+	// The version hashes every piece followed by a newline, in the order routes, backends,
+	// binds, names: JSON values delimit themselves, so this names one sequence of pieces.
+	h := sha256.New()
+	add := func(p []byte) {
+		h.Write(p)
+		h.Write(newline)
+		e.size += len(p) + 1
+	}
 	for i, id := range e.order {
-		e.routes[id] = piece(routeSpans[i])
+		p := reused[i]
+		if p == nil {
+			p = piece(routeSpans[i])
+			if fingerprint != nil {
+				// A later version may reuse this piece: give it its own memory, so that
+				// it does not keep this version's buffer (its names, binds, backends)
+				// alive.
+				p = bytes.Clone(p)
+			}
+		}
+		e.routes[id] = p
+		add(p)
 	}
 	for i, sp := range backendSpans {
-		e.backends = append(e.backends, namedPiece{c.Backends[i].Name, piece(sp)})
+		p := piece(sp)
+		e.backends = append(e.backends, namedPiece{c.Backends[i].Name, p})
+		add(p)
 	}
 	e.binds, e.names = piece(bindsSpan), piece(namesSpan)
-	e.size = len(data)
-	// The buffer holds every piece, each followed by a newline: it names one sequence of
-	// pieces.
-	sum := sha256.Sum256(data)
-	e.Version = hex.EncodeToString(sum[:8])
+	add(e.binds)
+	add(e.names)
+	var sum [sha256.Size]byte
+	e.Version = hex.EncodeToString(h.Sum(sum[:0])[:8])
 	return e, nil
 }
+
+var newline = []byte{'\n'}
 
 // Diff returns the JSON of the Delta that turns base into next. It names base.Version as
 // its base.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -429,5 +430,61 @@ func TestDiffIsValidJSON(t *testing.T) {
 		if err := dec.Decode(&d); err != nil {
 			t.Fatalf("strict decode: %v", err)
 		}
+	}
+}
+
+// EncodeReusing gives Encode's result and takes the pieces of routes whose fingerprint is
+// unchanged from the previous version.
+func TestEncodeReusing(t *testing.T) {
+	fp := func(tag map[string]string) func(bind, listener, key string) string {
+		return func(bind, listener, key string) string { return tag[key] }
+	}
+	tags := map[string]string{}
+	for i := range 10 {
+		tags[fmt.Sprintf("ns/r%d", i)] = "v1"
+	}
+	prev, err := EncodeReusing(gateway(10), nil, fp(tags))
+	if err != nil || prev.Reused() != 0 {
+		t.Fatalf("first: %v, reused %d", err, prev.Reused())
+	}
+	same := func(what string, got *Encoded, c *config.Config) {
+		t.Helper()
+		want := mustEncode(t, c)
+		if got.Version != want.Version || got.Size() != want.Size() || string(Diff(want, got)) != `{"base":"`+want.Version+`"}` {
+			t.Fatalf("%s: differs from Encode: %s", what, Diff(want, got))
+		}
+	}
+	// One route changed (its fingerprint too), one added without a fingerprint.
+	next := gateway(11)
+	next.Binds[0].Listeners[0].HTTPRoutes[1].Hostnames = []string{"changed.example.com"}
+	changed := next.Binds[0].Listeners[0].HTTPRoutes[1].EffectiveKey()
+	tags2 := maps.Clone(tags)
+	tags2[changed] = "v2"
+	got, err := EncodeReusing(next, prev, fp(tags2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("one changed, one added", got, next)
+	if got.Reused() != 9 {
+		t.Fatalf("reused %d, want 9", got.Reused())
+	}
+	// The fingerprints are the caller's promise: an unchanged one reuses the piece even
+	// if the route differs (here deliberately, to see that the piece came from prev).
+	lie := gateway(10)
+	lie.Binds[0].Listeners[0].HTTPRoutes[1].Hostnames = []string{"lie.example.com"}
+	got, _ = EncodeReusing(lie, prev, fp(tags))
+	if got.Reused() != 10 || got.Version != prev.Version {
+		t.Fatalf("reused %d, version %s; want every piece of %s", got.Reused(), got.Version, prev.Version)
+	}
+	// No fingerprint, no reuse.
+	got, _ = EncodeReusing(gateway(10), prev, fp(map[string]string{}))
+	if got.Reused() != 0 {
+		t.Fatalf("reused %d without fingerprints", got.Reused())
+	}
+	same("no fingerprints", got, gateway(10))
+	// Encode records no fingerprints: nothing is reused after it.
+	got, _ = EncodeReusing(gateway(10), mustEncode(t, gateway(10)), fp(tags))
+	if got.Reused() != 0 {
+		t.Fatalf("reused %d from an Encode", got.Reused())
 	}
 }

@@ -1,0 +1,86 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"reflect"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
+)
+
+// TranslateReusing is Translate for a snapshot that follows the one prev was translated
+// from: a Gateway's config reuses the encoded pieces of the routes prev encoded
+// (configdelta.EncodeReusing) when they were built from the same inputs, so a change to
+// one route does not encode every route again. The result equals Translate(s)'s, config
+// versions and pushes alike; prev may be nil (the first translation, which only records
+// the fingerprints).
+//
+// A route's piece is a function of the route object, the listener it is on, and inputs
+// that are not routes (Gateways, Services, policies, Secrets, ...); routes affect each
+// other's attachment and status, never each other's config. So a piece is fingerprinted
+// by the route's identity and resourceVersion and by a fingerprint of every input that is
+// not a route (inputsEpoch). Objects without a resourceVersion (not read from an API
+// server) turn reuse off.
+func TranslateReusing(s *Snapshot, prev *Result) *Result {
+	return translate(s, prev, true)
+}
+
+// routeKinds are the Snapshot fields that hold routes; inputsEpoch covers every other one.
+var routeFields = map[string]bool{"HTTPRoutes": true, "GRPCRoutes": true, "TLSRoutes": true, "TCPRoutes": true, "UDPRoutes": true}
+
+// inputsEpoch fingerprints every input of s that is not a route: the controller name and
+// the kind, namespace, name, UID and resourceVersion of every object. It is "" when an
+// object has no resourceVersion or s has a field it does not know how to read.
+func inputsEpoch(s *Snapshot) string {
+	h := sha256.New()
+	v := reflect.ValueOf(s).Elem()
+	ty := v.Type()
+	for i := range ty.NumField() {
+		f := ty.Field(i)
+		if routeFields[f.Name] {
+			continue
+		}
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.String:
+			h.Write([]byte(f.Name + "=" + fv.String() + "\n"))
+		case reflect.Slice:
+			for j := range fv.Len() {
+				obj, ok := fv.Index(j).Addr().Interface().(metav1.Object)
+				if !ok || obj.GetResourceVersion() == "" {
+					return ""
+				}
+				h.Write([]byte(f.Name + "|" + obj.GetNamespace() + "|" + obj.GetName() + "|" + string(obj.GetUID()) + "|" + obj.GetResourceVersion() + "\n"))
+			}
+		default:
+			return ""
+		}
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// routeFingerprint is what a route's config piece is built from, "" when unknown.
+func (t *translator) routeFingerprint(r *routeIR) string {
+	if t.epoch == "" || r.meta.ResourceVersion == "" {
+		return ""
+	}
+	return t.epoch + "|" + r.key.Kind + "|" + r.meta.Namespace + "|" + r.meta.Name + "|" + string(r.meta.UID) + "|" + r.meta.ResourceVersion
+}
+
+// previousPieces returns the pieces prev encoded for each Gateway.
+func previousPieces(prev *Result) map[nsName]*configdelta.Encoded {
+	if prev == nil {
+		return nil
+	}
+	out := make(map[nsName]*configdelta.Encoded, len(prev.Gateways))
+	for i := range prev.Gateways {
+		g := &prev.Gateways[i]
+		if g.Encoded != nil {
+			out[nsName{g.Namespace, g.Name}] = g.Encoded
+		}
+	}
+	return out
+}

@@ -1,0 +1,162 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
+)
+
+// versioned gives every object of s what an API server would: a UID per identity and a
+// resourceVersion that changes whenever the object's content does (here, a hash of it).
+func versioned(t *testing.T, s *Snapshot) *Snapshot {
+	t.Helper()
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice {
+			continue
+		}
+		for j := range f.Len() {
+			obj := f.Index(j).Addr().Interface().(metav1.Object)
+			obj.SetResourceVersion("")
+			obj.SetUID("")
+			raw, err := json.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(raw)
+			obj.SetResourceVersion(hex.EncodeToString(sum[:6]))
+			id := sha256.Sum256([]byte(v.Type().Field(i).Name + "/" + obj.GetNamespace() + "/" + obj.GetName()))
+			obj.SetUID(types.UID(hex.EncodeToString(id[:8])))
+		}
+	}
+	return s
+}
+
+// sameResult fails unless got equals want in everything: statuses, configs, views, and
+// the encoded pieces that pushes are made of.
+func sameResult(t *testing.T, what string, got, want *Result) {
+	t.Helper()
+	g, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(g) != string(w) {
+		t.Fatalf("%s: the result differs from a translation from scratch", what)
+	}
+	for i := range want.Gateways {
+		we, ge := want.Gateways[i].Encoded, got.Gateways[i].Encoded
+		if (we == nil) != (ge == nil) {
+			t.Fatalf("%s: gateway %s: pieces %v, want %v", what, want.Gateways[i].Name, ge != nil, we != nil)
+		}
+		if we == nil {
+			continue
+		}
+		if ge.Version != we.Version || ge.Size() != we.Size() {
+			t.Fatalf("%s: gateway %s: version %s size %d, want %s size %d", what, want.Gateways[i].Name, ge.Version, ge.Size(), we.Version, we.Size())
+		}
+		// No piece differs: a delta between the two is empty.
+		if d := string(configdelta.Diff(we, ge)); d != `{"base":"`+we.Version+`"}` {
+			t.Fatalf("%s: gateway %s: pieces differ: %s", what, want.Gateways[i].Name, d)
+		}
+	}
+}
+
+func reusedOf(res *Result) int {
+	n := 0
+	for _, g := range res.Gateways {
+		if g.Encoded != nil {
+			n += g.Encoded.Reused()
+		}
+	}
+	return n
+}
+
+// TestTranslateReusingEqualsTranslate translates every golden input after every other
+// one (with API-server-like resourceVersions): reusing the previous translation's pieces
+// never changes the result, and unchanged routes are reused.
+func TestTranslateReusingEqualsTranslate(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	if len(ins) < 10 {
+		t.Fatalf("only %d inputs", len(ins))
+	}
+	snaps := make([]*Snapshot, len(ins))
+	for i, in := range ins {
+		snaps[i] = versioned(t, loadSnapshot(t, in))
+	}
+	prevs := make([]*Result, len(ins))
+	for j := range ins {
+		prevs[j] = TranslateReusing(snaps[j], nil)
+		if n := reusedOf(prevs[j]); n != 0 {
+			t.Fatalf("a first translation reused %d pieces", n)
+		}
+	}
+	reused := 0
+	for i := range ins {
+		for j := range ins {
+			got := TranslateReusing(snaps[i], prevs[j])
+			sameResult(t, fmt.Sprintf("%s after %s", filepath.Base(ins[i]), filepath.Base(ins[j])), got, Translate(snaps[i]))
+			if i == j {
+				reused += reusedOf(got)
+			}
+		}
+	}
+	if reused == 0 {
+		t.Fatal("translating the same inputs twice reused nothing")
+	}
+}
+
+// TestTranslateReusingAfterChanges: one route changed, added or removed, and a change to
+// an input every route depends on.
+func TestTranslateReusingAfterChanges(t *testing.T) {
+	base := versioned(t, bigSnapshot(20))
+	prev := TranslateReusing(base, nil)
+	total := 0
+	for _, b := range prev.Gateways[0].Config.Binds {
+		for _, l := range b.Listeners {
+			total += len(l.HTTPRoutes)
+		}
+	}
+	for name, tc := range map[string]struct {
+		change func(s *Snapshot)
+		reused int // of the routes of base
+	}{
+		"nothing":        {func(*Snapshot) {}, total},
+		"route changed":  {func(s *Snapshot) { s.HTTPRoutes[3].Spec.Hostnames = []gwv1.Hostname{"changed.example.com"} }, total - 1},
+		"route removed":  {func(s *Snapshot) { s.HTTPRoutes = append(s.HTTPRoutes[:2:2], s.HTTPRoutes[3:]...) }, total - 1},
+		"route added":    {func(s *Snapshot) { s.HTTPRoutes = append(s.HTTPRoutes, *renamed(&s.HTTPRoutes[0], "new")) }, total},
+		"service change": {func(s *Snapshot) { s.Services[0].Spec.Ports[0].Port++ }, 0},
+		"gateway change": {func(s *Snapshot) { s.Gateways[0].Labels = map[string]string{"x": "y"} }, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := versioned(t, bigSnapshot(20))
+			tc.change(s)
+			s = versioned(t, s)
+			got := TranslateReusing(s, prev)
+			sameResult(t, name, got, Translate(s))
+			if n := reusedOf(got); n != tc.reused {
+				t.Fatalf("reused %d pieces, want %d", n, tc.reused)
+			}
+		})
+	}
+}
+
+func renamed(r *gwv1.HTTPRoute, name string) *gwv1.HTTPRoute {
+	c := r.DeepCopy()
+	c.Name = name
+	return c
+}
