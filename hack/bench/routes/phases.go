@@ -72,6 +72,7 @@ func (b *bench) propagation(ctx context.Context, r *report) error {
 	before := b.t.state()
 	mBefore := b.operatorMetrics(ctx)
 	putsBefore := b.statusPuts(ctx)
+	cpuBefore := b.sampleCPU(ctx)
 	start := time.Now()
 	lastLog := start
 	r.propagation = make([]time.Duration, 0, b.o.routes)
@@ -114,6 +115,7 @@ func (b *bench) propagation(ctx context.Context, r *report) error {
 		}
 	}
 	r.propagationWall = time.Since(start)
+	r.propagationCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), r.propagationWall)
 	after := b.t.state()
 	r.propagationStatusWrites = (after.routeStatusWrites - before.routeStatusWrites) + (after.gatewayStatusWrites - before.gatewayStatusWrites)
 	r.propagationOperator = diff(mBefore, b.operatorMetrics(ctx))

@@ -37,6 +37,7 @@ type report struct {
 	setupOperator                          map[string]float64
 	setupPuts                              map[string]float64
 	setupCPU                               string // CPU per process until all attached
+	propagationCPU                         string // CPU per process while adding routes one at a time
 
 	teardown       time.Duration
 	teardowns      [2]time.Duration
@@ -71,6 +72,9 @@ func (r *report) print(w io.Writer) {
 			r.propagationPuts["200"]/float64(r.n), r.propagationPuts["409"]/float64(r.n), sumExcept(r.propagationPuts, "200", "409")/float64(r.n))
 	}
 	p("    wall time:                        %.1fs", r.propagationWall.Seconds())
+	if r.propagationCPU != "" {
+		p("    CPU while adding:                 %s", r.propagationCPU)
+	}
 	if r.flips > 0 {
 		p("  flip (route 1, back-to-back client): %d non-200 of %d answers (404: %d, other codes %v, failed %d)%s",
 			r.flipErrors(), r.flipProbes.ok+r.flipErrors(), r.flipProbes.notFound, r.flipProbes.codes, r.flipProbes.failed, lastErr(r.flipProbes))
