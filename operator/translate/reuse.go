@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"reflect"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,12 +32,14 @@ func TranslateReusing(s *Snapshot, prev *Result) *Result {
 var routeFields = map[string]bool{"HTTPRoutes": true, "GRPCRoutes": true, "TLSRoutes": true, "TCPRoutes": true, "UDPRoutes": true}
 
 // inputsEpoch fingerprints every input of s that is not a route: the controller name and
-// the kind, namespace, name, UID and resourceVersion of every object. It is "" when an
-// object has no resourceVersion or s has a field it does not know how to read.
+// the kind, namespace, name, UID and resourceVersion of every object, whatever their order
+// in s (a cache lists them in no particular order). It is "" when an object has no
+// resourceVersion or s has a field it does not know how to read.
 func inputsEpoch(s *Snapshot) string {
 	h := sha256.New()
 	v := reflect.ValueOf(s).Elem()
 	ty := v.Type()
+	var ids []string
 	for i := range ty.NumField() {
 		f := ty.Field(i)
 		if routeFields[f.Name] {
@@ -47,12 +50,18 @@ func inputsEpoch(s *Snapshot) string {
 		case reflect.String:
 			h.Write([]byte(f.Name + "=" + fv.String() + "\n"))
 		case reflect.Slice:
+			ids = ids[:0]
 			for j := range fv.Len() {
 				obj, ok := fv.Index(j).Addr().Interface().(metav1.Object)
 				if !ok || obj.GetResourceVersion() == "" {
 					return ""
 				}
-				h.Write([]byte(f.Name + "|" + obj.GetNamespace() + "|" + obj.GetName() + "|" + string(obj.GetUID()) + "|" + obj.GetResourceVersion() + "\n"))
+				ids = append(ids, obj.GetNamespace()+"|"+obj.GetName()+"|"+string(obj.GetUID())+"|"+obj.GetResourceVersion())
+			}
+			slices.Sort(ids)
+			h.Write([]byte(f.Name + "\n"))
+			for _, id := range ids {
+				h.Write([]byte(id + "\n"))
 			}
 		default:
 			return ""

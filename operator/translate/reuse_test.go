@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -159,4 +160,29 @@ func renamed(r *gwv1.HTTPRoute, name string) *gwv1.HTTPRoute {
 	c := r.DeepCopy()
 	c.Name = name
 	return c
+}
+
+// A cache lists objects in no particular order: the order of a snapshot's objects does
+// not change the fingerprint of the inputs, so pieces are still reused.
+func TestTranslateReusingIgnoresOrder(t *testing.T) {
+	s := versioned(t, bigSnapshot(20))
+	prev := TranslateReusing(s, nil)
+	shuffled := versioned(t, bigSnapshot(20))
+	rng := rand.New(rand.NewPCG(3, 4))
+	v := reflect.ValueOf(shuffled).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() == reflect.Slice {
+			swap := reflect.Swapper(f.Interface())
+			rng.Shuffle(f.Len(), swap)
+		}
+	}
+	if inputsEpoch(s) != inputsEpoch(shuffled) {
+		t.Fatal("the order of the objects changed the fingerprint of the inputs")
+	}
+	got := TranslateReusing(shuffled, prev)
+	sameResult(t, "shuffled", got, Translate(shuffled))
+	if n := reusedOf(got); n != 20 {
+		t.Fatalf("reused %d of 20 pieces after a shuffle", n)
+	}
 }
