@@ -100,6 +100,7 @@ type metrics struct {
 	stepTime       *prometheus.HistogramVec
 	statusWrites   prometheus.Counter
 	workloadWrites prometheus.Counter
+	routePieces    *prometheus.CounterVec
 }
 
 // Setup registers the Provider's controller with mgr.
@@ -125,6 +126,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)}),
 			stepTime:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentgateway_reconcile_step_seconds", Help: "Time of each step of a reconcile (snapshot, translate, views, publish, deploy, status), to see where a reconcile's time goes.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"step"}),
 			statusWrites:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_status_writes_total", Help: "Status updates written."}),
+			routePieces:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_translate_route_pieces_total", Help: "HTTP route pieces of the proxy configs translated: reused from the previous translation, or encoded."}, []string{"result"}),
 			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
 		},
 	}
@@ -137,6 +139,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		m.stepTime, errs = collectors.Register(reg, m.stepTime, errs)
 		m.statusWrites, errs = collectors.Register(reg, m.statusWrites, errs)
 		m.workloadWrites, errs = collectors.Register(reg, m.workloadWrites, errs)
+		m.routePieces, errs = collectors.Register(reg, m.routePieces, errs)
 		if err := errors.Join(errs...); err != nil {
 			return nil, fmt.Errorf("register provider metrics: %w", err)
 		}
@@ -286,6 +289,12 @@ func (p *Provider) reconcile(ctx context.Context) error {
 	res := translate.TranslateReusing(snap, p.lastResult)
 	p.lastResult = res
 	p.metrics.translateTime.Observe(time.Since(t).Seconds())
+	for i := range res.Gateways {
+		if e := res.Gateways[i].Encoded; e != nil {
+			p.metrics.routePieces.WithLabelValues("reused").Add(float64(e.Reused()))
+			p.metrics.routePieces.WithLabelValues("encoded").Add(float64(e.Routes() - e.Reused()))
+		}
+	}
 	step("translate")
 
 	var errs []error

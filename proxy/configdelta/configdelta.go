@@ -100,6 +100,9 @@ func (e *Encoded) Size() int { return e.size }
 // Reused is how many route pieces EncodeReusing took from the previous version.
 func (e *Encoded) Reused() int { return e.reused }
 
+// Routes is how many HTTP route pieces there are.
+func (e *Encoded) Routes() int { return len(e.order) }
+
 // Encode cuts c into pieces and encodes them. It fails on duplicate route keys within a
 // listener or duplicate backend names (which config.Validate rejects too): pieces must
 // have unique names. c is not modified.

@@ -39,6 +39,7 @@ var operatorCounters = []string{
 	"agentgateway_xds_delta_pushes_total",
 	"agentgateway_xds_push_bytes_total",
 	"agentgateway_xds_snapshot_changes_total",
+	"agentgateway_translate_route_pieces_total",
 }
 
 // waitGateway waits until the Gateway is Programmed with an address and its listener
