@@ -175,13 +175,7 @@ func (w *Writer) now() metav1.Time {
 // (those belong to the cache). Only an object whose status changed is copied, and the copy
 // is written.
 func (w *Writer) update(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func()) (bool, error) {
-	return w.updateHeld(ctx, key, obj, status, build, nil)
-}
-
-// updateHeld is update, except that a change that hold (given the status before and after
-// build, as values) says to hold is not written now.
-func (w *Writer) updateHeld(ctx context.Context, key types.NamespacedName, obj client.Object, status func(client.Object) any, build func(), hold func(before, after any) bool) (bool, error) {
-	return w.updateWith(ctx, key, obj, status, build, updateHooks{hold: hold})
+	return w.updateWith(ctx, key, obj, status, build, updateHooks{})
 }
 
 // updateHooks adjust updateWith; every field is optional.
@@ -261,7 +255,7 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 	hold := func(before, after any) bool {
 		return onlyAttachedRoutes(before.(gwv1.GatewayStatus), after.(gwv1.GatewayStatus)) && w.holdGateway(key)
 	}
-	wrote, err := w.updateHeld(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
+	wrote, err := w.updateWith(ctx, key, gw, func(o client.Object) any { return &o.(*gwv1.Gateway).Status }, func() {
 		gw.Status.Conditions = mergeConditions(gw.Status.Conditions, conds, now)
 		old := map[gwv1.SectionName][]metav1.Condition{}
 		for _, l := range gw.Status.Listeners {
@@ -275,7 +269,7 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 		gw.Status.Listeners = ls
 		gw.Status.Addresses = addrs
 		gw.Status.AttachedListenerSets = ptr.To(r.AttachedListenerSets)
-	}, hold)
+	}, updateHooks{hold: hold})
 	if wrote {
 		w.wroteGateway(key)
 	}

@@ -140,15 +140,10 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 		}
 		return span{start, buf.Len() - 1}, nil // without Encode's newline
 	}
-	binds := Binds{Binds: make([]config.Bind, len(c.Binds))}
-	names := Names{RouteKeys: make([][][]string, len(c.Binds)), Backends: make([]string, 0, len(c.Backends))}
 	for bi := range c.Binds {
-		b := c.Binds[bi]
-		b.Listeners = make([]config.Listener, len(c.Binds[bi].Listeners))
-		names.RouteKeys[bi] = make([][]string, len(b.Listeners))
-		for li := range c.Binds[bi].Listeners {
-			l := &c.Binds[bi].Listeners[li]
-			keys := make([]string, len(l.HTTPRoutes))
+		b := &c.Binds[bi]
+		for li := range b.Listeners {
+			l := &b.Listeners[li]
 			for ri := range l.HTTPRoutes {
 				r := &l.HTTPRoutes[ri]
 				id := routeID{b.Name, l.Name, r.EffectiveKey()}
@@ -158,7 +153,6 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 				i := len(e.order)
 				e.routes[id] = nil // claimed; filled in below
 				e.order = append(e.order, id)
-				keys[ri] = id.key
 				if fingerprint != nil {
 					if fp := fingerprint(id.bind, id.listener, id.key); fp != "" {
 						e.fingerprints[id] = fp
@@ -175,12 +169,7 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 				}
 				routeSpans[i] = sp
 			}
-			cp := *l
-			cp.HTTPRoutes = nil
-			b.Listeners[li] = cp
-			names.RouteKeys[bi][li] = keys
 		}
-		binds.Binds[bi] = b
 	}
 	seen := make(map[string]bool, len(c.Backends))
 	backendSpans := make([]span, 0, len(c.Backends))
@@ -194,14 +183,13 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 		if err != nil {
 			return nil, fmt.Errorf("configdelta: encode backend %s: %w", be.Name, err)
 		}
-		names.Backends = append(names.Backends, be.Name)
 		backendSpans = append(backendSpans, sp)
 	}
-	bindsSpan, err := encode(&binds)
+	bindsSpan, err := encode(bindsOf(c))
 	if err != nil {
 		return nil, fmt.Errorf("configdelta: encode binds: %w", err)
 	}
-	namesSpan, err := encode(&names)
+	namesSpan, err := encode(namesOf(c))
 	if err != nil {
 		return nil, fmt.Errorf("configdelta: encode names: %w", err)
 	}

@@ -160,10 +160,15 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 	// offered is the push awaiting its answer. The next push waits for it: a delta must
 	// name the version the proxy will run when it arrives, and changes made meanwhile
 	// coalesce into one push. wholeOnce sends the next push whole.
+	type offer struct {
+		enc   *configdelta.Encoded
+		nonce string
+		delta bool // sent as a delta
+	}
 	var (
-		offered                 *configdelta.Encoded
-		offeredDelta, wholeOnce bool
-		nonce                   uint64
+		offered   *offer
+		wholeOnce bool
+		nonce     uint64
 	)
 	err = func() error {
 		for {
@@ -188,7 +193,8 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 					if err := ss.SendMsg(resp); err != nil {
 						return fmt.Errorf("send config %s: %w", next.Version, err)
 					}
-					sent, offered, offeredDelta, wholeOnce = next.Version, next, delta != nil, false
+					sent, wholeOnce = next.Version, false
+					offered = &offer{enc: next, nonce: resp.nonce, delta: delta != nil}
 					s.obs.Pushed(id, node, Push{Version: next.Version, Delta: delta != nil, Bytes: len(full) + len(delta)})
 					if delta != nil {
 						log.Debug("pushed config delta", "version", next.Version, "base", from.Version, "nonce", resp.nonce, "bytes", len(delta), "whole_bytes", next.Size())
@@ -208,11 +214,11 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 				if !r.IsAnswer() {
 					break
 				}
-				if offered != nil && r.Nonce == strconv.FormatUint(nonce, 10) {
+				if offered != nil && r.Nonce == offered.nonce {
 					switch {
 					case r.Error == "" && first.Deltas:
-						base = offered
-					case r.Resend && offeredDelta:
+						base = offered.enc
+					case r.Resend && offered.delta:
 						// The proxy could not rebuild the config from the delta (it lost
 						// track of its base): offer the version again, whole.
 						log.Warn("proxy could not apply a config delta; sending the config whole", "version", r.Version, "error", r.Error)
