@@ -32,7 +32,8 @@ type pacer struct {
 // would unpaced, and the apiserver, which spends several milliseconds of CPU on every
 // HTTPRoute write (schema and CEL validation), keeps the CPU it needs to take the burst.
 // A follower that serves no proxy translates only for its views (kubectl get
-// effectiveconfig), which may trail a burst by a moment: it takes a tenth of a core.
+// effectiveconfig), which may trail a change by a moment: it takes a tenth of a core, for
+// lone changes too.
 const (
 	paceShare     = 0.16
 	paceShareIdle = 0.1

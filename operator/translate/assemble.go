@@ -114,13 +114,26 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	}
 	eff.Version = cfg.Version
 	g.config, g.encoded, g.effective, g.ports = cfg, enc, eff, ports
-	if err := cmp.Or(cfg.Validate(), encErr); err != nil {
+	if err := cmp.Or(t.validate(cfg, enc), encErr); err != nil {
 		// A config the proxy would reject is a translator bug: keep the proxies on their last
 		// good config and say so.
 		g.config, g.encoded = nil, nil
 		g.conds.set(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
 			"internal error, please report: the generated proxy config is invalid: "+err.Error())
 	}
+}
+
+// validate is cfg.Validate, except for the HTTP routes whose pieces enc reused: each was
+// in the previous config of this Gateway, which passed validation (a Gateway whose config
+// fails keeps no pieces), and its fingerprint says it was built from the same inputs,
+// backends included. With one route changed, this checks one route instead of all.
+func (t *translator) validate(cfg *config.Config, enc *configdelta.Encoded) error {
+	if enc == nil || enc.Reused() == 0 {
+		return cfg.Validate()
+	}
+	return cfg.ValidateExcept(func(bind, listener string, r *config.HTTPRoute) bool {
+		return enc.ReusedRoute(bind, listener, r.EffectiveKey())
+	})
 }
 
 // noteUse records that Gateway g references a backend (usable or not): policies on the

@@ -40,6 +40,10 @@ type Result struct {
 	Policies []PolicyResult `json:"policies,omitempty"`
 	// Backends lists the conditions of every AgentgatewayBackend.
 	Backends []BackendResult `json:"backends,omitempty"`
+
+	// checked is, by route fingerprint, what checkBuiltRoute found ("" when the proxy can
+	// use the route); TranslateReusing only.
+	checked map[string]string
 }
 
 // ObjectKey identifies one Kubernetes object of the Snapshot.

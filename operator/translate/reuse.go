@@ -3,8 +3,11 @@ package translate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,10 +34,23 @@ func TranslateReusing(s *Snapshot, prev *Result) *Result {
 // routeKinds are the Snapshot fields that hold routes; inputsEpoch covers every other one.
 var routeFields = map[string]bool{"HTTPRoutes": true, "GRPCRoutes": true, "TLSRoutes": true, "TCPRoutes": true, "UDPRoutes": true}
 
+// specFields are the Snapshot fields of custom resources (Gateway API and ours). For them
+// the API server raises metadata.generation on every change that is not to metadata or
+// status, and translation reads nothing of their status; so such an object is identified
+// by its generation and labels, not its resourceVersion, and a status write (a Gateway's
+// attachedRoutes after every added route, a policy's ancestors) does not make every
+// route's piece be encoded again.
+var specFields = map[string]bool{
+	"GatewayClasses": true, "Gateways": true, "ListenerSets": true, "ReferenceGrants": true,
+	"BackendTLSPolicies": true, "XBackendTrafficPolicies": true,
+	"Policies": true, "Backends": true, "Parameters": true,
+}
+
 // inputsEpoch fingerprints every input of s that is not a route: the controller name and
-// the kind, namespace, name, UID and resourceVersion of every object, whatever their order
-// in s (a cache lists them in no particular order). It is "" when an object has no
-// resourceVersion or s has a field it does not know how to read.
+// the kind, namespace, name, UID and resourceVersion of every object (for custom resources
+// with a generation, the generation, labels and annotations instead: specFields), whatever
+// their order in s (a cache lists them in no particular order). It is "" when an object has
+// no resourceVersion or s has a field it does not know how to read.
 func inputsEpoch(s *Snapshot) string {
 	h := sha256.New()
 	v := reflect.ValueOf(s).Elem()
@@ -56,7 +72,13 @@ func inputsEpoch(s *Snapshot) string {
 				if !ok || obj.GetResourceVersion() == "" {
 					return ""
 				}
-				ids = append(ids, obj.GetNamespace()+"|"+obj.GetName()+"|"+string(obj.GetUID())+"|"+obj.GetResourceVersion())
+				id := obj.GetNamespace() + "|" + obj.GetName() + "|" + string(obj.GetUID()) + "|"
+				if g := obj.GetGeneration(); g > 0 && specFields[f.Name] {
+					id += "g" + strconv.FormatInt(g, 10) + "|" + sortedPairs(obj.GetLabels()) + "|" + sortedPairs(obj.GetAnnotations())
+				} else {
+					id += obj.GetResourceVersion()
+				}
+				ids = append(ids, id)
 			}
 			slices.Sort(ids)
 			h.Write([]byte(f.Name + "\n"))
@@ -69,6 +91,22 @@ func inputsEpoch(s *Snapshot) string {
 	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// sortedPairs writes m as quoted key=value pairs in key order.
+func sortedPairs(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(strconv.Quote(k))
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(m[k]))
+		b.WriteByte(',')
+	}
+	return b.String()
 }
 
 // routeFingerprint is what a route's config piece is built from, "" when unknown.

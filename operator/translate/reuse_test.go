@@ -2,6 +2,7 @@ package translate
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,8 +18,10 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
-// versioned gives every object of s what an API server would: a UID per identity and a
-// resourceVersion that changes whenever the object's content does (here, a hash of it).
+// versioned gives every object of s what an API server would: a UID per identity, a
+// resourceVersion that changes whenever the object's content does (here, a hash of it)
+// and, for custom resources, a generation that changes whenever anything but metadata and
+// status does.
 func versioned(t *testing.T, s *Snapshot) *Snapshot {
 	t.Helper()
 	v := reflect.ValueOf(s).Elem()
@@ -31,11 +34,23 @@ func versioned(t *testing.T, s *Snapshot) *Snapshot {
 			obj := f.Index(j).Addr().Interface().(metav1.Object)
 			obj.SetResourceVersion("")
 			obj.SetUID("")
+			obj.SetGeneration(0)
 			raw, err := json.Marshal(obj)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sum := sha256.Sum256(raw)
+			if specFields[v.Type().Field(i).Name] {
+				var m map[string]any
+				if err := json.Unmarshal(raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				delete(m, "metadata")
+				delete(m, "status")
+				spec, _ := json.Marshal(m)
+				g := sha256.Sum256(spec)
+				obj.SetGeneration(int64(binary.BigEndian.Uint32(g[:4])) + 1)
+			}
 			obj.SetResourceVersion(hex.EncodeToString(sum[:6]))
 			id := sha256.Sum256([]byte(v.Type().Field(i).Name + "/" + obj.GetNamespace() + "/" + obj.GetName()))
 			obj.SetUID(types.UID(hex.EncodeToString(id[:8])))
@@ -142,6 +157,14 @@ func TestTranslateReusingAfterChanges(t *testing.T) {
 		"route added":    {func(s *Snapshot) { s.HTTPRoutes = append(s.HTTPRoutes, *renamed(&s.HTTPRoutes[0], "new")) }, total},
 		"service change": {func(s *Snapshot) { s.Services[0].Spec.Ports[0].Port++ }, 0},
 		"gateway change": {func(s *Snapshot) { s.Gateways[0].Labels = map[string]string{"x": "y"} }, 0},
+		"gateway spec":   {func(s *Snapshot) { s.Gateways[0].Spec.Listeners[0].Hostname = ptr(gwv1.Hostname("*.example.com")) }, 0},
+		// A status write (attachedRoutes, after every added route) is not an input.
+		"gateway status": {func(s *Snapshot) {
+			s.Gateways[0].Status.Listeners = []gwv1.ListenerStatus{{Name: "http", AttachedRoutes: 20}}
+		}, total},
+		"class status": {func(s *Snapshot) {
+			s.GatewayClasses[0].Status.Conditions = []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue}}
+		}, total},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := versioned(t, bigSnapshot(20))

@@ -19,7 +19,31 @@ type routeCheck struct {
 // config of its own. The API server lets through values the proxy cannot use (a regular
 // expression RE2 rejects, say); such a route is rejected on its own
 // (Accepted=False/UnsupportedValue) instead of making its whole Gateway's config invalid.
+//
+// The result is a function of what the route's fingerprint covers (routeFingerprint), so
+// TranslateReusing takes it from the previous translation when the fingerprint is the same.
 func (t *translator) checkBuiltRoute(r *routeIR) {
+	fp := t.routeFingerprint(r)
+	if fp != "" {
+		if why, ok := t.prevChecked[fp]; ok {
+			t.res.checked[fp] = why
+			if why != "" && r.rejected == "" {
+				r.rejected = why
+			}
+			return
+		}
+	}
+	why := t.checkRoute(r)
+	if fp != "" {
+		t.res.checked[fp] = why
+	}
+	if why != "" && r.rejected == "" {
+		r.rejected = why
+	}
+}
+
+// checkRoute is checkBuiltRoute without the memo: why the proxy cannot use r, or "".
+func (t *translator) checkRoute(r *routeIR) string {
 	b := r.built
 	c := t.check
 	if c == nil {
@@ -58,7 +82,8 @@ func (t *translator) checkBuiltRoute(r *routeIR) {
 	}
 	bind.Listeners = c.listener[:]
 	cfg.Binds = c.bind[:]
-	if err := cfg.Validate(); err != nil && r.rejected == "" {
-		r.rejected = "the proxy cannot use this route: " + err.Error()
+	if err := cfg.Validate(); err != nil {
+		return "the proxy cannot use this route: " + err.Error()
 	}
+	return ""
 }

@@ -25,6 +25,10 @@ func translate(s *Snapshot, prev *Result, reuse bool) *Result {
 	t := newTranslator(s)
 	if reuse {
 		t.epoch, t.prevPieces = inputsEpoch(s), previousPieces(prev)
+		if prev != nil {
+			t.prevChecked = prev.checked
+		}
+		t.res.checked = map[string]string{}
 	}
 
 	// Classes first: a Gateway is ours only if its class is ours and accepted.
@@ -92,6 +96,8 @@ type translator struct {
 	// (TranslateReusing); both empty in Translate.
 	epoch      string
 	prevPieces map[nsName]*configdelta.Encoded
+	// prevChecked is the previous translation's checkBuiltRoute results by fingerprint.
+	prevChecked map[string]string
 }
 
 func newTranslator(s *Snapshot) *translator {

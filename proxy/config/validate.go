@@ -49,8 +49,23 @@ func (c *Config) Validate() error {
 	return v.errs
 }
 
+// ValidateExcept is Validate that does not check again the HTTP routes for which known
+// returns true: the caller has validated them before, unchanged and with the same
+// backends. Their keys still count in the check for duplicates. The operator uses it for
+// the routes whose encodings it reused from a config that passed Validate.
+func (c *Config) ValidateExcept(known func(bind, listener string, r *HTTPRoute) bool) error {
+	v := &validator{path: make([]byte, 0, 128), known: known}
+	v.config(c)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
+
 type validator struct {
 	errs Errors
+	// known says which HTTP routes not to check (ValidateExcept); nil checks all.
+	known func(bind, listener string, r *HTTPRoute) bool
 	// backends are the config's backends, set once they are all checked; routes look
 	// them up by name with v.backend.
 	backends []Backend
@@ -265,7 +280,9 @@ func (v *validator) listener(b *Bind, l *Listener) {
 			n := v.in(".httpRoutes", i)
 			r := &l.HTTPRoutes[i]
 			v.routeMeta(&r.RouteMeta, keys)
-			v.httpRoute(l, r)
+			if v.known == nil || !v.known(b.Name, l.Name, r) {
+				v.httpRoute(l, r)
+			}
 			v.out(n)
 		}
 	default:

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,6 +110,53 @@ func TestValidationPaths(t *testing.T) {
 		if e.Path != want[i] {
 			t.Errorf("error %d: path %q, want %q (%s)", i, e.Path, want[i], e.Msg)
 		}
+	}
+}
+
+// ValidateExcept skips the contents of the routes the caller knows, and nothing else: their
+// keys still collide with other routes', and other routes are checked in full.
+func TestValidateExcept(t *testing.T) {
+	bad := HTTPRoute{RouteMeta: RouteMeta{Namespace: "n", Name: "bad"}, Hostnames: []string{"A.com"}}
+	c := &Config{
+		Version: "1",
+		Binds: []Bind{{Name: "a", Port: 80, Protocol: ProtocolHTTP, Listeners: []Listener{{Name: "l", Protocol: ProtocolHTTP, HTTPRoutes: []HTTPRoute{
+			bad, bad, {RouteMeta: RouteMeta{Namespace: "n", Name: "other"}, Hostnames: []string{"B.com"}, Rules: []HTTPRouteRule{{}}},
+		}}}}},
+	}
+	paths := func(err error) []string {
+		var out []string
+		if errs, ok := err.(Errors); ok {
+			for _, e := range errs {
+				out = append(out, e.Path)
+			}
+		}
+		return out
+	}
+	all := []string{
+		"binds[0].listeners[0].httpRoutes[0].hostnames[0]",
+		"binds[0].listeners[0].httpRoutes[0].rules",
+		"binds[0].listeners[0].httpRoutes[1].key",
+		"binds[0].listeners[0].httpRoutes[1].hostnames[0]",
+		"binds[0].listeners[0].httpRoutes[1].rules",
+		"binds[0].listeners[0].httpRoutes[2].hostnames[0]",
+	}
+	if got := paths(c.Validate()); !slices.Equal(got, all) {
+		t.Fatalf("Validate: %q, want %q", got, all)
+	}
+	if got := paths(c.ValidateExcept(nil)); !slices.Equal(got, all) {
+		t.Fatalf("ValidateExcept(nil): %q, want %q", got, all)
+	}
+	var asked []string
+	known := func(bind, listener string, r *HTTPRoute) bool {
+		asked = append(asked, bind+"/"+listener+"/"+r.Name)
+		return r.Name == "bad"
+	}
+	want := []string{"binds[0].listeners[0].httpRoutes[1].key", "binds[0].listeners[0].httpRoutes[2].hostnames[0]"}
+	if got := paths(c.ValidateExcept(known)); !slices.Equal(got, want) {
+		t.Fatalf("ValidateExcept: %q, want %q", got, want)
+	}
+	if !slices.Equal(asked, []string{"a/l/bad", "a/l/bad", "a/l/other"}) {
+		t.Fatalf("known was asked about %q", asked)
 	}
 }
 

@@ -83,6 +83,7 @@ type Encoded struct {
 	// fingerprints are the callers' fingerprints of routes (EncodeReusing), by route.
 	fingerprints map[routeID]string
 	reused       int
+	reusedIDs    map[routeID]bool
 	order        []routeID
 	routes       map[routeID][]byte
 	backends     []namedPiece
@@ -99,6 +100,12 @@ func (e *Encoded) Size() int { return e.size }
 
 // Reused is how many route pieces EncodeReusing took from the previous version.
 func (e *Encoded) Reused() int { return e.reused }
+
+// ReusedRoute says whether EncodeReusing took the piece of the HTTP route with this key
+// on this bind and listener from the previous version.
+func (e *Encoded) ReusedRoute(bind, listener, routeKey string) bool {
+	return e.reusedIDs[routeID{bind, listener, routeKey}]
+}
 
 // Routes is how many HTTP route pieces there are.
 func (e *Encoded) Routes() int { return len(e.order) }
@@ -159,6 +166,10 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 						if prev != nil && prev.fingerprints[id] == fp && prev.routes[id] != nil {
 							reused[i] = prev.routes[id]
 							e.reused++
+							if e.reusedIDs == nil {
+								e.reusedIDs = make(map[routeID]bool, nroutes)
+							}
+							e.reusedIDs[id] = true
 							continue
 						}
 					}

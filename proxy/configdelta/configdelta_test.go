@@ -468,6 +468,16 @@ func TestEncodeReusing(t *testing.T) {
 	if got.Reused() != 9 {
 		t.Fatalf("reused %d, want 9", got.Reused())
 	}
+	for _, r := range next.Binds[0].Listeners[0].HTTPRoutes {
+		k := r.EffectiveKey()
+		want := k != changed && tags[k] != ""
+		if got.ReusedRoute(next.Binds[0].Name, next.Binds[0].Listeners[0].Name, k) != want {
+			t.Fatalf("ReusedRoute(%s) = %v, want %v", k, !want, want)
+		}
+	}
+	if got.ReusedRoute("other", next.Binds[0].Listeners[0].Name, "ns/r0") {
+		t.Fatal("ReusedRoute of a bind that does not exist")
+	}
 	// The fingerprints are the caller's promise: an unchanged one reuses the piece even
 	// if the route differs (here deliberately, to see that the piece came from prev).
 	lie := gateway(10)
