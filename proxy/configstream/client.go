@@ -40,6 +40,11 @@ type Client struct {
 	// StreamEnded, if set, is called with the reason every stream ended (for metrics and
 	// tests); Run keeps reconnecting regardless.
 	StreamEnded func(err error)
+	// ApplyDelta, if set, applies the configs Run rebuilds from a delta instead of Run's
+	// apply: it is also told the version the delta was made from and which HTTP routes
+	// the delta left as they were (runtime.Runtime.ApplyDelta), so that it need not find
+	// them out by comparing.
+	ApplyDelta func(c *config.Config, base string, unchanged func(bind, listener, routeKey string) bool) error
 
 	// wholeOnly makes the client not announce deltas, as proxies built before them (tests).
 	wholeOnly bool
@@ -203,6 +208,18 @@ func (c *Client) apply(r *Response, cur *config.Config, apply func(*config.Confi
 	}
 	if next.Version == "" {
 		next.Version = r.Version
+	}
+	if r.Delta != nil && c.ApplyDelta != nil {
+		carried := make(map[[3]string]bool, len(r.Delta.Routes))
+		for i := range r.Delta.Routes {
+			dr := &r.Delta.Routes[i]
+			carried[[3]string{dr.Bind, dr.Listener, dr.Route.EffectiveKey()}] = true
+		}
+		unchanged := func(bind, listener, key string) bool { return !carried[[3]string{bind, listener, key}] }
+		if err := c.ApplyDelta(next, r.Delta.Base, unchanged); err != nil {
+			return nil, err
+		}
+		return next, nil
 	}
 	if err := apply(next); err != nil {
 		return nil, err

@@ -437,6 +437,50 @@ func TestDeltasRebuildTheConfig(t *testing.T) {
 	}
 }
 
+// TestApplyDeltaIsToldWhatChanged: with ApplyDelta set, a config rebuilt from a delta goes
+// there with the version it was built from, and only the routes the delta carried are
+// reported changed; whole configs still go to Run's apply.
+func TestApplyDeltaIsToldWhatChanged(t *testing.T) {
+	snaps := NewSnapshots()
+	v1, _ := publish(t, snaps, hosts(5))
+	ts := startServer(t, "127.0.0.1:0", snaps)
+	a := &configs{}
+	type call struct {
+		version, base string
+		changed       []string
+	}
+	calls := make(chan call, 10)
+	c := client(ts.addr, "good-gw")
+	c.ApplyDelta = func(cfg *config.Config, base string, unchanged func(bind, listener, key string) bool) error {
+		var changed []string
+		for _, b := range cfg.Binds {
+			for _, l := range b.Listeners {
+				for _, r := range l.HTTPRoutes {
+					if !unchanged(b.Name, l.Name, r.EffectiveKey()) {
+						changed = append(changed, b.Name+"/"+l.Name+"/"+r.EffectiveKey())
+					}
+				}
+			}
+		}
+		calls <- call{cfg.Version, base, changed}
+		return a.apply(cfg)
+	}
+	runConfigClient(t, c, a)
+	ts.rec.waitFor(t, "acked "+v1)
+	if len(calls) != 0 {
+		t.Fatal("a whole config went to ApplyDelta")
+	}
+	v2, want := publish(t, snaps, hosts(5, "new.example.com"))
+	ts.rec.waitFor(t, "acked "+v2)
+	got := <-calls
+	if got.version != v2 || got.base != v1 || !slices.Equal(got.changed, []string{"port-80/http/ns/new.example.com"}) {
+		t.Fatalf("ApplyDelta got version %s base %s changed %q; want %s, %s, the new route", got.version, got.base, got.changed, v2, v1)
+	}
+	if mustJSON(t, a.last()) != want {
+		t.Fatal("the config applied differs from the one published")
+	}
+}
+
 func waitVersion(t *testing.T, c *configs, v string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

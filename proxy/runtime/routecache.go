@@ -183,13 +183,17 @@ type routePlan struct {
 	keysUnique bool
 	// sameContext: the partial validation was used, so ctx is still right.
 	sameContext bool
+	// same, while a listener is resolved, says which of its routes are known to equal the
+	// serving entry of the same route (nil: compare them all).
+	same func(r *config.HTTPRoute) bool
 	// nextTLS becomes the cache's serving TLS settings.
 	nextTLS map[listenerID]*compiledTLS
 }
 
 // resolve finds, for every HTTP route of c, the serving entry of an unchanged route or
-// a new entry with a copy of the route.
-func (rc *routeCache) resolve(c *config.Config) *routePlan {
+// a new entry with a copy of the route. unchanged, when not nil, names routes known to
+// equal the serving ones (Runtime.ApplyDelta); they are not compared.
+func (rc *routeCache) resolve(c *config.Config, unchanged func(bind, listener, routeKey string) bool) *routePlan {
 	rc.gen++
 	p := &routePlan{cache: rc, gen: rc.gen, next: make(map[listenerID][]*compiledRoute, len(rc.serving)),
 		byListener: map[*config.Listener][]*compiledRoute{}, keysUnique: true}
@@ -204,6 +208,10 @@ func (rc *routeCache) resolve(c *config.Config) *routePlan {
 				continue
 			}
 			lid := listenerID{b.Name, l.Name}
+			p.same = nil
+			if unchanged != nil {
+				p.same = func(r *config.HTTPRoute) bool { return unchanged(lid.bind, lid.listener, r.EffectiveKey()) }
+			}
 			es := p.resolveListener(rc.serving[lid], l.HTTPRoutes)
 			p.next[lid] = es
 			p.byListener[l] = es
@@ -271,7 +279,7 @@ func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPR
 // use sets es[ri] to old if route r is unchanged from it, to a new entry otherwise
 // (none if r cannot be copied), and reports whether old was used.
 func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *config.HTTPRoute) bool {
-	if old != nil && routeOps.equal(&old.route, r) {
+	if old != nil && ((p.same != nil && p.same(r)) || routeOps.equal(&old.route, r)) {
 		if old.mark == p.gen {
 			p.keysUnique = false // the same route twice
 		}

@@ -137,6 +137,62 @@ func TestRouteCacheReuse(t *testing.T) {
 	check("b.example.com", "/b", b, "three")
 }
 
+// TestApplyDeltaTrustsUnchanged: a config rebuilt from the serving one and a delta is told
+// which routes the delta left alone, and those are not compared with the cache's copies.
+// To see that, the test lies about a changed route: it keeps its old handler. With a base
+// that is not the serving version the hint is ignored and every route is compared.
+func TestApplyDeltaTrustsUnchanged(t *testing.T) {
+	a := startBackend(t, "a", false)
+	a.reqCh = make(chan echo, 10)
+	port := freePort(t)
+	rt := newRuntime(t)
+	mk := func(version, headerA, headerB string) *config.Config {
+		set := func(v string) []config.HTTPFilter {
+			return []config.HTTPFilter{{RequestHeaderModifier: &config.HeaderModifier{Set: []config.HTTPHeader{{Name: "x-route", Value: v}}}}}
+		}
+		routes := []config.HTTPRoute{
+			hroute("a", []string{"a.example.com"}, config.HTTPRouteRule{Filters: set(headerA), BackendRefs: to("a")}),
+			hroute("b", []string{"b.example.com"}, config.HTTPRouteRule{Filters: set(headerB), BackendRefs: to("a")}),
+		}
+		return &config.Config{Version: version, Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "l", HTTPRoutes: routes})},
+			Backends: []config.Backend{be("a", a.addr)}}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	check := func(host, want string) {
+		t.Helper()
+		if r := get(t, http.DefaultClient, url+"/", host); r.code != 200 {
+			t.Fatalf("%s: %d", host, r.code)
+		}
+		if got := (<-a.reqCh).Headers["X-Route"]; len(got) != 1 || got[0] != want {
+			t.Fatalf("%s: backend saw x-route %q, want %q", host, got, want)
+		}
+	}
+	onlyB := func(bind, listener, key string) bool {
+		if bind != "http" || listener != "l" {
+			t.Errorf("asked about a route on %s/%s", bind, listener)
+		}
+		return key != "default/b"
+	}
+
+	mustApply(t, rt, mk("1", "a1", "b1"))
+	ra1 := ruleFor(t, rt, "http", "a.example.com", "/")
+	// Both routes changed, the hint says only b did: a keeps its handler, b is rebuilt.
+	if err := rt.ApplyDelta(mk("2", "a2", "b2"), "1", onlyB); err != nil {
+		t.Fatal(err)
+	}
+	if ruleFor(t, rt, "http", "a.example.com", "/") != ra1 {
+		t.Error("a route the delta left alone was compared and rebuilt")
+	}
+	check("a.example.com", "a1")
+	check("b.example.com", "b2")
+	// A delta from a version that is not serving: the hint is not used.
+	if err := rt.ApplyDelta(mk("3", "a3", "b3"), "1", onlyB); err != nil {
+		t.Fatal(err)
+	}
+	check("a.example.com", "a3")
+	check("b.example.com", "b3")
+}
+
 // TestListenerTLSReuse: a reload keeps a listener's tls.Config (its parsed certificates)
 // when the listener's TLS settings did not change, and builds a new one when they did.
 func TestListenerTLSReuse(t *testing.T) {
@@ -194,7 +250,7 @@ func TestPartialValidation(t *testing.T) {
 	// Unchanged routes are not validated again, and a valid change applies.
 	ok := mk("2", func(c *config.Config) { (*routes(c))[2].Rules[0].BackendRefs = to("b") })
 	rt.mu.Lock()
-	p := rt.routes.resolve(ok)
+	p := rt.routes.resolve(ok, nil)
 	err := p.validate(ok)
 	rt.mu.Unlock()
 	if err != nil || !p.sameContext || p.reused != 4 {

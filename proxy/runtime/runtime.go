@@ -154,7 +154,18 @@ var ErrClosed = errors.New("runtime is shut down")
 // Apply validates, compiles and starts serving c. On error nothing
 // changes, except when opening a new socket fails after others were
 // opened: those are closed again and the old graph keeps serving.
-func (rt *Runtime) Apply(c *config.Config) (err error) {
+func (rt *Runtime) Apply(c *config.Config) error { return rt.apply(c, "", nil) }
+
+// ApplyDelta is Apply for c rebuilt from the config of version base and a delta
+// (configdelta.Apply): the HTTP routes of c for which unchanged(bind, listener, routeKey)
+// is true are base's. When base is the version serving, those routes are known to equal
+// the route cache's copies and are not compared with them again, which was most of the
+// work of applying a config in which one route of thousands changed. Otherwise it is Apply.
+func (rt *Runtime) ApplyDelta(c *config.Config, base string, unchanged func(bind, listener, routeKey string) bool) error {
+	return rt.apply(c, base, unchanged)
+}
+
+func (rt *Runtime) apply(c *config.Config, base string, unchanged func(bind, listener, routeKey string) bool) (err error) {
 	defer func() {
 		if err != nil {
 			rt.metrics.Reloads.WithLabelValues("failed").Inc()
@@ -166,7 +177,10 @@ func (rt *Runtime) Apply(c *config.Config) (err error) {
 	// the route cache track what the config being built uses.
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	plan := rt.routes.resolve(c)
+	if base == "" || rt.graph.Load().config.Version != base {
+		unchanged = nil
+	}
+	plan := rt.routes.resolve(c, unchanged)
 	if err := plan.validate(c); err != nil {
 		return err
 	}

@@ -249,7 +249,10 @@ func BenchmarkPushDecode(b *testing.B) {
 }
 
 // BenchmarkProxyApply is the proxy validating the config, building the handler graph and
-// swapping it in, alternating between two versions so every Apply is a real change.
+// swapping it in, alternating between two versions (one route more or less) so every
+// Apply is a real change: whole, as a config read from a file or pushed whole (every
+// route is compared with the route cache's copy), and delta, as the config stream applies
+// a config rebuilt from a delta (runtime.ApplyDelta: only the routes the delta carried).
 func BenchmarkProxyApply(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -268,15 +271,44 @@ func BenchmarkProxyApply(b *testing.B) {
 				c.Version = fmt.Sprint(k)
 				cfgs[k] = c
 			}
-			rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			defer rt.Shutdown(context.Background())
-			b.ReportAllocs()
-			k := 0
-			for b.Loop() {
-				if err := rt.Apply(cfgs[k%2]); err != nil {
-					b.Fatal(err)
+			// The route of the larger config that the smaller one lacks: the one a delta
+			// from the smaller carries.
+			added := map[string]bool{}
+			for _, r := range cfgs[1].Binds[0].Listeners[0].HTTPRoutes {
+				added[r.EffectiveKey()] = true
+			}
+			for _, r := range cfgs[0].Binds[0].Listeners[0].HTTPRoutes {
+				delete(added, r.EffectiveKey())
+			}
+			unchanged := func(_, _, key string) bool { return !added[key] }
+			for _, delta := range []bool{false, true} {
+				name := "whole"
+				if delta {
+					name = "delta"
 				}
-				k++
+				b.Run(name, func(b *testing.B) {
+					rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					defer rt.Shutdown(context.Background())
+					if err := rt.Apply(cfgs[1]); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportAllocs()
+					k := 0
+					for b.Loop() {
+						c, base := cfgs[k%2], cfgs[(k+1)%2].Version
+						var err error
+						if delta {
+							// As the config stream applies a config rebuilt from a delta.
+							err = rt.ApplyDelta(c, base, unchanged)
+						} else {
+							err = rt.Apply(c)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						k++
+					}
+				})
 			}
 		})
 	}

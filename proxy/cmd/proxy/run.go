@@ -130,6 +130,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 			Token:       configstream.TokenFile(o.tokenFile),
 			Logger:      log,
 			StreamEnded: func(error) { disconnects.Inc() },
+			ApplyDelta:  rt.ApplyDelta,
 		}
 		go func() {
 			defer close(srcDone)
