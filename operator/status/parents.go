@@ -51,8 +51,9 @@ func (w *Writer) route(ctx context.Context, r *translate.RouteResult, now metav1
 	if w.nextUpToDate != nil { // a Write pass
 		hooks.skip = func(cached client.Object) bool {
 			seen, ok := w.upToDate[k]
-			if !ok || seen.resourceVersion != cached.GetResourceVersion() || seen.generation != r.Generation ||
-				!reflect.DeepEqual(seen.parents, r.Parents) {
+			rv := cached.GetResourceVersion()
+			if !ok || (rv != seen.resourceVersion && (seen.writtenOver == "" || rv != seen.writtenOver)) ||
+				seen.generation != r.Generation || !reflect.DeepEqual(seen.parents, r.Parents) {
 				return false
 			}
 			w.upToDateMu.Lock()
@@ -60,9 +61,9 @@ func (w *Writer) route(ctx context.Context, r *translate.RouteResult, now metav1
 			w.upToDateMu.Unlock()
 			return true
 		}
-		hooks.upToDate = func(rv string) {
+		hooks.upToDate = func(rv, over string) {
 			w.upToDateMu.Lock()
-			w.nextUpToDate[k] = routeSeen{resourceVersion: rv, generation: r.Generation, parents: r.Parents}
+			w.nextUpToDate[k] = routeSeen{resourceVersion: rv, writtenOver: over, generation: r.Generation, parents: r.Parents}
 			w.upToDateMu.Unlock()
 		}
 	}

@@ -72,8 +72,12 @@ type Writer struct {
 // routeSeen is what upToDate holds for one route.
 type routeSeen struct {
 	resourceVersion string
-	generation      int64
-	parents         []gwv1.RouteParentStatus // as translation wanted them; never modified
+	// writtenOver is the resourceVersion our write replaced ("" when the status was found
+	// right, not written). A cache that still shows it has not seen our write yet; the
+	// status is right all the same, and writing it again would only get a conflict.
+	writtenOver string
+	generation  int64
+	parents     []gwv1.RouteParentStatus // as translation wanted them; never modified
 }
 
 // DefaultAttachedRoutesInterval is the default for Writer.AttachedRoutesInterval.
@@ -186,8 +190,9 @@ type updateHooks struct {
 	// skip, given the cached object, says its status is known to be right already.
 	skip func(cached client.Object) bool
 	// upToDate is told the resourceVersion at which the object's status is right: the
-	// cached one when nothing needed writing, the written one after a write.
-	upToDate func(resourceVersion string)
+	// cached one when nothing needed writing (over is ""), the written one after a write
+	// (over is the cached one it replaced).
+	upToDate func(resourceVersion, over string)
 }
 
 // updateWith is update with hooks.
@@ -205,7 +210,7 @@ func (w *Writer) updateWith(ctx context.Context, key types.NamespacedName, obj c
 	after := reflect.ValueOf(status(obj)).Elem().Interface()
 	if apiequality.Semantic.DeepEqual(before, after) {
 		if h.upToDate != nil {
-			h.upToDate(obj.GetResourceVersion())
+			h.upToDate(obj.GetResourceVersion(), "")
 		}
 		return false, nil
 	}
@@ -217,7 +222,7 @@ func (w *Writer) updateWith(ctx context.Context, key types.NamespacedName, obj c
 		return false, fmt.Errorf("write status of %T %s: %w", obj, key, err)
 	}
 	if h.upToDate != nil {
-		h.upToDate(out.GetResourceVersion())
+		h.upToDate(out.GetResourceVersion(), obj.GetResourceVersion())
 	}
 	return true, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -244,9 +245,15 @@ func TestWriterHoldsAttachedRoutes(t *testing.T) {
 type probeReader struct {
 	client.Client
 	tamper func(*gwv1.HTTPRoute)
+	// lagging, when set, is what the cache still shows of the route.
+	lagging *gwv1.HTTPRoute
 }
 
 func (r probeReader) Get(ctx context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if hr, ok := obj.(*gwv1.HTTPRoute); ok && r.lagging != nil {
+		r.lagging.DeepCopyInto(hr)
+		return nil
+	}
 	if err := r.Client.Get(ctx, k, obj, opts...); err != nil {
 		return err
 	}
@@ -324,5 +331,58 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 	reader.tamper = func(r *gwv1.HTTPRoute) { r.Status.Parents = nil }
 	if n := pass(want("Other")); n != 1 {
 		t.Fatalf("a route back in the result was skipped (%d writes)", n)
+	}
+}
+
+// TestWriterTrustsItsOwnWrite: until the cache shows our status write, it shows the route
+// at the resourceVersion the write replaced. A pass then must not write the same status
+// again over it (that is a conflict, and a retried pass); a change by someone else is a
+// new resourceVersion and is still compared.
+func TestWriterTrustsItsOwnWrite(t *testing.T) {
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	gwv1.Install(scheme)
+	var writes atomic.Int64
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithObjects(&gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}).
+		WithStatusSubresource(&gwv1.HTTPRoute{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes.Add(1)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		}}).Build()
+	reader := &probeReader{Client: c}
+	w := &Writer{Client: c, Reader: reader, ControllerName: ours}
+	want := func(reason string) *translate.Result {
+		return &translate.Result{Routes: []translate.RouteResult{{Key: translate.ObjectKey{Kind: "HTTPRoute", Namespace: "ns", Name: "r"}, Generation: 1,
+			Parents: []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "web"}, ControllerName: ours,
+				Conditions: []metav1.Condition{cond("Accepted", "True", reason, 1)}}}}}}
+	}
+	ctx := context.Background()
+	var before gwv1.HTTPRoute
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "r"}, &before); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write(ctx, want("Accepted")); n != 1 || err != nil {
+		t.Fatalf("first pass: %d writes, %v", n, err)
+	}
+	// The cache has not seen the write: the same status is not written again.
+	reader.lagging = &before
+	for range 2 {
+		if n, err := w.Write(ctx, want("Accepted")); n != 0 || err != nil {
+			t.Fatalf("pass over a lagging cache: %d writes, %v", n, err)
+		}
+	}
+	// A different wanted status is written (against the stale version: a conflict that the
+	// caller retries once the cache has caught up).
+	if _, err := w.Write(ctx, want("Other")); !apierrors.IsConflict(err) {
+		t.Fatalf("a changed status over a lagging cache: %v, want a conflict", err)
+	}
+	// The cache catches up: nothing to write for the first status.
+	reader.lagging = nil
+	if n, err := w.Write(ctx, want("Accepted")); n != 0 || err != nil {
+		t.Fatalf("after the cache caught up: %d writes, %v", n, err)
+	}
+	if writes.Load() != 2 {
+		t.Fatalf("%d status writes, want 2 (the first, and the conflicting one)", writes.Load())
 	}
 }

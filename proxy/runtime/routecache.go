@@ -20,6 +20,10 @@ import (
 //     otherwise, and whenever that partial validation finds a problem, the whole config
 //     is validated, so the errors are exactly config.Validate's.
 //
+// A config rebuilt from a delta (Runtime.ApplyDelta) comes with the routes the delta left
+// alone; when it was built from the serving version, those are known to equal their
+// copies and are not compared, so a change to one route of thousands compares one.
+//
 // Listener TLS settings (certificates parsed into a tls.Config) are kept the same way.
 //
 // The router table is still built from the whole new config, and the new graph is still
