@@ -37,8 +37,9 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	eff.Name, eff.Namespace = g.key.name, g.key.ns
 	binds := map[bindKey]*config.Bind{}
 	used := map[string]bool{}
-	// fingerprints of the HTTP routes, by bind, listener and route key (TranslateReusing).
-	var fingerprints map[[3]string]string
+	// fingerprints of the HTTP routes of each bind's listeners, in config order
+	// (TranslateReusing).
+	fingerprints := map[bindKey][][]configdelta.Fingerprint{}
 	for _, l := range g.listeners {
 		if !l.servable() {
 			continue
@@ -54,14 +55,7 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			binds[k] = b
 		}
 		cl, el, fps := t.assembleListener(g, l, used)
-		for i, fp := range fps {
-			if fp != "" {
-				if fingerprints == nil {
-					fingerprints = map[[3]string]string{}
-				}
-				fingerprints[[3]string{b.Name, cl.Name, cl.HTTPRoutes[i].EffectiveKey()}] = fp
-			}
-		}
+		fingerprints[k] = append(fingerprints[k], fps)
 		if l.frontend != nil && l.frontend.http3 && b.Protocol == config.ProtocolHTTPS {
 			b.HTTP3 = true
 		}
@@ -79,7 +73,9 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 		return !keys[i].udp && keys[j].udp
 	})
 	var ports []Port
+	var bindFps [][][]configdelta.Fingerprint // by bind, listener and route of cfg
 	for _, k := range keys {
+		bindFps = append(bindFps, fingerprints[k])
 		b := binds[k]
 		cfg.Binds = append(cfg.Binds, *b)
 		proto := "TCP"
@@ -104,9 +100,14 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 		t.noteUse(name, g)
 	}
 	// The pieces serve as the content hash and, on the config server, as the pushes.
-	var fingerprint func(bind, listener, key string) string
-	if fingerprints != nil {
-		fingerprint = func(bind, listener, key string) string { return fingerprints[[3]string{bind, listener, key}] }
+	var fingerprint func(bi, li, ri int) configdelta.Fingerprint
+	if t.epoch != "" {
+		fingerprint = func(bi, li, ri int) configdelta.Fingerprint {
+			if fps := bindFps[bi][li]; ri < len(fps) {
+				return fps[ri]
+			}
+			return configdelta.Fingerprint{}
+		}
 	}
 	enc, encErr := configdelta.EncodeReusing(cfg, t.prevPieces[g.key], fingerprint)
 	if encErr == nil {
@@ -154,7 +155,7 @@ func (t *translator) noteUse(name string, g *gatewayIR) {
 
 // assembleListener also returns the fingerprint of each of the listener's HTTP routes (see
 // TranslateReusing), "" where there is none.
-func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener, []string) {
+func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener, []configdelta.Fingerprint) {
 	cl := config.Listener{Name: l.configName(), Hostname: l.hostname, Protocol: config.Protocol(l.protocol)}
 	el := viewsv1a1.EffectiveListener{Name: l.configName(), Port: l.port, Protocol: string(l.protocol), Hostname: l.hostname}
 	if l.tls != nil && (l.protocol == gwv1.HTTPSProtocolType || l.protocol == gwv1.TLSProtocolType) {
@@ -203,11 +204,11 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	if len(entries) > 0 {
 		el.Routes = make([]viewsv1a1.EffectiveRoute, len(entries))
 	}
-	var fps []string
+	var fps []configdelta.Fingerprint
 	if nHTTP > 0 {
 		cl.HTTPRoutes = make([]config.HTTPRoute, 0, nHTTP)
 		if t.epoch != "" {
-			fps = make([]string, 0, nHTTP)
+			fps = make([]configdelta.Fingerprint, 0, nHTTP)
 		}
 	}
 	if nL4 > 0 {

@@ -43,7 +43,7 @@ type Result struct {
 
 	// checked is, by route fingerprint, what checkBuiltRoute found ("" when the proxy can
 	// use the route); TranslateReusing only.
-	checked map[string]string
+	checked map[configdelta.Fingerprint]string
 }
 
 // ObjectKey identifies one Kubernetes object of the Snapshot.

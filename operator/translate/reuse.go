@@ -109,12 +109,14 @@ func sortedPairs(m map[string]string) string {
 	return b.String()
 }
 
-// routeFingerprint is what a route's config piece is built from, "" when unknown.
-func (t *translator) routeFingerprint(r *routeIR) string {
-	if t.epoch == "" || r.meta.ResourceVersion == "" {
-		return ""
+// routeFingerprint is what a route's config piece is built from, zero when unknown: the
+// inputs that are not routes, and the route object (its UID, unique to the object, and its
+// resourceVersion).
+func (t *translator) routeFingerprint(r *routeIR) configdelta.Fingerprint {
+	if t.epoch == "" || r.meta.ResourceVersion == "" || r.meta.UID == "" {
+		return configdelta.Fingerprint{}
 	}
-	return t.epoch + "|" + r.key.Kind + "|" + r.meta.Namespace + "|" + r.meta.Name + "|" + string(r.meta.UID) + "|" + r.meta.ResourceVersion
+	return configdelta.Fingerprint{Inputs: t.epoch, Object: string(r.meta.UID), Version: r.meta.ResourceVersion}
 }
 
 // previousPieces returns the pieces prev encoded for each Gateway.

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // routeCheck is the one-route config checkBuiltRoute validates. One is reused from route to
@@ -24,7 +25,7 @@ type routeCheck struct {
 // TranslateReusing takes it from the previous translation when the fingerprint is the same.
 func (t *translator) checkBuiltRoute(r *routeIR) {
 	fp := t.routeFingerprint(r)
-	if fp != "" {
+	if fp != (configdelta.Fingerprint{}) {
 		if why, ok := t.prevChecked[fp]; ok {
 			t.res.checked[fp] = why
 			if why != "" && r.rejected == "" {
@@ -34,7 +35,7 @@ func (t *translator) checkBuiltRoute(r *routeIR) {
 		}
 	}
 	why := t.checkRoute(r)
-	if fp != "" {
+	if fp != (configdelta.Fingerprint{}) {
 		t.res.checked[fp] = why
 	}
 	if why != "" && r.rejected == "" {

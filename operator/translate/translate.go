@@ -28,7 +28,7 @@ func translate(s *Snapshot, prev *Result, reuse bool) *Result {
 		if prev != nil {
 			t.prevChecked = prev.checked
 		}
-		t.res.checked = map[string]string{}
+		t.res.checked = map[configdelta.Fingerprint]string{}
 	}
 
 	// Classes first: a Gateway is ours only if its class is ours and accepted.
@@ -97,7 +97,7 @@ type translator struct {
 	epoch      string
 	prevPieces map[nsName]*configdelta.Encoded
 	// prevChecked is the previous translation's checkBuiltRoute results by fingerprint.
-	prevChecked map[string]string
+	prevChecked map[configdelta.Fingerprint]string
 }
 
 func newTranslator(s *Snapshot) *translator {

@@ -78,17 +78,29 @@ type Encoded struct {
 	// have equal versions.
 	Version string
 
-	binds []byte
-	names []byte
-	// fingerprints are the callers' fingerprints of routes (EncodeReusing), by route.
-	fingerprints map[routeID]string
-	reused       int
-	reusedIDs    map[routeID]bool
-	order        []routeID
-	routes       map[routeID][]byte
-	backends     []namedPiece
-	size         int
+	binds    []byte
+	names    []byte
+	reused   int
+	order    []routeID
+	routes   map[routeID]routePiece
+	backends []namedPiece
+	size     int
 }
+
+// routePiece is the encoding of one HTTP route, the caller's fingerprint of it
+// (EncodeReusing) and whether it was taken from the previous version.
+type routePiece struct {
+	raw    []byte
+	fp     Fingerprint
+	reused bool
+}
+
+// Fingerprint is what a caller of EncodeReusing says an HTTP route was built from: equal
+// fingerprints promise equal routes. The zero value means unknown (never reused). Its
+// parts are the caller's to choose; a translator might use a fingerprint of every input
+// that is not a route, and the route object's UID and resourceVersion. They are separate
+// strings so that a caller need not join them for every route of every version.
+type Fingerprint struct{ Inputs, Object, Version string }
 
 type namedPiece struct {
 	name string
@@ -104,7 +116,7 @@ func (e *Encoded) Reused() int { return e.reused }
 // ReusedRoute says whether EncodeReusing took the piece of the HTTP route with this key
 // on this bind and listener from the previous version.
 func (e *Encoded) ReusedRoute(bind, listener, routeKey string) bool {
-	return e.reusedIDs[routeID{bind, listener, routeKey}]
+	return e.routes[routeID{bind, listener, routeKey}].reused
 }
 
 // Routes is how many HTTP route pieces there are.
@@ -116,11 +128,12 @@ func (e *Encoded) Routes() int { return len(e.order) }
 func Encode(c *config.Config) (*Encoded, error) { return EncodeReusing(c, nil, nil) }
 
 // EncodeReusing is Encode that takes the bytes of an HTTP route from prev instead of
-// encoding it again when fingerprint(bind, listener, routeKey) is not empty and equals
-// the fingerprint prev recorded for the same route. The caller promises that equal
-// fingerprints mean equal routes (a translator can fingerprint a route by the inputs it
-// was built from). The result is the same as Encode's, bytes and version alike.
-func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, listener, routeKey string) string) (*Encoded, error) {
+// encoding it again when fingerprint(bi, li, ri), for c.Binds[bi].Listeners[li].HTTPRoutes[ri],
+// is not zero and equals the fingerprint prev recorded for the same route (same bind,
+// listener and route key). The caller promises that equal fingerprints mean equal routes
+// (a translator can fingerprint a route by the inputs it was built from). The result is
+// the same as Encode's, bytes and version alike.
+func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri int) Fingerprint) (*Encoded, error) {
 	// Pieces are written into one buffer (one allocation that grows, instead of one per
 	// piece) and sliced out of it at the end.
 	var buf bytes.Buffer
@@ -132,10 +145,7 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 			nroutes += len(c.Binds[bi].Listeners[li].HTTPRoutes)
 		}
 	}
-	e := &Encoded{routes: make(map[routeID][]byte, nroutes), order: make([]routeID, 0, nroutes)}
-	if fingerprint != nil {
-		e.fingerprints = make(map[routeID]string, nroutes)
-	}
+	e := &Encoded{routes: make(map[routeID]routePiece, nroutes), order: make([]routeID, 0, nroutes)}
 	// routeSpans[i] locates the i-th route's bytes in buf; reused[i], when set, holds
 	// them instead.
 	routeSpans := make([]span, nroutes)
@@ -158,20 +168,17 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 					return nil, fmt.Errorf("configdelta: duplicate HTTP route key %q on listener %s/%s", id.key, id.bind, id.listener)
 				}
 				i := len(e.order)
-				e.routes[id] = nil // claimed; filled in below
 				e.order = append(e.order, id)
+				var fp Fingerprint
 				if fingerprint != nil {
-					if fp := fingerprint(id.bind, id.listener, id.key); fp != "" {
-						e.fingerprints[id] = fp
-						if prev != nil && prev.fingerprints[id] == fp && prev.routes[id] != nil {
-							reused[i] = prev.routes[id]
-							e.reused++
-							if e.reusedIDs == nil {
-								e.reusedIDs = make(map[routeID]bool, nroutes)
-							}
-							e.reusedIDs[id] = true
-							continue
-						}
+					fp = fingerprint(bi, li, ri)
+				}
+				e.routes[id] = routePiece{fp: fp} // claimed; the bytes are filled in below
+				if fp != (Fingerprint{}) && prev != nil {
+					if old := prev.routes[id]; old.fp == fp && old.raw != nil {
+						reused[i] = old.raw
+						e.reused++
+						continue
 					}
 				}
 				sp, err := encode(r)
@@ -215,8 +222,8 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 		e.size += len(p) + 1
 	}
 	for i, id := range e.order {
-		p := reused[i]
-		if p == nil {
+		p, fromPrev := reused[i], reused[i] != nil
+		if !fromPrev {
 			p = piece(routeSpans[i])
 			if fingerprint != nil {
 				// A later version may reuse this piece: give it its own memory, so that
@@ -225,7 +232,9 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bind, liste
 				p = bytes.Clone(p)
 			}
 		}
-		e.routes[id] = p
+		rp := e.routes[id]
+		rp.raw, rp.reused = p, fromPrev
+		e.routes[id] = rp
 		add(p)
 	}
 	for i, sp := range backendSpans {
@@ -260,8 +269,8 @@ func Diff(base, next *Encoded) []byte {
 	}
 	first := true
 	for _, id := range next.order {
-		raw := next.routes[id]
-		if old, ok := base.routes[id]; ok && bytes.Equal(old, raw) {
+		raw := next.routes[id].raw
+		if old, ok := base.routes[id]; ok && bytes.Equal(old.raw, raw) {
 			continue
 		}
 		if first {

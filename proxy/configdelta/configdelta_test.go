@@ -436,14 +436,21 @@ func TestDiffIsValidJSON(t *testing.T) {
 // EncodeReusing gives Encode's result and takes the pieces of routes whose fingerprint is
 // unchanged from the previous version.
 func TestEncodeReusing(t *testing.T) {
-	fp := func(tag map[string]string) func(bind, listener, key string) string {
-		return func(bind, listener, key string) string { return tag[key] }
+	// fp fingerprints the routes of c by their tag (none when untagged).
+	fp := func(c *config.Config, tag map[string]string) func(bi, li, ri int) Fingerprint {
+		return func(bi, li, ri int) Fingerprint {
+			if v := tag[c.Binds[bi].Listeners[li].HTTPRoutes[ri].EffectiveKey()]; v != "" {
+				return Fingerprint{Inputs: "in", Object: "route", Version: v}
+			}
+			return Fingerprint{}
+		}
 	}
 	tags := map[string]string{}
 	for i := range 10 {
 		tags[fmt.Sprintf("ns/r%d", i)] = "v1"
 	}
-	prev, err := EncodeReusing(gateway(10), nil, fp(tags))
+	first := gateway(10)
+	prev, err := EncodeReusing(first, nil, fp(first, tags))
 	if err != nil || prev.Reused() != 0 {
 		t.Fatalf("first: %v, reused %d", err, prev.Reused())
 	}
@@ -460,7 +467,7 @@ func TestEncodeReusing(t *testing.T) {
 	changed := next.Binds[0].Listeners[0].HTTPRoutes[1].EffectiveKey()
 	tags2 := maps.Clone(tags)
 	tags2[changed] = "v2"
-	got, err := EncodeReusing(next, prev, fp(tags2))
+	got, err := EncodeReusing(next, prev, fp(next, tags2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,18 +489,20 @@ func TestEncodeReusing(t *testing.T) {
 	// if the route differs (here deliberately, to see that the piece came from prev).
 	lie := gateway(10)
 	lie.Binds[0].Listeners[0].HTTPRoutes[1].Hostnames = []string{"lie.example.com"}
-	got, _ = EncodeReusing(lie, prev, fp(tags))
+	got, _ = EncodeReusing(lie, prev, fp(lie, tags))
 	if got.Reused() != 10 || got.Version != prev.Version {
 		t.Fatalf("reused %d, version %s; want every piece of %s", got.Reused(), got.Version, prev.Version)
 	}
 	// No fingerprint, no reuse.
-	got, _ = EncodeReusing(gateway(10), prev, fp(map[string]string{}))
+	untagged := gateway(10)
+	got, _ = EncodeReusing(untagged, prev, fp(untagged, map[string]string{}))
 	if got.Reused() != 0 {
 		t.Fatalf("reused %d without fingerprints", got.Reused())
 	}
 	same("no fingerprints", got, gateway(10))
 	// Encode records no fingerprints: nothing is reused after it.
-	got, _ = EncodeReusing(gateway(10), mustEncode(t, gateway(10)), fp(tags))
+	again := gateway(10)
+	got, _ = EncodeReusing(again, mustEncode(t, gateway(10)), fp(again, tags))
 	if got.Reused() != 0 {
 		t.Fatalf("reused %d from an Encode", got.Reused())
 	}
