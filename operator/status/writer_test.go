@@ -263,14 +263,13 @@ func (r probeReader) Get(ctx context.Context, k client.ObjectKey, obj client.Obj
 	return nil
 }
 
-// TestWriterSkipsRoutesKnownUpToDate: a pass skips a route whose cached resourceVersion and
-// wanted status are those it last found right; any change to either is compared and
-// written as before.
-func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
+// routeWriter is a Writer over a fake client holding HTTPRoute ns/r, read through a
+// probeReader, and a count of its status writes.
+func routeWriter() (client.Client, *probeReader, *Writer, *atomic.Int64) {
 	scheme := runtime.NewScheme()
 	clientgoscheme.AddToScheme(scheme)
 	gwv1.Install(scheme)
-	var writes atomic.Int64
+	writes := &atomic.Int64{}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(&gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}).
 		WithStatusSubresource(&gwv1.HTTPRoute{}).
@@ -279,12 +278,21 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		}}).Build()
 	reader := &probeReader{Client: c}
-	w := &Writer{Client: c, Reader: reader, ControllerName: ours}
-	want := func(reason string) *translate.Result {
-		return &translate.Result{Routes: []translate.RouteResult{{Key: translate.ObjectKey{Kind: "HTTPRoute", Namespace: "ns", Name: "r"}, Generation: 1,
-			Parents: []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "web"}, ControllerName: ours,
-				Conditions: []metav1.Condition{cond("Accepted", "True", reason, 1)}}}}}}
-	}
+	return c, reader, &Writer{Client: c, Reader: reader, ControllerName: ours}, writes
+}
+
+// wantRoute is a result in which route ns/r is Accepted with reason on parent web.
+func wantRoute(reason string) *translate.Result {
+	return &translate.Result{Routes: []translate.RouteResult{{Key: translate.ObjectKey{Kind: "HTTPRoute", Namespace: "ns", Name: "r"}, Generation: 1,
+		Parents: []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "web"}, ControllerName: ours,
+			Conditions: []metav1.Condition{cond("Accepted", "True", reason, 1)}}}}}}
+}
+
+// TestWriterSkipsRoutesKnownUpToDate: a pass skips a route whose cached resourceVersion and
+// wanted status are those it last found right; any change to either is compared and
+// written as before.
+func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
+	c, reader, w, writes := routeWriter()
 	ctx := context.Background()
 	pass := func(res *translate.Result) int64 {
 		t.Helper()
@@ -294,21 +302,21 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 		}
 		return writes.Load() - before
 	}
-	if n := pass(want("Accepted")); n != 1 {
+	if n := pass(wantRoute("Accepted")); n != 1 {
 		t.Fatalf("first pass wrote %d", n)
 	}
 	// The cache would now show a different status under the same resourceVersion (which
 	// a real cache never does): a pass that compared would write it, one that skips does not.
 	reader.tamper = func(r *gwv1.HTTPRoute) { r.Status.Parents = nil }
-	if n := pass(want("Accepted")); n != 0 {
+	if n := pass(wantRoute("Accepted")); n != 0 {
 		t.Fatalf("a route known up to date was compared and written (%d writes)", n)
 	}
 	// A different wanted status is compared and written.
 	reader.tamper = nil
-	if n := pass(want("Other")); n != 1 {
+	if n := pass(wantRoute("Other")); n != 1 {
 		t.Fatalf("changed wanted status: %d writes", n)
 	}
-	if n := pass(want("Other")); n != 0 {
+	if n := pass(wantRoute("Other")); n != 0 {
 		t.Fatalf("unchanged after the write: %d writes", n)
 	}
 	// Someone else rewrites the status (a new resourceVersion): compared and written back.
@@ -320,7 +328,7 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 	if err := c.Status().Update(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
-	if n := pass(want("Other")); n != 1 {
+	if n := pass(wantRoute("Other")); n != 1 {
 		t.Fatalf("status cleared by someone else: %d writes", n)
 	}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "r"}, &r); err != nil || len(r.Status.Parents) != 1 || r.Status.Parents[0].Conditions[0].Reason != "Other" {
@@ -329,7 +337,7 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 	// A route that left the result is forgotten: when it comes back it is compared again.
 	pass(&translate.Result{})
 	reader.tamper = func(r *gwv1.HTTPRoute) { r.Status.Parents = nil }
-	if n := pass(want("Other")); n != 1 {
+	if n := pass(wantRoute("Other")); n != 1 {
 		t.Fatalf("a route back in the result was skipped (%d writes)", n)
 	}
 }
@@ -339,47 +347,30 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 // again over it (that is a conflict, and a retried pass); a change by someone else is a
 // new resourceVersion and is still compared.
 func TestWriterTrustsItsOwnWrite(t *testing.T) {
-	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
-	var writes atomic.Int64
-	c := fake.NewClientBuilder().WithScheme(scheme).
-		WithObjects(&gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}).
-		WithStatusSubresource(&gwv1.HTTPRoute{}).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			writes.Add(1)
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		}}).Build()
-	reader := &probeReader{Client: c}
-	w := &Writer{Client: c, Reader: reader, ControllerName: ours}
-	want := func(reason string) *translate.Result {
-		return &translate.Result{Routes: []translate.RouteResult{{Key: translate.ObjectKey{Kind: "HTTPRoute", Namespace: "ns", Name: "r"}, Generation: 1,
-			Parents: []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "web"}, ControllerName: ours,
-				Conditions: []metav1.Condition{cond("Accepted", "True", reason, 1)}}}}}}
-	}
+	c, reader, w, writes := routeWriter()
 	ctx := context.Background()
 	var before gwv1.HTTPRoute
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "r"}, &before); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.Write(ctx, want("Accepted")); n != 1 || err != nil {
+	if n, err := w.Write(ctx, wantRoute("Accepted")); n != 1 || err != nil {
 		t.Fatalf("first pass: %d writes, %v", n, err)
 	}
 	// The cache has not seen the write: the same status is not written again.
 	reader.lagging = &before
 	for range 2 {
-		if n, err := w.Write(ctx, want("Accepted")); n != 0 || err != nil {
+		if n, err := w.Write(ctx, wantRoute("Accepted")); n != 0 || err != nil {
 			t.Fatalf("pass over a lagging cache: %d writes, %v", n, err)
 		}
 	}
 	// A different wanted status is written (against the stale version: a conflict that the
 	// caller retries once the cache has caught up).
-	if _, err := w.Write(ctx, want("Other")); !apierrors.IsConflict(err) {
+	if _, err := w.Write(ctx, wantRoute("Other")); !apierrors.IsConflict(err) {
 		t.Fatalf("a changed status over a lagging cache: %v, want a conflict", err)
 	}
 	// The cache catches up: nothing to write for the first status.
 	reader.lagging = nil
-	if n, err := w.Write(ctx, want("Accepted")); n != 0 || err != nil {
+	if n, err := w.Write(ctx, wantRoute("Accepted")); n != 0 || err != nil {
 		t.Fatalf("after the cache caught up: %d writes, %v", n, err)
 	}
 	if writes.Load() != 2 {
