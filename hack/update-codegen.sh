@@ -12,7 +12,14 @@ module=$(go list -m)
 export GOBIN="$root/_output/bin"
 mkdir -p "$GOBIN"
 
+# go list reports no directory for a module that is not in the module cache yet (a fresh
+# machine): download it first.
+go mod download k8s.io/code-generator
 codegen_root=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+if [ -z "$codegen_root" ] || [ ! -f "$codegen_root/kube_codegen.sh" ]; then
+  echo "codegen: k8s.io/code-generator not found in the module cache" >&2
+  exit 1
+fi
 # shellcheck source=/dev/null
 source "$codegen_root/kube_codegen.sh"
 
@@ -43,7 +50,12 @@ echo "codegen: CRDs"
 go tool controller-gen crd paths=./apis/agentgateway/... output:crd:artifacts:config=manifests/crds
 
 echo "codegen: Gateway API CRDs (experimental channel of the pinned sigs.k8s.io/gateway-api)"
+go mod download sigs.k8s.io/gateway-api
 gwapi=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+if [ -z "$gwapi" ]; then
+  echo "codegen: sigs.k8s.io/gateway-api not found in the module cache" >&2
+  exit 1
+fi
 rm -f manifests/gateway-api/*.yaml
 cp "$gwapi"/config/crd/experimental/*.yaml manifests/gateway-api/
 chmod 644 manifests/gateway-api/*.yaml
