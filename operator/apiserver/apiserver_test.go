@@ -404,7 +404,17 @@ func TestAggregatedAPI(t *testing.T) {
 	})
 
 	t.Run("kubectl explain reads the aggregated OpenAPI", func(t *testing.T) {
-		out, err := kubectl(t, a.env.Kubeconfig, "explain", "effectiveconfigs.listeners.routes.policies")
+		// The aggregator adds an APIService's OpenAPI v3 document to /openapi/v3 some time
+		// after discovery lists it (a queue of its own), so kubectl explain may not find
+		// the resource at first (seen once in CI: "couldn't find resource for ...").
+		var out string
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			out, err = kubectl(t, a.env.Kubeconfig, "explain", "effectiveconfigs.listeners.routes.policies")
+			if (err == nil && strings.Contains(out, "views.agentgateway.dev") && strings.Contains(out, "source")) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil || !strings.Contains(out, "views.agentgateway.dev") || !strings.Contains(out, "source") {
 			t.Errorf("kubectl explain: %v\n%s", err, out)
 		}
