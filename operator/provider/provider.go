@@ -42,13 +42,20 @@ const ControllerName = "agentgateway.dev/agentgateway"
 var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "agentgateway"}}
 
 // CacheOptions restricts the cache for the workload kinds to the ones the deployer made,
-// so the operator does not hold every Deployment of the cluster. Pass it to the manager.
+// so the operator does not hold every Deployment of the cluster, and drops managedFields
+// from every cached object. Pass it to the manager.
 func CacheOptions() cache.Options {
 	sel := labels.SelectorFromSet(labels.Set{deployer.ManagedByLabel: deployer.ManagedByValue})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.Deployment{}:     {Label: sel},
-		&corev1.ServiceAccount{}: {Label: sel},
-	}}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}:     {Label: sel},
+			&corev1.ServiceAccount{}: {Label: sel},
+		},
+		// Nothing here reads managedFields: the deployer applies server-side, and a status
+		// update without them keeps the live ones (the API server takes the live object's
+		// when a request has none). Stripping them keeps the cache smaller.
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }
 
 // Options configure a Provider.
