@@ -2,6 +2,8 @@ package status
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -375,5 +378,89 @@ func TestWriterTrustsItsOwnWrite(t *testing.T) {
 	}
 	if writes.Load() != 2 {
 		t.Fatalf("%d status writes, want 2 (the first, and the conflicting one)", writes.Load())
+	}
+}
+
+// TestSameParentsCoversEveryField: sameParents compares every field of the types it walks
+// (a field added upstream must be added there), and agrees with reflect.DeepEqual on a
+// change to each of them.
+func TestSameParentsCoversEveryField(t *testing.T) {
+	fields := func(v any) []string {
+		var out []string
+		ty := reflect.TypeOf(v)
+		for i := range ty.NumField() {
+			out = append(out, ty.Field(i).Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		v    any
+		want []string
+	}{
+		{gwv1.RouteParentStatus{}, []string{"ParentRef", "ControllerName", "Conditions"}},
+		{gwv1.ParentReference{}, []string{"Group", "Kind", "Namespace", "Name", "SectionName", "Port"}},
+		{metav1.Condition{}, []string{"Type", "Status", "ObservedGeneration", "LastTransitionTime", "Reason", "Message"}},
+	} {
+		if got := fields(tc.v); !slices.Equal(got, tc.want) {
+			t.Errorf("%T has fields %v; sameParents compares %v", tc.v, got, tc.want)
+		}
+	}
+	base := func() []gwv1.RouteParentStatus {
+		return []gwv1.RouteParentStatus{{
+			ParentRef: gwv1.ParentReference{Group: ptr.To[gwv1.Group]("g"), Kind: ptr.To[gwv1.Kind]("Gateway"), Namespace: ptr.To[gwv1.Namespace]("ns"),
+				Name: "web", SectionName: ptr.To[gwv1.SectionName]("http"), Port: ptr.To[gwv1.PortNumber](80)},
+			ControllerName: ours,
+			Conditions: []metav1.Condition{{Type: "Accepted", Status: "True", ObservedGeneration: 2, Reason: "Accepted", Message: "ok",
+				LastTransitionTime: metav1.Unix(1700000000, 0)}},
+		}}
+	}
+	if !sameParents(base(), base()) {
+		t.Fatal("equal statuses differ")
+	}
+	for name, change := range map[string]func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus{
+		"group": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].ParentRef.Group = nil; return p },
+		"kind":  func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { *p[0].ParentRef.Kind = "X"; return p },
+		"namespace": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus {
+			*p[0].ParentRef.Namespace = "other"
+			return p
+		},
+		"name":       func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].ParentRef.Name = "x"; return p },
+		"section":    func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].ParentRef.SectionName = nil; return p },
+		"port":       func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { *p[0].ParentRef.Port = 81; return p },
+		"controller": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].ControllerName = "x/y"; return p },
+		"type":       func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].Conditions[0].Type = "T"; return p },
+		"status": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus {
+			p[0].Conditions[0].Status = "False"
+			return p
+		},
+		"generation": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus {
+			p[0].Conditions[0].ObservedGeneration = 3
+			return p
+		},
+		"time": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus {
+			p[0].Conditions[0].LastTransitionTime = metav1.Unix(1, 0)
+			return p
+		},
+		"reason":       func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].Conditions[0].Reason = "R"; return p },
+		"message":      func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].Conditions[0].Message = "m"; return p },
+		"no condition": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { p[0].Conditions = nil; return p },
+		"empty conditions": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus {
+			p[0].Conditions = []metav1.Condition{}
+			return p
+		},
+		"another parent": func(p []gwv1.RouteParentStatus) []gwv1.RouteParentStatus { return append(p, p[0]) },
+		"no parents":     func([]gwv1.RouteParentStatus) []gwv1.RouteParentStatus { return nil },
+		"empty parents":  func([]gwv1.RouteParentStatus) []gwv1.RouteParentStatus { return []gwv1.RouteParentStatus{} },
+	} {
+		changed := change(base())
+		if sameParents(base(), changed) || sameParents(changed, base()) {
+			t.Errorf("%s: a changed status compares equal", name)
+		}
+		if reflect.DeepEqual(base(), changed) {
+			t.Errorf("%s: not a change for reflect.DeepEqual either", name)
+		}
+	}
+	if !sameParents(nil, nil) || sameParents(nil, []gwv1.RouteParentStatus{}) {
+		t.Error("nil and empty: want DeepEqual's answers")
 	}
 }
