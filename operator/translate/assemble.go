@@ -154,7 +154,7 @@ func (t *translator) noteUse(name string, g *gatewayIR) {
 }
 
 // assembleListener also returns the fingerprint of each of the listener's HTTP routes (see
-// TranslateReusing), "" where there is none.
+// TranslateReusing), the zero Fingerprint where there is none.
 func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[string]bool) (config.Listener, viewsv1a1.EffectiveListener, []configdelta.Fingerprint) {
 	cl := config.Listener{Name: l.configName(), Hostname: l.hostname, Protocol: config.Protocol(l.protocol)}
 	el := viewsv1a1.EffectiveListener{Name: l.configName(), Port: l.port, Protocol: string(l.protocol), Hostname: l.hostname}
