@@ -61,6 +61,10 @@ other_total 3
 	if got := perRoute(m, 1); !strings.Contains(got, "ms per step: status 250.0 translate 500.0") {
 		t.Fatalf("perRoute: %s", got)
 	}
+	m["agentgateway_xds_pushes_total"], m[leaderPushes] = 8, 2
+	if got := perRoute(m, 1); !strings.Contains(got, "8.0 config pushes") || !strings.Contains(got, "25 % of the pushes by the leader") {
+		t.Fatalf("perRoute with pushes: %s", got)
+	}
 }
 
 func TestRouteShape(t *testing.T) {

@@ -415,7 +415,9 @@ func (b *bench) operatorMetrics(ctx context.Context) map[string]float64 {
 		return nil
 	}
 	// Proxies stream from whichever replica they connected to: config pushes are summed
-	// over every replica.
+	// over every replica, and the leader's share is kept (a follower that serves no proxy
+	// paces its translations, so the share tells runs apart).
+	m[leaderPushes] = m["agentgateway_xds_pushes_total"]
 	for _, p := range procs[1:] {
 		o, err := scrape(ctx, p.ip, pushCounters...)
 		if err != nil {
@@ -428,6 +430,9 @@ func (b *bench) operatorMetrics(ctx context.Context) map[string]float64 {
 	}
 	return m
 }
+
+// leaderPushes is the key under which operatorMetrics keeps the leader's own config pushes.
+const leaderPushes = "leader:agentgateway_xds_pushes_total"
 
 // pushCounters are the operator counters of config pushes, which every replica serving
 // proxies counts.

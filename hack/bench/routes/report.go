@@ -141,6 +141,9 @@ func perRoute(m map[string]float64, n int) string {
 	s := fmt.Sprintf("%.1f reconciles (%.1f paced), %.1f ms reconciling (%.1f ms translating), %.1f status writes, %.1f config pushes (all replicas; %.1f as deltas, %.1f KiB; %.1f new snapshots; all namespaces)",
 		m["agentgateway_reconcile_seconds_count"]/d, (m["agentgateway_reconciles_total"]-m["agentgateway_reconcile_seconds_count"])/d, 1000*m["agentgateway_reconcile_seconds_sum"]/d, 1000*m["agentgateway_translate_seconds_sum"]/d,
 		m["agentgateway_status_writes_total"]/d, m["agentgateway_xds_pushes_total"]/d, m["agentgateway_xds_delta_pushes_total"]/d, m["agentgateway_xds_push_bytes_total"]/d/1024, m["agentgateway_xds_snapshot_changes_total"]/d)
+	if all := m["agentgateway_xds_pushes_total"]; all > 0 {
+		s += fmt.Sprintf("; %.0f %% of the pushes by the leader", 100*m[leaderPushes]/all)
+	}
 	if r, e := m[`agentgateway_translate_route_pieces_total{result="reused"}`], m[`agentgateway_translate_route_pieces_total{result="encoded"}`]; r+e > 0 {
 		s += fmt.Sprintf("; route pieces %.0f reused, %.0f encoded", r/d, e/d)
 	}
