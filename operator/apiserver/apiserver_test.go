@@ -409,14 +409,14 @@ func TestAggregatedAPI(t *testing.T) {
 		// the resource at first (seen once in CI: "couldn't find resource for ...").
 		var out string
 		var err error
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		explained := func() bool {
 			out, err = kubectl(t, a.env.Kubeconfig, "explain", "effectiveconfigs.listeners.routes.policies")
-			if (err == nil && strings.Contains(out, "views.agentgateway.dev") && strings.Contains(out, "source")) || time.Now().After(deadline) {
-				break
-			}
+			return err == nil && strings.Contains(out, "views.agentgateway.dev") && strings.Contains(out, "source")
 		}
-		if err != nil || !strings.Contains(out, "views.agentgateway.dev") || !strings.Contains(out, "source") {
-			t.Errorf("kubectl explain: %v\n%s", err, out)
+		for deadline := time.Now().Add(30 * time.Second); !explained(); time.Sleep(500 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("kubectl explain: %v\n%s", err, out)
+			}
 		}
 	})
 

@@ -252,12 +252,12 @@ func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcil
 	// paced and changes in quick succession (routes added one by one) take one translation
 	// between them instead of one each, leaving the CPU to the leader and the apiserver.
 	idle := !p.isLeader() && p.cs.Connected() == 0
-	burst := p.events.Load() > 1 || idle
+	paced := p.events.Load() > 1 || idle
 	share := paceShare
 	if idle {
 		share = paceShareIdle
 	}
-	if burst {
+	if paced {
 		if d := p.pace.delay(time.Now(), share); d > 0 {
 			// The changes of the wait are batched into the reconcile after it.
 			p.metrics.reconciles.WithLabelValues("paced").Inc()
@@ -268,7 +268,7 @@ func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcil
 	start := time.Now()
 	err := p.reconcile(ctx)
 	took := time.Since(start)
-	if burst {
+	if paced {
 		p.pace.spend(start.Add(took), took, share)
 	}
 	p.metrics.reconcileTime.Observe(took.Seconds())

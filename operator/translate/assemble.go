@@ -38,8 +38,11 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	binds := map[bindKey]*config.Bind{}
 	used := map[string]bool{}
 	// fingerprints of the HTTP routes of each bind's listeners, in config order
-	// (TranslateReusing).
-	fingerprints := map[bindKey][][]configdelta.Fingerprint{}
+	// (TranslateReusing only).
+	var fingerprints map[bindKey][][]configdelta.Fingerprint
+	if t.epoch != "" {
+		fingerprints = map[bindKey][][]configdelta.Fingerprint{}
+	}
 	for _, l := range g.listeners {
 		if !l.servable() {
 			continue
@@ -55,7 +58,9 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			binds[k] = b
 		}
 		cl, el, fps := t.assembleListener(g, l, used)
-		fingerprints[k] = append(fingerprints[k], fps)
+		if fingerprints != nil {
+			fingerprints[k] = append(fingerprints[k], fps)
+		}
 		if l.frontend != nil && l.frontend.http3 && b.Protocol == config.ProtocolHTTPS {
 			b.HTTP3 = true
 		}
@@ -75,7 +80,9 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	var ports []Port
 	var bindFps [][][]configdelta.Fingerprint // by bind, listener and route of cfg
 	for _, k := range keys {
-		bindFps = append(bindFps, fingerprints[k])
+		if fingerprints != nil {
+			bindFps = append(bindFps, fingerprints[k])
+		}
 		b := binds[k]
 		cfg.Binds = append(cfg.Binds, *b)
 		proto := "TCP"
@@ -101,7 +108,7 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 	}
 	// The pieces serve as the content hash and, on the config server, as the pushes.
 	var fingerprint func(bi, li, ri int) configdelta.Fingerprint
-	if t.epoch != "" {
+	if fingerprints != nil {
 		fingerprint = func(bi, li, ri int) configdelta.Fingerprint {
 			if fps := bindFps[bi][li]; ri < len(fps) {
 				return fps[ri]
@@ -132,8 +139,10 @@ func (t *translator) validate(cfg *config.Config, enc *configdelta.Encoded) erro
 	if enc == nil || enc.Reused() == 0 {
 		return cfg.Validate()
 	}
-	return cfg.ValidateExcept(func(bind, listener string, r *config.HTTPRoute) bool {
-		return enc.ReusedRoute(bind, listener, r.EffectiveKey())
+	return cfg.ValidateExcept(func(bi, li, ri int) bool {
+		b := &cfg.Binds[bi]
+		l := &b.Listeners[li]
+		return enc.ReusedRoute(b.Name, l.Name, l.HTTPRoutes[ri].EffectiveKey())
 	})
 }
 

@@ -49,11 +49,13 @@ func (c *Config) Validate() error {
 	return v.errs
 }
 
-// ValidateExcept is Validate that does not check again the HTTP routes for which known
-// returns true: the caller has validated them before, unchanged and with the same
-// backends. Their keys still count in the check for duplicates. The operator uses it for
-// the routes whose encodings it reused from a config that passed Validate.
-func (c *Config) ValidateExcept(known func(bind, listener string, r *HTTPRoute) bool) error {
+// ValidateExcept is Validate that does not check again the HTTP routes for which
+// known(bi, li, ri) returns true, for c.Binds[bi].Listeners[li].HTTPRoutes[ri]: the caller
+// has validated them before, unchanged and with the same backends, binds and listeners.
+// Their keys still count in the check for duplicates, so the errors are Validate's
+// whenever known is right. The operator uses it for the routes whose encodings it reused,
+// the proxy for the routes its route cache kept.
+func (c *Config) ValidateExcept(known func(bi, li, ri int) bool) error {
 	v := &validator{path: make([]byte, 0, 128), known: known}
 	v.config(c)
 	if len(v.errs) == 0 {
@@ -64,8 +66,10 @@ func (c *Config) ValidateExcept(known func(bind, listener string, r *HTTPRoute) 
 
 type validator struct {
 	errs Errors
-	// known says which HTTP routes not to check (ValidateExcept); nil checks all.
-	known func(bind, listener string, r *HTTPRoute) bool
+	// known says which HTTP routes not to check (ValidateExcept); nil checks all. bi and
+	// li are the indexes of the bind and listener being checked.
+	known  func(bi, li, ri int) bool
+	bi, li int
 	// backends are the config's backends, set once they are all checked; routes look
 	// them up by name with v.backend.
 	backends []Backend
@@ -187,6 +191,7 @@ func (v *validator) config(c *Config) {
 			v.addf(".name", "duplicate bind name %q", b.Name)
 		}
 		names[b.Name] = true
+		v.bi = i
 		v.bind(b)
 		if b.Port >= 1 && b.Port <= 65535 {
 			switch b.Protocol {
@@ -240,6 +245,7 @@ func (v *validator) bind(b *Bind) {
 		} else {
 			hosts[l.Hostname] = l.Name
 		}
+		v.li = i
 		v.listener(b, l)
 		v.out(n)
 	}
@@ -280,7 +286,7 @@ func (v *validator) listener(b *Bind, l *Listener) {
 			n := v.in(".httpRoutes", i)
 			r := &l.HTTPRoutes[i]
 			v.routeMeta(&r.RouteMeta, keys)
-			if v.known == nil || !v.known(b.Name, l.Name, r) {
+			if v.known == nil || !v.known(v.bi, v.li, i) {
 				v.httpRoute(l, r)
 			}
 			v.out(n)

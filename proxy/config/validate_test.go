@@ -147,8 +147,9 @@ func TestValidateExcept(t *testing.T) {
 		t.Fatalf("ValidateExcept(nil): %q, want %q", got, all)
 	}
 	var asked []string
-	known := func(bind, listener string, r *HTTPRoute) bool {
-		asked = append(asked, bind+"/"+listener+"/"+r.Name)
+	known := func(bi, li, ri int) bool {
+		r := &c.Binds[bi].Listeners[li].HTTPRoutes[ri]
+		asked = append(asked, c.Binds[bi].Name+"/"+c.Binds[bi].Listeners[li].Name+"/"+r.Name)
 		return r.Name == "bad"
 	}
 	want := []string{"binds[0].listeners[0].httpRoutes[1].key", "binds[0].listeners[0].httpRoutes[2].hostnames[0]"}

@@ -67,6 +67,17 @@ type Route struct {
 	Route    config.HTTPRoute `json:"route"`
 }
 
+// Unchanged says, for a config that Apply rebuilt from d, which HTTP routes (by bind,
+// listener and route key) are the base config's: every route d does not carry.
+func (d *Delta) Unchanged() func(bind, listener, routeKey string) bool {
+	carried := make(map[routeID]bool, len(d.Routes))
+	for i := range d.Routes {
+		r := &d.Routes[i]
+		carried[routeID{r.Bind, r.Listener, r.Route.EffectiveKey()}] = true
+	}
+	return func(bind, listener, routeKey string) bool { return !carried[routeID{bind, listener, routeKey}] }
+}
+
 // routeID names an HTTP route within a config.
 type routeID struct{ bind, listener, key string }
 

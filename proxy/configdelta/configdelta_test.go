@@ -60,6 +60,15 @@ func mustEncode(t testing.TB, c *config.Config) *Encoded {
 	return e
 }
 
+func routeJSON(t testing.TB, r *config.HTTPRoute) string {
+	t.Helper()
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
 func fullJSON(t testing.TB, c *config.Config) string {
 	t.Helper()
 	cp := *c
@@ -96,6 +105,29 @@ func roundTrip(t *testing.T, base, next *config.Config) []byte {
 	// The rebuilt config hashes to the version it claims.
 	if v := mustEncode(t, got).Version; v != en.Version {
 		t.Fatalf("rebuilt config hashes to %s, want %s", v, en.Version)
+	}
+	// Unchanged names exactly the routes that are the base's as they were: a changed or
+	// new route reported unchanged would keep a proxy on the old one.
+	was := map[routeID]string{}
+	for _, b := range base.Binds {
+		for _, l := range b.Listeners {
+			for i := range l.HTTPRoutes {
+				was[routeID{b.Name, l.Name, l.HTTPRoutes[i].EffectiveKey()}] = routeJSON(t, &l.HTTPRoutes[i])
+			}
+		}
+	}
+	unchanged := d.Unchanged()
+	for _, b := range got.Binds {
+		for _, l := range b.Listeners {
+			for i := range l.HTTPRoutes {
+				id := routeID{b.Name, l.Name, l.HTTPRoutes[i].EffectiveKey()}
+				old, ok := was[id]
+				same := ok && old == routeJSON(t, &l.HTTPRoutes[i])
+				if unchanged(id.bind, id.listener, id.key) != same {
+					t.Fatalf("Unchanged(%s) = %v, but the route is the base's: %v\ndelta: %s", id, !same, same, wire)
+				}
+			}
+		}
 	}
 	return wire
 }

@@ -210,13 +210,7 @@ func (c *Client) apply(r *Response, cur *config.Config, apply func(*config.Confi
 		next.Version = r.Version
 	}
 	if r.Delta != nil && c.ApplyDelta != nil {
-		carried := make(map[[3]string]bool, len(r.Delta.Routes))
-		for i := range r.Delta.Routes {
-			dr := &r.Delta.Routes[i]
-			carried[[3]string{dr.Bind, dr.Listener, dr.Route.EffectiveKey()}] = true
-		}
-		unchanged := func(bind, listener, key string) bool { return !carried[[3]string{bind, listener, key}] }
-		if err := c.ApplyDelta(next, r.Delta.Base, unchanged); err != nil {
+		if err := c.ApplyDelta(next, r.Delta.Base, r.Delta.Unchanged()); err != nil {
 			return nil, err
 		}
 		return next, nil

@@ -15,10 +15,10 @@ import (
 //   - reuses the compiled rules of an unchanged route, as long as everything they were
 //     built with outside the route (backends, retry budgets) is still what a fresh build
 //     would get; rules with a traffic policy are always rebuilt;
-//   - validates only the new and changed routes, when nothing a route's validation reads
-//     outside the route changed either (validationContext) and route keys stay unique;
-//     otherwise, and whenever that partial validation finds a problem, the whole config
-//     is validated, so the errors are exactly config.Validate's.
+//   - validates only the new and changed routes (config.ValidateExcept), when nothing a
+//     route's validation reads outside the route changed either (validationContext);
+//     route keys are checked across all routes, so the errors are exactly
+//     config.Validate's.
 //
 // A config rebuilt from a delta (Runtime.ApplyDelta) comes with the routes the delta left
 // alone; when it was built from the serving version, those are known to equal their
@@ -182,14 +182,8 @@ type routePlan struct {
 	// are next's slices.
 	byListener map[*config.Listener][]*compiledRoute
 	reused     int
-	// keysUnique: no reused route shares its key with another route of its listener.
-	// (New routes are checked by validating them.)
-	keysUnique bool
-	// sameContext: the partial validation was used, so ctx is still right.
+	// sameContext: the validation context is the cached one, so ctx is still right.
 	sameContext bool
-	// same, while a listener is resolved, says which of its routes are known to equal the
-	// serving entry of the same route (nil: compare them all).
-	same func(r *config.HTTPRoute) bool
 	// nextTLS becomes the cache's serving TLS settings.
 	nextTLS map[listenerID]*compiledTLS
 }
@@ -200,7 +194,7 @@ type routePlan struct {
 func (rc *routeCache) resolve(c *config.Config, unchanged func(bind, listener, routeKey string) bool) *routePlan {
 	rc.gen++
 	p := &routePlan{cache: rc, gen: rc.gen, next: make(map[listenerID][]*compiledRoute, len(rc.serving)),
-		byListener: map[*config.Listener][]*compiledRoute{}, keysUnique: true}
+		byListener: map[*config.Listener][]*compiledRoute{}}
 	for bi := range c.Binds {
 		b := &c.Binds[bi]
 		if b.Protocol != config.ProtocolHTTP && b.Protocol != config.ProtocolHTTPS {
@@ -212,11 +206,11 @@ func (rc *routeCache) resolve(c *config.Config, unchanged func(bind, listener, r
 				continue
 			}
 			lid := listenerID{b.Name, l.Name}
-			p.same = nil
+			var same func(r *config.HTTPRoute) bool
 			if unchanged != nil {
-				p.same = func(r *config.HTTPRoute) bool { return unchanged(lid.bind, lid.listener, r.EffectiveKey()) }
+				same = func(r *config.HTTPRoute) bool { return unchanged(lid.bind, lid.listener, r.EffectiveKey()) }
 			}
-			es := p.resolveListener(rc.serving[lid], l.HTTPRoutes)
+			es := p.resolveListener(rc.serving[lid], l.HTTPRoutes, same)
 			p.next[lid] = es
 			p.byListener[l] = es
 		}
@@ -224,9 +218,11 @@ func (rc *routeCache) resolve(c *config.Config, unchanged func(bind, listener, r
 	return p
 }
 
-func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPRoute) []*compiledRoute {
+// resolveListener resolves the routes of one listener against the serving entries prev of
+// the same listener; same, when not nil, says which routes are known to equal their
+// serving entry (they are not compared).
+func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPRoute, same func(r *config.HTTPRoute) bool) []*compiledRoute {
 	es := make([]*compiledRoute, len(routes))
-	fresh := 0
 	// Routes keep their order from one config to the next (the operator sorts them): a
 	// route's previous version is where the previous route's was, shifted by the routes
 	// inserted or removed in between. Routes not found that way are looked up among the
@@ -246,9 +242,7 @@ func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPR
 			pending = append(pending, ri)
 			continue
 		}
-		if !p.use(es, ri, old, r) {
-			fresh++
-		}
+		p.use(es, ri, old, r, same)
 	}
 	if len(pending) > 0 {
 		left := make(map[routeID]*compiledRoute, len(pending))
@@ -258,81 +252,41 @@ func (p *routePlan) resolveListener(prev []*compiledRoute, routes []config.HTTPR
 			}
 		}
 		for _, ri := range pending {
-			if !p.use(es, ri, left[idOf(&routes[ri])], &routes[ri]) {
-				fresh++
-			}
-		}
-	}
-	if fresh > 0 && fresh < len(es) && p.keysUnique {
-		keys := make(map[string]bool, fresh)
-		for ri, e := range es {
-			if e == nil || e.owner == p.gen {
-				keys[routes[ri].EffectiveKey()] = true
-			}
-		}
-		for _, e := range es {
-			if e != nil && e.owner != p.gen && keys[e.key] {
-				p.keysUnique = false
-				break
-			}
+			p.use(es, ri, left[idOf(&routes[ri])], &routes[ri], same)
 		}
 	}
 	return es
 }
 
-// use sets es[ri] to old if route r is unchanged from it, to a new entry otherwise
-// (none if r cannot be copied), and reports whether old was used.
-func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *config.HTTPRoute) bool {
-	if old != nil && ((p.same != nil && p.same(r)) || routeOps.equal(&old.route, r)) {
-		if old.mark == p.gen {
-			p.keysUnique = false // the same route twice
-		}
+// use sets es[ri] to old if route r is unchanged from it (same says so, or comparing
+// does), to a new entry otherwise (none if r cannot be copied).
+func (p *routePlan) use(es []*compiledRoute, ri int, old *compiledRoute, r *config.HTTPRoute, same func(r *config.HTTPRoute) bool) {
+	if old != nil && ((same != nil && same(r)) || routeOps.equal(&old.route, r)) {
 		old.mark = p.gen
 		es[ri] = old
 		p.reused++
-		return true
+		return
 	}
 	if cp, ok := routeOps.clone(r); ok {
 		es[ri] = &compiledRoute{key: r.EffectiveKey(), route: cp, rules: make([]*compiledRule, len(cp.Rules)), owner: p.gen, mark: p.gen}
 	}
-	return false
 }
 
-// validate validates c, only its new and changed routes when that is enough.
+// validate validates c; when what route validation reads outside the routes is unchanged,
+// the reused routes (equal to routes of the serving config, which passed validation) are
+// not checked again.
 func (p *routePlan) validate(c *config.Config) error {
-	if p.reused > 0 && p.keysUnique && p.cache.ctx != nil {
+	if p.reused > 0 && p.cache.ctx != nil {
 		ctx := contextOf(c)
-		if contextOps.equal(p.cache.ctx, &ctx) && p.partial(c).Validate() == nil {
+		if contextOps.equal(p.cache.ctx, &ctx) {
 			p.sameContext = true
-			return nil
+			return c.ValidateExcept(func(bi, li, ri int) bool {
+				es := p.byListener[&c.Binds[bi].Listeners[li]]
+				return ri < len(es) && es[ri] != nil && es[ri].owner != p.gen
+			})
 		}
 	}
 	return c.Validate()
-}
-
-// partial is c with only the HTTP routes that are not reused.
-func (p *routePlan) partial(c *config.Config) *config.Config {
-	pc := *c
-	pc.Binds = make([]config.Bind, len(c.Binds))
-	for bi := range c.Binds {
-		b := c.Binds[bi]
-		b.Listeners = make([]config.Listener, len(b.Listeners))
-		for li := range c.Binds[bi].Listeners {
-			l := &c.Binds[bi].Listeners[li]
-			cp := *l
-			if es := p.byListener[l]; es != nil {
-				cp.HTTPRoutes = nil
-				for ri, e := range es {
-					if e == nil || e.owner == p.gen {
-						cp.HTTPRoutes = append(cp.HTTPRoutes, l.HTTPRoutes[ri])
-					}
-				}
-			}
-			b.Listeners[li] = cp
-		}
-		pc.Binds[bi] = b
-	}
-	return &pc
 }
 
 // rule returns the compiled rule i of the route at index ri of a listener's entries.
@@ -403,7 +357,7 @@ func (p *routePlan) commit(c *config.Config) {
 // validationContext is what validating an HTTP route reads besides the route itself:
 // the backends it may name (their endpoints aside) and the bind and listener it is on.
 // Validation is per route otherwise, except for the uniqueness of route keys within a
-// listener, which the route plan checks itself.
+// listener, which config.ValidateExcept checks across every route.
 type validationContext struct {
 	Backends []config.Backend
 	Binds    []config.Bind
