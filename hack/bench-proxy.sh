@@ -16,7 +16,8 @@
 #   BENCH_TARGETS="direct proxy nginx haproxy"
 #   BENCH_RATE=1000            requests/s for the added-p99 probe
 #   BENCH_P99_ROUNDS=3         rounds of that probe (median p99 per target)
-#   BENCH_REPEAT=1             runs of every cell, targets taking turns; the
+#   BENCH_REPEAT=1             runs of every cell, targets taking turns (in
+#                              another order each repeat); the
 #                              table shows each target's median run (by req/s)
 #   BENCH_PROFILE=file.pprof   save a CPU profile of the proxy during h1 c=16
 #                              and print its top functions
@@ -349,6 +350,7 @@ run_h1() { # target conns
 	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
 	errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
 	RUNS[$1,h1,$c]+="${rps:-0} $p99 $cpu $errs"$'\n'
+	log "  $1 h1 c=$c: ${rps:-0} req/s, p99 $p99 ms, cpu_us/req and sys% $cpu"
 }
 
 run_h2() { # target conns
@@ -370,6 +372,7 @@ run_h2() { # target conns
 	fi
 	errs=$(awk '/^requests:/ { gsub(/,/, ""); print $10 + $12 }' <<<"$out")
 	RUNS[$1,h2,$c]+="${rps:-0} $p99 $cpu $errs"$'\n'
+	log "  $1 h2 c=$c: ${rps:-0} req/s, p99 $p99 ms, cpu_us/req and sys% $cpu"
 }
 
 # pick_median KEY: the run with the median req/s of a cell becomes its
@@ -381,6 +384,25 @@ pick_median() {
 	read -r RPS[$key] P99[$key] CPU[$key] SYS[$key] ERRS[$key] <<<"$line"
 }
 
+# turn_order N WORDS...: the order of the targets in repeat N (from 0):
+# rotated by N, and reversed in odd repeats, so that no target always runs
+# right after the same one (on a shared 2-core machine a run can be
+# skewed by what ran just before it).
+turn_order() {
+	local n=$1
+	shift
+	local -a w=("$@") out=()
+	local k=${#w[@]} i
+	((k > 0)) || return 0
+	for ((i = 0; i < k; i++)); do out+=("${w[(i + n) % k]}"); done
+	if ((n % 2 == 1)); then
+		for ((i = k - 1; i >= 0; i--)); do echo -n "${out[i]} "; done
+		echo
+	else
+		echo "${out[@]}"
+	fi
+}
+
 cells=0
 for proto in $PROTOS; do
 	case $proto in
@@ -390,7 +412,7 @@ for proto in $PROTOS; do
 	esac
 	for c in $CONNS; do
 		for ((rep = 1; rep <= REPEAT; rep++)); do
-		for t in $TARGETS; do
+		for t in $(turn_order $((rep - 1)) $TARGETS); do
 			[[ -n "${AVAILABLE[$t]:-}" ]] || continue
 			log "$t $proto c=$c (${SECS}s, run $rep/$REPEAT)"
 			prof_pid=""
