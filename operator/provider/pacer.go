@@ -31,14 +31,36 @@ type pacer struct {
 // so a burst's changes reach the proxies up to a few tenths of a second later than they
 // would unpaced, and the apiserver, which spends several milliseconds of CPU on every
 // HTTPRoute write (schema and CEL validation), keeps the CPU it needs to take the burst.
-// A follower that serves no proxy translates only for its views (kubectl get
-// effectiveconfig), which may trail a change by a moment: it takes a tenth of a core, for
-// lone changes too.
+// A replica that serves no proxy paces lone changes too (see pacing): a follower then
+// takes a tenth of a core, the leader a sixth.
 const (
 	paceShare     = 0.16
 	paceShareIdle = 0.1
 	paceBurst     = time.Second
 )
+
+// pacing says whether a reconcile is paced, and at which share, for a replica that is the
+// leader or not, serves proxies (connected streams) and has pending changes waiting.
+//
+// A burst (more than one change waiting; they accumulate over paced waits) is always paced.
+// A lone change runs at once and is not charged on a replica that serves proxies: they
+// wait for it. A replica that serves none paces lone changes too, so that changes in quick
+// succession (routes added one by one) take one translation between them instead of one
+// each once its burst allowance is spent, leaving the CPU to the replica the proxies wait
+// on and to the apiserver:
+//   - the leader then works for status and workloads, which may trail the proxies by a
+//     moment (a Route serves before it reports Accepted): paceShare;
+//   - a follower translates only for its views (kubectl get effectiveconfig): paceShareIdle.
+func pacing(leader bool, proxies int, pending int64) (paced bool, share float64) {
+	switch {
+	case proxies > 0:
+		return pending > 1, paceShare
+	case leader:
+		return true, paceShare
+	default:
+		return true, paceShareIdle
+	}
+}
 
 func newPacer(burst time.Duration) *pacer {
 	return &pacer{burst: burst, tokens: burst}

@@ -69,3 +69,27 @@ func TestPacerClockGoingBack(t *testing.T) {
 		t.Fatalf("delay %v after the clock went back, want 0 (tokens left)", d)
 	}
 }
+
+func TestPacing(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		leader    bool
+		proxies   int
+		pending   int64
+		wantPaced bool
+		wantShare float64
+	}{
+		{"serving, lone change", true, 3, 1, false, paceShare},
+		{"serving follower, lone change", false, 1, 1, false, paceShare},
+		{"serving, burst", false, 2, 5, true, paceShare},
+		{"leader serving no proxy, lone change", true, 0, 1, true, paceShare},
+		{"leader serving no proxy, burst", true, 0, 7, true, paceShare},
+		{"follower serving no proxy, lone change", false, 0, 1, true, paceShareIdle},
+		{"follower serving no proxy, burst", false, 0, 9, true, paceShareIdle},
+	} {
+		paced, share := pacing(tc.leader, tc.proxies, tc.pending)
+		if paced != tc.wantPaced || share != tc.wantShare {
+			t.Errorf("%s: pacing = %v, %v; want %v, %v", tc.name, paced, share, tc.wantPaced, tc.wantShare)
+		}
+	}
+}

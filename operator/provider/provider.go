@@ -246,17 +246,7 @@ func (p *Provider) isLeader() bool {
 // Reconcile implements reconcile.Reconciler: snapshot, translate, publish, and on the
 // leader deploy and write status.
 func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	// A burst: more than one change waits (they accumulate over paced waits). A lone change
-	// runs at once and is not charged, except on a follower that serves no proxy: it
-	// translates only for its views, which may trail by a moment, so every change there is
-	// paced and changes in quick succession (routes added one by one) take one translation
-	// between them instead of one each, leaving the CPU to the leader and the apiserver.
-	idle := !p.isLeader() && p.cs.Connected() == 0
-	paced := p.events.Load() > 1 || idle
-	share := paceShare
-	if idle {
-		share = paceShareIdle
-	}
+	paced, share := pacing(p.isLeader(), p.cs.Connected(), p.events.Load())
 	if paced {
 		if d := p.pace.delay(time.Now(), share); d > 0 {
 			// The changes of the wait are batched into the reconcile after it.
