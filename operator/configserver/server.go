@@ -297,6 +297,19 @@ func (s *Server) Connected() int {
 	return n
 }
 
+// ConnectedTo is the number of proxies of gateway connected to this replica now.
+func (s *Server) ConnectedTo(gateway types.NamespacedName) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.proxies {
+		if p.Connected && p.Namespace == gateway.Namespace && p.Gateway == gateway.Name {
+			n++
+		}
+	}
+	return n
+}
+
 // Run serves the config stream on addr until ctx is cancelled, then stops gracefully
 // (streams are long-lived, so after a grace period they are cut; proxies reconnect to
 // another replica and keep serving meanwhile).

@@ -122,6 +122,9 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if n := testutil.ToFloat64(s.metrics.connected); n != 1 {
 		t.Fatalf("connected metric %v", n)
 	}
+	if n, other := s.ConnectedTo(gw), s.ConnectedTo(types.NamespacedName{Namespace: "ns", Name: "other"}); n != 1 || other != 0 {
+		t.Fatalf("ConnectedTo: %d to the gateway, %d to another; want 1 and 0", n, other)
+	}
 	// The first config went whole; the bad one as a delta from the good one.
 	if p, d := testutil.ToFloat64(s.metrics.pushes), testutil.ToFloat64(s.metrics.deltaPushes); p != 2 || d != 1 {
 		t.Fatalf("pushes %v, delta pushes %v; want 2 and 1", p, d)

@@ -40,20 +40,26 @@ const (
 )
 
 // pacing says whether a reconcile is paced, and at which share, for a replica that is the
-// leader or not, serves proxies (connected streams) and has pending changes waiting.
+// leader or not, whose last reconcile changed the config of proxies connected to it
+// (served) or not, with pending changes waiting.
 //
 // A burst (more than one change waiting; they accumulate over paced waits) is always paced.
-// A lone change runs at once and is not charged on a replica that serves proxies: they
-// wait for it. A replica that serves none paces lone changes too, so that changes in quick
-// succession (routes added one by one) take one translation between them instead of one
-// each once its burst allowance is spent, leaving the CPU to the replica the proxies wait
-// on and to the apiserver:
+// A lone change runs at once and is not charged on a replica whose proxies took the last
+// change: they likely wait for this one too. Otherwise the replica paces lone changes too,
+// so that changes in quick succession (routes added one by one to a Gateway whose proxies
+// stream from the other replica) take one translation between them instead of one each
+// once its burst allowance is spent, leaving the CPU to the replica the proxies wait on and
+// to the apiserver:
 //   - the leader then works for status and workloads, which may trail the proxies by a
 //     moment (a Route serves before it reports Accepted): paceShare;
-//   - a follower translates only for its views (kubectl get effectiveconfig): paceShareIdle.
-func pacing(leader bool, proxies int, pending int64) (paced bool, share float64) {
+//   - a follower translates for its views (kubectl get effectiveconfig) and for proxies
+//     whose config the recent changes left alone: paceShareIdle.
+//
+// A change for such proxies can then wait while the bucket is in debt, at most one
+// reconcile's duration divided by the share (some 100 ms with a thousand routes).
+func pacing(leader, served bool, pending int64) (paced bool, share float64) {
 	switch {
-	case proxies > 0:
+	case served:
 		return pending > 1, paceShare
 	case leader:
 		return true, paceShare

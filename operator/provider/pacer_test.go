@@ -74,20 +74,20 @@ func TestPacing(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		leader    bool
-		proxies   int
+		served    bool
 		pending   int64
 		wantPaced bool
 		wantShare float64
 	}{
-		{"serving, lone change", true, 3, 1, false, paceShare},
-		{"serving follower, lone change", false, 1, 1, false, paceShare},
-		{"serving, burst", false, 2, 5, true, paceShare},
-		{"leader serving no proxy, lone change", true, 0, 1, true, paceShare},
-		{"leader serving no proxy, burst", true, 0, 7, true, paceShare},
-		{"follower serving no proxy, lone change", false, 0, 1, true, paceShareIdle},
-		{"follower serving no proxy, burst", false, 0, 9, true, paceShareIdle},
+		{"leader, served, lone change", true, true, 1, false, paceShare},
+		{"follower, served, lone change", false, true, 1, false, paceShare},
+		{"follower, served, burst", false, true, 5, true, paceShare},
+		{"leader, not served, lone change", true, false, 1, true, paceShare},
+		{"leader, not served, burst", true, false, 7, true, paceShare},
+		{"follower, not served, lone change", false, false, 1, true, paceShareIdle},
+		{"follower, not served, burst", false, false, 9, true, paceShareIdle},
 	} {
-		paced, share := pacing(tc.leader, tc.proxies, tc.pending)
+		paced, share := pacing(tc.leader, tc.served, tc.pending)
 		if paced != tc.wantPaced || share != tc.wantShare {
 			t.Errorf("%s: pacing = %v, %v; want %v, %v", tc.name, paced, share, tc.wantPaced, tc.wantShare)
 		}

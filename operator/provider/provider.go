@@ -96,6 +96,9 @@ type Provider struct {
 	// change.
 	pace   *pacer
 	events atomic.Int64
+	// servedChanged: the last reconcile changed the config of a Gateway whose proxies are
+	// connected to this replica (see pacing). True until a reconcile says otherwise.
+	servedChanged atomic.Bool
 	// lastResult is the previous translation (only Reconcile uses it; reconciles are serial).
 	lastResult *translate.Result
 }
@@ -137,6 +140,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
 		},
 	}
+	p.servedChanged.Store(true)
 	if reg := o.Registerer; reg != nil {
 		m := &p.metrics
 		var errs []error
@@ -246,7 +250,7 @@ func (p *Provider) isLeader() bool {
 // Reconcile implements reconcile.Reconciler: snapshot, translate, publish, and on the
 // leader deploy and write status.
 func (p *Provider) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	paced, share := pacing(p.isLeader(), p.cs.Connected(), p.events.Load())
+	paced, share := pacing(p.isLeader(), p.servedChanged.Load(), p.events.Load())
 	if paced {
 		if d := p.pace.delay(time.Now(), share); d > 0 {
 			// The changes of the wait are batched into the reconcile after it.
@@ -301,6 +305,7 @@ func (p *Provider) reconcile(ctx context.Context) error {
 	var errs []error
 	// Publish first: proxies converge as early as possible, on every replica.
 	now := map[types.NamespacedName]bool{}
+	served := false
 	for i := range res.Gateways {
 		g := &res.Gateways[i]
 		if g.Config == nil {
@@ -308,16 +313,24 @@ func (p *Provider) reconcile(ctx context.Context) error {
 		}
 		k := types.NamespacedName{Namespace: g.Namespace, Name: g.Name}
 		now[k] = true
-		if _, err := p.cs.Publish(k, g.Generation, g.Config, g.Encoded); err != nil {
+		changed, err := p.cs.Publish(k, g.Generation, g.Config, g.Encoded)
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if changed && !served {
+			served = p.cs.ConnectedTo(k) > 0
 		}
 	}
 	for k := range p.published {
 		if !now[k] {
+			if !served {
+				served = p.cs.ConnectedTo(k) > 0
+			}
 			p.cs.Publish(k, 0, nil, nil)
 		}
 	}
 	p.published = now
+	p.servedChanged.Store(served)
 	step("publish")
 	// Views (EffectiveConfigs) after the proxies: they copy every Gateway's effective config,
 	// and a reader of the API can trail the proxies by a moment.

@@ -64,6 +64,10 @@ func (r *report) print(w io.Writer) {
 	p("    the Create call alone:            %s", summarize(r.creates))
 	p("    from the Create call's return:    %s", summarize(r.afterCreate))
 	p("    probe errors (not 200/404):       %d (%d failed requests, codes %v)%s", r.propagationProbes.errors(), r.propagationProbes.failed, r.propagationProbes.codes, lastErr(r.propagationProbes))
+	if n := len(r.propagation); n > 0 {
+		pr := r.propagationProbes
+		p("    probes:                           %d (%.1f per route: %d answered 404)", pr.ok+pr.notFound+pr.badCode+pr.failed, float64(pr.ok+pr.notFound+pr.badCode+pr.failed)/float64(n), pr.notFound)
+	}
 	p("    routes never serving:             %d", r.propagationTimeouts)
 	p("    status writes while adding:       %d (%.1f per route)", r.propagationStatusWrites, float64(r.propagationStatusWrites)/float64(r.n))
 	p("    operator leader, per route:       %s", perRoute(r.propagationOperator, r.n))
