@@ -19,7 +19,8 @@
 #   BENCH_NAMESPACE=agw-bench  namespace of every object the benchmark makes
 #   BENCH_TIMEOUT=45m          bound on the driver's run
 #   BENCH_ROUTE_TIMEOUT=30s    bound on one route's propagation or one flip
-#   BENCH_PROBE_INTERVAL=0     least time between two propagation probes (0: back to back)
+#   BENCH_PROBE_INTERVAL=1ms   least time between two propagation probes of a route
+#                              (0: back to back; gateway-api-bench waits 5 ms after a 404)
 #   BENCH_KEEP=1               keep the namespace afterwards (for inspection)
 #   KUBECONFIG                 default: the local cluster's (hack/local-cluster.sh kubeconfig)
 set -euo pipefail

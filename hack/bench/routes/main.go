@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&o.gateway, "gateway", "bench", "name of the benchmark's Gateway")
 	flag.StringVar(&o.class, "gateway-class", envStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
 	flag.DurationVar(&o.timeout, "timeout", envDuration("BENCH_TIMEOUT", 45*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
-	flag.DurationVar(&o.probeInterval, "probe-interval", envDuration("BENCH_PROBE_INTERVAL", 0), "least time between two propagation probes of a route; 0 probes back to back (env BENCH_PROBE_INTERVAL)")
+	flag.DurationVar(&o.probeInterval, "probe-interval", envDuration("BENCH_PROBE_INTERVAL", time.Millisecond), "least time between two propagation probes of a route; 0 probes back to back (env BENCH_PROBE_INTERVAL)")
 	flag.DurationVar(&o.routeTimeout, "route-timeout", envDuration("BENCH_ROUTE_TIMEOUT", 30*time.Second), "bound on one route's propagation or one flip (env BENCH_ROUTE_TIMEOUT)")
 	flag.Parse()
 	if o.routes < 1 || o.routes > 100000 || o.flips < 0 || o.flips > 1000000 || o.createWorkers < 1 || o.createWorkers > 256 {
