@@ -23,9 +23,12 @@
 // reconcile at all (specChanged).
 //
 // Reconciles are paced (pacer): during a burst of changes (more than one change waiting)
-// a replica spends at most a sixth of the wall time reconciling (a tenth on a follower that
-// serves no proxy), so that the apiserver keeps the CPU it needs to accept the burst; the
-// changes of a wait are batched into the next run. A lone change never waits.
+// a replica spends at most a sixth of the wall time reconciling, so that the apiserver
+// keeps the CPU it needs to accept the burst; the changes of a wait are batched into the
+// next run. A lone change runs at once on a replica whose proxies took the previous change;
+// a replica whose last reconcile changed no config its proxies run paces lone changes too
+// (the leader at a sixth, a follower at a tenth: pacing), so that a stream of changes for
+// proxies of the other replica costs it one translation per wait instead of one each.
 //
 // Kinds whose CRD is not installed (experimental Gateway API kinds on a standard-channel
 // cluster, or our own CRDs) are logged and skipped at start; installing one later needs an
