@@ -384,17 +384,19 @@ pick_median() {
 	read -r RPS[$key] P99[$key] CPU[$key] SYS[$key] ERRS[$key] <<<"$line"
 }
 
-# turn_order N WORDS...: the order of the targets in repeat N (from 0):
-# rotated by N, and reversed in odd repeats, so that no target always runs
-# right after the same one (on a shared 2-core machine a run can be
-# skewed by what ran just before it).
+# turn_order N WORDS...: the order of the targets in repeat N (from 0): rotated
+# by N/2 (rounded down), and reversed in odd repeats, so that no target always
+# runs right after the same one (on a shared 2-core machine a run can be skewed
+# by what ran just before it). Three targets go through all six orders in six
+# repeats, two through both in two.
 turn_order() {
 	local n=$1
 	shift
 	local -a w=("$@") out=()
-	local k=${#w[@]} i
+	local k=${#w[@]} i r
 	((k > 0)) || return 0
-	for ((i = 0; i < k; i++)); do out+=("${w[(i + n) % k]}"); done
+	r=$((n / 2))
+	for ((i = 0; i < k; i++)); do out+=("${w[(i + r) % k]}"); done
 	if ((n % 2 == 1)); then
 		for ((i = k - 1; i >= 0; i--)); do echo -n "${out[i]} "; done
 		echo
@@ -402,6 +404,12 @@ turn_order() {
 		echo "${out[@]}"
 	fi
 }
+
+# The targets that started, in the order given.
+ready=""
+for t in $TARGETS; do
+	if [[ -n "${AVAILABLE[$t]:-}" ]]; then ready+="$t "; fi
+done
 
 cells=0
 for proto in $PROTOS; do
@@ -412,8 +420,7 @@ for proto in $PROTOS; do
 	esac
 	for c in $CONNS; do
 		for ((rep = 1; rep <= REPEAT; rep++)); do
-		for t in $(turn_order $((rep - 1)) $TARGETS); do
-			[[ -n "${AVAILABLE[$t]:-}" ]] || continue
+		for t in $(turn_order $((rep - 1)) $ready); do
 			log "$t $proto c=$c (${SECS}s, run $rep/$REPEAT)"
 			prof_pid=""
 			if [[ -n "$PROFILE" && $rep == 1 && $t == proxy && $proto == h1 && $c == 16 ]]; then

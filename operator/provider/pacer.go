@@ -31,8 +31,8 @@ type pacer struct {
 // so a burst's changes reach the proxies up to a few tenths of a second later than they
 // would unpaced, and the apiserver, which spends several milliseconds of CPU on every
 // HTTPRoute write (schema and CEL validation), keeps the CPU it needs to take the burst.
-// A replica that serves no proxy paces lone changes too (see pacing): a follower then
-// takes a tenth of a core, the leader a sixth.
+// A replica whose last reconcile changed no config of its connected proxies paces lone
+// changes too (see pacing): a follower then takes a tenth of a core, the leader a sixth.
 const (
 	paceShare     = 0.16
 	paceShareIdle = 0.1

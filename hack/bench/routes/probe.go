@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -66,13 +68,15 @@ type answer struct {
 }
 
 // get requests path with Host host. With wantPod it decodes the echo server's JSON to
-// learn which pod answered. A request that fails on a reused connection (the proxy
-// closed it while idle) is sent once more on a new one.
+// learn which pod answered. A request whose kept-alive connection turns out closed by the
+// proxy before any answer (the write fails, or the read finds the end of the stream or a
+// reset) is sent once more on a new one, as net/http's Transport does; any other failure,
+// a timeout among them, is the probe's answer.
 func (p *prober) get(ctx context.Context, host, path string, wantPod bool) answer {
 	a := answer{start: time.Now()}
 	for attempt := 0; ; attempt++ {
-		code, pod, reused, err := p.exchange(ctx, host, path, wantPod)
-		if err != nil && reused && attempt == 0 && ctx.Err() == nil {
+		code, pod, stale, err := p.exchange(ctx, host, path, wantPod)
+		if stale && attempt == 0 && ctx.Err() == nil {
 			continue
 		}
 		a.code, a.pod, a.err, a.end = code, pod, err, time.Now()
@@ -80,7 +84,9 @@ func (p *prober) get(ctx context.Context, host, path string, wantPod bool) answe
 	}
 }
 
-func (p *prober) exchange(ctx context.Context, host, path string, wantPod bool) (code int, pod string, reused bool, err error) {
+// exchange sends one request; stale reports a failure that says a reused connection had
+// been closed by the peer before it answered.
+func (p *prober) exchange(ctx context.Context, host, path string, wantPod bool) (code int, pod string, stale bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, "", false, err
 	}
@@ -88,25 +94,32 @@ func (p *prober) exchange(ctx context.Context, host, path string, wantPod bool) 
 	if err != nil {
 		return 0, "", false, err
 	}
-	reused = c.req != nil
+	reused := c.req != nil
 	c.req = append(c.req[:0], "GET "...)
 	c.req = append(c.req, path...)
 	c.req = append(c.req, " HTTP/1.1\r\nHost: "...)
 	c.req = append(c.req, host...)
 	c.req = append(c.req, "\r\nUser-Agent: bench-control-plane\r\n\r\n"...)
 	c.nc.SetDeadline(time.Now().Add(p.timeout))
+	// Cancelling ctx ends a wait at once instead of at the deadline.
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if _, err := c.nc.Write(c.req); err != nil {
 		c.nc.Close()
-		return 0, "", reused, err
+		return 0, "", reused && closedByPeer(err), err
 	}
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
 		c.nc.Close()
-		return 0, "", reused, err
+		return 0, "", reused && (err == io.EOF || closedByPeer(err)), err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	if err != nil || resp.Close {
+	// Close reads what is left of the body (beyond the limit) so the connection is at the
+	// next answer; if it cannot, the connection is not reused.
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || resp.Close || !stop() {
 		c.nc.Close()
 	} else {
 		p.put(c)
@@ -123,6 +136,11 @@ func (p *prober) exchange(ctx context.Context, host, path string, wantPod bool) 
 		}
 	}
 	return resp.StatusCode, pod, false, nil
+}
+
+// closedByPeer reports an error of a socket the peer had closed or reset.
+func closedByPeer(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // tally counts probe outcomes. Codes other than 200 and 404 are errors; so are failed

@@ -7,17 +7,28 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestProber runs the prober against a real server: codes and the echo server's pod come
 // through, connections are kept alive and reused, and a connection the server closes is
 // replaced.
 func TestProber(t *testing.T) {
-	var conns atomic.Int32
+	var conns, garbled atomic.Int32
+	release := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Host != "7.example.com":
 			http.NotFound(w, r)
+		case r.URL.Path == "/garbled":
+			garbled.Add(1)
+			nc, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				nc.Write([]byte("HTTP/1.1 abc\r\n\r\n"))
+				nc.Close()
+			}
+		case r.URL.Path == "/hang":
+			<-release
 		case r.URL.Path == "/close":
 			w.Header().Set("Connection", "close")
 			w.Write([]byte("bye"))
@@ -63,6 +74,24 @@ func TestProber(t *testing.T) {
 	if conns.Load() != before+1 {
 		t.Errorf("after the server closed its connection: %d new connections, want 1", conns.Load()-before)
 	}
+
+	// A malformed answer on a reused connection is a failed probe, not sent again.
+	p.get(ctx, "7.example.com", "/7", false)
+	if a := p.get(ctx, "7.example.com", "/garbled", false); a.code != 0 || a.err == nil || garbled.Load() != 1 {
+		t.Errorf("malformed answer: code %d err %v, sent %d times; want a failed request sent once", a.code, a.err, garbled.Load())
+	}
+
+	// Cancelling the context ends a wait for an answer at once.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	t0 := time.Now()
+	if a := p.get(cctx, "7.example.com", "/hang", false); a.code != 0 || a.err == nil {
+		t.Errorf("cancelled probe: code %d err %v, want a failed request", a.code, a.err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("cancelled probe returned after %v, want about 50ms", d)
+	}
+	close(release)
 
 	// Idle keep-alive connections the server drops are replaced without a failed probe.
 	srv.CloseClientConnections()
