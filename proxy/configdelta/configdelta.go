@@ -102,6 +102,7 @@ type Encoded struct {
 // (EncodeReusing) and whether it was taken from the previous version.
 type routePiece struct {
 	raw    []byte
+	sum    [sha256.Size]byte // of raw, for the version
 	fp     Fingerprint
 	reused bool
 }
@@ -158,9 +159,10 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 	}
 	e := &Encoded{routes: make(map[routeID]routePiece, nroutes), order: make([]routeID, 0, nroutes)}
 	// routeSpans[i] locates the i-th route's bytes in buf; reused[i], when set, holds
-	// them instead.
+	// them instead, with their digest in reusedSums[i].
 	routeSpans := make([]span, nroutes)
 	reused := make([][]byte, nroutes)
+	reusedSums := make([][sha256.Size]byte, nroutes)
 	encode := func(v any) (span, error) {
 		start := buf.Len()
 		if err := w.Encode(v); err != nil {
@@ -187,7 +189,7 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 				e.routes[id] = routePiece{fp: fp} // claimed; the bytes are filled in below
 				if fp != (Fingerprint{}) && prev != nil {
 					if old := prev.routes[id]; old.fp == fp && old.raw != nil {
-						reused[i] = old.raw
+						reused[i], reusedSums[i] = old.raw, old.sum
 						e.reused++
 						continue
 					}
@@ -224,8 +226,10 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 	}
 	data := buf.Bytes()
 	piece := func(sp span) []byte { return data[sp.start:sp.end:sp.end] }
-	// The version hashes every piece followed by a newline, in the order routes, backends,
-	// binds, names: JSON values delimit themselves, so this names one sequence of pieces.
+	// The version hashes the digest of every route piece (each route's own SHA-256, kept
+	// with a reused piece, so unchanged routes are not hashed again), then every other
+	// piece followed by a newline, in the order backends, binds, names: JSON values
+	// delimit themselves, so this names one sequence of pieces.
 	h := sha256.New()
 	add := func(p []byte) {
 		h.Write(p)
@@ -233,7 +237,7 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 		e.size += len(p) + 1
 	}
 	for i, id := range e.order {
-		p, fromPrev := reused[i], reused[i] != nil
+		p, sum, fromPrev := reused[i], reusedSums[i], reused[i] != nil
 		if !fromPrev {
 			p = piece(routeSpans[i])
 			if fingerprint != nil {
@@ -242,11 +246,13 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 				// alive.
 				p = bytes.Clone(p)
 			}
+			sum = sha256.Sum256(p)
 		}
 		rp := e.routes[id]
-		rp.raw, rp.reused = p, fromPrev
+		rp.raw, rp.sum, rp.reused = p, sum, fromPrev
 		e.routes[id] = rp
-		add(p)
+		h.Write(sum[:])
+		e.size += len(p) + 1
 	}
 	for i, sp := range backendSpans {
 		p := piece(sp)
