@@ -3,9 +3,11 @@ package translate
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
@@ -228,27 +230,49 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 		b := a.route.built
 		switch {
 		case b.http != nil && httpOK:
+			var fp configdelta.Fingerprint
+			if fps != nil {
+				fp = t.routeFingerprint(a.route)
+				fps = append(fps, fp)
+			}
+			key := assembledKey{g.key, l.configName(), a.route.meta.UID}
+			if prev := t.prevAssembled[key]; prev != nil && fp != (configdelta.Fingerprint{}) && prev.fp == fp && sameHostnames(prev.hostnames, a.hostnames) &&
+				len(prev.hr.Rules) == len(b.http.Rules) && len(prev.views) == len(b.http.Rules) {
+				// Built from the same inputs, and no policy reaches it: the merged rules and
+				// their views are the previous translation's. Only their marks on the
+				// backends they use are made again.
+				for i := range prev.hr.Rules {
+					t.markUse(g, b.http.Rules[i].BackendRefs, &prev.hr.Rules[i], used)
+					el.Routes[place[k]] = prev.views[i]
+					k++
+				}
+				cl.HTTPRoutes = append(cl.HTTPRoutes, prev.hr)
+				t.res.assembled[key] = prev
+				break
+			}
 			hr := *b.http
 			hr.Rules = make([]config.HTTPRouteRule, len(b.http.Rules))
+			plainRoute := true
+			var views []viewsv1a1.EffectiveRoute
+			if t.res.assembled != nil {
+				views = make([]viewsv1a1.EffectiveRoute, 0, len(b.http.Rules))
+			}
 			for i := range b.http.Rules {
-				rule, m := t.mergeRule(a, i, b.http.Rules[i])
+				rule, m, plain := t.mergeRule(a, i, b.http.Rules[i])
+				plainRoute = plainRoute && plain
 				rule.BackendRefs = t.useBackendRefs(g, rule.BackendRefs, used)
-				for _, f := range rule.Filters {
-					if f.RequestMirror != nil {
-						used[f.RequestMirror.Backend] = true
-					}
-				}
-				if rule.Traffic != nil && rule.Traffic.ExtAuth != nil {
-					t.noteUse(rule.Traffic.ExtAuth.Backend, g)
-					used[rule.Traffic.ExtAuth.Backend] = true
-				}
+				t.markMirrorsAndAuth(g, &rule, used)
 				hr.Rules[i] = rule
-				el.Routes[place[k]] = t.effectiveRule(a, b.ruleNames[i], rule, b.http.Rules[i].Traffic, effectiveFields(front, m))
+				er := t.effectiveRule(a, b.ruleNames[i], rule, b.http.Rules[i].Traffic, effectiveFields(front, m))
+				el.Routes[place[k]] = er
+				if views != nil {
+					views = append(views, er)
+				}
 				k++
 			}
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
-			if fps != nil {
-				fps = append(fps, t.routeFingerprint(a.route))
+			if plainRoute && t.res.assembled != nil && fp != (configdelta.Fingerprint{}) {
+				t.res.assembled[key] = &assembledRoute{fp: fp, hostnames: a.hostnames, hr: hr, views: views}
 			}
 		case b.l4 != nil:
 			lr := *b.l4
@@ -261,6 +285,61 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 		}
 	}
 	return cl, el, fps
+}
+
+// assembledKey names an HTTP route as assembled on one listener of one Gateway.
+type assembledKey struct {
+	gateway  nsName
+	listener string
+	route    types.UID
+}
+
+// assembledRoute is an HTTP route as assembleListener made it when no policy reached any
+// of its rules: the config route with merged rules, and the EffectiveRoute of each rule.
+// A later TranslateReusing takes them as they are when the route's fingerprint and its
+// hostnames on the listener are the same (so are its built rules and every backend), and
+// only marks the backends used again (markUse). Results are immutable, so both
+// translations can share them.
+type assembledRoute struct {
+	fp        configdelta.Fingerprint
+	hostnames []string
+	hr        config.HTTPRoute
+	views     []viewsv1a1.EffectiveRoute
+}
+
+// sameHostnames compares attachment hostnames; nil (any hostname) differs from empty.
+func sameHostnames(a, b []string) bool {
+	return (a == nil) == (b == nil) && slices.Equal(a, b)
+}
+
+// markUse makes the marks useBackendRefs and markMirrorsAndAuth made for a rule whose
+// merged form is rule, assembled earlier from refs (the built rule's backendRefs): the
+// Gateway is noted as a user of each backend, and usable ones are marked used.
+func (t *translator) markUse(g *gatewayIR, refs []config.BackendRef, rule *config.HTTPRouteRule, used map[string]bool) {
+	for _, r := range refs {
+		if r.Backend == "" {
+			continue
+		}
+		t.noteUse(r.Backend, g)
+		if be := t.backends[r.Backend]; be == nil || be.invalid == "" {
+			used[r.Backend] = true
+		}
+	}
+	t.markMirrorsAndAuth(g, rule, used)
+}
+
+// markMirrorsAndAuth marks the backends of a merged rule's mirrors and external
+// authorization as used by the Gateway.
+func (t *translator) markMirrorsAndAuth(g *gatewayIR, rule *config.HTTPRouteRule, used map[string]bool) {
+	for _, f := range rule.Filters {
+		if f.RequestMirror != nil {
+			used[f.RequestMirror.Backend] = true
+		}
+	}
+	if rule.Traffic != nil && rule.Traffic.ExtAuth != nil {
+		t.noteUse(rule.Traffic.ExtAuth.Backend, g)
+		used[rule.Traffic.ExtAuth.Backend] = true
+	}
 }
 
 // useBackendRefs copies refs, turns refs to backends that must not be used into Invalid

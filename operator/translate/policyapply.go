@@ -160,8 +160,12 @@ func (t *translator) backendTLS(p *agwv1a1.AgentgatewayPolicy, v *agwv1a1.Backen
 // route leaves unset. A policy's retry budget is the exception: the route's retry has no
 // budget, so a policy's budget caps the route's own retries too (GEP-3388 budgets are
 // meant to hold whatever the route's retry settings ask).
-func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) (config.HTTPRouteRule, merged) {
+//
+// plain reports that no policy reaches the rule: then the result is a function of the
+// built rule alone, and merging recorded nothing (assembleListener reuses such rules).
+func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) (_ config.HTTPRouteRule, _ merged, plain bool) {
 	cands := t.ruleCandidates(a, i)
+	plain = len(cands) == 0
 	var routeLevel []polAttach
 	for _, c := range cands {
 		if c.level >= levelRoute {
@@ -306,7 +310,7 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 		rule.BackendRefs = nil
 		rule.Traffic = nil
 	}
-	return rule, m
+	return rule, m, plain
 }
 
 // trafficBroken says why an enforced traffic field of a policy cannot be applied to a rule

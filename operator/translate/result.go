@@ -44,6 +44,9 @@ type Result struct {
 	// checked is, by route fingerprint, what checkBuiltRoute found ("" when the proxy can
 	// use the route); TranslateReusing only.
 	checked map[configdelta.Fingerprint]string
+	// assembled holds the HTTP routes assembleListener merged without any policy, for the
+	// next TranslateReusing.
+	assembled map[assembledKey]*assembledRoute
 }
 
 // ObjectKey identifies one Kubernetes object of the Snapshot.

@@ -121,18 +121,19 @@ func TestTranslateReusingEqualsTranslate(t *testing.T) {
 			t.Fatalf("a first translation reused %d pieces", n)
 		}
 	}
-	reused := 0
+	reused, assembled := 0, 0
 	for i := range ins {
 		for j := range ins {
 			got := TranslateReusing(snaps[i], prevs[j])
 			sameResult(t, fmt.Sprintf("%s after %s", filepath.Base(ins[i]), filepath.Base(ins[j])), got, Translate(snaps[i]))
 			if i == j {
 				reused += reusedOf(got)
+				assembled += assembledFrom(got, prevs[j])
 			}
 		}
 	}
-	if reused == 0 {
-		t.Fatal("translating the same inputs twice reused nothing")
+	if reused == 0 || assembled == 0 {
+		t.Fatalf("translating the same inputs twice reused %d pieces and %d assembled routes", reused, assembled)
 	}
 }
 
@@ -175,8 +176,24 @@ func TestTranslateReusingAfterChanges(t *testing.T) {
 			if n := reusedOf(got); n != tc.reused {
 				t.Fatalf("reused %d pieces, want %d", n, tc.reused)
 			}
+			// The routes (no policy reaches them) are assembled again only when their
+			// pieces are encoded again.
+			if n := assembledFrom(got, prev); n != tc.reused {
+				t.Fatalf("took %d assembled routes from the previous translation, want %d", n, tc.reused)
+			}
 		})
 	}
+}
+
+// assembledFrom counts the assembled routes of got that are prev's.
+func assembledFrom(got, prev *Result) int {
+	n := 0
+	for k, a := range got.assembled {
+		if prev.assembled[k] == a {
+			n++
+		}
+	}
+	return n
 }
 
 func renamed(r *gwv1.HTTPRoute, name string) *gwv1.HTTPRoute {

@@ -26,9 +26,10 @@ func translate(s *Snapshot, prev *Result, reuse bool) *Result {
 	if reuse {
 		t.epoch, t.prevPieces = inputsEpoch(s), previousPieces(prev)
 		if prev != nil {
-			t.prevChecked = prev.checked
+			t.prevChecked, t.prevAssembled = prev.checked, prev.assembled
 		}
 		t.res.checked = map[configdelta.Fingerprint]string{}
+		t.res.assembled = map[assembledKey]*assembledRoute{}
 	}
 
 	// Classes first: a Gateway is ours only if its class is ours and accepted.
@@ -98,6 +99,8 @@ type translator struct {
 	prevPieces map[nsName]*configdelta.Encoded
 	// prevChecked is the previous translation's checkBuiltRoute results by fingerprint.
 	prevChecked map[configdelta.Fingerprint]string
+	// prevAssembled is the previous translation's assembled HTTP routes (assembleListener).
+	prevAssembled map[assembledKey]*assembledRoute
 }
 
 func newTranslator(s *Snapshot) *translator {
