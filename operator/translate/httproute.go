@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
 
 // builtRoute is a route translated once, independent of the listener it attaches to;
@@ -37,15 +39,22 @@ func (t *translator) buildRoutes() {
 		if len(r.attachments) == 0 {
 			continue
 		}
+		conds := len(r.resolved.l)
+		reused := false
 		switch {
 		case r.http != nil:
-			t.buildHTTPRoute(r)
+			if reused = t.reuseBuiltHTTPRoute(r); !reused {
+				t.buildHTTPRoute(r)
+			}
 		case r.grpc != nil:
 			t.buildGRPCRoute(r)
 		default:
 			t.buildL4Route(r)
 		}
 		t.checkBuiltRoute(r)
+		if r.http != nil && !reused {
+			t.keepBuiltHTTPRoute(r, conds)
+		}
 		if r.rejected != "" {
 			// Do not serve a route partially; detach it everywhere.
 			for _, a := range r.attachments {
@@ -65,6 +74,73 @@ func (t *translator) buildRoutes() {
 			l.attached = int32(len(l.routes))
 		}
 	}
+}
+
+// builtHTTPRoute is an HTTPRoute as buildHTTPRoute built it, kept for the next
+// TranslateReusing when building it left no mark but the backends it resolved: every
+// backendRef resolved, no ExtensionRef policy, ExternalAuth or mirror filter, and the proxy
+// accepts it (checkBuiltRoute). The next translation takes it when the route's fingerprint
+// is the same and resolving its backendRefs again gives the same backends, which also
+// makes the marks a build would make (the backends, in t.backends). A builtRoute of such a
+// route is not changed after it is built, so both translations can share it.
+type builtHTTPRoute struct {
+	fp configdelta.Fingerprint
+	b  *builtRoute
+}
+
+// reuseBuiltHTTPRoute sets r.built to the previous translation's build of r if it may
+// (see builtHTTPRoute).
+func (t *translator) reuseBuiltHTTPRoute(r *routeIR) bool {
+	prev := t.prevBuilt[r.meta.UID]
+	if prev == nil {
+		return false
+	}
+	fp := t.routeFingerprint(r)
+	if fp == (configdelta.Fingerprint{}) || fp != prev.fp {
+		return false
+	}
+	var names []string
+	for i := range r.http.Spec.Rules {
+		for _, br := range r.http.Spec.Rules[i].BackendRefs {
+			name, err := t.resolveBackend(r.key.Kind, r.meta.Namespace, br.BackendObjectReference, modeHTTP)
+			if err != nil || !slices.Contains(prev.b.backends, name) {
+				return false // buildHTTPRoute resolves them again, the same way
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	if len(names) != len(prev.b.backends) {
+		return false // a backend the build used was not resolved again
+	}
+	r.built = prev.b
+	t.res.built[r.meta.UID] = prev
+	return true
+}
+
+// keepBuiltHTTPRoute keeps r's build for the next translation if it may be reused (see
+// builtHTTPRoute); conds is how many route conditions there were before it was built.
+func (t *translator) keepBuiltHTTPRoute(r *routeIR, conds int) {
+	b := r.built
+	if t.res.built == nil || b == nil || b.http == nil || r.rejected != "" || len(r.resolved.l) != conds || b.inline != nil {
+		return
+	}
+	fp := t.routeFingerprint(r)
+	if fp == (configdelta.Fingerprint{}) {
+		return
+	}
+	for i := range b.http.Rules {
+		if b.http.Rules[i].Traffic != nil || b.auth[i] != authFilterNone {
+			return
+		}
+		for _, f := range r.http.Spec.Rules[i].Filters {
+			if f.Type == gwv1.HTTPRouteFilterRequestMirror || f.Type == gwv1.HTTPRouteFilterExtensionRef || f.Type == gwv1.HTTPRouteFilterExternalAuth {
+				return
+			}
+		}
+	}
+	t.res.built[r.meta.UID] = &builtHTTPRoute{fp: fp, b: b}
 }
 
 func routeMeta(r *routeIR) config.RouteMeta {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
@@ -47,6 +48,9 @@ type Result struct {
 	// assembled holds the HTTP routes assembleListener merged without any policy, for the
 	// next TranslateReusing.
 	assembled map[assembledKey]*assembledRoute
+	// built holds the HTTPRoutes buildRoutes built with no mark but their backends, for the
+	// next TranslateReusing.
+	built map[types.UID]*builtHTTPRoute
 }
 
 // ObjectKey identifies one Kubernetes object of the Snapshot.

@@ -121,7 +121,7 @@ func TestTranslateReusingEqualsTranslate(t *testing.T) {
 			t.Fatalf("a first translation reused %d pieces", n)
 		}
 	}
-	reused, assembled := 0, 0
+	reused, assembled, built := 0, 0, 0
 	for i := range ins {
 		for j := range ins {
 			got := TranslateReusing(snaps[i], prevs[j])
@@ -129,11 +129,12 @@ func TestTranslateReusingEqualsTranslate(t *testing.T) {
 			if i == j {
 				reused += reusedOf(got)
 				assembled += assembledFrom(got, prevs[j])
+				built += builtFrom(got, prevs[j])
 			}
 		}
 	}
-	if reused == 0 || assembled == 0 {
-		t.Fatalf("translating the same inputs twice reused %d pieces and %d assembled routes", reused, assembled)
+	if reused == 0 || assembled == 0 || built == 0 {
+		t.Fatalf("translating the same inputs twice reused %d pieces, %d assembled and %d built routes", reused, assembled, built)
 	}
 }
 
@@ -181,8 +182,22 @@ func TestTranslateReusingAfterChanges(t *testing.T) {
 			if n := assembledFrom(got, prev); n != tc.reused {
 				t.Fatalf("took %d assembled routes from the previous translation, want %d", n, tc.reused)
 			}
+			if n := builtFrom(got, prev); n != tc.reused {
+				t.Fatalf("took %d built routes from the previous translation, want %d", n, tc.reused)
+			}
 		})
 	}
+}
+
+// builtFrom counts the built HTTPRoutes of got that are prev's.
+func builtFrom(got, prev *Result) int {
+	n := 0
+	for k, b := range got.built {
+		if prev.built[k] == b {
+			n++
+		}
+	}
+	return n
 }
 
 // assembledFrom counts the assembled routes of got that are prev's.

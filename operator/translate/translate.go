@@ -3,6 +3,7 @@ package translate
 import (
 	"sort"
 
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
@@ -26,10 +27,11 @@ func translate(s *Snapshot, prev *Result, reuse bool) *Result {
 	if reuse {
 		t.epoch, t.prevPieces = inputsEpoch(s), previousPieces(prev)
 		if prev != nil {
-			t.prevChecked, t.prevAssembled = prev.checked, prev.assembled
+			t.prevChecked, t.prevAssembled, t.prevBuilt = prev.checked, prev.assembled, prev.built
 		}
 		t.res.checked = map[configdelta.Fingerprint]string{}
 		t.res.assembled = map[assembledKey]*assembledRoute{}
+		t.res.built = map[types.UID]*builtHTTPRoute{}
 	}
 
 	// Classes first: a Gateway is ours only if its class is ours and accepted.
@@ -101,6 +103,8 @@ type translator struct {
 	prevChecked map[configdelta.Fingerprint]string
 	// prevAssembled is the previous translation's assembled HTTP routes (assembleListener).
 	prevAssembled map[assembledKey]*assembledRoute
+	// prevBuilt is the previous translation's built HTTPRoutes (buildRoutes).
+	prevBuilt map[types.UID]*builtHTTPRoute
 }
 
 func newTranslator(s *Snapshot) *translator {
