@@ -123,10 +123,19 @@
 // the content hash to redo.
 //
 // TranslateReusing (reuse.go) is a first step of that: it takes the previous Result and
-// reuses the encoded pieces of the routes whose own resourceVersion and whose other inputs
-// (a fingerprint of every object that is not a route; for Gateway API and our resources,
-// of their generation and labels, so status writes do not count) are unchanged, so encoding costs one
-// route per route change (BenchmarkTranslate/reusing: 6.4 -> 5.7 ms for 1000 routes). Its
-// result equals Translate's; TestTranslateReusingEqualsTranslate checks that for every
-// golden input translated after every other one.
+// reuses what it made for the routes whose own resourceVersion and whose other inputs (a
+// fingerprint of every object that is not a route; for Gateway API and our resources, of
+// their generation and labels, so status writes do not count) are unchanged:
+//   - the encoded pieces (configdelta.EncodeReusing), with their digests, so encoding and
+//     the content hash cost one route per route change;
+//   - the verdict of the proxy's checks (checkBuiltRoute);
+//   - the built HTTPRoute, when building it left no mark but the backends it resolved
+//     (builtHTTPRoute: its backendRefs are resolved again, which registers the backends);
+//   - the assembled HTTP route and its EffectiveRoutes on each listener, when no policy
+//     reaches it (assembledRoute: only its marks on the backends it uses are made again).
+//
+// Attachment, policies, status and the order of routes are still computed over the whole
+// snapshot (BenchmarkTranslate/reusing, 1000 routes: 6.4 ms before any reuse, 2.8-2.9 ms
+// now). Its result equals Translate's; TestTranslateReusingEqualsTranslate checks that for
+// every golden input translated after every other one.
 package translate
