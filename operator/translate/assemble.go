@@ -254,7 +254,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 			hr.Rules = make([]config.HTTPRouteRule, len(b.http.Rules))
 			plainRoute := true
 			var views []viewsv1a1.EffectiveRoute
-			if t.res.assembled != nil {
+			if t.res.assembled != nil && fp != (configdelta.Fingerprint{}) {
 				views = make([]viewsv1a1.EffectiveRoute, 0, len(b.http.Rules))
 			}
 			for i := range b.http.Rules {
@@ -271,7 +271,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 				k++
 			}
 			cl.HTTPRoutes = append(cl.HTTPRoutes, hr)
-			if plainRoute && t.res.assembled != nil && fp != (configdelta.Fingerprint{}) {
+			if plainRoute && views != nil {
 				t.res.assembled[key] = &assembledRoute{fp: fp, hostnames: a.hostnames, hr: hr, views: views}
 			}
 		case b.l4 != nil:

@@ -119,8 +119,8 @@
 // keys of the objects it read could re-translate only the Gateways whose inputs changed and
 // reuse the rest of the previous Result; inside one Gateway, built routes (buildRoutes) and
 // resolved backends (backends.go) are pure functions of the route, its grants and its
-// Services and could be memoized by resourceVersion, leaving assemble (linear, cheap) and
-// the content hash to redo.
+// Services and can be memoized by resourceVersion (TranslateReusing now does, for the
+// routes below), leaving assemble (linear, cheap) and the content hash to redo.
 //
 // TranslateReusing (reuse.go) is a first step of that: it takes the previous Result and
 // reuses what it made for the routes whose own resourceVersion and whose other inputs (a
@@ -135,7 +135,7 @@
 //     reaches it (assembledRoute: only its marks on the backends it uses are made again).
 //
 // Attachment, policies, status and the order of routes are still computed over the whole
-// snapshot (BenchmarkTranslate/reusing, 1000 routes: 6.4 ms before any reuse, 2.8-2.9 ms
-// now). Its result equals Translate's; TestTranslateReusingEqualsTranslate checks that for
+// snapshot (BenchmarkTranslate with 1000 routes, one machine: 5.2 ms from scratch,
+// 2.80-2.95 ms reusing). Its result equals Translate's; TestTranslateReusingEqualsTranslate checks that for
 // every golden input translated after every other one.
 package translate

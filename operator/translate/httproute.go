@@ -120,10 +120,13 @@ func (t *translator) reuseBuiltHTTPRoute(r *routeIR) bool {
 }
 
 // keepBuiltHTTPRoute keeps r's build for the next translation if it may be reused (see
-// builtHTTPRoute); conds is how many route conditions there were before it was built.
+// builtHTTPRoute); conds is how many route conditions there were before it was built (a
+// build that failed a backendRef sets ResolvedRefs False in place, one that added another
+// condition adds to them).
 func (t *translator) keepBuiltHTTPRoute(r *routeIR, conds int) {
 	b := r.built
-	if t.res.built == nil || b == nil || b.http == nil || r.rejected != "" || len(r.resolved.l) != conds || b.inline != nil {
+	if t.res.built == nil || b == nil || b.http == nil || r.rejected != "" || b.inline != nil ||
+		len(r.resolved.l) != conds || r.resolved.isFalse(string(gwv1.RouteConditionResolvedRefs)) {
 		return
 	}
 	fp := t.routeFingerprint(r)

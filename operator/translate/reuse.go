@@ -17,7 +17,8 @@ import (
 // TranslateReusing is Translate for a snapshot that follows the one prev was translated
 // from: a Gateway's config reuses the encoded pieces of the routes prev encoded
 // (configdelta.EncodeReusing) when they were built from the same inputs, so a change to
-// one route does not encode every route again. The result equals Translate(s)'s, config
+// one route does not encode every route again; the proxy checks' verdicts, built
+// HTTPRoutes and assembled routes are reused the same way (see doc.go). The result equals Translate(s)'s, config
 // versions and pushes alike; prev may be nil (the first translation, which only records
 // the fingerprints).
 //
