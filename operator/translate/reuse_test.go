@@ -189,27 +189,22 @@ func TestTranslateReusingAfterChanges(t *testing.T) {
 	}
 }
 
-// builtFrom counts the built HTTPRoutes of got that are prev's.
-func builtFrom(got, prev *Result) int {
+// sameEntries counts the entries of got that are prev's (the same pointer).
+func sameEntries[K comparable, V any](got, prev map[K]*V) int {
 	n := 0
-	for k, b := range got.built {
-		if prev.built[k] == b {
+	for k, v := range got {
+		if prev[k] == v {
 			n++
 		}
 	}
 	return n
 }
 
-// assembledFrom counts the assembled routes of got that are prev's.
-func assembledFrom(got, prev *Result) int {
-	n := 0
-	for k, a := range got.assembled {
-		if prev.assembled[k] == a {
-			n++
-		}
-	}
-	return n
-}
+// builtFrom counts the built HTTPRoutes of got taken from prev.
+func builtFrom(got, prev *Result) int { return sameEntries(got.built, prev.built) }
+
+// assembledFrom counts the assembled routes of got taken from prev.
+func assembledFrom(got, prev *Result) int { return sameEntries(got.assembled, prev.assembled) }
 
 func renamed(r *gwv1.HTTPRoute, name string) *gwv1.HTTPRoute {
 	c := r.DeepCopy()
