@@ -317,12 +317,8 @@ func sameHostnames(a, b []string) bool {
 // Gateway is noted as a user of each backend, and usable ones are marked used.
 func (t *translator) markUse(g *gatewayIR, refs []config.BackendRef, rule *config.HTTPRouteRule, used map[string]bool) {
 	for _, r := range refs {
-		if r.Backend == "" {
-			continue
-		}
-		t.noteUse(r.Backend, g)
-		if be := t.backends[r.Backend]; be == nil || be.invalid == "" {
-			used[r.Backend] = true
+		if r.Backend != "" {
+			t.useBackend(g, r.Backend, used)
 		}
 	}
 	t.markMirrorsAndAuth(g, rule, used)
@@ -350,14 +346,22 @@ func (t *translator) useBackendRefs(g *gatewayIR, refs []config.BackendRef, used
 		if out[i].Backend == "" {
 			continue
 		}
-		t.noteUse(out[i].Backend, g)
-		if be := t.backends[out[i].Backend]; be != nil && be.invalid != "" {
-			out[i].Invalid, out[i].Backend = be.invalid, ""
-			continue
+		if invalid := t.useBackend(g, out[i].Backend, used); invalid != "" {
+			out[i].Invalid, out[i].Backend = invalid, ""
 		}
-		used[out[i].Backend] = true
 	}
 	return out
+}
+
+// useBackend notes Gateway g as a user of backend name and marks it used, unless it must
+// not be used: then it returns why (the ref answers 500).
+func (t *translator) useBackend(g *gatewayIR, name string, used map[string]bool) (invalid string) {
+	t.noteUse(name, g)
+	if be := t.backends[name]; be != nil && be.invalid != "" {
+		return be.invalid
+	}
+	used[name] = true
+	return ""
 }
 
 func (t *translator) effectiveBackends(refs []config.BackendRef) []viewsv1a1.EffectiveBackend {

@@ -39,7 +39,6 @@ func (t *translator) buildRoutes() {
 		if len(r.attachments) == 0 {
 			continue
 		}
-		conds := len(r.resolved.l)
 		reused := false
 		switch {
 		case r.http != nil:
@@ -53,7 +52,7 @@ func (t *translator) buildRoutes() {
 		}
 		t.checkBuiltRoute(r)
 		if r.http != nil && !reused {
-			t.keepBuiltHTTPRoute(r, conds)
+			t.keepBuiltHTTPRoute(r)
 		}
 		if r.rejected != "" {
 			// Do not serve a route partially; detach it everywhere.
@@ -120,13 +119,12 @@ func (t *translator) reuseBuiltHTTPRoute(r *routeIR) bool {
 }
 
 // keepBuiltHTTPRoute keeps r's build for the next translation if it may be reused (see
-// builtHTTPRoute); conds is how many route conditions there were before it was built (a
-// build that failed a backendRef sets ResolvedRefs False in place, one that added another
-// condition adds to them).
-func (t *translator) keepBuiltHTTPRoute(r *routeIR, conds int) {
+// builtHTTPRoute). ResolvedRefs is the only condition a build sets (False on a backendRef
+// it could not resolve).
+func (t *translator) keepBuiltHTTPRoute(r *routeIR) {
 	b := r.built
 	if t.res.built == nil || b == nil || b.http == nil || r.rejected != "" || b.inline != nil ||
-		len(r.resolved.l) != conds || r.resolved.isFalse(string(gwv1.RouteConditionResolvedRefs)) {
+		r.resolved.isFalse(string(gwv1.RouteConditionResolvedRefs)) {
 		return
 	}
 	fp := t.routeFingerprint(r)

@@ -158,11 +158,8 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 		}
 	}
 	e := &Encoded{routes: make(map[routeID]routePiece, nroutes), order: make([]routeID, 0, nroutes)}
-	// routeSpans[i] locates the i-th route's bytes in buf; reused[i], when set, holds
-	// them instead, with their digest in reusedSums[i].
+	// routeSpans[i] locates the i-th route's bytes in buf, unless its piece is reused.
 	routeSpans := make([]span, nroutes)
-	reused := make([][]byte, nroutes)
-	reusedSums := make([][sha256.Size]byte, nroutes)
 	encode := func(v any) (span, error) {
 		start := buf.Len()
 		if err := w.Encode(v); err != nil {
@@ -186,14 +183,14 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 				if fingerprint != nil {
 					fp = fingerprint(bi, li, ri)
 				}
-				e.routes[id] = routePiece{fp: fp} // claimed; the bytes are filled in below
 				if fp != (Fingerprint{}) && prev != nil {
 					if old := prev.routes[id]; old.fp == fp && old.raw != nil {
-						reused[i], reusedSums[i] = old.raw, old.sum
+						e.routes[id] = routePiece{raw: old.raw, sum: old.sum, fp: fp, reused: true}
 						e.reused++
 						continue
 					}
 				}
+				e.routes[id] = routePiece{fp: fp} // claimed; the bytes are filled in below
 				sp, err := encode(r)
 				if err != nil {
 					return nil, fmt.Errorf("configdelta: encode route %s: %w", id, err)
@@ -237,22 +234,20 @@ func EncodeReusing(c *config.Config, prev *Encoded, fingerprint func(bi, li, ri 
 		e.size += len(p) + 1
 	}
 	for i, id := range e.order {
-		p, sum, fromPrev := reused[i], reusedSums[i], reused[i] != nil
-		if !fromPrev {
-			p = piece(routeSpans[i])
+		rp := e.routes[id]
+		if !rp.reused {
+			p := piece(routeSpans[i])
 			if fingerprint != nil {
 				// A later version may reuse this piece: give it its own memory, so that
 				// it does not keep this version's buffer (its names, binds, backends)
 				// alive.
 				p = bytes.Clone(p)
 			}
-			sum = sha256.Sum256(p)
+			rp.raw, rp.sum = p, sha256.Sum256(p)
+			e.routes[id] = rp
 		}
-		rp := e.routes[id]
-		rp.raw, rp.sum, rp.reused = p, sum, fromPrev
-		e.routes[id] = rp
-		h.Write(sum[:])
-		e.size += len(p) + 1
+		h.Write(rp.sum[:])
+		e.size += len(rp.raw) + 1
 	}
 	for i, sp := range backendSpans {
 		p := piece(sp)
