@@ -28,7 +28,7 @@ type Conn struct {
 	wbufp *[]byte
 	vec   [2][]byte
 	bufs  net.Buffers
-	keys  []string // scratch for sorting header keys
+	keys  []field // scratch for sorting header fields
 
 	deadline time.Time // the read deadline last set
 

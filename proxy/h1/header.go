@@ -64,7 +64,7 @@ func trimOWS(s string) string {
 }
 
 // commonKeys interns the canonical form of frequent header names, so that
-// parsing them allocates nothing.
+// parsing them in another case allocates nothing.
 var commonKeys = func() map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{
@@ -103,9 +103,6 @@ func canonicalKey(name string) string {
 		upper = c == '-'
 	}
 	if canonical {
-		if k, ok := commonKeys[name]; ok {
-			return k
-		}
 		return name
 	}
 	var buf [64]byte
@@ -188,32 +185,38 @@ var hopHeaders = []string{
 // excluded ones, keys sorted as net/http writes them. Values have CR and
 // LF replaced by spaces and are trimmed, like http.Header.Write; names
 // that are not tokens are dropped.
-func appendHeader(dst []byte, h http.Header, keys *[]string, exclude func(string) bool) []byte {
-	ks := (*keys)[:0]
-	for k := range h {
+func appendHeader(dst []byte, h http.Header, fields *[]field, exclude func(string) bool) []byte {
+	fs := (*fields)[:0]
+	for k, vs := range h {
 		if exclude == nil || !exclude(k) {
-			ks = append(ks, k)
+			fs = append(fs, field{k, vs})
 		}
 	}
-	slices.Sort(ks)
-	for _, k := range ks {
-		if !validToken(k) {
+	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	for _, f := range fs {
+		if !validToken(f.name) {
 			continue
 		}
-		for _, v := range h[k] {
-			dst = append(dst, k...)
+		for _, v := range f.values {
+			dst = append(dst, f.name...)
 			dst = append(dst, ": "...)
 			dst = appendFieldValue(dst, v)
 			dst = append(dst, "\r\n"...)
 		}
 	}
-	clear(ks)
-	*keys = ks[:0]
+	clear(fs)
+	*fields = fs[:0]
 	return dst
 }
 
+// field is a header field with its values, scratch for sorting a header by name.
+type field struct {
+	name   string
+	values []string
+}
+
 func appendFieldValue(dst []byte, v string) []byte {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 {
 		v = strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '
@@ -221,5 +224,5 @@ func appendFieldValue(dst []byte, v string) []byte {
 			return r
 		}, v)
 	}
-	return append(dst, strings.Trim(v, " \t")...)
+	return append(dst, trimOWS(v)...)
 }

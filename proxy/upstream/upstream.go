@@ -267,6 +267,9 @@ func (b *Backend) Pick(prefer string) *Endpoint {
 	if n == 0 {
 		return nil
 	}
+	if n == 1 && prefer == "" {
+		return b.endpoints[0]
+	}
 	now := time.Now().UnixNano()
 	if prefer != "" {
 		if ep := b.byAddr[prefer]; ep != nil && !ep.ejected(now) {
