@@ -11,7 +11,10 @@
 //     host answers 404 (teardown);
 //  4. creates all N routes at once and times it until the Gateway's listeners report N
 //     attached and every route is Accepted (setup), counting the status writes that took;
-//  5. tears down again, and reports operator and proxy memory seen along the way.
+//  5. tears down again;
+//  6. creates and deletes the same N routes for a Gateway that does not exist (no status
+//     writes: the apiserver floor of setup and teardown), and reports operator and proxy
+//     memory seen along the way.
 //
 // The last line of its output is for machines:
 //
@@ -142,6 +145,9 @@ func run(ctx context.Context, o options) error {
 	b.sampleMemory(ctx, r)
 	second, err := b.teardown(ctx, r)
 	if err != nil {
+		return err
+	}
+	if err := b.floor(ctx, r); err != nil {
 		return err
 	}
 	r.teardown = max(first, second)

@@ -337,6 +337,51 @@ func (b *bench) setup(ctx context.Context, r *report) error {
 	return nil
 }
 
+// floor creates the same N routes at once with a parentRef to a Gateway that does not
+// exist, so no controller writes their status, and deletes them again: the creates and
+// deletes of setup and teardown with everything that watches HTTPRoutes (the operator's
+// replicas included) but without a status write. The apiserver's share of setup and
+// teardown on this cluster, whatever the controller does.
+func (b *bench) floor(ctx context.Context, r *report) error {
+	n := b.o.routes
+	absent := b.o.gateway + "-absent"
+	logf("apiserver floor: creating %d routes for Gateway %s (which does not exist) with %d concurrent creates", n, absent, b.o.createWorkers)
+	before := b.t.state()
+	cpuBefore := b.sampleCPU(ctx)
+	t0 := time.Now()
+	if err := b.each(ctx, func(i int) error {
+		return b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0]))
+	}); err != nil {
+		return fmt.Errorf("apiserver floor: %w", err)
+	}
+	r.floorCreates = time.Since(t0)
+	r.floorCreateCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), r.floorCreates)
+	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == n }); err != nil {
+		return fmt.Errorf("apiserver floor: %w", err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	b.t.quiet(qctx, time.Second)
+	cancel()
+	r.floorStatusWrites = b.t.state().routeStatusWrites - before.routeStatusWrites
+	logf("apiserver floor: %d creates took %.2fs (%d route status writes); deleting them", n, r.floorCreates.Seconds(), r.floorStatusWrites)
+	cpuBefore = b.sampleCPU(ctx)
+	t0 = time.Now()
+	if err := b.each(ctx, func(i int) error {
+		rt := &gwv1.HTTPRoute{}
+		rt.Namespace, rt.Name = b.o.namespace, routeName(i)
+		return client.IgnoreNotFound(b.c.Delete(ctx, rt))
+	}); err != nil {
+		return fmt.Errorf("apiserver floor: %w", err)
+	}
+	r.floorDeletes = time.Since(t0)
+	r.floorDeleteCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), r.floorDeletes)
+	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == 0 }); err != nil {
+		return fmt.Errorf("apiserver floor: %w", err)
+	}
+	logf("apiserver floor: %d deletes took %.2fs", n, r.floorDeletes.Seconds())
+	return nil
+}
+
 // each runs f for routes 1..N on createWorkers goroutines and returns the first error.
 func (b *bench) each(ctx context.Context, f func(i int) error) error {
 	next := make(chan int)

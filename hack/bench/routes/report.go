@@ -44,6 +44,11 @@ type report struct {
 	teardownProbes tally
 	teardownCPU    []string // CPU per process of each teardown
 
+	// The same creates and deletes for a Gateway that does not exist (no status writes).
+	floorCreates, floorDeletes     time.Duration
+	floorCreateCPU, floorDeleteCPU string
+	floorStatusWrites              int
+
 	mem map[string]mem
 }
 
@@ -103,6 +108,13 @@ func (r *report) print(w io.Writer) {
 		r.teardown.Seconds(), r.teardowns[0].Seconds(), r.teardowns[1].Seconds(), r.teardownProbes.errors())
 	for i, c := range r.teardownCPU {
 		p("    CPU of teardown %d:                %s", i+1, c)
+	}
+	if r.floorCreates > 0 {
+		p("  apiserver floor (the same %d creates and deletes, parentRef to a Gateway that does not exist, so no status writes):", r.n)
+		p("    creates done after:               %.2fs (route status writes %d)", r.floorCreates.Seconds(), r.floorStatusWrites)
+		p("    CPU of the creates:               %s", r.floorCreateCPU)
+		p("    deletes done after:               %.2fs", r.floorDeletes.Seconds())
+		p("    CPU of the deletes:               %s", r.floorDeleteCPU)
 	}
 	p("  memory (largest seen with %d routes attached):", r.n)
 	for _, k := range slices.Sorted(maps.Keys(r.mem)) {
