@@ -242,6 +242,15 @@ func (b *bench) setBackend(ctx context.Context, backend string) error {
 	return nil
 }
 
+// deleteEach deletes routes 1..N, createWorkers at a time.
+func (b *bench) deleteEach(ctx context.Context) error {
+	return b.each(ctx, func(i int) error {
+		rt := &gwv1.HTTPRoute{}
+		rt.Namespace, rt.Name = b.o.namespace, routeName(i)
+		return client.IgnoreNotFound(b.c.Delete(ctx, rt))
+	})
+}
+
 // deleteRoutes deletes every benchmark route in one call.
 func (b *bench) deleteRoutes(ctx context.Context) error {
 	err := b.c.DeleteAllOf(ctx, &gwv1.HTTPRoute{}, client.InNamespace(b.o.namespace), client.MatchingLabels{routeLabel: "true"})
@@ -259,11 +268,7 @@ func (b *bench) teardown(ctx context.Context, r *report) (time.Duration, error) 
 	t0 := time.Now()
 	// One delete per route, concurrently: a deletecollection is served one item at a time
 	// by the apiserver (--delete-collection-workers=1), which would time the apiserver.
-	if err := b.each(ctx, func(i int) error {
-		r := &gwv1.HTTPRoute{}
-		r.Namespace, r.Name = b.o.namespace, routeName(i)
-		return client.IgnoreNotFound(b.c.Delete(ctx, r))
-	}); err != nil {
+	if err := b.deleteEach(ctx); err != nil {
 		return 0, fmt.Errorf("teardown: %w", err)
 	}
 	deletes := time.Since(t0)
@@ -337,11 +342,12 @@ func (b *bench) setup(ctx context.Context, r *report) error {
 	return nil
 }
 
-// floor creates the same N routes at once with a parentRef to a Gateway that does not
-// exist, so no controller writes their status, and deletes them again: the creates and
-// deletes of setup and teardown with everything that watches HTTPRoutes (the operator's
-// replicas included) but without a status write. The apiserver's share of setup and
-// teardown on this cluster, whatever the controller does.
+// floor creates the same N routes with a parentRef to a Gateway that does not exist, so
+// no controller writes their status: one at a time (as the propagation step does), then
+// all at once after deleting them (as setup does), and deletes them again (as teardown
+// does). That is the apiserver's work in those steps with everything that watches
+// HTTPRoutes attached (the operator's replicas included) and no status write: the part
+// of propagation, setup and teardown no controller can remove on this cluster.
 func (b *bench) floor(ctx context.Context, r *report) error {
 	n := b.o.routes
 	absent := b.o.gateway + "-absent"
@@ -349,6 +355,8 @@ func (b *bench) floor(ctx context.Context, r *report) error {
 	// One at a time first, as the propagation step creates them: the Create call's latency
 	// when no controller writes anything in between.
 	logf("apiserver floor: creating %d routes for Gateway %s (which does not exist) one at a time", n, absent)
+	cpuBefore := b.sampleCPU(ctx)
+	tSerial := time.Now()
 	for i := 1; i <= n; i++ {
 		t0 := time.Now()
 		if err := b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0])); err != nil {
@@ -356,19 +364,16 @@ func (b *bench) floor(ctx context.Context, r *report) error {
 		}
 		r.floorSerialCreates = append(r.floorSerialCreates, time.Since(t0))
 	}
+	r.floorSerialCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), time.Since(tSerial))
 	logf("apiserver floor: Create call %s; deleting them", summarize(r.floorSerialCreates))
-	if err := b.each(ctx, func(i int) error {
-		rt := &gwv1.HTTPRoute{}
-		rt.Namespace, rt.Name = b.o.namespace, routeName(i)
-		return client.IgnoreNotFound(b.c.Delete(ctx, rt))
-	}); err != nil {
+	if err := b.deleteEach(ctx); err != nil {
 		return fmt.Errorf("apiserver floor: %w", err)
 	}
 	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == 0 }); err != nil {
 		return fmt.Errorf("apiserver floor: %w", err)
 	}
 	logf("apiserver floor: creating %d routes for Gateway %s with %d concurrent creates", n, absent, b.o.createWorkers)
-	cpuBefore := b.sampleCPU(ctx)
+	cpuBefore = b.sampleCPU(ctx)
 	t0 := time.Now()
 	if err := b.each(ctx, func(i int) error {
 		return b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0]))
@@ -387,11 +392,7 @@ func (b *bench) floor(ctx context.Context, r *report) error {
 	logf("apiserver floor: %d creates took %.2fs (%d route status writes); deleting them", n, r.floorCreates.Seconds(), r.floorStatusWrites)
 	cpuBefore = b.sampleCPU(ctx)
 	t0 = time.Now()
-	if err := b.each(ctx, func(i int) error {
-		rt := &gwv1.HTTPRoute{}
-		rt.Namespace, rt.Name = b.o.namespace, routeName(i)
-		return client.IgnoreNotFound(b.c.Delete(ctx, rt))
-	}); err != nil {
+	if err := b.deleteEach(ctx); err != nil {
 		return fmt.Errorf("apiserver floor: %w", err)
 	}
 	r.floorDeletes = time.Since(t0)

@@ -49,6 +49,7 @@ type report struct {
 	floorCreateCPU, floorDeleteCPU string
 	floorStatusWrites              int
 	floorSerialCreates             []time.Duration // the Create call, one route at a time
+	floorSerialCPU                 string
 
 	mem map[string]mem
 }
@@ -113,6 +114,7 @@ func (r *report) print(w io.Writer) {
 	if r.floorCreates > 0 {
 		p("  apiserver floor (the same %d creates and deletes, parentRef to a Gateway that does not exist, so no status writes):", r.n)
 		p("    the Create call, one at a time:   %s", summarize(r.floorSerialCreates))
+		p("    CPU while creating one at a time: %s", r.floorSerialCPU)
 		p("    %d creates at once done after:  %.2fs (route status writes %d)", r.n, r.floorCreates.Seconds(), r.floorStatusWrites)
 		p("    CPU of the creates:               %s", r.floorCreateCPU)
 		p("    deletes done after:               %.2fs", r.floorDeletes.Seconds())
