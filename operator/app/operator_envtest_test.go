@@ -156,6 +156,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 		}
 		return false, "no parent status of ours"
 	})
+
 	// Steady state: an unrelated change makes the operator reconcile, and nothing is written.
 	watched := map[string]client.Object{
 		"Gateway": &gwv1.Gateway{}, "HTTPRoute": &gwv1.HTTPRoute{}, "GatewayClass": &gwv1.GatewayClass{},

@@ -237,7 +237,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 			}
 			key := assembledKey{g.key, l.configName(), a.route.meta.UID}
 			if prev := t.prevAssembled[key]; prev != nil && fp != (configdelta.Fingerprint{}) && prev.fp == fp && sameHostnames(prev.hostnames, a.hostnames) &&
-				len(prev.hr.Rules) == len(b.http.Rules) && len(prev.views) == len(b.http.Rules) {
+				len(prev.hr.Rules) == len(b.http.Rules) {
 				// Built from the same inputs, and no policy reaches it: the merged rules and
 				// their views are the previous translation's. Only their marks on the
 				// backends they use are made again.

@@ -267,18 +267,15 @@ func (b *Backend) Pick(prefer string) *Endpoint {
 	if n == 0 {
 		return nil
 	}
-	if n == 1 && prefer == "" {
-		return b.endpoints[0]
-	}
-	now := time.Now().UnixNano()
 	if prefer != "" {
-		if ep := b.byAddr[prefer]; ep != nil && !ep.ejected(now) {
+		if ep := b.byAddr[prefer]; ep != nil && !ep.ejected(time.Now().UnixNano()) {
 			return ep
 		}
 	}
 	if n == 1 {
 		return b.endpoints[0]
 	}
+	now := time.Now().UnixNano()
 	a, c := b.random(), b.random()
 	if a == c {
 		c = b.endpoints[(b.index(c)+1)%n]

@@ -349,59 +349,68 @@ func (b *bench) setup(ctx context.Context, r *report) error {
 // HTTPRoutes attached (the operator's replicas included) and no status write: the part
 // of propagation, setup and teardown no controller can remove on this cluster.
 func (b *bench) floor(ctx context.Context, r *report) error {
+	if err := b.floorSteps(ctx, r); err != nil {
+		return fmt.Errorf("apiserver floor: %w", err)
+	}
+	return nil
+}
+
+func (b *bench) floorSteps(ctx context.Context, r *report) error {
 	n := b.o.routes
 	absent := b.o.gateway + "-absent"
+	create := func(i int) error { return b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0])) }
+	allGone := func(s *trackerState) bool { return len(s.routes) == 0 }
 	before := b.t.state()
-	// One at a time first, as the propagation step creates them: the Create call's latency
-	// when no controller writes anything in between.
 	logf("apiserver floor: creating %d routes for Gateway %s (which does not exist) one at a time", n, absent)
-	cpuBefore := b.sampleCPU(ctx)
-	tSerial := time.Now()
-	for i := 1; i <= n; i++ {
-		t0 := time.Now()
-		if err := b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0])); err != nil {
-			return fmt.Errorf("apiserver floor: route %d: %w", i, err)
+	var err error
+	if _, r.floorSerialCPU, err = b.measured(ctx, func() error {
+		for i := 1; i <= n; i++ {
+			t0 := time.Now()
+			if err := create(i); err != nil {
+				return fmt.Errorf("route %d: %w", i, err)
+			}
+			r.floorSerialCreates = append(r.floorSerialCreates, time.Since(t0))
 		}
-		r.floorSerialCreates = append(r.floorSerialCreates, time.Since(t0))
+		return nil
+	}); err != nil {
+		return err
 	}
-	r.floorSerialCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), time.Since(tSerial))
 	logf("apiserver floor: Create call %s; deleting them", summarize(r.floorSerialCreates))
 	if err := b.deleteEach(ctx); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+		return err
 	}
-	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == 0 }); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+	if err := b.t.wait(ctx, allGone); err != nil {
+		return err
 	}
 	logf("apiserver floor: creating %d routes for Gateway %s with %d concurrent creates", n, absent, b.o.createWorkers)
-	cpuBefore = b.sampleCPU(ctx)
-	t0 := time.Now()
-	if err := b.each(ctx, func(i int) error {
-		return b.c.Create(ctx, route(b.o.namespace, absent, i, backends[0]))
-	}); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+	if r.floorCreates, r.floorCreateCPU, err = b.measured(ctx, func() error { return b.each(ctx, create) }); err != nil {
+		return err
 	}
-	r.floorCreates = time.Since(t0)
-	r.floorCreateCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), r.floorCreates)
 	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == n }); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+		return err
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	b.t.quiet(qctx, time.Second)
 	cancel()
 	r.floorStatusWrites = b.t.state().routeStatusWrites - before.routeStatusWrites
 	logf("apiserver floor: %d creates took %.2fs (%d route status writes); deleting them", n, r.floorCreates.Seconds(), r.floorStatusWrites)
-	cpuBefore = b.sampleCPU(ctx)
-	t0 = time.Now()
-	if err := b.deleteEach(ctx); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+	if r.floorDeletes, r.floorDeleteCPU, err = b.measured(ctx, func() error { return b.deleteEach(ctx) }); err != nil {
+		return err
 	}
-	r.floorDeletes = time.Since(t0)
-	r.floorDeleteCPU = cpuUse(cpuBefore, b.sampleCPU(ctx), r.floorDeletes)
-	if err := b.t.wait(ctx, func(s *trackerState) bool { return len(s.routes) == 0 }); err != nil {
-		return fmt.Errorf("apiserver floor: %w", err)
+	if err := b.t.wait(ctx, allGone); err != nil {
+		return err
 	}
 	logf("apiserver floor: %d deletes took %.2fs", n, r.floorDeletes.Seconds())
 	return nil
+}
+
+// measured runs f and returns how long it took and the CPU each component used meanwhile.
+func (b *bench) measured(ctx context.Context, f func() error) (time.Duration, string, error) {
+	before := b.sampleCPU(ctx)
+	t0 := time.Now()
+	err := f()
+	d := time.Since(t0)
+	return d, cpuUse(before, b.sampleCPU(ctx), d), err
 }
 
 // each runs f for routes 1..N on createWorkers goroutines and returns the first error.

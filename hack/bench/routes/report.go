@@ -115,7 +115,7 @@ func (r *report) print(w io.Writer) {
 		p("  apiserver floor (the same %d creates and deletes, parentRef to a Gateway that does not exist, so no status writes):", r.n)
 		p("    the Create call, one at a time:   %s", summarize(r.floorSerialCreates))
 		p("    CPU while creating one at a time: %s", r.floorSerialCPU)
-		p("    %d creates at once done after:  %.2fs (route status writes %d)", r.n, r.floorCreates.Seconds(), r.floorStatusWrites)
+		p("    creates at once done after:       %.2fs (route status writes %d)", r.floorCreates.Seconds(), r.floorStatusWrites)
 		p("    CPU of the creates:               %s", r.floorCreateCPU)
 		p("    deletes done after:               %.2fs", r.floorDeletes.Seconds())
 		p("    CPU of the deletes:               %s", r.floorDeleteCPU)
