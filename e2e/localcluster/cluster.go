@@ -1,6 +1,6 @@
 // Package localcluster brings up and tears down the project's local Kubernetes cluster: a real
 // control plane built from the Go module proxy, and one node whose pods are local processes in
-// their own network and mount namespaces on a private bridge. See DESIGN.md §6.
+// their own network and mount namespaces on a private bridge (README.md beside this file).
 //
 // Addresses (all private, all only on the bridge agw0 and in namespaces this package creates):
 //
