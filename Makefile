@@ -20,11 +20,16 @@ generate: ## Regenerate generated/ and the CRDs from apis/.
 	hack/update-codegen.sh
 
 .PHONY: verify
-verify: ## Fail if generated code is stale, code is unformatted, or go vet complains.
+verify: ## Fail if generated code is stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
 	hack/verify-codegen.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	hack/commit-check.sh
+
+.PHONY: hooks
+hooks: ## Install the repository's git hooks (commit-msg checks the subject line).
+	git config core.hooksPath hack/hooks
 
 .PHONY: kube-binaries
 kube-binaries: ## Build (once) etcd and the Kubernetes control-plane binaries used by tests and the local cluster.
