@@ -4,10 +4,11 @@
 //
 // # Data flow
 //
-//	source (file poller) or configstream.Client (the operator's gRPC stream, ACK/NACK)
-//	  └─ config.Decode (strict) ─ Config.Validate (every error, with field paths)
-//	      └─ runtime.Apply: compile a new graph ─ open new sockets ─ atomic swap ─ drain removed binds
-//	          └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
+//	source (file poller, config.Decode: strict) or configstream.Client (the operator's gRPC
+//	stream, ACK/NACK; a delta is rebuilt into a whole config by configdelta.Apply)
+//	  └─ runtime.Apply/ApplyDelta: Config.Validate (every error, with field paths) ─ compile a new
+//	     graph ─ open new sockets ─ atomic swap ─ drain removed binds
+//	      └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
 //
 // # Packages
 //
@@ -45,6 +46,8 @@
 //   - source, configstream: where configs come from (a polled file; the
 //     operator's stream with ACK/NACK and reconnect). A bad config is
 //     logged, counted (and NACKed), and the last good one keeps serving.
+//   - configdelta: a config cut into pieces, its content-hash version, and
+//     a version sent as its changes from the one the proxy runs.
 //   - admin: /ready, /healthz, /config_dump, /metrics, /debug/pprof on a
 //     separate listener.
 //   - cmd/proxy: flags, signal handling and graceful drain.
@@ -55,8 +58,10 @@
 // started with, so a swap never fails a request in flight; binds whose
 // name, address, port and protocol are unchanged keep their socket and
 // their client connections; backends whose config is unchanged keep their
-// connection pools. A push carries every route, but usually one changed:
-// HTTP routes equal to the serving config's keep their compiled rules and are
-// not validated again (runtime/routecache.go), so a reload costs about the
-// routes that changed plus one pass to rebuild the router's table.
+// connection pools. A push from the operator usually carries one changed
+// route as a delta; HTTP routes equal to the serving config's keep their
+// compiled rules and are not validated again (runtime/routecache.go, and with
+// ApplyDelta the routes the delta did not carry are not even compared), so a
+// reload costs about the routes that changed plus one pass to rebuild the
+// router's table. BenchmarkProxyApply in hack/bench/routes measures it.
 package proxy

@@ -79,9 +79,9 @@ type Limits struct {
 	// MaxRuntimeCost, if not 0, turns on cel-go's runtime cost tracking and
 	// stops an evaluation that costs more. It is off by default: in cel-go
 	// v0.31 the tracker's bookkeeping grows with the square of the loop
-	// iterations (lists.range(5000).all(...) takes 63 ms tracked, 0.7 ms
-	// untracked; three times slower on loop-free expressions), which turns
-	// the limit into a CPU amplifier. Without it, evaluations are bounded
+	// iterations and slows loop-free expressions too (figures in
+	// docs/performance-history.md; no benchmark here measures it), which
+	// turns the limit into a CPU amplifier. Without it, evaluations are bounded
 	// by the static estimate, because the inputs stay within the sizes it
 	// assumes: loops over more than MaxHeaders headers or MaxQueryParams
 	// query parameters fail, and the proxy caps header and body sizes.

@@ -65,8 +65,9 @@
 //   - Certificates and keys are inline PEM. Redacted() replaces private
 //     keys for dumps; never log a Config without it.
 //   - Validate before sending: a config the proxy rejects is a bug in the
-//     translator, not a user error (DESIGN.md §3). Validate returns Errors,
-//     each with a field path, so the operator can map them back.
+//     translator, not a user error (admission and translation reject bad
+//     input first; see docs/architecture.md). Validate returns Errors, each
+//     with a field path, so the operator can map them back.
 //
 // # Compatibility
 //

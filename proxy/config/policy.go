@@ -2,7 +2,8 @@ package config
 
 // TrafficPolicy is the effective traffic section of the AgentgatewayPolicies
 // that apply to a rule, already merged by the operator (Gateway < Listener
-// < Route < Rule, see DESIGN.md §4). Sections the proxy cannot enforce yet
+// < Route < Rule, the more specific winning; the merge is described in
+// operator/translate's package doc). Sections the proxy cannot enforce yet
 // are absent here; the operator fails such rules closed.
 type TrafficPolicy struct {
 	// JWTAuthentication validates bearer JWTs (401); the claims are the

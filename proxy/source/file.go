@@ -1,6 +1,6 @@
-// Package source feeds configs to the runtime. File watches a YAML/JSON
-// file (standalone use, tests, benchmarks); the xDS client will live here
-// too. Every source follows the same rule: a config that fails to decode,
+// Package source feeds configs to the runtime from a file: File watches a
+// YAML/JSON file (standalone use, tests, benchmarks). The operator's stream
+// is the other source, package configstream. Every source follows the same rule: a config that fails to decode,
 // validate or apply is reported and changes nothing, and losing the source
 // keeps the last good config serving.
 package source
