@@ -15,7 +15,8 @@
 // its own Gateway's config.
 //
 // Every replica serves the stream, so a proxy's acknowledgement is known only to the replica
-// it is connected to; status is written by the leader. Until acknowledgements are shared
-// (or proxies are steered to the leader) a Gateway whose proxies all connect to a follower
-// is not reported Programmed by the leader.
+// it is connected to, while status is written by the leader. RemoteProxies lets the leader
+// count the proxies connected to other replicas too: the operator sets it from the proxy
+// states the replicas exchange through the aggregated API (operator/app, apiserver.PeerSyncer),
+// so a Gateway whose proxies all connect to a follower is still reported Programmed.
 package configserver

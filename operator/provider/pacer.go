@@ -56,7 +56,9 @@ const (
 //     whose config the recent changes left alone: paceShareIdle.
 //
 // A change for such proxies can then wait while the bucket is in debt, at most one
-// reconcile's duration divided by the share (some 100 ms with a thousand routes).
+// reconcile's duration divided by the share (the agentgateway_reconcile_seconds metric
+// shows a reconcile's duration; BenchmarkTranslate in hack/bench/routes measures its
+// translation step for 100 and 1000 routes).
 func pacing(leader, served bool, pending int64) (paced bool, share float64) {
 	switch {
 	case served:

@@ -16,9 +16,10 @@ import (
 // prober sends GETs to the Gateway's address with a chosen Host header over keep-alive
 // connections. It writes each request itself and reads the answer with http.ReadResponse
 // on the caller's goroutine: net/http's Transport hands every request to a connection's
-// writer goroutine and its answer back from a reader goroutine, and the back-to-back
-// probes of the propagation step then cost the driver about 4 ms of CPU per added route,
-// taken from the components it measures (everything shares two cores).
+// writer goroutine and its answer back from a reader goroutine, and with back-to-back
+// probes that hand-off was a large share of the driver's CPU per added route (the
+// report's CPU line for the adding step shows the driver's), taken from the components it
+// measures (everything shares two cores).
 type prober struct {
 	addr    string // host:port of the Gateway listener
 	timeout time.Duration
