@@ -78,8 +78,18 @@ func TestRedactedHidesKeysAndLeavesOriginal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The original must hold a key, or the checks below prove nothing.
+	if !strings.Contains(c.Binds[1].Listeners[0].TLS.Certificates[0].PrivateKey, "PRIVATE KEY") {
+		t.Fatal("testdata/valid-full.in.yaml has no private key at binds[1].listeners[0]")
+	}
 	r := c.Redacted()
-	js, _ := Encode(r)
+	js, err := Encode(r)
+	if err != nil {
+		t.Fatalf("encode redacted config: %v", err)
+	}
+	if got := r.Binds[1].Listeners[0].TLS.Certificates[0].PrivateKey; got != RedactedValue || !strings.Contains(string(js), RedactedValue) {
+		t.Fatalf("redacted key is %q, want %q in the config and its encoding:\n%s", got, RedactedValue, js)
+	}
 	if strings.Contains(string(js), "PRIVATE KEY") {
 		t.Fatal("redacted config still contains a private key")
 	}
@@ -105,7 +115,10 @@ func TestDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-decoding encoded config: %v", err)
 	}
-	js2, _ := Encode(c2)
+	js2, err := Encode(c2)
+	if err != nil {
+		t.Fatalf("encode re-decoded config: %v", err)
+	}
 	if string(js) != string(js2) {
 		t.Fatal("encode/decode is not a fixed point")
 	}
@@ -114,9 +127,15 @@ func TestDecodeRoundTrip(t *testing.T) {
 // FuzzDecode checks that arbitrary input never panics the decoder or the
 // validator, and that anything valid survives an encode/decode round trip.
 func FuzzDecode(f *testing.F) {
-	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil || len(ins) == 0 {
+		f.Fatalf("seed corpus testdata/*.in.yaml: %d files, %v", len(ins), err)
+	}
 	for _, in := range ins {
-		data, _ := os.ReadFile(in)
+		data, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(data)
 	}
 	f.Add([]byte(`{"version":"1","binds":[{"name":"a","port":1,"protocol":"HTTP","listeners":[{"name":"l","protocol":"HTTP"}]}]}`))
