@@ -45,6 +45,14 @@ type Spec struct {
 	// CreatedDirsFile records mount points this code had to create on the host filesystem, so
 	// `down` can remove them again.
 	CreatedDirsFile string `json:"createdDirsFile,omitempty"`
+	// RootFS, when set, runs the container inside its image: mount targets and Dir are paths in
+	// the image, and Argv[0] resolves through the PATH in Env. Without it the container sees the
+	// node's filesystem (the host image for test clients).
+	RootFS *RootFS `json:"rootfs,omitempty"`
+	// Identity, when set, is the user, groups and capabilities the command runs with.
+	Identity *Identity `json:"identity,omitempty"`
+	// Sysctls are written in the pod's network namespace before anything else.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // Main runs the helper and never returns on success.
@@ -81,8 +89,19 @@ func run(args []string) error {
 		}
 		unix.Close(fd)
 	}
+	if len(s.Sysctls) > 0 {
+		if s.NetNS == "" {
+			return errors.New("pod sysctls need the pod's own network namespace (not hostNetwork)")
+		}
+		if err := writeSysctls(s.Sysctls); err != nil {
+			return err
+		}
+	}
+	if s.RootFS != nil {
+		return runInImage(&s)
+	}
 	// Open the program before the volumes are mounted: a volume may cover the directory it
-	// lives in (the conformance CoreDNS mounts a ConfigMap at /root, over the build cache).
+	// lives in (a ConfigMap mounted at /root, over the build cache).
 	prog, err := unix.Open(s.Argv[0], unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open program %s: %w", s.Argv[0], err)
@@ -115,6 +134,11 @@ func run(args []string) error {
 			return err
 		}
 	}
+	if s.Identity != nil {
+		if err := become(s.Identity); err != nil {
+			return err
+		}
+	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 			return fmt.Errorf("set hostname: %w", err)
@@ -126,6 +150,60 @@ func run(args []string) error {
 		}
 	}
 	return syscall.Exec(programPath(prog, s.Argv[0]), s.Argv, s.Env)
+}
+
+// runInImage is run for a container with a root filesystem of its own.
+func runInImage(s *Spec) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	sources := make([]int, len(s.Mounts))
+	for i, m := range s.Mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("volume source %s: %w", m.Source, err)
+		}
+		sources[i] = fd
+	}
+	if err := mountRootFS(s.RootFS); err != nil {
+		return err
+	}
+	for i, m := range s.Mounts {
+		// Mount points go into the container's upper layer; nothing to record on the node.
+		m.Target = filepath.Join(s.RootFS.Merged, filepath.Clean("/"+m.Target))
+		if err := bind(sources[i], m, nil); err != nil {
+			return err
+		}
+		unix.Close(sources[i])
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if err := enterRootFS(s.RootFS, s.Dir); err != nil {
+		return err
+	}
+	dir := s.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir to workingDir %s: %w", dir, err)
+	}
+	prog, err := lookPath(s.Argv[0], s.Env)
+	if err != nil {
+		return err
+	}
+	if s.Identity != nil {
+		if err := become(s.Identity); err != nil {
+			return err
+		}
+	}
+	if err := syscall.Exec(prog, s.Argv, s.Env); err != nil {
+		return fmt.Errorf("exec %s: %w", prog, err)
+	}
+	return nil
 }
 
 // programPath is path when it still names the opened program, else the program's descriptor
