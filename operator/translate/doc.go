@@ -4,7 +4,8 @@
 // Translate is pure: no client, no clock, no globals. The same Snapshot always gives a deeply
 // equal Result, in the same order, with the same config versions (a content hash), whatever
 // the order of the objects in the Snapshot. This is what makes it testable with golden files
-// (testdata/<case>.in.yaml -> <case>.out.yaml; `go test ./operator/translate/ -update`
+// (testdata/<area>/<case>.in.yaml -> <case>.out.yaml, by area: backends, gateways,
+// listenersets, policies, routes; `go test ./operator/translate/ -update`
 // rewrites the outputs) and safe to cache.
 //
 // # Steps

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 // The version is the content hash of the config's pieces, and the pieces handed to the
 // config server are those of the config.
 func TestVersionIsHashOfPieces(t *testing.T) {
-	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	ins := goldenInputs(t)
 	n := 0
 	for _, in := range ins {
 		for _, g := range Translate(loadSnapshot(t, in)).Gateways {

@@ -153,7 +153,7 @@ func TestPolicyTrafficProxyChecks(t *testing.T) {
 // references, never the key values or htpasswd copied into the proxy config.
 func TestEffectiveConfigHasNoSecrets(t *testing.T) {
 	for _, name := range []string{"apikey-secret", "basic-auth-secret"} {
-		res := Translate(loadSnapshot(t, filepath.Join("testdata", name+".in.yaml")))
+		res := Translate(loadSnapshot(t, filepath.Join("testdata", "policies", name+".in.yaml")))
 		b, err := json.Marshal(res.Gateways[0].Effective)
 		if err != nil {
 			t.Fatal(err)

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -106,7 +104,7 @@ func reusedOf(res *Result) int {
 // one (with API-server-like resourceVersions): reusing the previous translation's pieces
 // never changes the result, and unchanged routes are reused.
 func TestTranslateReusingEqualsTranslate(t *testing.T) {
-	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	ins := goldenInputs(t)
 	if len(ins) < 10 {
 		t.Fatalf("only %d inputs", len(ins))
 	}
@@ -125,7 +123,7 @@ func TestTranslateReusingEqualsTranslate(t *testing.T) {
 	for i := range ins {
 		for j := range ins {
 			got := TranslateReusing(snaps[i], prevs[j])
-			sameResult(t, fmt.Sprintf("%s after %s", filepath.Base(ins[i]), filepath.Base(ins[j])), got, Translate(snaps[i]))
+			sameResult(t, goldenName(ins[i])+" after "+goldenName(ins[j]), got, Translate(snaps[i]))
 			if i == j {
 				reused += reusedOf(got)
 				assembled += assembledFrom(got, prevs[j])

@@ -12,7 +12,7 @@ import (
 
 // Snapshot is every input of one translation: deep copies of the objects in the informer
 // cache, taken at one point in time. Translate reads nothing else (no client, no clock), so
-// a Snapshot serialized to YAML is a complete, replayable test input (testdata/*.in.yaml).
+// a Snapshot serialized to YAML is a complete, replayable test input (testdata/<area>/*.in.yaml).
 //
 // The provider fills it with only the objects translation can use: GatewayClasses of every
 // controller (to report which are ours), and everything else unfiltered; Translate decides

@@ -6,28 +6,71 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output")
+var update = flag.Bool("update", false, "rewrite testdata/<area>/*.out.yaml from the current output")
 
-// TestGolden translates every testdata/<name>.in.yaml Snapshot and compares the Result with
-// testdata/<name>.out.yaml. Run with -update to rewrite outputs, then read the diff: a golden
-// file that encodes a bug is worse than none.
-func TestGolden(t *testing.T) {
-	ins, err := filepath.Glob("testdata/*.in.yaml")
+// goldenAreas are the directories of testdata the golden inputs are sorted into.
+var goldenAreas = []string{"backends", "gateways", "listenersets", "policies", "routes"}
+
+// goldenInputs lists every golden input, testdata/<area>/<case>.in.yaml, in a fixed order.
+// An input outside the area directories fails the test rather than being skipped.
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
+	stray, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ins) == 0 {
-		t.Fatal("no testdata/*.in.yaml")
+	if len(stray) > 0 {
+		t.Fatalf("golden inputs outside an area directory %v: move them into testdata/<area>/", stray)
 	}
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
+	var ins []string
+	for _, area := range goldenAreas {
+		got, err := filepath.Glob(filepath.Join("testdata", area, "*.in.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			t.Fatalf("no testdata/%s/*.in.yaml", area)
+		}
+		ins = append(ins, got...)
+	}
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	if !slices.Equal(dirs, goldenAreas) {
+		t.Fatalf("testdata has directories %v; goldenAreas lists %v", dirs, goldenAreas)
+	}
+	return ins
+}
+
+// lines splits YAML into lines, so cmp.Diff shows the lines that differ.
+func lines(b []byte) []string { return strings.Split(string(b), "\n") }
+
+// goldenName is an input's area and case, "routes/basic-http".
+func goldenName(in string) string {
+	return filepath.Base(filepath.Dir(in)) + "/" + strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+}
+
+// TestGolden translates every testdata/<area>/<case>.in.yaml Snapshot and compares the
+// Result with testdata/<area>/<case>.out.yaml. Run with -update to rewrite outputs, then
+// read the diff: a golden file that encodes a bug is worse than none.
+func TestGolden(t *testing.T) {
+	for _, in := range goldenInputs(t) {
+		t.Run(goldenName(in), func(t *testing.T) {
 			s := loadSnapshot(t, in)
 			before, _ := yaml.Marshal(s)
 			res := Translate(s)
@@ -56,15 +99,15 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run with -update to create it)", err)
 			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run with -update and review the diff):\n%s", out, lineDiff(string(want), string(got)))
+			if d := cmp.Diff(lines(want), lines(got)); d != "" {
+				t.Errorf("output differs from %s (-want +got; run with -update and review the diff):\n%s", out, d)
 			}
 
 			// Input order must not matter: the informer cache lists objects in any order.
 			rev := loadSnapshot(t, in)
 			reverseAll(rev)
 			if again, _ := yaml.Marshal(Translate(rev)); !bytes.Equal(again, got) {
-				t.Errorf("output depends on input order:\n%s", lineDiff(string(got), string(again)))
+				t.Errorf("output depends on input order (-in order +reversed):\n%s", cmp.Diff(lines(got), lines(again)))
 			}
 		})
 	}
@@ -112,20 +155,4 @@ func reverseAll(s *Snapshot) {
 			f.Index(b).Set(reflect.ValueOf(x))
 		}
 	}
-}
-
-// lineDiff shows the first differing lines with some context; enough to spot a change.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	i := 0
-	for i < len(w) && i < len(g) && w[i] == g[i] {
-		i++
-	}
-	from := max(0, i-3)
-	var b strings.Builder
-	b.WriteString("--- want\n")
-	b.WriteString(strings.Join(w[from:min(len(w), i+8)], "\n"))
-	b.WriteString("\n+++ got\n")
-	b.WriteString(strings.Join(g[from:min(len(g), i+8)], "\n"))
-	return b.String()
 }
