@@ -16,16 +16,28 @@ build: ## Build the operator, proxy and local-cluster binaries into bin/.
 	$(GO) build -o $(BIN)/ ./proxy/cmd/proxy ./operator/cmd/operator ./e2e/cmd/localcluster
 
 .PHONY: generate
-generate: ## Regenerate generated/ and the CRDs from apis/.
+generate: ## Regenerate generated/ and the CRDs from apis/, then the Helm charts from manifests/.
 	hack/update-codegen.sh
+	$(GO) run ./hack/chart generate
 
 .PHONY: verify
 verify: ## Fail if generated code is stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
 	hack/verify-codegen.sh
+	$(GO) run ./hack/chart verify
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	hack/commit-check.sh
+
+.PHONY: chart
+chart: ## Regenerate the Helm charts in manifests/charts from the kustomize base in manifests/.
+	$(GO) run ./hack/chart generate
+
+.PHONY: release
+release: ## Build images and package a release into build/release: charts, install.yaml, digests (VERSION=x.y.z).
+	@if [ "$(origin VERSION)" != "command line" ] && [ "$(origin VERSION)" != "environment" ]; then \
+	  echo "usage: make release VERSION=x.y.z"; exit 2; fi
+	hack/release.sh $(VERSION)
 
 .PHONY: hooks
 hooks: ## Install the repository's git hooks (commit-msg checks the subject line).
