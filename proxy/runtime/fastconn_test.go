@@ -72,6 +72,7 @@ func TestFastPathStaleBackendConnection(t *testing.T) {
 	}
 	defer ln.Close()
 	var conns atomic.Int64
+	closed := make(chan struct{}, 8)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -80,12 +81,17 @@ func TestFastPathStaleBackendConnection(t *testing.T) {
 			}
 			conns.Add(1)
 			go func() {
-				defer c.Close()
+				defer func() {
+					c.Close()
+					closed <- struct{}{}
+				}()
 				req, err := http.ReadRequest(bufio.NewReader(c))
 				if err != nil {
 					return
 				}
-				io.Copy(io.Discard, req.Body)
+				if _, err := io.Copy(io.Discard, req.Body); err != nil {
+					return
+				}
 				// One response, then close without "Connection: close".
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 			}()
@@ -102,7 +108,16 @@ func TestFastPathStaleBackendConnection(t *testing.T) {
 		"POST /4 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
 		get1("/5"),
 	} {
-		time.Sleep(20 * time.Millisecond) // let the backend's close arrive
+		if i > 0 {
+			// The backend has closed the connection of the previous request (on loopback its
+			// FIN is queued to the proxy's socket by the time close returns), so this request
+			// meets a stale pooled connection.
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("request %d: the backend did not close the previous connection", i)
+			}
+		}
 		rc.send(raw)
 		resp, body := rc.read("")
 		if resp.StatusCode != 200 || body != "ok" {
@@ -138,10 +153,11 @@ func TestFastPathClientGoneCancelsBackend(t *testing.T) {
 		rt.Shutdown(ctx)
 	})
 	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("slow")}, be("slow", slow.Listener.Addr().String())))
+	watched := watchClients(t)
 	rc := dialRaw(t, port)
 	rc.send(get1("/"))
 	<-started
-	time.Sleep(2 * slowBackend) // past the point where the client is watched
+	waitWatched(t, watched)
 	rc.c.Close()
 	select {
 	case <-canceled:
@@ -161,9 +177,10 @@ func TestFastPathClientGoneCancelsBackend(t *testing.T) {
 // one ends the client watch (which leaves it unread) and is served after
 // it, in order.
 func TestFastPathSlowBackendAndPipelining(t *testing.T) {
+	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(3 * slowBackend)
+			<-release
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, r.URL.Path)
@@ -172,10 +189,12 @@ func TestFastPathSlowBackendAndPipelining(t *testing.T) {
 	port := freePort(t)
 	rt := newRuntime(t)
 	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("s")}, be("s", slow.Listener.Addr().String())))
+	watched := watchClients(t)
 	rc := dialRaw(t, port)
 	rc.send(get1("/slow"))
-	time.Sleep(2 * slowBackend)
+	waitWatched(t, watched)
 	rc.send(get1("/next"))
+	close(release)
 	for _, want := range []string{"/slow", "/next"} {
 		if resp, body := rc.read(""); resp.StatusCode != 200 || body != want {
 			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
@@ -341,11 +360,16 @@ func TestFastPathCloseKeepsResponse(t *testing.T) {
 // leave it until the idle timeout. Requests with a body in between leave
 // the session and come back.
 func TestFastPathPipelinedDuringExchange(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
 	be1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
-			time.Sleep(slowBackend / 4)
+			arrived <- struct{}{}
+			<-release
 		}
-		b, _ := io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, r.Method+" "+r.URL.Path+" "+string(b))
 	}))
@@ -362,9 +386,11 @@ func TestFastPathPipelinedDuringExchange(t *testing.T) {
 	rc.c.SetDeadline(time.Now().Add(5 * time.Second)) // far below the idle timeout
 	for i := 0; i < 3; i++ {
 		rc.send(get1("/wait"))
-		time.Sleep(slowBackend / 8) // the backend has it
+		<-arrived // the backend has it: the next two arrive during the exchange
 		rc.send(get1("/next"))
 		rc.send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+		// Well within slowBackend, so the client is not watched: the exchange stays fast.
+		release <- struct{}{}
 		for _, want := range []string{"GET /wait ", "GET /next ", "POST /body hi"} {
 			if resp, body := rc.read(""); resp.StatusCode != 200 || body != want {
 				t.Fatalf("round %d: got %d %q, want %q", i, resp.StatusCode, body, want)
@@ -419,5 +445,33 @@ func TestFastPathShutdownIdleAndActive(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// watchClients returns a channel that receives each time the fast path starts watching a
+// client because its backend is slow.
+func watchClients(t *testing.T) <-chan struct{} {
+	t.Helper()
+	ch := make(chan struct{}, 16)
+	hook := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	if !clientWatched.CompareAndSwap(nil, &hook) {
+		t.Fatal("another test is watching clients")
+	}
+	t.Cleanup(func() { clientWatched.Store(nil) })
+	return ch
+}
+
+// waitWatched waits until the fast path watches a client.
+func waitWatched(t *testing.T, watched <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-watched:
+	case <-time.After(10 * slowBackend):
+		t.Fatal("the client was never watched while its backend was slow")
 	}
 }

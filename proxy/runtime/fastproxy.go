@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/h1"
@@ -279,8 +280,15 @@ func (fc *fastConn) watchClient() bool {
 		fc.clientGone.Store(true)
 		backend.Close()
 	})
+	if hook := clientWatched.Load(); hook != nil {
+		(*hook)()
+	}
 	return true
 }
+
+// clientWatched, when set (by tests), runs each time watchClient starts watching a client,
+// so a test can act on the watched connection without guessing at slowBackend.
+var clientWatched atomic.Pointer[func()]
 
 // stopWatch ends a watch started by watchClient.
 func (fc *fastConn) stopWatch() {
