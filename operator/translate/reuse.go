@@ -4,12 +4,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 
 	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 )
@@ -32,62 +38,86 @@ func TranslateReusing(s *Snapshot, prev *Result) *Result {
 	return translate(s, prev, true)
 }
 
-// routeKinds are the Snapshot fields that hold routes; inputsEpoch covers every other one.
-var routeFields = map[string]bool{"HTTPRoutes": true, "GRPCRoutes": true, "TLSRoutes": true, "TCPRoutes": true, "UDPRoutes": true}
+// routeFields are the Snapshot fields that hold routes: inputsEpoch leaves them out, since
+// a route's own resourceVersion is part of its fingerprint (routeFingerprint).
+var routeFields = []string{"HTTPRoutes", "GRPCRoutes", "TLSRoutes", "TCPRoutes", "UDPRoutes"}
 
-// specFields are the Snapshot fields of custom resources (Gateway API and ours). For them
-// the API server raises metadata.generation on every change that is not to metadata or
-// status, and translation reads nothing of their status; so such an object is identified
-// by its generation and labels, not its resourceVersion, and a status write (a Gateway's
-// attachedRoutes after every added route, a policy's ancestors) does not make every
-// route's piece be encoded again.
-var specFields = map[string]bool{
-	"GatewayClasses": true, "Gateways": true, "ListenerSets": true, "ReferenceGrants": true,
-	"BackendTLSPolicies": true, "XBackendTrafficPolicies": true,
-	"Policies": true, "Backends": true, "Parameters": true,
+// inputField is a Snapshot field of objects that inputsEpoch covers. spec marks custom
+// resources (Gateway API and ours): for them the API server raises metadata.generation on
+// every change that is not to metadata or status, and translation reads nothing of their
+// status; so such an object is identified by its generation, labels and annotations, not
+// its resourceVersion, and a status write (a Gateway's attachedRoutes after every added
+// route, a policy's ancestors) does not make every route's piece be encoded again.
+type inputField struct {
+	name string
+	spec bool
+	// ids appends the identity of each of the field's objects to ids; false when an object
+	// has no resourceVersion.
+	ids func(s *Snapshot, spec bool, ids []string) ([]string, bool)
+}
+
+// inputFields lists, in Snapshot order, every field that is neither ControllerName nor in
+// routeFields. TestInputFieldsCoverSnapshot fails when Snapshot gains a field that is in
+// neither list, so a new input cannot be left out of the fingerprint.
+var inputFields = []inputField{
+	{"GatewayClasses", true, objectIDs(func(s *Snapshot) []gwv1.GatewayClass { return s.GatewayClasses })},
+	{"Gateways", true, objectIDs(func(s *Snapshot) []gwv1.Gateway { return s.Gateways })},
+	{"ListenerSets", true, objectIDs(func(s *Snapshot) []gwv1.ListenerSet { return s.ListenerSets })},
+	{"ReferenceGrants", true, objectIDs(func(s *Snapshot) []gwv1b1.ReferenceGrant { return s.ReferenceGrants })},
+	{"BackendTLSPolicies", true, objectIDs(func(s *Snapshot) []gwv1.BackendTLSPolicy { return s.BackendTLSPolicies })},
+	{"XBackendTrafficPolicies", true, objectIDs(func(s *Snapshot) []gwxv1a1.XBackendTrafficPolicy { return s.XBackendTrafficPolicies })},
+	{"Namespaces", false, objectIDs(func(s *Snapshot) []corev1.Namespace { return s.Namespaces })},
+	{"Services", false, objectIDs(func(s *Snapshot) []corev1.Service { return s.Services })},
+	{"EndpointSlices", false, objectIDs(func(s *Snapshot) []discoveryv1.EndpointSlice { return s.EndpointSlices })},
+	{"Secrets", false, objectIDs(func(s *Snapshot) []corev1.Secret { return s.Secrets })},
+	{"ConfigMaps", false, objectIDs(func(s *Snapshot) []corev1.ConfigMap { return s.ConfigMaps })},
+	{"Policies", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayPolicy { return s.Policies })},
+	{"Backends", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayBackend { return s.Backends })},
+	{"Parameters", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayParameters { return s.Parameters })},
+}
+
+// objectIDs reads one field of objects for inputsEpoch: namespace, name, UID and either the
+// resourceVersion or, for spec fields with a generation, the generation, labels and
+// annotations.
+func objectIDs[T any, P interface {
+	*T
+	metav1.Object
+}](field func(*Snapshot) []T) func(*Snapshot, bool, []string) ([]string, bool) {
+	return func(s *Snapshot, spec bool, ids []string) ([]string, bool) {
+		list := field(s)
+		for i := range list {
+			obj := P(&list[i])
+			if obj.GetResourceVersion() == "" {
+				return ids, false
+			}
+			id := obj.GetNamespace() + "|" + obj.GetName() + "|" + string(obj.GetUID()) + "|"
+			if g := obj.GetGeneration(); g > 0 && spec {
+				id += "g" + strconv.FormatInt(g, 10) + "|" + sortedPairs(obj.GetLabels()) + "|" + sortedPairs(obj.GetAnnotations())
+			} else {
+				id += obj.GetResourceVersion()
+			}
+			ids = append(ids, id)
+		}
+		return ids, true
+	}
 }
 
 // inputsEpoch fingerprints every input of s that is not a route: the controller name and
-// the kind, namespace, name, UID and resourceVersion of every object (for custom resources
-// with a generation, the generation, labels and annotations instead: specFields), whatever
-// their order in s (a cache lists them in no particular order). It is "" when an object has
-// no resourceVersion or s has a field it does not know how to read.
+// the identity of every object of inputFields, whatever their order in s (a cache lists
+// them in no particular order). It is "" when an object has no resourceVersion.
 func inputsEpoch(s *Snapshot) string {
 	h := sha256.New()
-	v := reflect.ValueOf(s).Elem()
-	ty := v.Type()
+	h.Write([]byte("ControllerName=" + s.ControllerName + "\n"))
 	var ids []string
-	for i := range ty.NumField() {
-		f := ty.Field(i)
-		if routeFields[f.Name] {
-			continue
-		}
-		fv := v.Field(i)
-		switch fv.Kind() {
-		case reflect.String:
-			h.Write([]byte(f.Name + "=" + fv.String() + "\n"))
-		case reflect.Slice:
-			ids = ids[:0]
-			for j := range fv.Len() {
-				obj, ok := fv.Index(j).Addr().Interface().(metav1.Object)
-				if !ok || obj.GetResourceVersion() == "" {
-					return ""
-				}
-				id := obj.GetNamespace() + "|" + obj.GetName() + "|" + string(obj.GetUID()) + "|"
-				if g := obj.GetGeneration(); g > 0 && specFields[f.Name] {
-					id += "g" + strconv.FormatInt(g, 10) + "|" + sortedPairs(obj.GetLabels()) + "|" + sortedPairs(obj.GetAnnotations())
-				} else {
-					id += obj.GetResourceVersion()
-				}
-				ids = append(ids, id)
-			}
-			slices.Sort(ids)
-			h.Write([]byte(f.Name + "\n"))
-			for _, id := range ids {
-				h.Write([]byte(id + "\n"))
-			}
-		default:
+	for _, f := range inputFields {
+		var ok bool
+		if ids, ok = f.ids(s, f.spec, ids[:0]); !ok {
 			return ""
+		}
+		slices.Sort(ids)
+		h.Write([]byte(f.name + "\n"))
+		for _, id := range ids {
+			h.Write([]byte(id + "\n"))
 		}
 	}
 	var sum [sha256.Size]byte

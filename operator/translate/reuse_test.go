@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -38,7 +41,7 @@ func versioned(t *testing.T, s *Snapshot) *Snapshot {
 				t.Fatal(err)
 			}
 			sum := sha256.Sum256(raw)
-			if specFields[v.Type().Field(i).Name] {
+			if isSpecField(v.Type().Field(i).Name) {
 				var m map[string]any
 				if err := json.Unmarshal(raw, &m); err != nil {
 					t.Fatal(err)
@@ -55,6 +58,82 @@ func versioned(t *testing.T, s *Snapshot) *Snapshot {
 		}
 	}
 	return s
+}
+
+// isSpecField says whether inputsEpoch identifies the objects of a Snapshot field by
+// generation (inputField.spec).
+func isSpecField(name string) bool {
+	for _, f := range inputFields {
+		if f.name == name {
+			return f.spec
+		}
+	}
+	return false
+}
+
+// TestInputFieldsCoverSnapshot: every Snapshot field is ControllerName, a route field or
+// one of inputFields, so a field added to Snapshot fails here until inputsEpoch covers it
+// (or it is listed as a route); each entry of inputFields reads the field it names; and the
+// fields of custom resources (whose API server raises the generation on spec changes) are
+// the ones identified by generation.
+func TestInputFieldsCoverSnapshot(t *testing.T) {
+	ty := reflect.TypeFor[Snapshot]()
+	var have []string
+	for i := range ty.NumField() {
+		have = append(have, ty.Field(i).Name)
+	}
+	listed := []string{"ControllerName"}
+	listed = append(listed, routeFields...)
+	for _, f := range inputFields {
+		listed = append(listed, f.name)
+	}
+	slices.Sort(have)
+	slices.Sort(listed)
+	if !slices.Equal(have, listed) {
+		t.Fatalf("Snapshot fields (+) not listed in ControllerName, routeFields and inputFields (-):\n%s", cmp.Diff(listed, have))
+	}
+
+	for _, f := range inputFields {
+		sf, _ := ty.FieldByName(f.name)
+		elem := sf.Type.Elem()
+		if wantSpec := !strings.HasPrefix(elem.PkgPath(), "k8s.io/api/"); f.spec != wantSpec {
+			t.Errorf("%s (%s): spec %v, want %v", f.name, elem, f.spec, wantSpec)
+		}
+		// A Snapshot with one object, in this field only.
+		s := &Snapshot{}
+		fv := reflect.ValueOf(s).Elem().FieldByName(f.name)
+		fv.Set(reflect.Append(fv, reflect.New(elem).Elem()))
+		obj := fv.Index(0).Addr().Interface().(metav1.Object)
+		obj.SetName("x")
+		obj.SetResourceVersion("7")
+		obj.SetGeneration(5)
+		for _, g := range inputFields {
+			ids, ok := g.ids(s, g.spec, nil)
+			if !ok {
+				t.Fatalf("%s: the object has a resourceVersion", g.name)
+			}
+			want := 0
+			if g.name == f.name {
+				want = 1
+			}
+			if len(ids) != want {
+				t.Fatalf("with one object in %s, inputFields entry %s reads %d objects", f.name, g.name, len(ids))
+			}
+		}
+		before := inputsEpoch(s)
+		if f.spec {
+			obj.SetGeneration(6)
+		} else {
+			obj.SetResourceVersion("8")
+		}
+		if inputsEpoch(s) == before {
+			t.Errorf("%s: a changed object kept the inputs' fingerprint", f.name)
+		}
+		obj.SetResourceVersion("")
+		if inputsEpoch(s) != "" {
+			t.Errorf("%s: an object without a resourceVersion must turn reuse off", f.name)
+		}
+	}
 }
 
 // sameResult fails unless got equals want in everything: statuses, configs, views, and
