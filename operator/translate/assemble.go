@@ -118,7 +118,7 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			return configdelta.Fingerprint{}
 		}
 	}
-	enc, encErr := configdelta.EncodeReusing(cfg, t.prevPieces[g.key], fingerprint)
+	enc, encErr := configdelta.EncodeReusing(cfg, t.prev.pieces[g.key], fingerprint)
 	if encErr == nil {
 		cfg.Version = enc.Version
 	}
@@ -236,7 +236,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 				fps = append(fps, fp)
 			}
 			key := assembledKey{g.key, l.configName(), a.route.meta.UID}
-			if prev := t.prevAssembled[key]; prev != nil && fp != (configdelta.Fingerprint{}) && prev.fp == fp && sameHostnames(prev.hostnames, a.hostnames) &&
+			if prev := t.prev.assembled[key]; prev != nil && fp != (configdelta.Fingerprint{}) && prev.fp == fp && sameHostnames(prev.hostnames, a.hostnames) &&
 				len(prev.hr.Rules) == len(b.http.Rules) {
 				// Built from the same inputs, and no policy reaches it: the merged rules and
 				// their views are the previous translation's. Only their marks on the

@@ -90,7 +90,7 @@ type builtHTTPRoute struct {
 // reuseBuiltHTTPRoute sets r.built to the previous translation's build of r if it may
 // (see builtHTTPRoute).
 func (t *translator) reuseBuiltHTTPRoute(r *routeIR) bool {
-	prev := t.prevBuilt[r.meta.UID]
+	prev := t.prev.built[r.meta.UID]
 	if prev == nil {
 		return false
 	}

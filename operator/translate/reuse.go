@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
@@ -35,7 +36,21 @@ import (
 // not a route (inputsEpoch). Objects without a resourceVersion (not read from an API
 // server) turn reuse off.
 func TranslateReusing(s *Snapshot, prev *Result) *Result {
-	return translate(s, prev, true)
+	return translate(s, previousOf(prev))
+}
+
+// previous is what a translation takes from the one before it (TranslateReusing); a nil
+// *previous (Translate) turns fingerprinting and reuse off. Its maps are empty when there
+// was no previous translation.
+type previous struct {
+	// pieces are the encoded configs of the previous translation, by Gateway.
+	pieces map[nsName]*configdelta.Encoded
+	// checked are its checkBuiltRoute results by fingerprint.
+	checked map[configdelta.Fingerprint]string
+	// assembled are its assembled HTTP routes (assembleListener).
+	assembled map[assembledKey]*assembledRoute
+	// built are its built HTTPRoutes (buildRoutes).
+	built map[types.UID]*builtHTTPRoute
 }
 
 // routeFields are the Snapshot fields that hold routes: inputsEpoch leaves them out, since
@@ -150,17 +165,18 @@ func (t *translator) routeFingerprint(r *routeIR) configdelta.Fingerprint {
 	return configdelta.Fingerprint{Inputs: t.epoch, Object: string(r.meta.UID), Version: r.meta.ResourceVersion}
 }
 
-// previousPieces returns the pieces prev encoded for each Gateway.
-func previousPieces(prev *Result) map[nsName]*configdelta.Encoded {
+// previousOf is what prev leaves to reuse; never nil, so that a first translation (prev
+// nil) still records fingerprints for the next.
+func previousOf(prev *Result) *previous {
 	if prev == nil {
-		return nil
+		return &previous{}
 	}
-	out := make(map[nsName]*configdelta.Encoded, len(prev.Gateways))
+	pieces := make(map[nsName]*configdelta.Encoded, len(prev.Gateways))
 	for i := range prev.Gateways {
 		g := &prev.Gateways[i]
 		if g.Encoded != nil {
-			out[nsName{g.Namespace, g.Name}] = g.Encoded
+			pieces[nsName{g.Namespace, g.Name}] = g.Encoded
 		}
 	}
-	return out
+	return &previous{pieces: pieces, checked: prev.checked, assembled: prev.assembled, built: prev.built}
 }

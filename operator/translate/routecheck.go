@@ -26,7 +26,7 @@ type routeCheck struct {
 func (t *translator) checkBuiltRoute(r *routeIR) {
 	fp := t.routeFingerprint(r)
 	if fp != (configdelta.Fingerprint{}) {
-		if why, ok := t.prevChecked[fp]; ok {
+		if why, ok := t.prev.checked[fp]; ok {
 			t.res.checked[fp] = why
 			if why != "" && r.rejected == "" {
 				r.rejected = why

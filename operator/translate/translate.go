@@ -17,18 +17,15 @@ import (
 //
 // It reads like a table of contents; each step's comment says why it sits where it does.
 func Translate(s *Snapshot) *Result {
-	return translate(s, nil, false)
+	return translate(s, nil)
 }
 
-// translate is Translate; with reuse, it fingerprints routes and reuses prev's pieces
-// (TranslateReusing).
-func translate(s *Snapshot, prev *Result, reuse bool) *Result {
+// translate is Translate; with prev (TranslateReusing), it fingerprints routes, reuses
+// what prev holds for them and records in the Result what the next translation may reuse.
+func translate(s *Snapshot, prev *previous) *Result {
 	t := newTranslator(s)
-	if reuse {
-		t.epoch, t.prevPieces = inputsEpoch(s), previousPieces(prev)
-		if prev != nil {
-			t.prevChecked, t.prevAssembled, t.prevBuilt = prev.checked, prev.assembled, prev.built
-		}
+	if prev != nil {
+		t.epoch, t.prev = inputsEpoch(s), *prev
 		t.res.checked = map[configdelta.Fingerprint]string{}
 		t.res.assembled = map[assembledKey]*assembledRoute{}
 		t.res.built = map[types.UID]*builtHTTPRoute{}
@@ -95,16 +92,11 @@ type translator struct {
 	check           *routeCheck            // scratch config of checkBuiltRoute
 	serviceBackends map[servicePort]string // config backend names of Service ports
 
-	// epoch and prevPieces let assembly reuse the previous translation's encoded routes
-	// (TranslateReusing); both empty in Translate.
-	epoch      string
-	prevPieces map[nsName]*configdelta.Encoded
-	// prevChecked is the previous translation's checkBuiltRoute results by fingerprint.
-	prevChecked map[configdelta.Fingerprint]string
-	// prevAssembled is the previous translation's assembled HTTP routes (assembleListener).
-	prevAssembled map[assembledKey]*assembledRoute
-	// prevBuilt is the previous translation's built HTTPRoutes (buildRoutes).
-	prevBuilt map[types.UID]*builtHTTPRoute
+	// epoch is the fingerprint of the inputs that are not routes (inputsEpoch) and prev
+	// what the previous translation left to reuse (TranslateReusing); both empty in
+	// Translate.
+	epoch string
+	prev  previous
 }
 
 func newTranslator(s *Snapshot) *translator {
