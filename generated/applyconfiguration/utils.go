@@ -42,6 +42,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.APIKeyAuthenticationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Authorization"):
 		return &agentgatewayv1alpha1.AuthorizationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("AutoscalerSettings"):
+		return &agentgatewayv1alpha1.AutoscalerSettingsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BackendAuth"):
 		return &agentgatewayv1alpha1.BackendAuthApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BackendHTTP"):
@@ -96,6 +98,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.LoggingApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Overlays"):
 		return &agentgatewayv1alpha1.OverlaysApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("PodDisruptionBudgetSettings"):
+		return &agentgatewayv1alpha1.PodDisruptionBudgetSettingsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PolicyTargetReference"):
 		return &agentgatewayv1alpha1.PolicyTargetReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PolicyTargetSelector"):

@@ -16,7 +16,8 @@ import (
 
 // ValidateParameters checks that each overlay is a strategic-merge patch that applies to the
 // kind it patches, and that it leaves alone the fields the operator owns (kind, apiVersion,
-// name, namespace), so the deployer never fails on it later.
+// name, namespace), so the deployer never fails on it later; and that an autoscaler comes
+// with a CPU request when the resources are set. The CRD schema checks the rest.
 func ValidateParameters(p *v1alpha1.AgentgatewayParameters) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	if o := p.Spec.Overlays; o != nil {
@@ -24,6 +25,17 @@ func ValidateParameters(p *v1alpha1.AgentgatewayParameters) (field.ErrorList, []
 		errs = append(errs, validateOverlay(path.Child("deployment"), o.Deployment, "Deployment", &appsv1.Deployment{})...)
 		errs = append(errs, validateOverlay(path.Child("service"), o.Service, "Service", &corev1.Service{})...)
 		errs = append(errs, validateOverlay(path.Child("serviceAccount"), o.ServiceAccount, "ServiceAccount", &corev1.ServiceAccount{})...)
+	}
+	// The autoscaler measures CPU against the request; the default resources have one, but
+	// resources set here replace the defaults. (The class's and the Gateway's parameters can
+	// still combine into an autoscaler without a CPU request; the deployer reports that.)
+	if r := p.Spec.Resources; p.Spec.HorizontalPodAutoscaler != nil && r != nil {
+		_, req := r.Requests[corev1.ResourceCPU]
+		_, lim := r.Limits[corev1.ResourceCPU]
+		if !req && !lim {
+			errs = append(errs, field.Required(field.NewPath("spec", "resources", "requests", "cpu"),
+				"horizontalPodAutoscaler scales on CPU utilization, which needs a CPU request (or limit) on the proxy"))
+		}
 	}
 	return errs, nil
 }

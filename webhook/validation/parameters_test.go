@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
@@ -52,6 +54,40 @@ func TestValidateParametersOverlays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestValidateParametersAutoscalerNeedsCPU(t *testing.T) {
+	hpa := &v1alpha1.AutoscalerSettings{MaxReplicas: 3}
+	cases := []struct {
+		name      string
+		resources *corev1.ResourceRequirements
+		wantErr   bool
+	}{
+		{name: "default resources"},
+		{name: "cpu request", resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}},
+		{name: "cpu limit", resources: &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}},
+		{name: "memory only", resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &v1alpha1.AgentgatewayParameters{Spec: v1alpha1.AgentgatewayParametersSpec{HorizontalPodAutoscaler: hpa, Resources: tc.resources}}
+			errs, warnings := ValidateParameters(p)
+			if len(warnings) != 0 {
+				t.Errorf("unexpected warnings %v", warnings)
+			}
+			switch {
+			case tc.wantErr && (len(errs) != 1 || !strings.Contains(errs.ToAggregate().Error(), "spec.resources.requests.cpu: Required value")):
+				t.Fatalf("errors %v, want spec.resources.requests.cpu required", errs)
+			case !tc.wantErr && len(errs) != 0:
+				t.Fatalf("valid parameters rejected: %v", errs.ToAggregate())
+			}
+		})
+	}
+	// Without an autoscaler, resources without CPU are fine.
+	p := &v1alpha1.AgentgatewayParameters{Spec: v1alpha1.AgentgatewayParametersSpec{Resources: cases[3].resources}}
+	if errs, warnings := ValidateParameters(p); len(errs) != 0 || len(warnings) != 0 {
+		t.Fatalf("parameters without an autoscaler: errors %v, warnings %v", errs.ToAggregate(), warnings)
 	}
 }
 

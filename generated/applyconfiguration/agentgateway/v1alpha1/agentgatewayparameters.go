@@ -19,6 +19,15 @@ import (
 // creates for a Gateway. It is referenced from GatewayClass.spec.parametersRef (defaults for
 // every Gateway of the class) and Gateway.spec.infrastructure.parametersRef (per Gateway);
 // when both are set, the Gateway's fields win over the class's, field by field.
+//
+// Whatever the parameters say, proxy pods run hardened: as user and group 65532 (non-root),
+// with a read-only root filesystem, no privilege escalation, every capability dropped and
+// the RuntimeDefault seccomp profile. They still bind Gateway ports below 1024: the pod sets
+// the sysctl net.ipv4.ip_unprivileged_port_start=0, which Kubernetes counts as safe because
+// it applies to the pod's own network namespace only. A NET_BIND_SERVICE capability would not
+// do: Kubernetes adds capabilities to the bounding and permitted sets, and a process that
+// does not run as root only gets them in its effective set through ambient capabilities,
+// which a container spec cannot ask for.
 type AgentgatewayParametersApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration    `json:""`
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -17,9 +17,26 @@ import (
 type AgentgatewayParametersSpecApplyConfiguration struct {
 	// Image of the proxy container.
 	Image *ImageApplyConfiguration `json:"image,omitempty"`
-	// Replicas of the proxy Deployment. Leave unset to let a HorizontalPodAutoscaler own it.
+	// Replicas of the proxy Deployment. Unset, the operator leaves the count alone (1 for a
+	// new Deployment). Exclusive with HorizontalPodAutoscaler; when the class sets one and the
+	// Gateway the other, the Gateway's choice wins.
 	Replicas *int32 `json:"replicas,omitempty"`
-	// Resources of the proxy container.
+	// HorizontalPodAutoscaler, when set, makes an autoscaling/v2 HorizontalPodAutoscaler that
+	// scales the proxy Deployment on CPU utilization, and the operator stops applying the
+	// Deployment's replica count (the count live at that moment is kept until the autoscaler
+	// changes it). It needs a CPU request on the proxy container, which the default Resources
+	// have.
+	HorizontalPodAutoscaler *AutoscalerSettingsApplyConfiguration `json:"horizontalPodAutoscaler,omitempty"`
+	// PodDisruptionBudget limits voluntary disruptions (node drains, evictions) of the
+	// proxies. Unset, a budget of maxUnavailable 1 is made whenever the Deployment can run
+	// more than one replica (replicas above 1, or an autoscaler with maxReplicas above 1), and
+	// none for a single replica, where a budget either allows evicting the only pod or blocks
+	// node drains. Set, the budget is made as given whatever the replica count. Pods that are
+	// not ready may always be evicted (unhealthyPodEvictionPolicy AlwaysAllow), so a broken
+	// rollout never blocks a drain.
+	PodDisruptionBudget *PodDisruptionBudgetSettingsApplyConfiguration `json:"podDisruptionBudget,omitempty"`
+	// Resources of the proxy container. Unset, the container requests 100m CPU and 128Mi of
+	// memory and has no limits; set, it replaces those defaults as a whole.
 	Resources *v1.ResourceRequirements `json:"resources,omitempty"`
 	// Env adds environment variables to the proxy container.
 	Env []v1.EnvVar `json:"env,omitempty"`
@@ -51,6 +68,22 @@ func (b *AgentgatewayParametersSpecApplyConfiguration) WithImage(value *ImageApp
 // If called multiple times, the Replicas field is set to the value of the last call.
 func (b *AgentgatewayParametersSpecApplyConfiguration) WithReplicas(value int32) *AgentgatewayParametersSpecApplyConfiguration {
 	b.Replicas = &value
+	return b
+}
+
+// WithHorizontalPodAutoscaler sets the HorizontalPodAutoscaler field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HorizontalPodAutoscaler field is set to the value of the last call.
+func (b *AgentgatewayParametersSpecApplyConfiguration) WithHorizontalPodAutoscaler(value *AutoscalerSettingsApplyConfiguration) *AgentgatewayParametersSpecApplyConfiguration {
+	b.HorizontalPodAutoscaler = value
+	return b
+}
+
+// WithPodDisruptionBudget sets the PodDisruptionBudget field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PodDisruptionBudget field is set to the value of the last call.
+func (b *AgentgatewayParametersSpecApplyConfiguration) WithPodDisruptionBudget(value *PodDisruptionBudgetSettingsApplyConfiguration) *AgentgatewayParametersSpecApplyConfiguration {
+	b.PodDisruptionBudget = value
 	return b
 }
 
