@@ -1,10 +1,10 @@
 package translate
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -153,13 +153,19 @@ func TestVersionIsContentHash(t *testing.T) {
 	}
 }
 
+// TestTranslateDoesNotMutateSnapshot compares the Snapshot after Translate and
+// TranslateReusing with an identical one that was not translated; reflect.DeepEqual also
+// sees changes JSON would hide (nil against empty, omitted fields).
 func TestTranslateDoesNotMutateSnapshot(t *testing.T) {
-	s := bigSnapshot(5)
-	before, _ := json.Marshal(s)
-	Translate(s)
-	after, _ := json.Marshal(s)
-	if string(before) != string(after) {
-		t.Errorf("Translate mutated its input")
+	for name, translate := range map[string]func(s *Snapshot){
+		"Translate":        func(s *Snapshot) { Translate(s) },
+		"TranslateReusing": func(s *Snapshot) { TranslateReusing(s, TranslateReusing(s, nil)) },
+	} {
+		s := versioned(t, bigSnapshot(5))
+		translate(s)
+		if want := versioned(t, bigSnapshot(5)); !reflect.DeepEqual(s, want) {
+			t.Errorf("%s mutated its input (-before +after):\n%s", name, mutation(cmp.Diff(mustJSON(t, want), mustJSON(t, s))))
+		}
 	}
 }
 

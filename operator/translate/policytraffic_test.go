@@ -150,27 +150,51 @@ func TestPolicyTrafficProxyChecks(t *testing.T) {
 }
 
 // TestEffectiveConfigHasNoSecrets: the EffectiveConfig view shows a policy's Secret
-// references, never the key values or htpasswd copied into the proxy config.
+// references, never the key values or htpasswd copied into the proxy config, and
+// Config.Redacted removes them from a copy of the config.
 func TestEffectiveConfigHasNoSecrets(t *testing.T) {
-	for _, name := range []string{"apikey-secret", "basic-auth-secret"} {
-		res := Translate(loadSnapshot(t, filepath.Join("testdata", "policies", name+".in.yaml")))
-		b, err := json.Marshal(res.Gateways[0].Effective)
-		if err != nil {
-			t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		secret string // copied from a Secret into the config
+		ref    string // how the view names that Secret
+	}{
+		{"apikey-secret", "key-alice-0001", `{\"name\":\"team-a-keys\"}`},
+		{"basic-auth-secret", "$2a$10$", `{\"name\":\"users\"}`},
+	} {
+		res := Translate(loadSnapshot(t, filepath.Join("testdata", "policies", tc.name+".in.yaml")))
+		if len(res.Gateways) != 1 || res.Gateways[0].Config == nil || res.Gateways[0].Effective == nil {
+			t.Fatalf("%s: want one Gateway with a config and an EffectiveConfig view, got %+v", tc.name, res.Gateways)
 		}
-		cfg, _ := json.Marshal(res.Gateways[0].Config)
-		for _, secret := range []string{"key-alice-0001", "$2a$10$"} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("%s: effectiveconfig shows secret material %q", name, secret)
-			}
-			if strings.Contains(string(cfg), secret) {
-				red, _ := json.Marshal(res.Gateways[0].Config.Redacted())
-				if strings.Contains(string(red), secret) {
-					t.Errorf("%s: Redacted config still holds %q", name, secret)
-				}
-			}
+		g := res.Gateways[0]
+		view := mustJSON(t, g.Effective)
+		if !strings.Contains(view, tc.ref) {
+			t.Errorf("%s: effectiveconfig does not show the Secret reference %s", tc.name, tc.ref)
+		}
+		if strings.Contains(view, tc.secret) {
+			t.Errorf("%s: effectiveconfig shows secret material %q", tc.name, tc.secret)
+		}
+		// The proxy needs the secret in its config; without it the redaction check below
+		// would pass without redacting anything.
+		if !strings.Contains(mustJSON(t, g.Config), tc.secret) {
+			t.Fatalf("%s: the config does not carry %q", tc.name, tc.secret)
+		}
+		if red := mustJSON(t, g.Config.Redacted()); strings.Contains(red, tc.secret) {
+			t.Errorf("%s: Redacted config still holds %q", tc.name, tc.secret)
+		}
+		if !strings.Contains(mustJSON(t, g.Config), tc.secret) {
+			t.Errorf("%s: Redacted changed the config it copies", tc.name)
 		}
 	}
+}
+
+// mustJSON is v encoded as JSON.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestExtAuthBackendTLS: the ext-auth service is a backend like any other, so a

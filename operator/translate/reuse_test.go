@@ -48,7 +48,10 @@ func versioned(t *testing.T, s *Snapshot) *Snapshot {
 				}
 				delete(m, "metadata")
 				delete(m, "status")
-				spec, _ := json.Marshal(m)
+				spec, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
 				g := sha256.Sum256(spec)
 				obj.SetGeneration(int64(binary.BigEndian.Uint32(g[:4])) + 1)
 			}
@@ -94,7 +97,10 @@ func TestInputFieldsCoverSnapshot(t *testing.T) {
 	}
 
 	for _, f := range inputFields {
-		sf, _ := ty.FieldByName(f.name)
+		sf, ok := ty.FieldByName(f.name)
+		if !ok {
+			t.Fatalf("Snapshot has no field %s", f.name)
+		}
 		elem := sf.Type.Elem()
 		if wantSpec := !strings.HasPrefix(elem.PkgPath(), "k8s.io/api/"); f.spec != wantSpec {
 			t.Errorf("%s (%s): spec %v, want %v", f.name, elem, f.spec, wantSpec)

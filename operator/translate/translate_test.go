@@ -57,6 +57,24 @@ func goldenInputs(t *testing.T) []string {
 	return ins
 }
 
+// mutation describes a change reflect.DeepEqual found, given the diff of the encodings.
+func mutation(diff string) string {
+	if diff == "" {
+		return "(the encodings are equal: nil against empty, or a field that is not encoded)"
+	}
+	return diff
+}
+
+// mustYAML is v encoded as YAML.
+func mustYAML(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // lines splits YAML into lines, so cmp.Diff shows the lines that differ.
 func lines(b []byte) []string { return strings.Split(string(b), "\n") }
 
@@ -72,10 +90,9 @@ func TestGolden(t *testing.T) {
 	for _, in := range goldenInputs(t) {
 		t.Run(goldenName(in), func(t *testing.T) {
 			s := loadSnapshot(t, in)
-			before, _ := yaml.Marshal(s)
 			res := Translate(s)
-			if after, _ := yaml.Marshal(s); !bytes.Equal(before, after) {
-				t.Errorf("Translate mutated its input")
+			if before := loadSnapshot(t, in); !reflect.DeepEqual(s, before) {
+				t.Errorf("Translate mutated its input (-before +after):\n%s", mutation(cmp.Diff(lines(mustYAML(t, before)), lines(mustYAML(t, s)))))
 			}
 			for _, g := range res.Gateways {
 				if g.Config != nil {
@@ -106,7 +123,7 @@ func TestGolden(t *testing.T) {
 			// Input order must not matter: the informer cache lists objects in any order.
 			rev := loadSnapshot(t, in)
 			reverseAll(rev)
-			if again, _ := yaml.Marshal(Translate(rev)); !bytes.Equal(again, got) {
+			if again := mustYAML(t, Translate(rev)); !bytes.Equal(again, got) {
 				t.Errorf("output depends on input order (-in order +reversed):\n%s", cmp.Diff(lines(got), lines(again)))
 			}
 		})
