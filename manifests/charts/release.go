@@ -104,6 +104,10 @@ func Release(o ReleaseOptions) (*ReleaseResult, error) {
 	if !semverRe.MatchString(o.Version) {
 		return nil, fmt.Errorf("version %q is not a semantic version x.y.z (no leading v)", o.Version)
 	}
+	images, err := readLayout(o.OCILayout, o.Repository, o.Version)
+	if err != nil {
+		return nil, err
+	}
 	files, err := Generate(o.ManifestsDir, o.ChartsDir)
 	if err != nil {
 		return nil, err
@@ -114,10 +118,6 @@ func Release(o ReleaseOptions) (*ReleaseResult, error) {
 	}
 	if len(stale) > 0 {
 		return nil, fmt.Errorf("charts are stale against manifests/ (run make chart): %s", strings.Join(stale, ", "))
-	}
-	images, err := readLayout(o.OCILayout, o.Repository, o.Version)
-	if err != nil {
-		return nil, err
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err

@@ -37,7 +37,24 @@ func writeLayout(t *testing.T, refs map[string]string) string {
 	return dir
 }
 
+// freshCharts is a copy of the charts regenerated from the base, so the release tests do not
+// fail while the charts in the tree are stale (TestGeneratedFilesAreUpToDate reports that).
+func freshCharts(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, testCharts, dir)
+	files, err := Generate(testManifests, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestRelease(t *testing.T) {
+	charts := freshCharts(t)
 	layout := writeLayout(t, map[string]string{
 		"ghcr.io/agentgateway-go/operator:v1.4.0": opDigest,
 		"ghcr.io/agentgateway-go/proxy:v1.4.0":    proxyDigest,
@@ -46,7 +63,7 @@ func TestRelease(t *testing.T) {
 	out := t.TempDir()
 	res, err := Release(ReleaseOptions{
 		Version: "1.4.0", OCILayout: layout, Repository: "ghcr.io/agentgateway-go",
-		ManifestsDir: testManifests, ChartsDir: testCharts, OutDir: out,
+		ManifestsDir: testManifests, ChartsDir: charts, OutDir: out,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +130,7 @@ func TestRelease(t *testing.T) {
 
 	// The same inputs give the same archives.
 	again := t.TempDir()
-	if _, err := Release(ReleaseOptions{Version: "1.4.0", OCILayout: layout, Repository: "ghcr.io/agentgateway-go", ManifestsDir: testManifests, ChartsDir: testCharts, OutDir: again}); err != nil {
+	if _, err := Release(ReleaseOptions{Version: "1.4.0", OCILayout: layout, Repository: "ghcr.io/agentgateway-go", ManifestsDir: testManifests, ChartsDir: charts, OutDir: again}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{ChartName + "-1.4.0.tgz", CRDChartName + "-1.4.0.tgz", "install.yaml"} {
@@ -165,4 +182,21 @@ func TestReleaseRejects(t *testing.T) {
 			t.Fatalf("err %v, want it to point at make images", err)
 		}
 	})
+}
+
+func TestReleaseRefusesStaleCharts(t *testing.T) {
+	charts := freshCharts(t)
+	svc := filepath.Join(charts, ChartName, "templates", "service-agentgateway-xds.yaml")
+	if err := os.WriteFile(svc, []byte("# edited by hand\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layout := writeLayout(t, map[string]string{"ghcr.io/agentgateway-go/operator:1.4.0": opDigest, "ghcr.io/agentgateway-go/proxy:1.4.0": proxyDigest})
+	out := t.TempDir()
+	_, err := Release(ReleaseOptions{Version: "1.4.0", OCILayout: layout, Repository: "ghcr.io/agentgateway-go", ManifestsDir: testManifests, ChartsDir: charts, OutDir: out})
+	if err == nil || !strings.Contains(err.Error(), "stale") || !strings.Contains(err.Error(), "service-agentgateway-xds.yaml") {
+		t.Fatalf("err %v, want the stale template named", err)
+	}
+	if entries, err := os.ReadDir(out); err != nil || len(entries) > 0 {
+		t.Fatalf("a refused release wrote %v (%v)", entries, err)
+	}
 }
