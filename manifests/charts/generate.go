@@ -536,7 +536,7 @@ func (d *defaults) values(reservedLabels []string) valueSet {
 			{path: "image.pullPolicy", def: d.pullPolicy, schema: str(map[string]any{"enum": []string{"", "Always", "IfNotPresent", "Never"}}),
 				doc: "imagePullPolicy of the operator container; empty leaves Kubernetes' default."},
 			{path: "proxyImage.repository", def: "", schema: str(map[string]any{"pattern": "^$|" + repository}),
-				doc: "Proxy image repository; empty means <image.repository>/proxy."},
+				doc: "Proxy image repository; empty means image.repository followed by /proxy."},
 			{path: "proxyImage.tag", def: "", schema: imageTag,
 				doc: "Proxy image tag; empty means image.tag, then the chart's appVersion."},
 			{path: "proxyImage.digest", def: "", schema: imageDigest,
