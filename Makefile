@@ -39,6 +39,10 @@ release: ## Build images and package a release into build/release: charts, insta
 	  echo "usage: make release VERSION=x.y.z"; exit 2; fi
 	hack/release.sh $(VERSION)
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in hack/tools/lint, built once into the cache) with .golangci.yml.
+	hack/lint.sh
+
 .PHONY: hooks
 hooks: ## Install the repository's git hooks (commit-msg checks the subject line).
 	git config core.hooksPath hack/hooks
@@ -94,3 +98,23 @@ bench-control-plane: ## Route-lifecycle benchmark on the local cluster, with the
 .PHONY: conformance
 conformance: ## Upstream Gateway API conformance suite on the local cluster; report in e2e/conformance-report.yaml.
 	hack/conformance.sh
+
+# Container images, built without Docker (hack/images). VERSION tags the images and labels them;
+# created times come from HEAD's commit time, so a clean tree rebuilds to the same digests.
+PLATFORMS ?= linux/amd64,linux/arm64
+VERSION ?= $(shell git describe --always --dirty)
+IMAGE_LAYOUT ?= build/oci
+
+.PHONY: images
+images: ## Build the operator and proxy OCI images (PLATFORMS, VERSION) into build/oci and lint them.
+	$(GO) run ./hack/images build --out $(IMAGE_LAYOUT) --platforms $(PLATFORMS) --version $(VERSION)
+	$(GO) run ./hack/images lint --layout $(IMAGE_LAYOUT) --platforms $(PLATFORMS)
+
+.PHONY: image-lint
+image-lint: ## Lint build/oci: non-root user, no shell or stray files, labels, every platform.
+	$(GO) run ./hack/images lint --layout $(IMAGE_LAYOUT) --platforms $(PLATFORMS)
+
+.PHONY: push
+push: ## Push build/oci to IMAGE_REPO with TAG (INSECURE=1 for a plain-HTTP registry such as the local cluster's).
+	@if [ -z "$(IMAGE_REPO)" ] || [ -z "$(TAG)" ]; then echo "usage: make push IMAGE_REPO=host/prefix TAG=tag [INSECURE=1]"; exit 2; fi
+	$(GO) run ./hack/images push --layout $(IMAGE_LAYOUT) --repo $(IMAGE_REPO) --tag $(TAG) $(if $(INSECURE),--insecure)
