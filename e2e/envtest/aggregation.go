@@ -32,29 +32,15 @@ import (
 // presents to aggregated API servers; they accept identity headers only from it.
 const FrontProxyClientName = "front-proxy-client"
 
-// StartWithAggregation is Start with the flags API aggregation needs, which controller-runtime's
-// envtest does not set: a front-proxy (requestheader) CA, the client certificate the
-// kube-apiserver presents to aggregated servers, and the identity header names. The
+// configureAggregation sets the kube-apiserver flags API aggregation needs: a front-proxy
+// (requestheader) CA, the client certificate the kube-apiserver presents to aggregated
+// servers, and the identity header names, with the certificates written to pki. The
 // kube-apiserver publishes them in kube-system/extension-apiserver-authentication, where an
 // aggregated server with delegated authentication reads them.
-func StartWithAggregation(t testing.TB, crdPaths ...string) *Env {
-	t.Helper()
-	dir, err := Assets()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("control plane for tests: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
-	pki := t.TempDir()
+func configureAggregation(env *ctrlenvtest.Environment, pki string) error {
 	caFile, certFile, keyFile, err := writeFrontProxyPKI(pki)
 	if err != nil {
-		t.Fatalf("front-proxy certificates: %v", err)
-	}
-	env := &ctrlenvtest.Environment{
-		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     crdPaths,
-		ErrorIfCRDPathMissing: len(crdPaths) > 0,
+		return err
 	}
 	args := env.ControlPlane.GetAPIServer().Configure()
 	args.Set("requestheader-client-ca-file", caFile)
@@ -64,29 +50,7 @@ func StartWithAggregation(t testing.TB, crdPaths ...string) *Env {
 	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
 	args.Set("proxy-client-cert-file", certFile)
 	args.Set("proxy-client-key-file", keyFile)
-
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Logf("stop kube-apiserver: %v", err)
-		}
-	})
-	user, err := env.AddUser(ctrlenvtest.User{Name: "envtest-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("add admin user: %v", err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &Env{Environment: env, Config: cfg, Kubeconfig: path}
+	return nil
 }
 
 // APIServiceTarget is an aggregated API server running in the test process.
@@ -160,7 +124,9 @@ func RegisterAPIService(t testing.TB, env *Env, target APIServiceTarget) {
 		t.Fatalf("create APIService %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		_ = dyn.Resource(gvr).Delete(context.Background(), name, metav1.DeleteOptions{})
+		if err := dyn.Resource(gvr).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Logf("delete APIService %s: %v", name, err)
+		}
 	})
 	var last string
 	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {

@@ -69,12 +69,14 @@ type Options struct {
 	// clientConfig to reach a webhook server on Env.WebhookInstallOptions.LocalServingHost/Port
 	// with the certificate in LocalServingCertDir.
 	WebhookPaths []string
+	// Aggregation sets the kube-apiserver flags API aggregation needs, which
+	// controller-runtime's envtest does not set (see configureAggregation).
+	Aggregation bool
 }
 
 // StartWith starts an apiserver configured by o and stops it when the test ends.
 func StartWith(t testing.TB, o Options) *Env {
 	t.Helper()
-	crdPaths := o.CRDPaths
 	dir, err := Assets()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -84,9 +86,14 @@ func StartWith(t testing.TB, o Options) *Env {
 	}
 	env := &ctrlenvtest.Environment{
 		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     crdPaths,
+		CRDDirectoryPaths:     o.CRDPaths,
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: ctrlenvtest.WebhookInstallOptions{Paths: o.WebhookPaths},
+	}
+	if o.Aggregation {
+		if err := configureAggregation(env, t.TempDir()); err != nil {
+			t.Fatalf("front-proxy certificates: %v", err)
+		}
 	}
 	cfg, err := env.Start()
 	if err != nil {

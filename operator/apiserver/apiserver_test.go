@@ -52,7 +52,7 @@ type aggregated struct {
 // authorization against a real kube-apiserver, and registers it as an APIService.
 func startAggregated(t *testing.T) *aggregated {
 	t.Helper()
-	env := envtest.StartWithAggregation(t)
+	env := envtest.StartWith(t, envtest.Options{Aggregation: true})
 	views := apiserver.NewViews()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
