@@ -27,10 +27,7 @@ import (
 // TestKubectlApplyThroughWebhook serves the webhooks to a real kube-apiserver, registered by
 // the same ValidatingWebhookConfiguration users install, and applies objects with kubectl.
 func TestKubectlApplyThroughWebhook(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
-	}
+	kubectl := envtest.Kubectl(t)
 	root := envtest.RepoRoot()
 	env := envtest.StartWith(t, envtest.Options{
 		CRDPaths:     []string{filepath.Join(root, "manifests", "crds")},

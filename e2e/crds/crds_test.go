@@ -297,14 +297,12 @@ func TestTypedClientRoundTrip(t *testing.T) {
 
 // TestKubectlExplain checks that the field documentation reaches users through kubectl.
 func TestKubectlExplain(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
-	}
+	kubectl := envtest.Kubectl(t)
 	env := startAPIServer(t)
 	// The apiserver publishes a new CRD's OpenAPI schema asynchronously after the CRD is
 	// Established, so explain may briefly not know the resource.
 	var out []byte
+	var err error
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		out, err = exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", "agentgatewaypolicy.spec.traffic.transformation").CombinedOutput()
 		if err == nil || time.Now().After(deadline) {

@@ -74,15 +74,33 @@ type Options struct {
 	Aggregation bool
 }
 
+// Unavailable reports that something a test needs (a binary, a tool on PATH) is missing: it
+// skips the test with the reason, except under CI=true, where it fails it, so that CI never
+// passes by skipping.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required by this test under CI=true: "+format, args...)
+	}
+	t.Skipf("skipping: "+format, args...)
+}
+
+// Kubectl returns the path of kubectl, or ends the test through Unavailable.
+func Kubectl(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		Unavailable(t, "kubectl not on PATH: %v", err)
+	}
+	return bin
+}
+
 // StartWith starts an apiserver configured by o and stops it when the test ends.
 func StartWith(t testing.TB, o Options) *Env {
 	t.Helper()
 	dir, err := Assets()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("control plane for tests: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
+		Unavailable(t, "control plane for tests: %v", err)
 	}
 	env := &ctrlenvtest.Environment{
 		BinaryAssetsDirectory: dir,

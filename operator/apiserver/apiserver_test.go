@@ -157,16 +157,13 @@ func proxyStatus(ns, pod, gateway string, connected bool, acked, latest, lastErr
 
 func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
-	}
+	bin := envtest.Kubectl(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	if err != nil {
 		return out.String() + errOut.String(), err
 	}
@@ -351,10 +348,7 @@ func TestAggregatedAPI(t *testing.T) {
 	})
 
 	t.Run("kubectl get -w shows a route change", func(t *testing.T) {
-		bin, err := exec.LookPath("kubectl")
-		if err != nil {
-			t.Skip("kubectl not on PATH")
-		}
+		bin := envtest.Kubectl(t)
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(wctx, bin, "--kubeconfig", a.env.Kubeconfig, "get", "effectiveconfigs", "-n", "team-a", "-w", "--output-watch-events")
