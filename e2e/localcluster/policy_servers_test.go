@@ -14,13 +14,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -308,27 +306,6 @@ func serveMTLSBackend(t testing.TB, serverCert, serverKey string, clientCA *test
 		json.NewEncoder(w).Encode(info)
 	})
 	return serveOnBridge(t, h, conf)
-}
-
-// hostServiceYAML exposes a server on the host as a selectorless Service (port 8080) with
-// a hand-written EndpointSlice, as a user exposes anything outside the cluster.
-func hostServiceYAML(ns, name string, port int) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: %[2]s, namespace: %[1]s}
-spec:
-  ports: [{name: http, port: 8080, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: %[2]s-host
-  namespace: %[1]s
-  labels: {kubernetes.io/service-name: %[2]s, endpointslice.kubernetes.io/managed-by: policy-e2e}
-addressType: IPv4
-ports: [{name: http, port: %[3]s, protocol: TCP}]
-endpoints: [{addresses: [%[4]s], conditions: {ready: true}}]
-`, ns, name, strconv.Itoa(port), bridgeIP)
 }
 
 // extAuthGRPCServer is an Envoy ext_authz v3 Authorization service. It decides by the

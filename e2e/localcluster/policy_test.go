@@ -9,13 +9,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"sigs.k8s.io/yaml"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/clustertest"
@@ -115,9 +118,11 @@ type policyPorts struct {
 	backend, extAuth, jwks, mtls, grpc int
 }
 
-// policyManifest is every object of the test: an echo Deployment with two replicas, the
-// test servers as Services or AgentgatewayBackends, a Gateway, one route per feature and
-// the policies.
+// policyManifest is every object of the test: the Secrets and ConfigMap the policies
+// read, the test servers as Services or AgentgatewayBackends, an echo Deployment with two
+// replicas, a Gateway, one route per feature and the policies. Everything but the Secrets
+// and ConfigMap (JSON documents, which keep PEM blocks intact) is rendered from the
+// templates in testdata/policy.
 func policyManifest(t *testing.T, p policyPorts, serverCA, rogueCA, cliCert, cliKey string) string {
 	t.Helper()
 	aliceHash, err := bcrypt.GenerateFromPassword([]byte("alice-password"), bcrypt.MinCost)
@@ -138,303 +143,122 @@ func policyManifest(t *testing.T, p policyPorts, serverCA, rogueCA, cliCert, cli
 			"data": map[string]string{"ca.crt": serverCA}}),
 		jsonDoc(t, map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]string{"name": "rogue-ca", "namespace": policyNS},
 			"stringData": map[string]string{"ca.crt": rogueCA}}),
-		hostServiceYAML(policyNS, "hostbackend", p.backend),
-		hostServiceYAML(policyNS, "extauth-http", p.extAuth),
-		// gRPC needs HTTP/2 without TLS.
-		strings.Replace(hostServiceYAML(policyNS, "extauth-grpc", p.grpc), "protocol: TCP}]\n---", "protocol: TCP, appProtocol: kubernetes.io/h2c}]\n---", 1),
 	}
-	for _, name := range []string{"mtls-good", "mtls-sni", "mtls-nocert", "mtls-badsan", "mtls-badca"} {
-		docs = append(docs, fmt.Sprintf(`apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {name: %s, namespace: %s}
-spec:
-  static: {host: %s, port: %d}
-`, name, policyNS, bridgeIP, p.mtls))
-	}
-	docs = append(docs, `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: policy-e2e}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: echo}
-  template:
-    metadata:
-      labels: {app: echo}
-    spec:
-      containers:
-      - name: echo
-        image: registry.k8s.io/gateway-api/echo-basic:v1.6.3
-        env:
-        - name: POD_NAME
-          valueFrom: {fieldRef: {fieldPath: metadata.name}}
-        - name: NAMESPACE
-          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-        ports: [{containerPort: 3000}]
-        readinessProbe:
-          httpGet: {path: /, port: 3000}
-          periodSeconds: 2
-`, `apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: policy-e2e}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 8080, targetPort: 3000}]
-`, `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: policy, namespace: policy-e2e}
-spec:
-  gatewayClassName: agentgateway
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: 80
-    allowedRoutes:
-      namespaces: {from: Same}
-`)
 	const echo = "{name: echo, port: 8080}"
 	const host = "{name: hostbackend, port: 8080}"
-	for _, r := range []struct{ name, backend string }{
-		{"transform", host}, {"extauth", echo}, {"extauth-signin", echo}, {"extauth-grpc", echo}, {"jwt", echo},
-		{"apikey", echo}, {"basic", echo}, {"ratelimit", echo}, {"rl-a", echo}, {"rl-b", echo}, {"cors", echo},
-		{"csrf", echo}, {"direct", echo}, {"timeout", host}, {"session", echo}, {"merge", echo},
-		{"mtls-good", "{group: agentgateway.dev, kind: AgentgatewayBackend, name: mtls-good}"},
-		{"mtls-sni", "{group: agentgateway.dev, kind: AgentgatewayBackend, name: mtls-sni}"},
-		{"mtls-nocert", "{group: agentgateway.dev, kind: AgentgatewayBackend, name: mtls-nocert}"},
-		{"mtls-badsan", "{group: agentgateway.dev, kind: AgentgatewayBackend, name: mtls-badsan}"},
-		{"mtls-badca", "{group: agentgateway.dev, kind: AgentgatewayBackend, name: mtls-badca}"},
-	} {
-		docs = append(docs, fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: %[1]s, namespace: policy-e2e}
-spec:
-  parentRefs: [{name: policy}]
-  hostnames: [%[1]s.policy.test]
-  rules:
-  - backendRefs: [%[2]s]
-`, r.name, r.backend))
-	}
-	// Routes whose rules are policy targets by name.
-	docs = append(docs, `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: authz, namespace: policy-e2e}
-spec:
-  parentRefs: [{name: policy}]
-  hostnames: [authz.policy.test]
-  rules:
-  - name: allow
-    matches: [{path: {type: PathPrefix, value: /allow}}]
-    backendRefs: [{name: echo, port: 8080}]
-  - name: deny
-    matches: [{path: {type: PathPrefix, value: /deny}}]
-    backendRefs: [{name: echo, port: 8080}]
-  - name: require
-    matches: [{path: {type: PathPrefix, value: /require}}]
-    backendRefs: [{name: echo, port: 8080}]
-`, `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: retry, namespace: policy-e2e}
-spec:
-  parentRefs: [{name: policy}]
-  hostnames: [retry.policy.test]
-  rules:
-  - name: retried
-    matches: [{path: {type: PathPrefix, value: /retried}}]
-    backendRefs: [{name: hostbackend, port: 8080}]
-  - name: plain
-    matches: [{path: {type: PathPrefix, value: /plain}}]
-    backendRefs: [{name: hostbackend, port: 8080}]
-  - name: budgeted
-    matches: [{path: {type: PathPrefix, value: /budgeted}}]
-    backendRefs: [{name: hostbackend, port: 8080}]
-`, `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: gwextauth, namespace: policy-e2e}
-spec:
-  parentRefs: [{name: policy}]
-  hostnames: [gwextauth.policy.test]
-  rules:
-  - filters:
-    - type: ExternalAuth
-      externalAuth:
-        protocol: HTTP
-        backendRef: {name: extauth-http, port: 8080}
-        http: {path: /gwcheck, allowedHeaders: [x-ext-auth, x-test-id], allowedResponseHeaders: [x-auth-user]}
-    backendRefs: [{name: echo, port: 8080}]
-`)
-	pol := func(name, target, spec string) string {
-		return fmt.Sprintf("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\nmetadata: {name: %s, namespace: %s}\nspec:\n  targetRefs: [%s]\n%s", name, policyNS, target, spec)
-	}
-	route := func(name string) string {
-		return "{group: gateway.networking.k8s.io, kind: HTTPRoute, name: " + name + "}"
-	}
-	rule := func(route, rule string) string {
-		return "{group: gateway.networking.k8s.io, kind: HTTPRoute, name: " + route + ", sectionName: " + rule + "}"
-	}
-	backendTarget := func(name string) string {
+	agwBackend := func(name string) string {
 		return "{group: agentgateway.dev, kind: AgentgatewayBackend, name: " + name + "}"
 	}
-	docs = append(docs,
-		pol("gw-defaults", "{group: gateway.networking.k8s.io, kind: Gateway, name: policy}", `  traffic:
-    headerModifiers:
-      response:
-        set: [{name: x-policy-level, value: gateway}]
-    transformation:
-      response:
-        set: [{name: x-gw-transform, value: '"gateway"'}]
-`),
-		pol("merge-route", route("merge"), `  traffic:
-    headerModifiers:
-      response:
-        set: [{name: x-policy-level, value: route}]
-`),
-		pol("transform", route("transform"), `  traffic:
-    transformation:
-      request:
-        set: [{name: x-tx-method, value: 'request.method + " " + request.path'}]
-        add: [{name: x-tx-add, value: '"from-policy"'}]
-        remove: [x-remove-me]
-        body: '"wrapped(" + string(request.body) + ")"'
-      response:
-        when: 'request.headers["x-transform-response"] == "on"'
-        set: [{name: x-resp-code, value: 'string(response.code)'}]
-        add: [{name: x-resp-add, value: '"added"'}]
-        remove: [x-backend-secret]
-        body: '"code=" + string(response.code) + " path=" + request.path'
-`),
-		pol("extauth", route("extauth"), `  traffic:
-    extAuth:
-      protocol: HTTP
-      backendRef: {name: extauth-http, port: 8080}
-      http:
-        pathPrefix: /check
-        allowedUpstreamHeaders: [x-auth-user]
-`),
-		pol("extauth-signin", route("extauth-signin"), `  traffic:
-    extAuth:
-      protocol: HTTP
-      backendRef: {name: extauth-http, port: 8080}
-      http:
-        signInRedirectURL: https://login.policy.test/signin
-`),
-		pol("extauth-grpc", route("extauth-grpc"), `  traffic:
-    extAuth:
-      protocol: GRPC
-      backendRef: {name: extauth-grpc, port: 8080}
-      grpc:
-        contextExtensions: {route: extauth-grpc}
-`),
-		pol("jwt", route("jwt"), fmt.Sprintf(`  traffic:
-    jwtAuthentication:
-      providers:
-      - name: test-issuer
-        issuer: https://issuer.policy.test
-        audiences: [policy-e2e]
-        jwks:
-          remote: {url: "http://%s:%d/jwks.json", cacheDuration: 5m}
-        claimsToHeaders: [{claim: sub, header: x-jwt-sub}]
-    authorization:
-      action: Allow
-      rules: ['jwt.claims["role"] == "admin"']
-`, bridgeIP, p.jwks)),
-		pol("apikey", route("apikey"), `  traffic:
-    apiKeyAuthentication:
-      secretRefs: [{name: api-keys}]
-    transformation:
-      request:
-        set: [{name: x-client, value: apiKey.name}]
-`),
-		pol("basic", route("basic"), `  traffic:
-    basicAuthentication:
-      secretRef: {name: htpasswd}
-      realm: policy-e2e
-`),
-		pol("authz-allow", rule("authz", "allow"), `  traffic:
-    authorization:
-      action: Allow
-      rules: ['request.headers["x-role"] == "admin"', 'request.query["as"] == "root"']
-`),
-		pol("authz-deny", rule("authz", "deny"), `  traffic:
-    authorization:
-      action: Deny
-      # A missing header makes request.headers["x-blocked"] an error, and Deny fails closed
-      # on errors: look the header up optionally.
-      rules: ['request.headers[?"x-blocked"].orValue("") == "true"']
-`),
-		pol("authz-require", rule("authz", "require"), `  traffic:
-    authorization:
-      action: Require
-      rules: ['"x-tenant" in request.headers', 'request.method == "GET"']
-`),
-		pol("ratelimit", route("ratelimit"), `  traffic:
-    rateLimit:
-      local: [{requests: 3, unit: Minute, key: 'request.headers["x-user"]'}]
-`),
-		pol("ratelimit-shared", route("rl-a")+", "+route("rl-b"), `  traffic:
-    rateLimit:
-      local: [{requests: 2, unit: Minute}]
-`),
-		pol("cors", route("cors"), `  traffic:
-    cors:
-      allowOrigins: ["https://app.policy.test"]
-      allowMethods: [GET, PUT]
-      allowHeaders: [x-custom]
-      maxAge: 600
-`),
-		pol("csrf", route("csrf"), `  traffic:
-    csrf: {additionalOrigins: ["https://trusted.policy.test"]}
-`),
-		pol("direct", route("direct"), `  traffic:
-    directResponse: {status: 418, body: short and stout}
-`),
-		pol("timeout", route("timeout"), `  traffic:
-    timeouts: {request: 1s}
-`),
-		pol("retry", rule("retry", "retried"), `  traffic:
-    retry: {attempts: 2, codes: [503], backoff: 10ms}
-`),
-		// A budget of 0% with no minimum rate refuses every retry.
-		pol("retry-budget", rule("retry", "budgeted"), `  traffic:
-    retry:
-      attempts: 2
-      codes: [503]
-      backoff: 10ms
-      budget: {percent: 0, minRetriesPerSecond: 0}
-`),
-		pol("session", route("session"), `  traffic:
-    sessionPersistence: {sessionName: agw-session, type: Cookie}
-`),
-		pol("mtls-good", backendTarget("mtls-good"), `  backend:
-    tls:
-      mtlsCertificateRef: {name: client-cert}
-      caCertificateRefs: [{kind: ConfigMap, name: server-ca}]
-      subjectAltNames: [mtls.policy-e2e.test]
-`),
-		pol("mtls-sni", backendTarget("mtls-sni"), `  backend:
-    tls:
-      mtlsCertificateRef: {name: client-cert}
-      caCertificateRefs: [{kind: ConfigMap, name: server-ca}]
-      sni: mtls.policy-e2e.test
-`),
-		pol("mtls-nocert", backendTarget("mtls-nocert"), `  backend:
-    tls:
-      caCertificateRefs: [{kind: ConfigMap, name: server-ca}]
-      subjectAltNames: [mtls.policy-e2e.test]
-`),
-		pol("mtls-badsan", backendTarget("mtls-badsan"), `  backend:
-    tls:
-      mtlsCertificateRef: {name: client-cert}
-      caCertificateRefs: [{kind: ConfigMap, name: server-ca}]
-      subjectAltNames: [other.policy-e2e.test]
-`),
-		pol("mtls-badca", backendTarget("mtls-badca"), `  backend:
-    tls:
-      mtlsCertificateRef: {name: client-cert}
-      caCertificateRefs: [{kind: Secret, name: rogue-ca}]
-      subjectAltNames: [mtls.policy-e2e.test]
-`),
-	)
+	data := policyManifestData{
+		Namespace: policyNS,
+		BridgeIP:  bridgeIP,
+		HostServices: []hostService{
+			{Name: "hostbackend", Port: p.backend},
+			{Name: "extauth-http", Port: p.extAuth},
+			// gRPC needs HTTP/2 without TLS.
+			{Name: "extauth-grpc", Port: p.grpc, AppProtocol: "kubernetes.io/h2c"},
+		},
+		MTLSBackends: []string{"mtls-good", "mtls-sni", "mtls-nocert", "mtls-badsan", "mtls-badca"},
+		MTLSPort:     p.mtls,
+		JWKSPort:     p.jwks,
+		Routes: []policyRoute{
+			{"transform", host}, {"extauth", echo}, {"extauth-signin", echo}, {"extauth-grpc", echo}, {"jwt", echo},
+			{"apikey", echo}, {"basic", echo}, {"ratelimit", echo}, {"rl-a", echo}, {"rl-b", echo}, {"cors", echo},
+			{"csrf", echo}, {"direct", echo}, {"timeout", host}, {"session", echo}, {"merge", echo},
+			{"mtls-good", agwBackend("mtls-good")}, {"mtls-sni", agwBackend("mtls-sni")}, {"mtls-nocert", agwBackend("mtls-nocert")},
+			{"mtls-badsan", agwBackend("mtls-badsan")}, {"mtls-badca", agwBackend("mtls-badca")},
+		},
+	}
+	docs = append(docs, renderPolicyTemplates(t, data)...)
 	return strings.Join(docs, "---\n")
+}
+
+// TestPolicyManifestRenders needs no cluster: the templates of testdata/policy render, and
+// every document of the manifest is YAML naming a distinct object.
+func TestPolicyManifestRenders(t *testing.T) {
+	manifest := policyManifest(t, policyPorts{backend: 1001, extAuth: 1002, jwks: 1003, mtls: 1004, grpc: 1005},
+		"server CA PEM\n", "rogue CA PEM\n", "client cert PEM\n", "client key PEM\n")
+	seen := map[string]bool{}
+	for i, doc := range strings.Split(manifest, "\n---\n") {
+		var obj struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("document %d: %v\n%s", i, err, doc)
+		}
+		id := obj.APIVersion + " " + obj.Kind + " " + obj.Metadata.Namespace + "/" + obj.Metadata.Name
+		if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
+			t.Errorf("document %d lacks apiVersion, kind or name: %s", i, id)
+		}
+		if obj.Kind != "Namespace" && obj.Metadata.Namespace != policyNS {
+			t.Errorf("document %d (%s) is not in namespace %s", i, id, policyNS)
+		}
+		if seen[id] {
+			t.Errorf("document %d: %s twice", i, id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 70 {
+		t.Errorf("%d objects, want 70", len(seen))
+	}
+	for _, want := range []string{"http://" + bridgeIP + ":1003/jwks.json", "static: {host: " + bridgeIP + ", port: 1004}",
+		"ports: [{name: http, port: 1005, protocol: TCP}]", "protocol: TCP, appProtocol: kubernetes.io/h2c}]"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("the manifest lacks %q", want)
+		}
+	}
+}
+
+// policyTemplates are the files of testdata/policy in the order their documents are
+// applied: each renders documents separated by "---" lines.
+var policyTemplates = []string{"host-services.yaml.tmpl", "gateway.yaml.tmpl", "routes.yaml.tmpl", "policies.yaml.tmpl"}
+
+// policyManifestData fills the templates of testdata/policy.
+type policyManifestData struct {
+	Namespace    string
+	BridgeIP     string
+	HostServices []hostService
+	MTLSBackends []string // AgentgatewayBackends to the mTLS test server, one per TLS case
+	MTLSPort     int
+	JWKSPort     int
+	Routes       []policyRoute // the routes with one rule, to Backend
+}
+
+// hostService is a test server on the host, exposed as a selectorless Service.
+type hostService struct {
+	Name        string
+	Port        int
+	AppProtocol string // of the Service port; empty for none
+}
+
+// policyRoute is an HTTPRoute with hostname <Name>.policy.test and one rule to Backend
+// (a backendRef in YAML flow style).
+type policyRoute struct {
+	Name, Backend string
+}
+
+// renderPolicyTemplates renders each of policyTemplates with data. A key or field the data
+// lacks is an error, not an empty string.
+func renderPolicyTemplates(t *testing.T, data policyManifestData) []string {
+	t.Helper()
+	var out []string
+	for _, name := range policyTemplates {
+		tmpl, err := template.New(name).Option("missingkey=error").ParseFiles(filepath.Join("testdata", "policy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, data); err != nil {
+			t.Fatalf("testdata/policy/%s: %v", name, err)
+		}
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // jsonDoc renders an object as a JSON document (valid YAML), which keeps PEM blocks intact.
