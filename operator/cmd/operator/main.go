@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/operator/apiserver"
 	"github.com/agentgateway/agentgateway-go/operator/app"
+	"github.com/agentgateway/agentgateway-go/proxy/version"
 )
 
 func main() {
@@ -25,7 +26,12 @@ func main() {
 	fs.AddGoFlagSet(gofs)
 	api := apiserver.NewOptions()
 	api.AddFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version, revision and Go version, then exit")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println(version.String("operator"))
+		return
+	}
 
 	c, err := o.Complete(nil)
 	if err != nil {

@@ -9,9 +9,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/agentgateway/agentgateway-go/proxy/version"
 )
 
 func main() {
+	if versionRequested(os.Args[1:]) {
+		fmt.Println(version.String("proxy"))
+		return
+	}
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -23,4 +29,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
 		os.Exit(1)
 	}
+}
+
+// versionRequested reports whether args ask for --version. It is checked before the other
+// flags so that `proxy --version` needs no --config. The proxy takes no positional
+// arguments, so every argument up to "--" is looked at.
+func versionRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-version", "--version", "-version=true", "--version=true":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
 }
