@@ -9,6 +9,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
@@ -77,9 +78,15 @@ func (a *Admin) configDump(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
+	// Encode before writing, so a config that does not encode is a 500, not a cut-off body.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	enc.Encode(c.Redacted())
+	if err := enc.Encode(c.Redacted()); err != nil {
+		http.Error(w, "encoding config: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b.Bytes())
 }
