@@ -133,7 +133,7 @@ var checkCases = []checkCase{
 	{PhaseRequestHeaders, KindCondition, `request.cookies["a"] == "b"`, []string{"1:8: undefined field 'cookies' of request (fields: headers, host, method, path, protocol, query, scheme, uri)"}},
 	{PhaseRequestHeaders, KindCondition, `source.ip == "1.2.3.4"`, []string{"1:7: undefined field 'ip' of source (fields: address, identity, port, sans)"}},
 	{PhaseRequestHeaders, KindCondition, `jwt.subject == "a"`, []string{"1:4: undefined field 'subject' of jwt (fields: aud, claims, iss, sub)"}},
-	{PhaseRequestHeaders, KindCondition, `apiKey.nmae == "a"`, []string{"1:7: undefined field 'nmae' of apiKey (did you mean 'apiKey.name'?)"}},
+	{PhaseRequestHeaders, KindCondition, `apiKey.nmae == "a"`, []string{"1:7: undefined field 'nmae' of apiKey (did you mean 'apiKey.name'?)"}}, //nolint:misspell // the typo is the input under test
 	{PhaseRequestHeaders, KindCondition, `backend.namespace == "a"`, []string{"1:8: undefined field 'namespace' of backend (fields: name, protocol)"}},
 	{PhaseRequestHeaders, KindCondition, `response.code == 200`, []string{"1:1: 'response' is not available in phase RequestHeaders (only in Response or AccessLog)"}},
 	{PhaseAuthorization, KindCondition, `backend.name == "a"`, []string{"1:1: 'backend' is not available in phase Authorization (only in RequestHeaders, RequestBody, Response or AccessLog)"}},

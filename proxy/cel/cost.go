@@ -118,7 +118,7 @@ func maxSize(path []string) uint64 {
 
 // EstimateCallCost prices our own functions: a pass over the input, like
 // the standard string functions.
-func (e sizeEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+func (e sizeEstimator) EstimateCallCost(_, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
 	switch overloadID {
 	case "sha256_string", "sha256_bytes", "jsonParse_string", "jsonParse_bytes", "toJson_dyn":
 		sz := e.size(args[0])
@@ -181,7 +181,7 @@ func satMul(x, y uint64) uint64 {
 // static estimate.
 type runtimeCost struct{}
 
-func (runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+func (runtimeCost) CallCost(_, overloadID string, args []ref.Val, result ref.Val) *uint64 {
 	var c uint64
 	switch overloadID {
 	case "sha256_string", "sha256_bytes", "jsonParse_string", "jsonParse_bytes", "toJson_dyn", "string_lower", "string_upper":

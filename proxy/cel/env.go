@@ -38,15 +38,15 @@ const (
 type Kind string
 
 const (
-	// Condition returns bool (conditions, authorization rules).
+	// KindCondition returns bool (conditions, authorization rules).
 	KindCondition Kind = "Condition"
-	// HeaderValue returns string.
+	// KindHeaderValue returns string.
 	KindHeaderValue Kind = "HeaderValue"
-	// Body returns string or bytes.
+	// KindBody returns string or bytes.
 	KindBody Kind = "Body"
-	// RateLimitKey returns string.
+	// KindRateLimitKey returns string.
 	KindRateLimitKey Kind = "RateLimitKey"
-	// Any returns any type (access-log fields, metadata).
+	// KindAny returns any type (access-log fields, metadata).
 	KindAny Kind = "Any"
 )
 

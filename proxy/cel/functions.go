@@ -104,7 +104,7 @@ func fromJSON(v any) any {
 		if i, err := v.Int64(); err == nil {
 			return i
 		}
-		f, _ := v.Float64()
+		f, _ := v.Float64() //nolint:errcheck // fails only on overflow, where the result is the nearest float (±Inf)
 		return f
 	case map[string]any:
 		for k, e := range v {

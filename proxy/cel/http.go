@@ -49,7 +49,7 @@ func SourceFromHTTP(r *http.Request) *Source {
 		s.Address = r.RemoteAddr
 	} else {
 		s.Address = host
-		s.Port, _ = strconv.Atoi(port)
+		s.Port, _ = strconv.Atoi(port) //nolint:errcheck // SplitHostPort gave a numeric port; a bad one reads as 0 (unknown)
 	}
 	setPeerIdentity(s, r.TLS)
 	return s

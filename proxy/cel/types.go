@@ -218,7 +218,7 @@ func (r *Request) query() url.Values {
 	}
 	// ParseQuery keeps what it could parse; a malformed pair is dropped,
 	// as net/http does.
-	q, _ := url.ParseQuery(r.RawQuery)
+	q, _ := url.ParseQuery(r.RawQuery) //nolint:errcheck // keeps the pairs it could parse, see above
 	return q
 }
 

@@ -213,6 +213,7 @@ type HTTPRouteRule struct {
 // PathMatchType is the Gateway API path match type.
 type PathMatchType string
 
+// The path match types, as in the Gateway API.
 const (
 	PathMatchExact             PathMatchType = "Exact"
 	PathMatchPathPrefix        PathMatchType = "PathPrefix"
@@ -222,6 +223,7 @@ const (
 // MatchType is the Gateway API header and query match type.
 type MatchType string
 
+// The header and query match types, as in the Gateway API.
 const (
 	MatchExact             MatchType = "Exact"
 	MatchRegularExpression MatchType = "RegularExpression"
@@ -298,6 +300,7 @@ type HeaderModifier struct {
 // PathModifierType is the Gateway API path modifier type.
 type PathModifierType string
 
+// The path modifier types, as in the Gateway API.
 const (
 	ReplaceFullPath    PathModifierType = "ReplaceFullPath"
 	ReplacePrefixMatch PathModifierType = "ReplacePrefixMatch"
@@ -428,6 +431,7 @@ type RetryBudget struct {
 // SessionPersistenceType is how a session is identified.
 type SessionPersistenceType string
 
+// The session persistence types, as in the Gateway API.
 const (
 	SessionPersistenceCookie SessionPersistenceType = "Cookie"
 	SessionPersistenceHeader SessionPersistenceType = "Header"

@@ -145,15 +145,16 @@ func (v *validator) config(c *Config) {
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		n := v.in("backends", i)
-		if b.Name == "" {
+		switch {
+		case b.Name == "":
 			v.addf(".name", "required")
-		} else if v.byName != nil {
+		case v.byName != nil:
 			if _, dup := v.byName[b.Name]; dup {
 				v.addf(".name", "duplicate backend name %q", b.Name)
 			} else {
 				v.byName[b.Name] = b
 			}
-		} else if slices.ContainsFunc(c.Backends[:i], func(o Backend) bool { return o.Name == b.Name }) {
+		case slices.ContainsFunc(c.Backends[:i], func(o Backend) bool { return o.Name == b.Name }):
 			v.addf(".name", "duplicate backend name %q", b.Name)
 		}
 		v.checkBackend(b)
@@ -408,7 +409,7 @@ func ParseCAs(pemData string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func (v *validator) httpRoute(l *Listener, r *HTTPRoute) {
+func (v *validator) httpRoute(_ *Listener, r *HTTPRoute) {
 	for i, h := range r.Hostnames {
 		if err := checkHostname(h); err != nil {
 			v.addAt(".hostnames", i, "%v", err)

@@ -327,7 +327,7 @@ func Diff(base, next *Encoded) []byte {
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	raw, _ := json.Marshal(s) // a string always encodes
+	raw, _ := json.Marshal(s) //nolint:errcheck // a string always encodes; a string always encodes
 	b.Write(raw)
 }
 

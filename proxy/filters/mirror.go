@@ -77,7 +77,7 @@ func (m *Mirror) Send(r *http.Request, body []byte) {
 		if err != nil {
 			return
 		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // draining the mirror's response only lets its connection be reused
 		resp.Body.Close()
 	}()
 }

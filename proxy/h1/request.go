@@ -10,11 +10,11 @@ import (
 type Result int
 
 const (
-	// Incomplete: the head does not end in the bytes given yet.
+	// Incomplete means the head does not end in the bytes given yet.
 	Incomplete Result = iota
-	// Parsed: the request is in the plain subset and was parsed.
+	// Parsed means the request is in the plain subset and was parsed.
 	Parsed
-	// Unsupported: anything else. net/http must serve the connection.
+	// Unsupported means anything else: net/http must serve the connection.
 	Unsupported
 )
 

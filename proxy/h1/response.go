@@ -228,7 +228,7 @@ func EventStream(h http.Header) bool {
 	if !containsFold(ct[0], "event-stream") {
 		return false // what ParseMediaType would say, without its allocations
 	}
-	mt, _, _ := mime.ParseMediaType(ct[0])
+	mt, _, _ := mime.ParseMediaType(ct[0]) //nolint:errcheck // an unparsable type is not text/event-stream: mt is empty
 	return mt == "text/event-stream"
 }
 

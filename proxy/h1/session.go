@@ -6,10 +6,10 @@ import "errors"
 type Step int
 
 const (
-	// StepRead: more bytes are needed; Serve reads them (waiting until
+	// StepRead means more bytes are needed; Serve reads them (waiting until
 	// the connection is readable) and calls the step function again.
 	StepRead Step = iota
-	// StepDone: Serve returns nil.
+	// StepDone makes Serve return nil.
 	StepDone
 )
 

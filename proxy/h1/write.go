@@ -40,7 +40,8 @@ func (c *Conn) AppendRequestHead(method, uri, host string, h http.Header, conten
 		b = append(b, "\r\n"...)
 	}
 	b = appendHeader(b, h, &c.keys, excludeFromRequest)
-	*out = append(b, "\r\n"...)
+	b = append(b, "\r\n"...)
+	*out = b
 }
 
 func excludeFromRequest(k string) bool {
@@ -55,11 +56,11 @@ func excludeFromRequest(k string) bool {
 type Framing int
 
 const (
-	// NoBody: HEAD, 1xx, 204 and 304 responses.
+	// NoBody is for HEAD, 1xx, 204 and 304 responses.
 	NoBody Framing = iota
-	// Length: the Content-Length field in the header.
+	// Length delimits by the Content-Length field in the header.
 	Length
-	// Chunked: chunked transfer coding.
+	// Chunked delimits by chunked transfer coding.
 	Chunked
 )
 
@@ -123,7 +124,8 @@ func (c *Conn) AppendResponseHead(r *ResponseHead) {
 	if r.Framing == Chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	*out = append(b, "\r\n"...)
+	b = append(b, "\r\n"...)
+	*out = b
 }
 
 // AppendInformational appends a 1xx head with the fields of h, as
@@ -132,7 +134,8 @@ func (c *Conn) AppendInformational(code int, h http.Header) {
 	out := c.Out()
 	b := appendStatusLine(*out, code)
 	b = appendHeader(b, h, &c.keys, excludeNoBody)
-	*out = append(b, "\r\n"...)
+	b = append(b, "\r\n"...)
+	*out = b
 }
 
 func excludeTE(k string) bool { return k == "Transfer-Encoding" }

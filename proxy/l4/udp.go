@@ -312,7 +312,7 @@ func (s *UDPServer) Shutdown(ctx context.Context) error {
 		select {
 		case <-s.gone:
 		case <-ctx.Done():
-			s.Close()
+			s.Close() //nolint:errcheck // ctx expired: the forced close is the fallback, ctx.Err() is the result
 			return ctx.Err()
 		}
 	}

@@ -73,7 +73,7 @@ func (w *responseWriter) Flush() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+	http.NewResponseController(w.ResponseWriter).Flush() //nolint:errcheck // http.Flusher has no error to return; a failed write shows on the next Write
 }
 
 // Hijack is implemented for the same reason as Flush.
@@ -91,7 +91,7 @@ func (w *responseWriter) status() int {
 
 // beforeHeader applies response filters: rule then backendRef header
 // modifiers, CORS and the session-persistence cookie.
-func (ex *exchange) beforeHeader(h http.Header, code int) {
+func (ex *exchange) beforeHeader(h http.Header, _ int) {
 	r := ex.rule
 	if r == nil {
 		return

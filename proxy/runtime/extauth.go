@@ -122,7 +122,7 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 		}
 		e.copyUpstream(r.Header, resp.Header)
 		act.ExtAuthz = &cel.ExtAuthz{Headers: resp.Header}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, deniedBodyLimit))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, deniedBodyLimit)) //nolint:errcheck // draining the auth response only lets its connection be reused
 		return true
 	}
 	if resp.StatusCode == http.StatusUnauthorized && e.signIn != "" && browserNavigation(r) {
@@ -148,7 +148,7 @@ func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activat
 	removeHopHeaders(h)
 	h.Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, deniedBodyLimit))
+	io.Copy(w, io.LimitReader(resp.Body, deniedBodyLimit)) //nolint:errcheck // the client gets what the auth server sent until either side fails; nothing is left to report to
 	return false
 }
 

@@ -269,7 +269,7 @@ func (fc *fastConn) lingerClose() {
 		return
 	}
 	fc.c.SetReadDeadline(time.Now().Add(lingerTime))
-	io.CopyN(io.Discard, fc.c, maxDiscard)
+	io.CopyN(io.Discard, fc.c, maxDiscard) //nolint:errcheck // lingering only keeps the close from resetting what the client has not read yet
 }
 
 // readRequest flushes the previous response and reads the next request

@@ -229,12 +229,10 @@ func (fc *fastConn) backendError(ex *exchange, r *http.Request, backend string, 
 	if code == 499 {
 		return code, closeConn
 	}
-	out := keepAlive
-	if fc.bodyRead {
-		// Part of the body may be gone: never read the rest as a
-		// request.
-		out = closeConn
-	} else {
+	// Part of the body may be gone once it was read from: never read
+	// the rest as a request.
+	out := closeConn
+	if !fc.bodyRead {
 		out = fc.discardBody()
 	}
 	fc.writeError(ex, r.Method, code, http.StatusText(code), out == closeConn)
@@ -339,7 +337,7 @@ func cleanQuery(q string) string {
 }
 
 func reencodeQuery(q string) string {
-	v, _ := url.ParseQuery(q)
+	v, _ := url.ParseQuery(q) //nolint:errcheck // keeps the pairs it could parse, as net/http does
 	return v.Encode()
 }
 

@@ -15,7 +15,7 @@ import (
 // listener hostname, and ordered oldest first (then namespace/name) so the
 // l4 router's "earlier route keeps a contested hostname" rule implements
 // Gateway API precedence.
-func l4Config(b *config.Bind, bs *bindState, g *graph, s *server) (l4.Config, error) {
+func l4Config(b *config.Bind, _ *bindState, g *graph, s *server) (l4.Config, error) {
 	var cfg l4.Config
 	type ordered struct {
 		meta  *config.RouteMeta

@@ -139,7 +139,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 // reused, and closes it.
 func discard(resp *http.Response) {
 	if resp != nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) //nolint:errcheck // draining only lets the connection be reused
 		resp.Body.Close()
 	}
 }
@@ -219,7 +219,7 @@ func (w *window) add(now int64) {
 	s := &w.slots[e%budgetSlots]
 	for {
 		old := s.Load()
-		if uint32(old>>32) == e {
+		if old>>32 == uint64(e) {
 			// The common case, a plain add. Only a goroutine a whole
 			// interval ahead could recycle the slot in between; the
 			// event would then count in that period, never get lost.
@@ -239,7 +239,7 @@ func (w *window) remove(now int64) {
 	s := &w.slots[e%budgetSlots]
 	for {
 		old := s.Load()
-		if uint32(old>>32) != e || uint32(old) == 0 {
+		if old>>32 != uint64(e) || uint32(old) == 0 {
 			return
 		}
 		if s.CompareAndSwap(old, old-1) {
@@ -337,7 +337,7 @@ func (s *budgetSet) begin() {
 }
 
 func (s *budgetSet) get(scope string, c *config.RetryBudget) *retryBudget {
-	spec, _ := json.Marshal(c) // plain data: cannot fail
+	spec, _ := json.Marshal(c) //nolint:errcheck // plain data: cannot fail; plain data: cannot fail
 	k := scope + "\x00" + string(spec)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -434,7 +434,7 @@ func TestDeepValue(t *testing.T) {
 		t.Error("nil and empty hostnames compare equal")
 	}
 	// A context with a struct of someone else's (unexported fields) is not copied.
-	type foreign struct{ p unsafe.Pointer }
+	type foreign struct{ p unsafe.Pointer } //nolint:unused // the unexported field is what the test needs, never read
 	var fp deepOps[struct{ F foreign }]
 	if _, ok := fp.clone(&struct{ F foreign }{}); ok {
 		t.Error("value with unexported fields copied")

@@ -188,7 +188,7 @@ func (s *server) shutdown(ctx context.Context) {
 		if s.h3 != nil {
 			go func() {
 				if s.h3.Shutdown(ctx) != nil {
-					s.h3.Close()
+					s.h3.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 				}
 			}()
 		}
@@ -198,25 +198,25 @@ func (s *server) shutdown(ctx context.Context) {
 			s.ln.Close()
 			go func() {
 				defer close(fastDone)
-				s.fast.shutdown(ctx)
+				s.fast.shutdown(ctx) //nolint:errcheck // on ctx expiry it has closed every connection itself
 			}()
 		} else {
 			close(fastDone)
 		}
 		err = s.http.Shutdown(ctx)
 		if err != nil {
-			s.http.Close()
+			s.http.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 		}
 		<-fastDone
 	case s.tcp != nil:
 		err = s.tcp.Shutdown(ctx)
 		if err != nil {
-			s.tcp.Close()
+			s.tcp.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 		}
 	case s.udp != nil:
 		err = s.udp.Shutdown(ctx)
 		if err != nil {
-			s.udp.Close()
+			s.udp.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 		}
 	}
 	<-s.done
