@@ -154,7 +154,7 @@ func cpConfig(stateDir, binDir, coredns string) controlplane.Config {
 		PKI:         certs.PathsIn(filepath.Join(stateDir, "pki")),
 		APIServerIP: NodeIP, APIServerPort: APIServerPort,
 		ServiceCIDR: ServiceCIDR, ClusterCIDR: ClusterCIDR, ClusterDomain: ClusterDomain,
-		DNSIP: net.ParseIP(DNSIP), NodeName: NodeName,
+		DNSIP: net.ParseIP(DNSIP), KubernetesIP: net.ParseIP(KubernetesIP), NodeName: NodeName,
 		NodePortCIDRs: NodeIP.String() + "/32",
 		EtcdPort:      EtcdPort,
 	}
@@ -258,7 +258,8 @@ func Up(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := waitNodeReady(ctx, client, cp.PidFile(agentComponent), 60*time.Second); err != nil {
-		return fmt.Errorf("%w; see %s", err, filepath.Join(cp.LogDir(), agentComponent+".log"))
+		log := filepath.Join(cp.LogDir(), agentComponent+".log")
+		return fmt.Errorf("%w; last lines of %s:\n%s", err, log, procs.Tail(log, 20))
 	}
 	o.logf("node %s Ready in %s", NodeName, since(step))
 	// kube-proxy reports healthy only once its Node exists, so node services start after the agent.
@@ -376,7 +377,7 @@ func waitNodeReady(ctx context.Context, c kubernetes.Interface, agentPid string,
 // Healthy returns nil if the cluster in stateDir runs: agent alive, apiserver ready, node Ready.
 func Healthy(ctx context.Context, stateDir string) error {
 	cp := cpConfig(stateDir, "", "")
-	for _, n := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", agentComponent} {
+	for _, n := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", agentComponent} {
 		if pid, _ := procs.ReadPidFile(cp.PidFile(n)); pid == 0 {
 			return fmt.Errorf("%s is not running", n)
 		}

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/certs"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/procs"
 )
@@ -33,7 +35,10 @@ type Config struct {
 	ClusterCIDR   string
 	ClusterDomain string
 	DNSIP         net.IP // ClusterIP of kube-system/kube-dns
-	NodeName      string
+	// KubernetesIP is the ClusterIP of default/kubernetes: CoreDNS is ready once it answers
+	// kubernetes.default.svc.<domain> with it, which only a CoreDNS watching this apiserver can.
+	KubernetesIP net.IP
+	NodeName     string
 	// NodePortCIDRs keeps NodePorts off the machine's real interfaces.
 	NodePortCIDRs string
 	EtcdPort      int
@@ -42,9 +47,18 @@ type Config struct {
 
 // Component is one process and how to tell it is ready.
 type Component struct {
-	Name  string
-	Spec  procs.Spec
-	Ready func(context.Context) error
+	Name string
+	Spec procs.Spec
+	// Ready asks the component for an answer; it passes only while the process Start launched
+	// holds Listen (another program on the same port cannot pass for it).
+	Ready  func(context.Context) error
+	Listen Socket
+}
+
+// Socket is a port a component binds: Proto is "tcp" or "udp".
+type Socket struct {
+	Proto string
+	Port  int
 }
 
 // LogDir and RunDir hold component logs and pid files.
@@ -87,7 +101,8 @@ func ControlPlane(c Config) []Component {
 			"--unsafe-no-fsync=true",
 			"--log-level=warn",
 		),
-		Ready: httpReady(etcdURL+"/health", nil),
+		Ready:  httpReady(etcdURL+"/health", nil),
+		Listen: Socket{"tcp", c.EtcdPort},
 	}
 	api := Component{
 		Name: "kube-apiserver",
@@ -119,13 +134,15 @@ func ControlPlane(c Config) []Component {
 			"--profiling=false",
 			"--v="+v,
 		),
-		Ready: httpReady(c.APIServerURL()+"/readyz", &c.PKI),
+		Ready:  httpReady(c.APIServerURL()+"/readyz", &c.PKI),
+		Listen: Socket{"tcp", c.APIServerPort},
 	}
 	kcm := Component{
 		Name: "kube-controller-manager",
 		Spec: c.spec("kube-controller-manager",
 			"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc,
-			"--bind-address=127.0.0.1", "--secure-port=10257",
+			// The bridge address: no other program on the machine holds it.
+			"--bind-address="+c.APIServerIP.String(), "--secure-port="+strconv.Itoa(ControllerManagerPort),
 			"--leader-elect=false",
 			"--service-account-private-key-file="+c.PKI.SAKey,
 			"--root-ca-file="+c.PKI.CACert,
@@ -136,17 +153,19 @@ func ControlPlane(c Config) []Component {
 			"--profiling=false",
 			"--v="+v,
 		),
-		Ready: httpReady("https://127.0.0.1:10257/healthz", nil),
+		Ready:  httpReady(c.url("https", ControllerManagerPort, "/healthz"), nil),
+		Listen: Socket{"tcp", ControllerManagerPort},
 	}
 	sched := Component{
 		Name: "kube-scheduler",
 		Spec: c.spec("kube-scheduler",
 			"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc,
-			"--bind-address=127.0.0.1", "--secure-port=10259",
+			"--bind-address="+c.APIServerIP.String(), "--secure-port="+strconv.Itoa(SchedulerPort),
 			"--leader-elect=false", "--profiling=false",
 			"--v="+v,
 		),
-		Ready: httpReady("https://127.0.0.1:10259/healthz", nil),
+		Ready:  httpReady(c.url("https", SchedulerPort, "/healthz"), nil),
+		Listen: Socket{"tcp", SchedulerPort},
 	}
 	return []Component{etcd, api, kcm, sched}
 }
@@ -163,13 +182,14 @@ func NodeServices(c Config) ([]Component, error) {
 			"--bind-address="+c.APIServerIP.String(),
 			"--cluster-cidr="+c.ClusterCIDR,
 			"--nodeport-addresses="+c.NodePortCIDRs,
-			"--metrics-bind-address=127.0.0.1:10249",
-			"--healthz-bind-address=127.0.0.1:10256",
+			"--metrics-bind-address="+net.JoinHostPort(c.APIServerIP.String(), strconv.Itoa(ProxyMetricsPort)),
+			"--healthz-bind-address="+net.JoinHostPort(c.APIServerIP.String(), strconv.Itoa(ProxyHealthPort)),
 			// Leave the machine's conntrack sysctls alone.
 			"--conntrack-max-per-core=0",
 			"--v=1",
 		),
-		Ready: httpReady("http://127.0.0.1:10256/healthz", nil),
+		Ready:  httpReady(c.url("http", ProxyHealthPort, "/healthz"), nil),
+		Listen: Socket{"tcp", ProxyHealthPort},
 	}
 	out := []Component{proxy}
 	if c.CoreDNS != "" {
@@ -178,7 +198,6 @@ func NodeServices(c Config) ([]Component, error) {
 		conf := fmt.Sprintf(`%s:53 in-addr.arpa:53 {
     bind %s
     errors
-    health 127.0.0.1:18080
     kubernetes %s in-addr.arpa {
         kubeconfig %s
         pods insecure
@@ -198,36 +217,124 @@ func NodeServices(c Config) ([]Component, error) {
 		}
 		s := c.spec("coredns", "-conf", corefile)
 		s.Path = c.CoreDNS
-		out = append(out, Component{Name: "coredns", Spec: s, Ready: httpReady("http://127.0.0.1:18080/health", nil)})
+		// No health plugin: readiness is a cluster name lookup, which also proves CoreDNS
+		// reads this apiserver.
+		out = append(out, Component{Name: "coredns", Spec: s, Listen: Socket{"udp", 53},
+			Ready: dnsReady(net.JoinHostPort(c.APIServerIP.String(), "53"), "kubernetes.default.svc."+c.ClusterDomain+".", c.KubernetesIP)})
 	}
 	return out, nil
 }
 
-// Start launches one component and waits until it is ready or exits.
+// Ports the components bind on the node address besides the apiserver's. They are the
+// upstream defaults; on the bridge address no other program on the machine can hold them.
+const (
+	ControllerManagerPort = 10257
+	SchedulerPort         = 10259
+	ProxyHealthPort       = 10256
+	ProxyMetricsPort      = 10249
+)
+
+func (c Config) url(scheme string, port int, path string) string {
+	return scheme + "://" + net.JoinHostPort(c.APIServerIP.String(), strconv.Itoa(port)) + path
+}
+
+// logTailLines is how much of a failed component's log an error carries.
+const logTailLines = 20
+
+// Start launches one component and waits until it is ready: the process it started is alive,
+// holds comp.Listen, and answers comp.Ready. A process that exits fails Start with the tail of
+// its log.
 func Start(ctx context.Context, comp Component, timeout time.Duration) error {
 	p, err := procs.Start(comp.Spec)
 	if err != nil {
 		return err
 	}
+	return WaitReady(ctx, comp, p.Pid, timeout)
+}
+
+// WaitReady waits for the component running as pid; see Start.
+func WaitReady(ctx context.Context, comp Component, pid int, timeout time.Duration) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		if last = comp.Ready(ctx); last == nil {
-			return nil
+		last = ready(ctx, comp, pid)
+		// Alive after the answer: a component that failed to bind may still have been
+		// running when another program answered in its place.
+		if !procs.Alive(pid) {
+			return fmt.Errorf("%s (pid %d) exited during startup; last lines of %s:\n%s",
+				comp.Name, pid, comp.Spec.LogPath, procs.Tail(comp.Spec.LogPath, logTailLines))
 		}
-		if !procs.Alive(p.Pid) {
-			return fmt.Errorf("%s exited during startup; see %s", comp.Name, comp.Spec.LogPath)
+		if last == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
 				return fmt.Errorf("interrupted while waiting for %s: %w", comp.Name, parent.Err())
 			}
-			return fmt.Errorf("%s not ready after %s (%v); see %s", comp.Name, timeout, last, comp.Spec.LogPath)
+			return fmt.Errorf("%s (pid %d) not ready after %s (%v); last lines of %s:\n%s", comp.Name, pid, timeout, last,
+				comp.Spec.LogPath, procs.Tail(comp.Spec.LogPath, logTailLines))
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+func ready(ctx context.Context, comp Component, pid int) error {
+	if comp.Listen.Port != 0 {
+		ok, err := procs.Listens(pid, comp.Listen.Proto, comp.Listen.Port)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("pid %d does not hold %s port %d", pid, comp.Listen.Proto, comp.Listen.Port)
+		}
+	}
+	return comp.Ready(ctx)
+}
+
+// dnsReady asks server for name's A record and wants want among the answers.
+func dnsReady(server, name string, want net.IP) func(context.Context) error {
+	return func(ctx context.Context) error {
+		q := dnsmessage.Message{
+			Header:    dnsmessage.Header{ID: uint16(time.Now().UnixNano()), RecursionDesired: true},
+			Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}},
+		}
+		b, err := q.Pack()
+		if err != nil {
+			return err
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "udp", server)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+			return err
+		}
+		if _, err := conn.Write(b); err != nil {
+			return err
+		}
+		buf := make([]byte, 1500)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return fmt.Errorf("dns %s %s: %w", server, name, err)
+		}
+		var resp dnsmessage.Message
+		if err := resp.Unpack(buf[:n]); err != nil {
+			return fmt.Errorf("dns %s: %w", server, err)
+		}
+		if resp.ID != q.ID {
+			return fmt.Errorf("dns %s: answer to another query", server)
+		}
+		for _, a := range resp.Answers {
+			if r, ok := a.Body.(*dnsmessage.AResource); ok && net.IP(r.A[:]).Equal(want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("dns %s: %s is not %s (rcode %s, %d answers)", server, name, want, resp.RCode, len(resp.Answers))
 	}
 }
 

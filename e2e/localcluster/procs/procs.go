@@ -200,3 +200,87 @@ func RSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
+
+// Listens reports whether pid, or a process in its process group, holds a socket bound to
+// port: a TCP socket in LISTEN state (proto "tcp") or a bound UDP socket (proto "udp"), in
+// the network namespace of the caller. Readiness checks use it so an answer from another
+// program that happens to hold the port never passes for the component's.
+func Listens(pid int, proto string, port int) (bool, error) {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/" + proto, "/proc/net/" + proto + "6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return false, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 10 {
+				continue
+			}
+			i := strings.LastIndexByte(fs[1], ':')
+			p, err := strconv.ParseUint(fs[1][i+1:], 16, 16)
+			if err != nil || int(p) != port {
+				continue
+			}
+			// 0A is TCP_LISTEN; an unconnected bound UDP socket shows 07 (TCP_CLOSE).
+			if (proto == "tcp" && fs[3] == "0A") || (proto == "udp" && fs[3] == "07") {
+				inodes["socket:["+fs[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false, nil
+	}
+	pids, err := groupMembers(pid)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pids {
+		dir := fmt.Sprintf("/proc/%d/fd", p)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && inodes[l] {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// groupMembers lists pid and the processes in the process group pid leads.
+func groupMembers(pid int) ([]int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	out := []int{pid}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == pid {
+			continue
+		}
+		if g, err := syscall.Getpgid(p); err == nil && g == pid {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Tail returns the last n lines of the file at path, or a note saying why it cannot.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

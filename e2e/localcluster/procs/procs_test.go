@@ -1,6 +1,7 @@
 package procs
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,5 +49,46 @@ func TestStalePidFileIsIgnored(t *testing.T) {
 	}
 	if pid, err := ReadPidFile(f); err != nil || pid != 0 {
 		t.Fatalf("ReadPidFile = %d, %v; want 0", pid, err)
+	}
+}
+
+func TestListensSeesOnlyTheOwner(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if ok, err := Listens(os.Getpid(), "tcp", port); err != nil || !ok {
+		t.Fatalf("Listens(self, %d) = %v, %v; want true", port, ok, err)
+	}
+	// Another process that holds no socket: the port is held, but not by it.
+	dir := t.TempDir()
+	p, err := Start(Spec{Name: "sleeper", Path: "/bin/sleep", Args: []string{"60"},
+		LogPath: filepath.Join(dir, "sleep.log"), PidPath: filepath.Join(dir, "sleep.pid")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer StopGroup(p.Pid, time.Second)
+	if ok, err := Listens(p.Pid, "tcp", port); err != nil || ok {
+		t.Fatalf("Listens(other, %d) = %v, %v; want false", port, ok, err)
+	}
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if ok, err := Listens(os.Getpid(), "udp", uc.LocalAddr().(*net.UDPAddr).Port); err != nil || !ok {
+		t.Fatalf("Listens(self, udp) = %v, %v; want true", ok, err)
+	}
+}
+
+func TestTailKeepsTheLastLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, []byte("a\nb\nc\nd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Tail(path, 2); got != "c\nd" {
+		t.Fatalf("Tail = %q", got)
 	}
 }
