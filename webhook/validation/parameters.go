@@ -63,7 +63,10 @@ func validateOverlay(path *field.Path, raw *runtime.RawExtension, kindName strin
 	}
 	// Apply the patch to an empty object of the right kind: this catches fields of the wrong
 	// type and list merge directives that do not fit the schema.
-	base, _ := json.Marshal(kind)
+	base, err := json.Marshal(kind)
+	if err != nil {
+		return append(errs, field.InternalError(path, fmt.Errorf("encoding an empty %s: %w", kindName, err)))
+	}
 	patched, err := strategicpatch.StrategicMergePatch(base, raw.Raw, kind)
 	if err != nil {
 		errs = append(errs, field.Invalid(path, string(raw.Raw), fmt.Sprintf("not a valid strategic-merge patch of a %s: %v", kindName, err)))

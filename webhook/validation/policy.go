@@ -110,9 +110,9 @@ func (v *validator) check(path *field.Path, phase cel.Phase, kind cel.Kind, expr
 // shorten keeps error output readable when the expression itself is the
 // problem (too long).
 func shorten(s string) string {
-	const max = 256
-	if r := []rune(s); len(r) > max {
-		return string(r[:max]) + "..."
+	const maxRunes = 256
+	if r := []rune(s); len(r) > maxRunes {
+		return string(r[:maxRunes]) + "..."
 	}
 	return s
 }
