@@ -2,7 +2,8 @@
 # release.sh VERSION builds a release into build/release:
 #   agentgateway-go-VERSION.tgz, agentgateway-go-crds-VERSION.tgz  the charts (version VERSION,
 #                                                                  appVersion the images' tag)
-#   install.yaml   every manifest in one file, images pinned by digest (kubectl apply --server-side -f)
+#   install.yaml   every manifest in one file, images pinned by digest (kubectl apply --server-side -f;
+#                  on a fresh cluster wait for the CRDs to be Established and apply a second time)
 #   digests.txt    <repository>/<image>:<tag>@<digest> of the operator and proxy images
 #   SHA256SUMS     of the files above
 # Images come from `make images VERSION=VERSION` (OCI layout in build/oci); push them with

@@ -5,6 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +136,48 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		if _, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			t.Errorf("CRD %s after uninstalling %s: %v (want it kept)", name, CRDChartName, err)
 		}
+	}
+}
+
+// TestInstallYAMLApplies applies a release's install.yaml with kubectl as the README says: the
+// first apply on a fresh apiserver creates the CRDs and fails at the GatewayClass, a wait for
+// the CRDs and a second apply complete it.
+func TestInstallYAMLApplies(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short: needs a kube-apiserver")
+	}
+	kubectl := envtest.Kubectl(t)
+	layout := writeLayout(t, map[string]string{"ghcr.io/agentgateway-go/operator:1.4.0": opDigest, "ghcr.io/agentgateway-go/proxy:1.4.0": proxyDigest})
+	out := t.TempDir()
+	if _, err := Release(ReleaseOptions{Version: "1.4.0", OCILayout: layout, Repository: "ghcr.io/agentgateway-go", ManifestsDir: testManifests, ChartsDir: freshCharts(t), OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	env := envtest.Start(t)
+	run := func(args ...string) ([]byte, error) {
+		return exec.Command(kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...).CombinedOutput()
+	}
+	install := filepath.Join(out, "install.yaml")
+	if out, err := run("apply", "--server-side", "-f", install); err != nil && !strings.Contains(string(out), `no matches for kind "GatewayClass"`) {
+		t.Fatalf("first apply: %v\n%s", err, out)
+	}
+	if out, err := run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"); err != nil {
+		t.Fatalf("wait for CRDs: %v\n%s", err, out)
+	}
+	if out, err := run("apply", "--server-side", "-f", install); err != nil {
+		t.Fatalf("second apply: %v\n%s", err, out)
+	}
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Resource(gatewayClassGVR).Get(context.Background(), "agentgateway", metav1.GetOptions{}); err != nil {
+		t.Fatalf("GatewayClass after install.yaml: %v", err)
+	}
+	dep, err := dyn.Resource(deploymentGVR).Namespace(BaseNamespace).Get(context.Background(), "agentgateway-operator", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"]; img != "ghcr.io/agentgateway-go/operator@"+opDigest {
+		t.Errorf("operator image %v, want it pinned by digest", img)
 	}
 }

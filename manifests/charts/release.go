@@ -144,7 +144,10 @@ func Release(o ReleaseOptions) (*ReleaseResult, error) {
 
 	var install strings.Builder
 	install.WriteString("# agentgateway-go " + o.Version + ": every object of the " + CRDChartName + " and " + ChartName +
-		" charts with default values,\n# images pinned by digest. kubectl apply --server-side -f install.yaml\n")
+		" charts with default values,\n" +
+		"# images pinned by digest. kubectl apply --server-side -f install.yaml; on a fresh cluster the\n" +
+		"# first apply ends at the GatewayClass (no matches for kind) until the CRDs are established:\n" +
+		"# kubectl wait --for=condition=Established crd --all, then apply again.\n")
 	ns := Object{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": BaseNamespace}}
 	if err := EncodeYAML(&install, []Object{ns}); err != nil {
 		return nil, err
