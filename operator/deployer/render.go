@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -45,6 +46,14 @@ const (
 	// free of the gRPC server.
 	TokenAudience = "agentgateway"
 	tokenDir      = "/var/run/secrets/agentgateway"
+
+	// proxyContainer names the proxy's container in the pod template.
+	proxyContainer = "proxy"
+	// proxyUID is the user and group proxies run as: the images' USER (nonroot, 65532).
+	proxyUID = 65532
+	// Requests of the proxy container when AgentgatewayParameters set no resources.
+	defaultCPURequest    = "100m"
+	defaultMemoryRequest = "128Mi"
 
 	// drainSeconds covers the proxy's default --drain-period (5 s) and --drain-timeout
 	// (30 s) with margin, so the kubelet never kills a draining proxy.
@@ -108,8 +117,10 @@ func PortsFromListeners(gw *gwv1.Gateway) []Port {
 	return ports
 }
 
-// Render returns the ServiceAccount, Deployment and (when there is a port to expose)
-// Service of in.Gateway, with TypeMeta, owner reference and HashAnnotation set.
+// Render returns, in this order, the ServiceAccount, Deployment, Service (when there is a
+// port to expose), PodDisruptionBudget (see PDBSettings) and HorizontalPodAutoscaler (when
+// the parameters ask for one) of in.Gateway, with TypeMeta, owner reference and
+// HashAnnotation set.
 func Render(opts Options, in Input) ([]client.Object, error) {
 	gw := in.Gateway
 	p := mergeParams(in.ClassParams, in.GatewayParams)
@@ -149,9 +160,9 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 		AutomountServiceAccountToken: ptr.To(false),
 	}
 	dep := renderDeployment(opts, in, p, meta(), selector, labels, annotations)
-	objs := []client.Object{sa, dep}
+	var svc *corev1.Service
 	if len(in.Ports) > 0 {
-		objs = append(objs, renderService(in, p, meta(), selector))
+		svc = renderService(in, p, meta(), selector)
 	}
 
 	var overlays [3]*agwv1a1.Overlays
@@ -171,11 +182,25 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 		if err := overlay(dep, ov.Deployment); err != nil {
 			return nil, fmt.Errorf("gateway %s/%s: deployment overlay: %w", gw.Namespace, gw.Name, err)
 		}
-		if len(objs) == 3 {
-			if err := overlay(objs[2], ov.Service); err != nil {
+		if svc != nil {
+			if err := overlay(svc, ov.Service); err != nil {
 				return nil, fmt.Errorf("gateway %s/%s: service overlay: %w", gw.Namespace, gw.Name, err)
 			}
 		}
+	}
+	objs := []client.Object{sa, dep}
+	if svc != nil {
+		objs = append(objs, svc)
+	}
+	if pdb := renderPDB(p, meta(), selector); pdb != nil {
+		objs = append(objs, pdb)
+	}
+	if p.HorizontalPodAutoscaler != nil {
+		// Checked after the overlays, which may set the resources.
+		if !hasCPURequest(dep) {
+			return nil, fmt.Errorf("gateway %s/%s: horizontalPodAutoscaler scales on CPU utilization, which needs a CPU request (or limit) on the proxy container", gw.Namespace, gw.Name)
+		}
+		objs = append(objs, renderHPA(p.HorizontalPodAutoscaler, meta()))
 	}
 	for _, o := range objs {
 		if err := setHash(o); err != nil {
@@ -207,7 +232,7 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 	}
 	env = append(env, p.Env...)
 	c := corev1.Container{
-		Name:            "proxy",
+		Name:            proxyContainer,
 		Image:           image(opts.ProxyImage, p.Image),
 		ImagePullPolicy: ptr.Deref(ptrIf(p.Image, func(i *agwv1a1.Image) *corev1.PullPolicy { return i.PullPolicy }), ""),
 		Args: []string{
@@ -220,23 +245,48 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 		},
 		Env:   env,
 		Ports: ports,
-		// Ready only once a config is applied, and not while draining.
+		// The admin server listens on the pod IP (--admin-addr above), where the kubelet
+		// probes. /healthz answers while the process runs; /ready once a config is applied
+		// and not while draining. The startup probe gives a slow start (image pull done,
+		// process starting) 30 s before liveness counts; it checks /healthz, not /ready, so a
+		// proxy waiting for an unreachable operator is not restarted in a loop.
+		StartupProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("admin")}},
+			PeriodSeconds:    1,
+			FailureThreshold: 30,
+		},
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("admin")}},
 			PeriodSeconds:    2,
 			FailureThreshold: 2,
 		},
+		LivenessProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("admin")}},
+			PeriodSeconds:    10,
+			TimeoutSeconds:   5,
+			FailureThreshold: 3,
+		},
 		VolumeMounts: []corev1.VolumeMount{{Name: "agentgateway-token", MountPath: tokenDir, ReadOnly: true}},
+		// The proxy writes no files (no temporary files, logs to stderr), so the root
+		// filesystem is read-only and there is no writable volume.
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			ReadOnlyRootFilesystem:   ptr.To(true),
-			RunAsNonRoot:             ptr.To(true),
-			RunAsUser:                ptr.To[int64](65532),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(defaultCPURequest),
+			corev1.ResourceMemory: resource.MustParse(defaultMemoryRequest),
+		}},
 	}
 	if p.Resources != nil {
 		c.Resources = *p.Resources
+	}
+	replicas := p.Replicas
+	if p.HorizontalPodAutoscaler != nil {
+		// Left out of the applied configuration so the autoscaler alone owns the field
+		// (Applier hands the live count over instead of letting it drop to the default).
+		replicas = nil
 	}
 	podMeta := metav1.ObjectMeta{Labels: maps.Clone(labels)}
 	if len(annotations) > 0 {
@@ -246,8 +296,8 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
-			// Nil leaves replicas to the default (1) or to a HorizontalPodAutoscaler.
-			Replicas: p.Replicas,
+			// Nil leaves the live count alone (1 for a new Deployment) or to the autoscaler.
+			Replicas: replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
 			Strategy: appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,
@@ -263,10 +313,21 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 					AutomountServiceAccountToken:  ptr.To(false),
 					TerminationGracePeriodSeconds: ptr.To[int64](drainSeconds),
 					SecurityContext: &corev1.PodSecurityContext{
-						// Listeners use ports like 80 and 443 without root or capabilities.
+						RunAsNonRoot: ptr.To(true),
+						RunAsUser:    ptr.To[int64](proxyUID),
+						RunAsGroup:   ptr.To[int64](proxyUID),
+						// Group-owns the projected token, whatever mode the kubelet gives it.
+						FSGroup:        ptr.To[int64](proxyUID),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						// Listeners bind ports such as 80 and 443 without root or capabilities (see
+						// the package doc). Set whatever the ports are: the sysctl only reaches the
+						// pod's own network namespace, and a pod template that does not depend on
+						// the port numbers does not roll the proxies when a listener moves across
+						// 1024.
 						Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}},
 					},
-					Containers: []corev1.Container{c},
+					TopologySpreadConstraints: spread(selector),
+					Containers:                []corev1.Container{c},
 					Volumes: []corev1.Volume{{
 						Name: "agentgateway-token",
 						VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
@@ -357,7 +418,15 @@ func mergeParams(class, gw *agwv1a1.AgentgatewayParametersSpec) agwv1a1.Agentgat
 		out.Image.Tag = firstNonNil(g.Image.Tag, out.Image.Tag)
 		out.Image.PullPolicy = firstNonNil(g.Image.PullPolicy, out.Image.PullPolicy)
 	}
-	out.Replicas = firstNonNil(g.Replicas, out.Replicas)
+	// Replicas and the autoscaler are one choice: the Gateway's choice replaces the class's.
+	switch {
+	case g.Replicas != nil:
+		out.Replicas, out.HorizontalPodAutoscaler = g.Replicas, nil
+	case g.HorizontalPodAutoscaler != nil:
+		out.Replicas, out.HorizontalPodAutoscaler = nil, g.HorizontalPodAutoscaler
+	}
+	// A budget is minAvailable or maxUnavailable, never both: it is replaced as a whole.
+	out.PodDisruptionBudget = firstNonNil(g.PodDisruptionBudget, out.PodDisruptionBudget)
 	out.Resources = firstNonNil(g.Resources, out.Resources)
 	// Env merges by name: the Gateway's variable replaces the class's of the same name.
 	for _, e := range g.Env {

@@ -3,11 +3,23 @@ package deployer
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -93,17 +105,254 @@ func mustUnmarshal(t *testing.T, doc string, v any) {
 	}
 }
 
+// TestRenderIsStable renders the same input twice: both renderings must succeed and be
+// identical, hashes included, or every reconcile would rewrite the workload.
 func TestRenderIsStable(t *testing.T) {
-	gw := &gwv1.Gateway{Spec: gwv1.GatewaySpec{GatewayClassName: "c", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
-	gw.Name, gw.Namespace = "gw", "ns"
-	in := Input{Gateway: gw, Ports: PortsFromListeners(gw)}
-	a, _ := Render(Options{ProxyImage: "p"}, in)
-	b, _ := Render(Options{ProxyImage: "p"}, in)
+	in := testInput(nil)
+	in.GatewayParams = &agwv1a1.AgentgatewayParametersSpec{
+		Env:                     []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}},
+		Service:                 &agwv1a1.ServiceSettings{Annotations: map[string]string{"a": "1", "b": "2", "c": "3"}},
+		HorizontalPodAutoscaler: &agwv1a1.AutoscalerSettings{MaxReplicas: 3},
+	}
+	a := mustRender(t, in)
+	b := mustRender(t, in)
+	if len(a) != len(b) {
+		t.Fatalf("renderings have %d and %d objects", len(a), len(b))
+	}
 	for i := range a {
-		if a[i].GetAnnotations()[HashAnnotation] != b[i].GetAnnotations()[HashAnnotation] {
-			t.Fatalf("%s hash is not stable", a[i].GetName())
+		ya, yb := mustYAML(t, a[i]), mustYAML(t, b[i])
+		if ya != yb {
+			t.Fatalf("%T %s renders differently:\n%s\n---\n%s", a[i], a[i].GetName(), ya, yb)
+		}
+		if a[i].GetAnnotations()[HashAnnotation] == "" {
+			t.Fatalf("%T %s has no %s", a[i], a[i].GetName(), HashAnnotation)
 		}
 	}
+}
+
+// TestRenderHardensProxyPod checks the security settings of the proxy pod one by one, so a
+// golden file accepted with -update cannot drop one silently.
+func TestRenderHardensProxyPod(t *testing.T) {
+	objs := mustRender(t, testInput(nil))
+	dep := find[*appsv1.Deployment](t, objs)
+	pod := dep.Spec.Template.Spec
+	psc := pod.SecurityContext
+	if psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) || ptr.Deref(psc.RunAsUser, 0) != 65532 ||
+		ptr.Deref(psc.RunAsGroup, 0) != 65532 || ptr.Deref(psc.FSGroup, 0) != 65532 {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot, user, group and fsGroup 65532", psc)
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want seccompProfile RuntimeDefault", psc)
+	}
+	if psc == nil || len(psc.Sysctls) != 1 || psc.Sysctls[0] != (corev1.Sysctl{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}) {
+		t.Errorf("pod sysctls %+v: want net.ipv4.ip_unprivileged_port_start=0 (listeners below 1024)", psc)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("want one container, got %d", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) ||
+		sc.Capabilities == nil || len(sc.Capabilities.Add) != 0 || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container securityContext %+v: want read-only root, no privilege escalation, drop ALL", sc)
+	}
+	for name, probe := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port != intstr.FromString("admin") {
+			t.Errorf("%s probe %+v: want an HTTP probe on the admin port", name, probe)
+		}
+	}
+	if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/ready" {
+		t.Errorf("readiness probe path %q, want /ready", c.ReadinessProbe.HTTPGet.Path)
+	}
+	// The kubelet probes the pod IP: the admin server must not listen on loopback only.
+	if !slices.Contains(c.Args, fmt.Sprintf("--admin-addr=0.0.0.0:%d", AdminPort)) {
+		t.Errorf("args %v: admin server must listen on all addresses for the kubelet's probes", c.Args)
+	}
+	if c.Resources.Requests.Cpu().String() != "100m" || c.Resources.Requests.Memory().String() != "128Mi" {
+		t.Errorf("default requests %v: want cpu 100m, memory 128Mi", c.Resources.Requests)
+	}
+	keys := map[string]bool{}
+	for _, tsc := range pod.TopologySpreadConstraints {
+		if tsc.WhenUnsatisfiable != corev1.ScheduleAnyway || tsc.LabelSelector == nil || tsc.LabelSelector.MatchLabels[GatewayNameLabel] != "gw" {
+			t.Errorf("topology spread %+v: want ScheduleAnyway over this Gateway's pods", tsc)
+		}
+		keys[tsc.TopologyKey] = true
+	}
+	if !keys["topology.kubernetes.io/zone"] || !keys["kubernetes.io/hostname"] {
+		t.Errorf("topology spread keys %v: want zone and hostname", keys)
+	}
+
+	// Resources from the parameters replace the defaults.
+	custom := testInput(nil)
+	custom.GatewayParams = &agwv1a1.AgentgatewayParametersSpec{Resources: &corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+	}}
+	got := find[*appsv1.Deployment](t, mustRender(t, custom)).Spec.Template.Spec.Containers[0].Resources
+	if got.Requests.Cpu().String() != "2" || !got.Requests.Memory().IsZero() {
+		t.Errorf("requests %v: want the parameters' cpu 2 and no memory request", got.Requests)
+	}
+}
+
+// TestRenderDisruptionBudgetAndAutoscaler covers when the budget and the autoscaler exist,
+// what they say, and that the Deployment leaves its replica count to the autoscaler.
+func TestRenderDisruptionBudgetAndAutoscaler(t *testing.T) {
+	hpa := func(min, max int32) *agwv1a1.AutoscalerSettings {
+		return &agwv1a1.AutoscalerSettings{MinReplicas: ptr.To(min), MaxReplicas: max}
+	}
+	pct := intstr.FromString("50%")
+	cases := []struct {
+		name          string
+		class, gw     *agwv1a1.AgentgatewayParametersSpec
+		wantReplicas  *int32
+		wantPDB       *intstr.IntOrString // maxUnavailable, or minAvailable when wantMin
+		wantMin       bool
+		wantHPA       *[2]int32
+		wantTargetCPU int32
+	}{
+		{name: "defaults: one replica, no budget", wantReplicas: nil},
+		{name: "one replica", gw: &agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](1)}, wantReplicas: ptr.To[int32](1)},
+		{name: "three replicas get maxUnavailable 1", gw: &agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](3)},
+			wantReplicas: ptr.To[int32](3), wantPDB: ptr.To(intstr.FromInt32(1))},
+		{name: "explicit budget on one replica", gw: &agwv1a1.AgentgatewayParametersSpec{
+			PodDisruptionBudget: &agwv1a1.PodDisruptionBudgetSettings{MinAvailable: &pct},
+		}, wantPDB: &pct, wantMin: true},
+		{name: "gateway budget replaces class budget", class: &agwv1a1.AgentgatewayParametersSpec{
+			Replicas: ptr.To[int32](4), PodDisruptionBudget: &agwv1a1.PodDisruptionBudgetSettings{MaxUnavailable: ptr.To(intstr.FromInt32(2))},
+		}, gw: &agwv1a1.AgentgatewayParametersSpec{
+			PodDisruptionBudget: &agwv1a1.PodDisruptionBudgetSettings{MinAvailable: ptr.To(intstr.FromInt32(3))},
+		}, wantReplicas: ptr.To[int32](4), wantPDB: ptr.To(intstr.FromInt32(3)), wantMin: true},
+		{name: "autoscaler omits replicas", gw: &agwv1a1.AgentgatewayParametersSpec{HorizontalPodAutoscaler: hpa(2, 5)},
+			wantPDB: ptr.To(intstr.FromInt32(1)), wantHPA: &[2]int32{2, 5}, wantTargetCPU: 80},
+		{name: "autoscaler up to one replica has no budget", gw: &agwv1a1.AgentgatewayParametersSpec{
+			HorizontalPodAutoscaler: &agwv1a1.AutoscalerSettings{MaxReplicas: 1, TargetCPUUtilizationPercentage: ptr.To[int32](50)},
+		}, wantHPA: &[2]int32{1, 1}, wantTargetCPU: 50},
+		{name: "gateway replicas replace class autoscaler", class: &agwv1a1.AgentgatewayParametersSpec{HorizontalPodAutoscaler: hpa(2, 5)},
+			gw: &agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](2)}, wantReplicas: ptr.To[int32](2), wantPDB: ptr.To(intstr.FromInt32(1))},
+		{name: "gateway autoscaler replaces class replicas", class: &agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](1)},
+			gw: &agwv1a1.AgentgatewayParametersSpec{HorizontalPodAutoscaler: hpa(3, 9)}, wantPDB: ptr.To(intstr.FromInt32(1)), wantHPA: &[2]int32{3, 9}, wantTargetCPU: 80},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testInput(nil)
+			in.ClassParams, in.GatewayParams = tc.class, tc.gw
+			objs := mustRender(t, in)
+			dep := find[*appsv1.Deployment](t, objs)
+			if !equalPtr(dep.Spec.Replicas, tc.wantReplicas) {
+				t.Errorf("replicas = %v, want %v", ptrString(dep.Spec.Replicas), ptrString(tc.wantReplicas))
+			}
+			pdb := findOpt[*policyv1.PodDisruptionBudget](objs)
+			switch {
+			case tc.wantPDB == nil && pdb != nil:
+				t.Errorf("unexpected PodDisruptionBudget %+v", pdb.Spec)
+			case tc.wantPDB != nil && pdb == nil:
+				t.Errorf("no PodDisruptionBudget")
+			case pdb != nil:
+				got, other := pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable
+				if tc.wantMin {
+					got, other = other, got
+				}
+				if got == nil || *got != *tc.wantPDB || other != nil {
+					t.Errorf("budget %+v, want %v (minAvailable: %v)", pdb.Spec, tc.wantPDB, tc.wantMin)
+				}
+				if pdb.Spec.Selector == nil || !maps.Equal(pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
+					t.Errorf("budget selector %+v, want the Deployment's %+v", pdb.Spec.Selector, dep.Spec.Selector)
+				}
+				if ptr.Deref(pdb.Spec.UnhealthyPodEvictionPolicy, "") != policyv1.AlwaysAllow {
+					t.Errorf("unhealthyPodEvictionPolicy %v, want AlwaysAllow", pdb.Spec.UnhealthyPodEvictionPolicy)
+				}
+			}
+			h := findOpt[*autoscalingv2.HorizontalPodAutoscaler](objs)
+			switch {
+			case tc.wantHPA == nil && h != nil:
+				t.Errorf("unexpected HorizontalPodAutoscaler %+v", h.Spec)
+			case tc.wantHPA != nil && h == nil:
+				t.Errorf("no HorizontalPodAutoscaler")
+			case h != nil:
+				if ptr.Deref(h.Spec.MinReplicas, 0) != tc.wantHPA[0] || h.Spec.MaxReplicas != tc.wantHPA[1] {
+					t.Errorf("autoscaler replicas %v..%d, want %v", ptrString(h.Spec.MinReplicas), h.Spec.MaxReplicas, *tc.wantHPA)
+				}
+				if h.Spec.ScaleTargetRef != (autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name}) {
+					t.Errorf("scaleTargetRef %+v", h.Spec.ScaleTargetRef)
+				}
+				if len(h.Spec.Metrics) != 1 || h.Spec.Metrics[0].ContainerResource == nil ||
+					h.Spec.Metrics[0].ContainerResource.Container != "proxy" || h.Spec.Metrics[0].ContainerResource.Name != corev1.ResourceCPU ||
+					ptr.Deref(h.Spec.Metrics[0].ContainerResource.Target.AverageUtilization, 0) != tc.wantTargetCPU {
+					t.Errorf("metrics %+v, want the proxy container's CPU at %d%%", h.Spec.Metrics, tc.wantTargetCPU)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderAutoscalerNeedsCPURequest(t *testing.T) {
+	in := testInput(nil)
+	in.GatewayParams = &agwv1a1.AgentgatewayParametersSpec{
+		HorizontalPodAutoscaler: &agwv1a1.AutoscalerSettings{MaxReplicas: 3},
+		Resources:               &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}},
+	}
+	if _, err := Render(testOptions, in); err == nil || !strings.Contains(err.Error(), "CPU request") {
+		t.Fatalf("Render = %v, want an error about the missing CPU request", err)
+	}
+	// A CPU limit is enough: Kubernetes defaults the request to it.
+	in.GatewayParams.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}
+	mustRender(t, in)
+}
+
+var testOptions = Options{ProxyImage: "ghcr.io/agentgateway-go/proxy:dev", XDSAddress: "xds:9977"}
+
+func testInput(params *agwv1a1.AgentgatewayParametersSpec) Input {
+	gw := &gwv1.Gateway{Spec: gwv1.GatewaySpec{GatewayClassName: "c", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	gw.Name, gw.Namespace, gw.UID = "gw", "ns", "11111111-2222-3333-4444-555555555555"
+	return Input{Gateway: gw, Ports: PortsFromListeners(gw), GatewayParams: params}
+}
+
+func mustRender(t *testing.T, in Input) []client.Object {
+	t.Helper()
+	objs, err := Render(testOptions, in)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	return objs
+}
+
+func mustYAML(t *testing.T, o client.Object) string {
+	t.Helper()
+	b, err := yaml.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func find[T client.Object](t *testing.T, objs []client.Object) T {
+	t.Helper()
+	o := findOpt[T](objs)
+	if reflect.ValueOf(o).IsNil() {
+		var zero T
+		t.Fatalf("no %T in the rendering", zero)
+	}
+	return o
+}
+
+func findOpt[T client.Object](objs []client.Object) T {
+	for _, o := range objs {
+		if v, ok := o.(T); ok {
+			return v
+		}
+	}
+	var zero T
+	return zero
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+func ptrString[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*p)
 }
 
 func TestProxyNameFitsDNSLabel(t *testing.T) {

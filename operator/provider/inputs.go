@@ -6,8 +6,10 @@ import (
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -172,6 +174,11 @@ var inputs = []input{
 // owned are the workload kinds the deployer writes; they are watched (labelled ones only,
 // see CacheOptions) so a deleted or edited workload is put back.
 var owned = []client.Object{&appsv1.Deployment{}, &corev1.ServiceAccount{}}
+
+// ownedSpecOnly are owned kinds whose status nothing here reads and which changes often
+// (an autoscaler's with load, a budget's with pod readiness): only edits and deletions of
+// them start a reconcile.
+var ownedSpecOnly = []client.Object{&policyv1.PodDisruptionBudget{}, &autoscalingv2.HorizontalPodAutoscaler{}}
 
 // statusWrittenByUs says whether objects of group carry status that this operator writes
 // (Gateway API kinds, experimental ones included, and our CRDs) rather than status it reads

@@ -10,7 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,8 +50,10 @@ func CacheOptions() cache.Options {
 	sel := labels.SelectorFromSet(labels.Set{deployer.ManagedByLabel: deployer.ManagedByValue})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:     {Label: sel},
-			&corev1.ServiceAccount{}: {Label: sel},
+			&appsv1.Deployment{}:                     {Label: sel},
+			&corev1.ServiceAccount{}:                 {Label: sel},
+			&policyv1.PodDisruptionBudget{}:          {Label: sel},
+			&autoscalingv2.HorizontalPodAutoscaler{}: {Label: sel},
 		},
 		// Nothing here reads managedFields: the deployer applies server-side, and a status
 		// update without them keeps the live ones (the API server takes the live object's
@@ -195,6 +199,9 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 	}
 	for _, o := range owned {
 		b = b.Watches(o, all)
+	}
+	for _, o := range ownedSpecOnly {
+		b = b.Watches(o, all, builder.WithPredicates(specChanged))
 	}
 	// Leadership changes have no Kubernetes object: they arrive through this channel.
 	b = b.WatchesRawSource(source.Channel(p.trigger, all))
