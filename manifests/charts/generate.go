@@ -132,7 +132,7 @@ func generateCRDChart(manifestsDir, chartsDir string, files Files) error {
 		if o.Kind() == "CustomResourceDefinition" {
 			setAnnotation(o, KeepAnnotation, "keep")
 		}
-		body, err := template(o, nil)
+		body, err := template(o)
 		if err != nil {
 			return err
 		}
@@ -250,7 +250,7 @@ var (
 )
 
 // template marshals o and turns its tokens into template expressions.
-func template(o Object, extra map[string]string) (string, error) {
+func template(o Object) (string, error) {
 	b, err := yaml.Marshal(o)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", o.Key(), err)
@@ -274,9 +274,6 @@ func template(o Object, extra map[string]string) (string, error) {
 		}
 		line = tokenRe.ReplaceAllStringFunc(line, func(t string) string {
 			if e, ok := inline[t]; ok {
-				return e
-			}
-			if e, ok := extra[t]; ok {
 				return e
 			}
 			return t
@@ -343,7 +340,7 @@ func generateOperatorChart(manifestsDir, chartsDir string, files Files) error {
 		return fmt.Errorf("operator Deployment or ValidatingWebhookConfiguration: %w", errNotFound)
 	}
 	for _, o := range templated {
-		body, err := template(o, nil)
+		body, err := template(o)
 		if err != nil {
 			return err
 		}
