@@ -185,8 +185,14 @@ func TestEvalEmptyActivation(t *testing.T) {
 
 func TestUUID(t *testing.T) {
 	p := mustCompile(t, PhaseRequestHeaders, KindHeaderValue, `uuid()`)
-	a, _ := p.EvalString(context.Background(), nil)
-	b, _ := p.EvalString(context.Background(), nil)
+	a, err := p.EvalString(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.EvalString(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(a) || a == b {
 		t.Errorf("uuid() = %q, %q", a, b)
 	}
@@ -290,7 +296,10 @@ func TestRequestFromHTTP(t *testing.T) {
 		t.Error("headers were copied")
 	}
 	// Client-side requests have no RequestURI.
-	r2, _ := http.NewRequest("GET", "http://h/p?q=1", nil)
+	r2, err := http.NewRequest("GET", "http://h/p?q=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := RequestFromHTTP(r2); got.URI != "/p?q=1" || got.Host != "h" {
 		t.Errorf("client request: %+v", got)
 	}
@@ -303,8 +312,14 @@ func TestRequestFromHTTP(t *testing.T) {
 }
 
 func TestSourceFromHTTPWithClientCert(t *testing.T) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	spiffe, _ := url.Parse("spiffe://cluster.local/ns/default/sa/client")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spiffe, err := url.Parse("spiffe://cluster.local/ns/default/sa/client")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "client"},
@@ -317,7 +332,10 @@ func TestSourceFromHTTPWithClientCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := httptest.NewRequest("GET", "https://h/", nil)
 	r.RemoteAddr = "[fd00::1]:443"
 

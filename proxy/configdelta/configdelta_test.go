@@ -189,7 +189,9 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	next.Backends[7] = backend(7, "10.0.0.2")
 	wire = roundTrip(t, base, next)
 	d = Delta{}
-	_ = json.Unmarshal(wire, &d)
+	if err := json.Unmarshal(wire, &d); err != nil {
+		t.Fatal(err)
+	}
 	if d.Binds != nil || d.Names != nil || len(d.Routes) != 0 || len(d.Backends) != 1 || d.Backends[0].Name != "be-7" {
 		t.Fatalf("endpoint delta: %s", wire)
 	}
@@ -198,7 +200,9 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	next = gateway(51)
 	wire = roundTrip(t, base, next)
 	d = Delta{}
-	_ = json.Unmarshal(wire, &d)
+	if err := json.Unmarshal(wire, &d); err != nil {
+		t.Fatal(err)
+	}
 	if d.Binds != nil || d.Names == nil || len(d.Routes) != 1 || d.Routes[0].Route.Name != "r50" || len(d.Backends) != 1 {
 		t.Fatalf("add delta: %s", wire)
 	}
@@ -208,7 +212,9 @@ func TestDeltaCarriesOnlyChanges(t *testing.T) {
 	next.Binds[0].Listeners[1].Hostname = "other.example.com"
 	wire = roundTrip(t, base, next)
 	d = Delta{}
-	_ = json.Unmarshal(wire, &d)
+	if err := json.Unmarshal(wire, &d); err != nil {
+		t.Fatal(err)
+	}
 	if d.Binds == nil || d.Names != nil || len(d.Routes) != 0 || len(d.Backends) != 0 {
 		t.Fatalf("listener delta: %s", wire)
 	}
@@ -521,20 +527,29 @@ func TestEncodeReusing(t *testing.T) {
 	// if the route differs (here deliberately, to see that the piece came from prev).
 	lie := gateway(10)
 	lie.Binds[0].Listeners[0].HTTPRoutes[1].Hostnames = []string{"lie.example.com"}
-	got, _ = EncodeReusing(lie, prev, fp(lie, tags))
+	got, err = EncodeReusing(lie, prev, fp(lie, tags))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.Reused() != 10 || got.Version != prev.Version {
 		t.Fatalf("reused %d, version %s; want every piece of %s", got.Reused(), got.Version, prev.Version)
 	}
 	// No fingerprint, no reuse.
 	untagged := gateway(10)
-	got, _ = EncodeReusing(untagged, prev, fp(untagged, map[string]string{}))
+	got, err = EncodeReusing(untagged, prev, fp(untagged, map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.Reused() != 0 {
 		t.Fatalf("reused %d without fingerprints", got.Reused())
 	}
 	same("no fingerprints", got, gateway(10))
 	// Encode records no fingerprints: nothing is reused after it.
 	again := gateway(10)
-	got, _ = EncodeReusing(again, mustEncode(t, gateway(10)), fp(again, tags))
+	got, err = EncodeReusing(again, mustEncode(t, gateway(10)), fp(again, tags))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.Reused() != 0 {
 		t.Fatalf("reused %d from an Encode", got.Reused())
 	}

@@ -45,7 +45,10 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
@@ -84,7 +87,10 @@ func TestServeGETAndPOST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(got) != "GET /hello " || resp.Header.Get("X-Proto") != "HTTP/3.0" {
 		t.Fatalf("GET: %d %q proto %q", resp.StatusCode, got, resp.Header.Get("X-Proto"))
@@ -99,7 +105,10 @@ func TestServeGETAndPOST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ = io.ReadAll(resp.Body)
+	got, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if want := "POST /upload " + payload; string(got) != want {
 		t.Fatalf("POST echoed %d bytes, want %d", len(got), len(want))
@@ -176,8 +185,16 @@ func TestAltSvc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(pc)
-	defer srv.Close()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(pc) }()
+	defer func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+		}
+	}()
 	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "h3.test"}}
 	defer tr.Close()
 	resp, err = (&http.Client{Transport: tr}).Get("https://" + pc.LocalAddr().String() + "/")
@@ -196,7 +213,7 @@ func TestAltSvc(t *testing.T) {
 func TestShutdownLetsRequestsFinish(t *testing.T) {
 	tlsConf, pool := selfSigned(t)
 	started, release := make(chan struct{}), make(chan struct{})
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		close(started)
 		<-release
 		io.WriteString(w, "done")

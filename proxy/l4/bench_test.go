@@ -10,7 +10,11 @@ import (
 // discards, reporting MB/s of the copy loop.
 func BenchmarkTCPThroughput(b *testing.B) {
 	backend := listenTCP(b)
-	serveConns(b, backend, func(c net.Conn) { io.Copy(io.Discard, c) })
+	serveConns(b, backend, func(c net.Conn) {
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			b.Error(err)
+		}
+	})
 	_, addr := startServer(b, Config{Routes: []Route{{Backends: one(backend.Addr().String())}}})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -36,8 +40,12 @@ func BenchmarkTCPConnect(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.(*net.TCPConn).CloseWrite()
-		io.Copy(io.Discard, c)
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			b.Fatal(err)
+		}
 		c.Close()
 	}
 }

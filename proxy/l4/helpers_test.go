@@ -58,7 +58,10 @@ func (ca *testCA) leaf(t testing.TB, cn string, dnsNames ...string) tls.Certific
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: cn},
@@ -118,8 +121,13 @@ func echoUntilEOF(name string) func(net.Conn) {
 		if err != nil {
 			return
 		}
-		c.Write([]byte(name + ":"))
-		c.Write(data)
+		// A failed write leaves the client short of the answer it checks.
+		if _, err := c.Write([]byte(name + ":")); err != nil {
+			return
+		}
+		if _, err := c.Write(data); err != nil {
+			return
+		}
 	}
 }
 

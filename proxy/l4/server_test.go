@@ -178,7 +178,8 @@ func TestTCPShutdownDeadlineAborts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := listenTCP(t)
-	go s.Serve(ln)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +191,9 @@ func TestTCPShutdownDeadlineAborts(t *testing.T) {
 	cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Shutdown = %v, want context.Canceled", err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve = %v, want ErrServerClosed", err)
 	}
 	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err) {
 		t.Fatalf("read after abort: %v", err)

@@ -24,7 +24,10 @@ func udpEcho(t *testing.T, name string) string {
 			if err != nil {
 				return
 			}
-			pc.WriteTo(append([]byte(name+":"), buf[:n]...), addr)
+			if _, err := pc.WriteTo(append([]byte(name+":"), buf[:n]...), addr); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	}()
 	return pc.LocalAddr().String()
@@ -103,15 +106,23 @@ func TestUDPTwoClients(t *testing.T) {
 func TestUDPSessionLimitAndExpiry(t *testing.T) {
 	backend := udpEcho(t, "u1")
 	s, addr := startUDP(t, UDPConfig{Backends: one(backend), MaxSessions: 1, IdleTimeout: 50 * time.Millisecond})
-	c1, _ := net.Dial("udp", addr)
+	c1, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c1.Close()
-	c2, _ := net.Dial("udp", addr)
+	c2, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c2.Close()
 	if got := exchange(t, c1, "a"); got != "u1:a" {
 		t.Fatalf("got %q", got)
 	}
 	// The second client is over the limit: its datagram is dropped.
-	c2.Write([]byte("b"))
+	if _, err := c2.Write([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "second client rejected", func() bool { return s.Stats().SessionsRejected == 1 })
 	// Once the first session idles out, the second client gets one.
 	waitFor(t, "first session expired", func() bool { return s.Stats().Sessions == 0 })
@@ -123,7 +134,10 @@ func TestUDPSessionLimitAndExpiry(t *testing.T) {
 func TestUDPUpdateAndShutdown(t *testing.T) {
 	b1, b2 := udpEcho(t, "u1"), udpEcho(t, "u2")
 	s, addr := startUDP(t, UDPConfig{Backends: one(b1), IdleTimeout: time.Hour})
-	c1, _ := net.Dial("udp", addr)
+	c1, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c1.Close()
 	if got := exchange(t, c1, "a"); got != "u1:a" {
 		t.Fatalf("got %q", got)
@@ -131,7 +145,10 @@ func TestUDPUpdateAndShutdown(t *testing.T) {
 	if err := s.Update(UDPConfig{Backends: one(b2), IdleTimeout: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	c2, _ := net.Dial("udp", addr)
+	c2, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c2.Close()
 	if got := exchange(t, c2, "b"); got != "u2:b" {
 		t.Fatalf("new session: got %q, want the new backend", got)

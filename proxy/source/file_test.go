@@ -37,8 +37,8 @@ func TestFileCheck(t *testing.T) {
 	if att, err := f.Check(); !att || err != nil {
 		t.Fatalf("first load: %v %v", att, err)
 	}
-	if att, _ := f.Check(); att {
-		t.Fatal("unchanged file re-applied")
+	if att, err := f.Check(); att || err != nil {
+		t.Fatalf("unchanged file: re-applied %v, error %v", att, err)
 	}
 	write("version: \"2\"\nbogus: true\n")
 	if _, err := f.Check(); err == nil || !strings.Contains(err.Error(), "bogus") {
@@ -49,7 +49,9 @@ func TestFileCheck(t *testing.T) {
 		t.Fatalf("invalid config: %v", err)
 	}
 	// The source disappears: reported, nothing applied.
-	os.Remove(path)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.Check(); err == nil {
 		t.Fatal("deleted file: no error")
 	}

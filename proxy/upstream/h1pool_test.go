@@ -73,7 +73,10 @@ func TestH1PoolReuseAndRelease(t *testing.T) {
 
 	// A replaced backend closes its idle connections, and the ones its
 	// last requests release.
-	c4, _, _ := b.AcquireH1(ctx, "", false)
+	c4, _, err := b.AcquireH1(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	set2, err := p.Prepare([]config.Backend{{Name: "b", ConnectTimeout: config.D(time.Second), Endpoints: []config.Endpoint{{Address: addr}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,9 +103,14 @@ func TestH1PoolDropsDeadAndOldConnections(t *testing.T) {
 		t.Fatal("an expired connection was reused")
 	}
 	// Closed underneath: a checked acquire notices.
-	c, _, _ = b.AcquireH1(ctx, "", false)
+	c, _, err = b.AcquireH1(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.ReleaseH1(c, true)
-	c.NetConn().(*net.TCPConn).CloseRead()
+	if err := c.NetConn().(*net.TCPConn).CloseRead(); err != nil {
+		t.Fatal(err)
+	}
 	c.NetConn().Close()
 	if got := ep.h1.get(time.Now().UnixNano(), true); got != nil {
 		t.Fatal("a closed connection passed the check")
@@ -136,7 +144,10 @@ func TestH1NoEndpointsAndRefused(t *testing.T) {
 	if _, _, err := b.AcquireH1(context.Background(), "", false); err == nil {
 		t.Fatal("no error without endpoints")
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := ln.Addr().String()
 	ln.Close()
 	b = backendOf(t, config.Backend{Name: "b", Endpoints: []config.Endpoint{{Address: addr}}})

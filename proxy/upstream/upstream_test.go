@@ -76,13 +76,19 @@ func TestPoolReusesUnchangedBackends(t *testing.T) {
 }
 
 func TestRoundTripTracksInFlightAndEjects(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadAddr := dead.Addr().String()
 	dead.Close()
 	b := backendOf(t, config.Backend{Name: "b", Endpoints: []config.Endpoint{{Address: srv.Listener.Addr().String()}}})
-	req, _ := http.NewRequest("GET", "http://placeholder/", nil)
+	req, err := http.NewRequest("GET", "http://placeholder/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := b.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +101,10 @@ func TestRoundTripTracksInFlightAndEjects(t *testing.T) {
 		t.Fatalf("in flight after body close: %d", b.endpoints[0].InFlight())
 	}
 	d := backendOf(t, config.Backend{Name: "d", Endpoints: []config.Endpoint{{Address: deadAddr}}})
-	req, _ = http.NewRequest("GET", "http://placeholder/", nil)
+	req, err = http.NewRequest("GET", "http://placeholder/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := d.RoundTrip(req); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
