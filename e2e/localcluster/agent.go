@@ -11,6 +11,8 @@ import (
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/lbipam"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/node"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/registry"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/rootfs"
 )
 
 // RunAgent is the body of `localcluster node`: the node agent and the LoadBalancer allocator,
@@ -28,7 +30,17 @@ func RunAgent(ctx context.Context, stateDir, repoRoot string) error {
 		return err
 	}
 	go lbipam.Run(ctx, client, lbipam.Pool{First: net.ParseIP(LBFirst), Last: net.ParseIP(LBLast)}, logf)
+	var store *rootfs.Store
+	if PodImages() {
+		mirrors, err := registry.LoadMirrors(MirrorsDir(stateDir))
+		if err != nil {
+			return err
+		}
+		store = &rootfs.Store{Dir: filepath.Join(CacheDir(), "images", "rootfs"), Mirrors: mirrors}
+		logf("pods run from images; mirrors %v", mirrors)
+	}
 	return node.RunAgent(ctx, node.AgentConfig{
+		Store:               store,
 		Kubeconfig:          KubeconfigPath(stateDir),
 		NodeName:            NodeName,
 		NodeIP:              NodeIP,

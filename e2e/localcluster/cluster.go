@@ -15,6 +15,8 @@ package localcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,33 +40,95 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/certs"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/controlplane"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/imagepush"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/node"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/podinit"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/procs"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/registry"
 )
 
 // Fixed cluster layout; see the package comment.
 const (
-	Bridge         = "agw0"
-	NodeName       = "agw-local"
-	ClusterDomain  = "cluster.local"
-	ClusterCIDR    = "10.244.0.0/16"
-	PodCIDR        = "10.244.0.0/24"
-	GatewayCIDR    = "10.244.0.1/24"
-	ServiceCIDR    = "10.96.0.0/16"
-	KubernetesIP   = "10.96.0.1"
-	DNSIP          = "10.96.0.10"
-	LBCIDR         = "10.245.0.1/24"
-	LBFirst        = "10.245.0.10"
-	LBLast         = "10.245.0.250"
-	APIServerPort  = 6443
-	KubeletPort    = 10250
-	EtcdPort       = 12379
-	KubeVersion    = "v1.37.2"
-	agentComponent = "node-agent"
+	Bridge        = "agw0"
+	NodeName      = "agw-local"
+	ClusterDomain = "cluster.local"
+	ClusterCIDR   = "10.244.0.0/16"
+	PodCIDR       = "10.244.0.0/24"
+	GatewayCIDR   = "10.244.0.1/24"
+	ServiceCIDR   = "10.96.0.0/16"
+	KubernetesIP  = "10.96.0.1"
+	DNSIP         = "10.96.0.10"
+	LBCIDR        = "10.245.0.1/24"
+	LBFirst       = "10.245.0.10"
+	LBLast        = "10.245.0.250"
+	APIServerPort = 6443
+	KubeletPort   = 10250
+	EtcdPort      = 12379
+	// RegistryPort is the local registry's, on the node address only (plain HTTP).
+	RegistryPort      = 17431
+	KubeVersion       = "v1.37.2"
+	agentComponent    = "node-agent"
+	registryComponent = "registry"
 )
+
+// PodImages reports whether pods run from images pulled from the local registry
+// (AGW_POD_IMAGES=1) rather than from binaries of the image table.
+func PodImages() bool { return os.Getenv("AGW_POD_IMAGES") == "1" }
+
+// RegistryAddr is where the local registry listens.
+func RegistryAddr() string { return net.JoinHostPort(NodeIP.String(), strconv.Itoa(RegistryPort)) }
+
+// MirrorsDir holds the node's mirror mapping (containerd's certs.d layout).
+func MirrorsDir(stateDir string) string { return filepath.Join(stateDir, "registry", "certs.d") }
+
+func registryTokenPath(stateDir string) string { return filepath.Join(stateDir, "registry", "token") }
+
+// RegistryBlobsDir keeps the registry's blobs across clusters, so unchanged layers are not
+// uploaded again.
+func RegistryBlobsDir() string { return filepath.Join(CacheDir(), "registry", "blobs") }
+
+// startRegistry starts the registry process, waits until it answers with its token, and
+// writes the mirror mapping.
+func startRegistry(ctx context.Context, o Options, cp controlplane.Config) error {
+	if err := os.MkdirAll(filepath.Dir(registryTokenPath(o.StateDir)), 0o755); err != nil {
+		return err
+	}
+	tok := make([]byte, 16)
+	if _, err := rand.Read(tok); err != nil {
+		return err
+	}
+	token := hex.EncodeToString(tok)
+	if err := os.WriteFile(registryTokenPath(o.StateDir), []byte(token), 0o600); err != nil {
+		return err
+	}
+	comp := controlplane.Component{
+		Name: registryComponent,
+		Spec: procs.Spec{
+			Name: registryComponent, Path: o.AgentBinary,
+			Args:    []string{"registry", "--state-dir", o.StateDir},
+			LogPath: filepath.Join(cp.LogDir(), registryComponent+".log"),
+			PidPath: cp.PidFile(registryComponent),
+			Dir:     o.StateDir,
+		},
+		Ready:  registry.Ready(RegistryAddr(), token),
+		Listen: controlplane.Socket{Proto: "tcp", Port: RegistryPort},
+	}
+	if err := controlplane.Start(ctx, comp, 30*time.Second); err != nil {
+		return err
+	}
+	return registry.WriteHosts(MirrorsDir(o.StateDir), RegistryAddr(), registry.Upstreams)
+}
+
+// RunRegistry is the body of `localcluster registry`.
+func RunRegistry(ctx context.Context, stateDir string) error {
+	token, err := os.ReadFile(registryTokenPath(stateDir))
+	if err != nil {
+		return fmt.Errorf("read registry token: %w", err)
+	}
+	return registry.Serve(ctx, RegistryAddr(), RegistryBlobsDir(), strings.TrimSpace(string(token)))
+}
 
 // NodeIP is the bridge address: node IP, apiserver, kubelet API and DNS.
 var NodeIP = net.IPv4(10, 244, 0, 1)
@@ -197,10 +262,14 @@ func Up(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	b := &images.Builder{RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Log: o.logf}
-	coredns, err := b.Resolve(ctx, "registry.k8s.io/coredns/coredns:local")
-	if err != nil {
-		return err
+	// CoreDNS is cluster infrastructure and runs as a host process on the node address; in
+	// image mode its binary is the one imagepush builds for the CoreDNS image.
+	coredns := imagepush.BinaryPath(filepath.Join(CacheDir(), "images"), "/coredns")
+	if !PodImages() {
+		b := &images.Builder{RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Log: o.logf}
+		if coredns, err = b.Resolve(ctx, "registry.k8s.io/coredns/coredns:local"); err != nil {
+			return err
+		}
 	}
 	o.logf("binaries ready in %s", since(step))
 
@@ -230,6 +299,32 @@ func Up(ctx context.Context, o Options) error {
 	}
 	o.logf("network %s and certificates ready in %s", Bridge, since(step))
 
+	// Images build and push while the control plane starts; the node agent waits for them.
+	pushed := make(chan error, 1)
+	if PodImages() {
+		step = time.Now()
+		if err := startRegistry(ctx, o, cp); err != nil {
+			return err
+		}
+		o.logf("registry ready on %s in %s", RegistryAddr(), since(step))
+		mirrors, err := registry.LoadMirrors(MirrorsDir(o.StateDir))
+		if err != nil {
+			return err
+		}
+		go func() {
+			start := time.Now()
+			err := imagepush.Push(ctx, imagepush.Options{
+				RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Mirrors: mirrors, Logf: o.logf,
+			})
+			if err == nil {
+				o.logf("images pushed in %s", since(start))
+			}
+			pushed <- err
+		}()
+	} else {
+		pushed <- nil
+	}
+
 	for _, c := range controlplane.ControlPlane(cp) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -246,6 +341,9 @@ func Up(ctx context.Context, o Options) error {
 	}
 	if err := bootstrapObjects(ctx, client); err != nil {
 		return err
+	}
+	if err := <-pushed; err != nil {
+		return fmt.Errorf("push images: %w", err)
 	}
 	step = time.Now()
 	if _, err := procs.Start(procs.Spec{
@@ -377,7 +475,11 @@ func waitNodeReady(ctx context.Context, c kubernetes.Interface, agentPid string,
 // Healthy returns nil if the cluster in stateDir runs: agent alive, apiserver ready, node Ready.
 func Healthy(ctx context.Context, stateDir string) error {
 	cp := cpConfig(stateDir, "", "")
-	for _, n := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", agentComponent} {
+	want := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", agentComponent}
+	if PodImages() {
+		want = append(want, registryComponent)
+	}
+	for _, n := range want {
 		if pid, _ := procs.ReadPidFile(cp.PidFile(n)); pid == 0 {
 			return fmt.Errorf("%s is not running", n)
 		}
@@ -401,7 +503,7 @@ func Healthy(ctx context.Context, stateDir string) error {
 }
 
 // stopOrder stops consumers before what they consume.
-var stopOrder = []string{agentComponent, "coredns", "kube-proxy", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+var stopOrder = []string{agentComponent, registryComponent, "coredns", "kube-proxy", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
 
 // Down stops every process the cluster started (by pid file, never by name), removes pod
 // namespaces and links, the bridge, the iptables rules, mount points it created, and the state.

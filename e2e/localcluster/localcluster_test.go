@@ -72,6 +72,11 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 	if pods[0].Status.PodIP == pods[1].Status.PodIP {
 		t.Fatalf("pods share IP %s", pods[0].Status.PodIP)
 	}
+	if localcluster.PodImages() {
+		for _, p := range pods {
+			checkRunsFromImage(t, p, 65532)
+		}
+	}
 
 	for _, p := range pods {
 		body := httpGet(ctx, t, fmt.Sprintf("http://%s:3000/from-host", p.Status.PodIP))
@@ -197,22 +202,26 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 	}
 }
 
-// TestUnknownImage checks that an image missing from the table gives ErrImagePull, not a hang.
-func TestUnknownImage(t *testing.T) {
+// TestMissingImage checks that an image the local registry does not hold gives ErrImagePull
+// and a Warning Event, as on a real node, not a hang.
+func TestMissingImage(t *testing.T) {
 	c := clustertest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := "default"
+	image := "ghcr.io/agentgateway-go/does-not-exist:v0"
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unknown-image-%d", time.Now().UnixNano()%100000), Namespace: ns},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "example.invalid/nothing:1"}}},
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("missing-image-%d", time.Now().UnixNano()%100000), Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: image}}},
 	}
 	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		zero := int64(0)
-		_ = c.Client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		if err := c.Client.CoreV1().Pods(ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete pod: %v", err)
+		}
 	}()
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
@@ -227,7 +236,48 @@ func TestUnknownImage(t *testing.T) {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("pod with unknown image never reported ErrImagePull: %v", err)
+		t.Fatalf("pod with a missing image never reported ErrImagePull: %v", err)
+	}
+	var seen []string
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod.Name})
+		if err != nil {
+			return false, err
+		}
+		seen = seen[:0]
+		for _, e := range evs.Items {
+			seen = append(seen, e.Type+"/"+e.Reason+": "+e.Message)
+			if e.Type == corev1.EventTypeWarning && e.Reason == "Failed" && strings.Contains(e.Message, image) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no Warning/Failed event naming %s: %v; events: %v", image, err, seen)
+	}
+}
+
+// checkRunsFromImage checks that each container of p runs from a pulled image (its ImageID is
+// a digest) as uid, reading the process of its container ID on this machine.
+func checkRunsFromImage(t *testing.T, p corev1.Pod, uid int) {
+	t.Helper()
+	for _, cs := range p.Status.ContainerStatuses {
+		if !strings.Contains(cs.ImageID, "@sha256:") {
+			t.Errorf("pod %s container %s: ImageID %q is no digest", p.Name, cs.Name, cs.ImageID)
+		}
+		pid, ok := strings.CutPrefix(cs.ContainerID, "local://")
+		if !ok {
+			t.Fatalf("pod %s container %s: container ID %q", p.Name, cs.Name, cs.ContainerID)
+		}
+		st, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			t.Fatalf("pod %s container %s: %v", p.Name, cs.Name, err)
+		}
+		want := fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid)
+		if !strings.Contains(string(st), want) {
+			t.Errorf("pod %s container %s does not run as %d:\n%s", p.Name, cs.Name, uid, st)
+		}
 	}
 }
 

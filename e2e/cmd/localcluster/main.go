@@ -6,7 +6,8 @@
 //	localcluster kubeconfig  print the admin kubeconfig path
 //
 // It must run as root. State lives in $AGW_CLUSTER_DIR (default ~/.cache/agentgateway-go/cluster).
-// `node` and `__pod-init` are internal: the node agent and the first program of every container.
+// `node`, `registry` and `__pod-init` are internal: the node agent, the local OCI registry and
+// the first program of every container.
 package main
 
 import (
@@ -59,6 +60,13 @@ func main() {
 		}
 	case "kubeconfig":
 		fmt.Println(localcluster.KubeconfigPath(*stateDir))
+	case "registry":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := localcluster.RunRegistry(ctx, *stateDir); err != nil {
+			fmt.Fprintf(os.Stderr, "registry: %v\n", err)
+			os.Exit(1)
+		}
 	case "node":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()

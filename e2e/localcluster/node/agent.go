@@ -24,6 +24,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/rootfs"
 )
 
 // AgentConfig configures the node agent process.
@@ -41,6 +42,7 @@ type AgentConfig struct {
 	CreatedDirsFile     string
 	AgentBinary         string
 	Images              *images.Builder
+	Store               *rootfs.Store
 	ClusterDomain       string
 	DNSIP               string
 	KubernetesServiceIP string
@@ -84,7 +86,7 @@ func RunAgent(ctx context.Context, c AgentConfig) error {
 				Client: client, Recorder: recorder,
 				ConfigMaps: pc.ConfigMaps, Secrets: pc.Secrets, Services: pc.Services,
 				Network: c.Network, PodsDir: c.PodsDir, CreatedDirsFile: c.CreatedDirsFile,
-				AgentBinary: c.AgentBinary, Images: c.Images,
+				AgentBinary: c.AgentBinary, Images: c.Images, Store: c.Store,
 				ClusterDomain: c.ClusterDomain, DNSIP: c.DNSIP, KubernetesServiceIP: c.KubernetesServiceIP,
 				NodeName: c.NodeName, NodeIP: c.NodeIP.String(), Logf: c.Logf,
 			}, alloc)

@@ -21,6 +21,12 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // virtual-kubelet's own resolution is switched off because it cannot know the pod IP yet and
 // drops resourceFieldRef.
 func (p *Provider) containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string, map[string]string, error) {
+	return p.containerEnvOver(pod, c, []string{"PATH=" + defaultPath})
+}
+
+// containerEnvOver is containerEnv over base, the image's environment: the container's
+// variables replace the image's of the same name.
+func (p *Provider) containerEnvOver(pod *corev1.Pod, c *corev1.Container, base []string) ([]string, map[string]string, error) {
 	vars := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -29,7 +35,10 @@ func (p *Provider) containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string,
 		}
 		vars[k] = v
 	}
-	set("PATH", defaultPath)
+	for _, kv := range base {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
+	}
 	set("HOSTNAME", podHostname(pod))
 	for k, v := range p.serviceEnv(pod) {
 		set(k, v)

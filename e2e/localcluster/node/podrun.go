@@ -63,6 +63,7 @@ type cachedToken struct {
 // ctrRun is one container: its status and current process.
 type ctrRun struct {
 	spec    corev1.Container
+	imageID string // repository@digest once pulled
 	init    bool
 	status  corev1.ContainerStatus
 	pid     int
@@ -108,7 +109,7 @@ func qos(pod *corev1.Pod) corev1.PodQOSClass {
 
 func waiting(c corev1.Container, reason, msg string) corev1.ContainerStatus {
 	return corev1.ContainerStatus{
-		Name: c.Name, Image: c.Image, ImageID: "local://" + images.Repository(c.Image),
+		Name: c.Name, Image: c.Image, ImageID: "local://" + imageRepository(c.Image),
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}},
 	}
 }
@@ -176,12 +177,12 @@ func (r *podRun) sleep(d time.Duration) bool {
 func (r *podRun) run() {
 	defer r.cancel()
 	r.publish()
-	bins, ok := r.resolveImages()
+	imgs, ok := r.resolveImages()
 	if ok {
 		ok = r.setup()
 	}
 	if ok {
-		ok = r.runInit(bins)
+		ok = r.runInit(imgs)
 	}
 	var wg sync.WaitGroup
 	if ok {
@@ -192,7 +193,7 @@ func (r *podRun) run() {
 		for _, c := range r.spec.Containers {
 			cr := r.ctrs[c.Name]
 			wg.Add(1)
-			go func() { defer wg.Done(); r.supervise(cr, bins[c.Name]) }()
+			go func() { defer wg.Done(); r.supervise(cr, imgs[c.Name]) }()
 		}
 	}
 	done := make(chan struct{})
@@ -217,37 +218,63 @@ func (r *podRun) run() {
 	r.p.forget(r)
 }
 
-func (r *podRun) resolveImages() (map[string]string, bool) {
-	bins := map[string]string{}
+func (r *podRun) resolveImages() (map[string]pulled, bool) {
+	out := map[string]pulled{}
 	all := append(append([]corev1.Container{}, r.spec.InitContainers...), r.spec.Containers...)
 	delay := 2 * time.Second
 	for _, c := range all {
 		for {
-			if images.Repository(c.Image) == images.HostImage {
-				bins[c.Name] = ""
-				break
-			}
-			bin, err := r.p.cfg.Images.Resolve(r.ctx, c.Image)
+			p, err := r.pull(c.Image)
 			if err == nil {
-				bins[c.Name] = bin
+				out[c.Name] = p
+				if p.img != nil {
+					r.mu.Lock()
+					r.ctrs[c.Name].imageID = imageRepository(c.Image) + "@" + p.img.Digest
+					r.mu.Unlock()
+				}
 				break
 			}
-			reason := "ErrImagePull"
-			if !errors.Is(err, images.ErrUnknownImage) {
-				reason = "ImagePullBackOff"
-			}
+			// ErrImagePull for every failure, as the kubelet reports the pull attempt itself;
+			// the back-off between attempts is ImagePullBackOff.
 			r.mu.Lock()
-			r.ctrs[c.Name].status = waiting(c, reason, err.Error())
+			r.ctrs[c.Name].status = waiting(c, "ErrImagePull", err.Error())
 			r.mu.Unlock()
 			r.event(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
 			r.publish()
-			if !r.sleep(delay) {
+			if !r.sleep(delay / 2) {
+				return nil, false
+			}
+			r.mu.Lock()
+			r.ctrs[c.Name].status = waiting(c, "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image))
+			r.mu.Unlock()
+			r.event(corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
+			r.publish()
+			if !r.sleep(delay / 2) {
 				return nil, false
 			}
 			delay = min(delay*2, backoffMax)
 		}
 	}
-	return bins, true
+	return out, true
+}
+
+// pull resolves one container image: the host image, an image from the local registry
+// (Store set), or a binary from the image table.
+func (r *podRun) pull(image string) (pulled, error) {
+	if imageRepository(image) == HostImage {
+		return pulled{host: true}, nil
+	}
+	if r.p.cfg.Store == nil {
+		bin, err := r.p.cfg.Images.Resolve(r.ctx, image)
+		return pulled{bin: bin}, err
+	}
+	start := time.Now()
+	img, err := r.p.cfg.Store.Pull(r.ctx, image)
+	if err != nil {
+		return pulled{}, err
+	}
+	r.event(corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q (%s) in %s", image, img.Digest, time.Since(start).Round(time.Millisecond))
+	return pulled{img: img}, nil
 }
 
 // setup creates the pod's network and volumes, retrying volume errors (a Secret may appear later).
@@ -332,12 +359,12 @@ func (r *podRun) fail(reason string, err error) {
 }
 
 // runInit runs init containers one after the other; a failure is retried unless restartPolicy is Never.
-func (r *podRun) runInit(bins map[string]string) bool {
+func (r *podRun) runInit(imgs map[string]pulled) bool {
 	for _, c := range r.spec.InitContainers {
 		cr := r.ctrs[c.Name]
 		delay := backoffBase
 		for {
-			code, err := r.runOnce(cr, bins[c.Name])
+			code, err := r.runOnce(cr, imgs[c.Name])
 			if r.isStopping() {
 				return false
 			}
@@ -378,11 +405,11 @@ func (r *podRun) backoff(cr *ctrRun, delay time.Duration) {
 }
 
 // supervise runs a regular container until the pod stops or restartPolicy says it is done.
-func (r *podRun) supervise(cr *ctrRun, bin string) {
+func (r *podRun) supervise(cr *ctrRun, img pulled) {
 	delay := backoffBase
 	for {
 		start := time.Now()
-		code, err := r.runOnce(cr, bin)
+		code, err := r.runOnce(cr, img)
 		if r.isStopping() {
 			return
 		}
@@ -412,42 +439,18 @@ func (r *podRun) supervise(cr *ctrRun, bin string) {
 }
 
 // runOnce starts the container's process, probes it, and waits for it to exit.
-func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
+func (r *podRun) runOnce(cr *ctrRun, img pulled) (int, error) {
 	pod := r.snapshot()
 	c := &cr.spec
-	env, vars, err := r.p.containerEnv(pod, c)
+	spec, err := r.containerSpec(pod, c, img)
 	if err != nil {
-		r.setTerminatedWaiting(cr, "CreateContainerConfigError", err)
-		return -1, err
-	}
-	var argv []string
-	if bin == "" { // host image
-		if len(c.Command) == 0 {
-			err = fmt.Errorf("image %s needs a command", images.HostImage)
-		} else {
-			argv = append(append([]string{}, c.Command...), c.Args...)
-			var p string
-			if p, err = exec.LookPath(argv[0]); err == nil {
-				argv[0] = p
-			}
+		var cfgErr configError
+		reason := "CreateContainerError"
+		if errors.As(err, &cfgErr) {
+			reason = "CreateContainerConfigError"
 		}
-	} else {
-		e, _ := images.Lookup(c.Image)
-		argv, err = images.Command(e, bin, c.Command, c.Args)
-	}
-	if err != nil {
-		r.setTerminatedWaiting(cr, "CreateContainerError", err)
+		r.setTerminatedWaiting(cr, reason, err)
 		return -1, err
-	}
-	argv = append(argv[:1], expandAll(argv[1:], vars)...)
-	mounts, err := r.mounts(pod, c)
-	if err != nil {
-		r.setTerminatedWaiting(cr, "CreateContainerConfigError", err)
-		return -1, err
-	}
-	spec := podinit.Spec{
-		Hostname: podHostname(pod), Mounts: mounts, Dir: c.WorkingDir,
-		Argv: argv, Env: env, CreatedDirsFile: r.p.cfg.CreatedDirsFile,
 	}
 	r.mu.Lock()
 	if r.net != nil {
@@ -469,7 +472,7 @@ func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
 	}
 	cmd := exec.Command(r.p.cfg.AgentBinary, podinit.Arg, specPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = env
+	cmd.Env = spec.Env
 	flags := uintptr(syscall.CLONE_NEWNS)
 	if !pod.Spec.HostNetwork {
 		flags |= syscall.CLONE_NEWUTS
@@ -493,6 +496,9 @@ func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
 	cr.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 	cr.status.Ready = false
 	cr.status.ContainerID = fmt.Sprintf("local://%d", cmd.Process.Pid)
+	if cr.imageID != "" {
+		cr.status.ImageID = cr.imageID
+	}
 	started := cr.started
 	cr.status.Started = &started
 	r.mu.Unlock()
@@ -542,6 +548,86 @@ func (r *podRun) runOnce(cr *ctrRun, bin string) (int, error) {
 		return code, werr
 	}
 	return code, nil
+}
+
+// configError marks a container start failure the kubelet reports as CreateContainerConfigError.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+// containerSpec is what pod-init needs to start c: command, environment, mounts, and for an
+// image its root filesystem, identity and the pod's sysctls.
+func (r *podRun) containerSpec(pod *corev1.Pod, c *corev1.Container, img pulled) (podinit.Spec, error) {
+	base := []string{"PATH=" + defaultPath}
+	if img.img != nil {
+		base = img.img.Config.Env
+	}
+	env, vars, err := r.p.containerEnvOver(pod, c, base)
+	if err != nil {
+		return podinit.Spec{}, configError{err}
+	}
+	var argv []string
+	switch {
+	case img.host:
+		if len(c.Command) == 0 {
+			return podinit.Spec{}, fmt.Errorf("image %s needs a command", HostImage)
+		}
+		argv = append(append([]string{}, c.Command...), c.Args...)
+		p, err := exec.LookPath(argv[0])
+		if err != nil {
+			return podinit.Spec{}, err
+		}
+		argv[0] = p
+	case img.img != nil:
+		argv, err = imageArgv(img.img.Config, c.Command, c.Args)
+	default:
+		e, _ := images.Lookup(c.Image)
+		argv, err = images.Command(e, img.bin, c.Command, c.Args)
+	}
+	if err != nil {
+		return podinit.Spec{}, err
+	}
+	argv = append(argv[:1], expandAll(argv[1:], vars)...)
+	mounts, err := r.mounts(pod, c)
+	if err != nil {
+		return podinit.Spec{}, configError{err}
+	}
+	spec := podinit.Spec{
+		Hostname: podHostname(pod), Mounts: mounts, Dir: c.WorkingDir,
+		Argv: argv, Env: env, CreatedDirsFile: r.p.cfg.CreatedDirsFile,
+	}
+	if img.img == nil {
+		return spec, nil
+	}
+	id, err := identity(pod, c, img.img)
+	if err != nil {
+		return podinit.Spec{}, configError{err}
+	}
+	sysctls, err := podSysctls(pod)
+	if err != nil {
+		return podinit.Spec{}, configError{err}
+	}
+	if spec.Dir == "" {
+		spec.Dir = img.img.Config.WorkingDir
+	}
+	// A fresh upper layer per start: a restarted container sees its image as it was, as on
+	// a real node.
+	ctrDir := filepath.Join(r.dir, "containers", c.Name)
+	if err := os.RemoveAll(ctrDir); err != nil {
+		return podinit.Spec{}, err
+	}
+	readOnly := c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem
+	spec.RootFS = &podinit.RootFS{
+		Lower: img.img.Dir, Upper: filepath.Join(ctrDir, "upper"), Work: filepath.Join(ctrDir, "work"),
+		Merged: filepath.Join(ctrDir, "rootfs"), ReadOnly: readOnly,
+	}
+	spec.Identity = id
+	spec.Sysctls = sysctls
+	spec.CreatedDirsFile = ""
+	if !pod.Spec.HostNetwork {
+		spec.Mounts = append(spec.Mounts, podinit.Mount{Source: filepath.Join(r.dir, "hostname"), Target: "/etc/hostname", ReadOnly: true})
+	}
+	return spec, nil
 }
 
 func (r *podRun) setTerminatedWaiting(cr *ctrRun, reason string, err error) {

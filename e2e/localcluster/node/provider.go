@@ -30,20 +30,24 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/rootfs"
 )
 
 // ProviderConfig is what the provider needs besides virtual-kubelet's listers.
 type ProviderConfig struct {
-	Client              kubernetes.Interface
-	Recorder            record.EventRecorder
-	ConfigMaps          corev1listers.ConfigMapLister
-	Secrets             corev1listers.SecretLister
-	Services            corev1listers.ServiceLister
-	Network             netns.Config
-	PodsDir             string // per-pod state: volumes, logs, pid files
-	CreatedDirsFile     string // mount points created on the host filesystem, removed by `down`
-	AgentBinary         string // this program, re-executed as the pod-init helper
-	Images              *images.Builder
+	Client          kubernetes.Interface
+	Recorder        record.EventRecorder
+	ConfigMaps      corev1listers.ConfigMapLister
+	Secrets         corev1listers.SecretLister
+	Services        corev1listers.ServiceLister
+	Network         netns.Config
+	PodsDir         string // per-pod state: volumes, logs, pid files
+	CreatedDirsFile string // mount points created on the host filesystem, removed by `down`
+	AgentBinary     string // this program, re-executed as the pod-init helper
+	Images          *images.Builder
+	// Store, when set, runs containers from images pulled from the local registry instead
+	// of binaries from Images.
+	Store               *rootfs.Store
 	ClusterDomain       string
 	DNSIP               string
 	KubernetesServiceIP string

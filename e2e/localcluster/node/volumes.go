@@ -41,6 +41,14 @@ func (r *podRun) syncVolumes(ctx context.Context) error {
 		var err error
 		switch {
 		case v.EmptyDir != nil:
+			// World-writable like the kubelet's, so a container of any user can write it;
+			// with an fsGroup, owned by that group with setgid.
+			if err := os.Chmod(dir, 0o777); err != nil {
+				return err
+			}
+			if err := fsGroupOwn(pod, dir, true); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
 			continue
 		case v.Secret != nil:
 			files, err = r.secretFiles(pod, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, v.Secret.Optional)
@@ -59,8 +67,49 @@ func (r *podRun) syncVolumes(ctx context.Context) error {
 		if err := writeFiles(dir, files); err != nil {
 			return fmt.Errorf("volume %q: %w", v.Name, err)
 		}
+		if err := fsGroupOwn(pod, dir, false); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
+		}
 	}
 	return nil
+}
+
+// fsGroupOwn gives the pod's fsGroup the volume at dir as the kubelet does: group ownership
+// of every entry, group read (and write for writable volumes), setgid on directories.
+func fsGroupOwn(pod *corev1.Pod, dir string, writable bool) error {
+	if pod.Spec.SecurityContext == nil || pod.Spec.SecurityContext.FSGroup == nil {
+		return nil
+	}
+	gid := int(*pod.Spec.SecurityContext.FSGroup)
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			return nil
+		}
+		if err := os.Lchown(p, -1, gid); err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m := fi.Mode()
+		add := os.FileMode(0o040)
+		if writable {
+			add |= 0o020
+		}
+		if d.IsDir() {
+			add |= 0o010 | os.ModeSetgid
+		} else if m&0o100 != 0 {
+			add |= 0o010
+		}
+		if m|add == m {
+			return nil
+		}
+		return os.Chmod(p, m.Perm()|m&(os.ModeSetgid|os.ModeSetuid|os.ModeSticky)|add)
+	})
 }
 
 type file struct {
@@ -334,6 +383,9 @@ func (r *podRun) writeNetworkFiles(pod *corev1.Pod) error {
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s %s\n", pod.Status.PodIP, fqdn, host)
 	for _, ha := range pod.Spec.HostAliases {
 		hosts += ha.IP + "\t" + strings.Join(ha.Hostnames, " ") + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
+		return err
 	}
 	return os.WriteFile(filepath.Join(r.dir, "hosts"), []byte(hosts), 0o644)
 }
