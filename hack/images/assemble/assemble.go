@@ -65,6 +65,11 @@ var Env = []string{"PATH=/", "SSL_CERT_FILE=" + CABundle}
 const passwd = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 const group = "root:x:0:\nnonroot:x:65532:\n"
 
+// BasePaths lists the paths of the base layer's entries, sorted.
+func BasePaths() []string {
+	return []string{"/etc", "/etc/group", "/etc/passwd", "/etc/ssl", "/etc/ssl/certs", CABundle, "/home", "/home/nonroot", "/tmp"}
+}
+
 // BaseFiles lists the base layer's entries, reading the CA bundle from caBundle on the host
 // (HostCABundle when empty). It fails clearly when the bundle is missing or empty.
 func BaseFiles(caBundle string) ([]File, error) {

@@ -2,67 +2,25 @@ package assemble_test
 
 import (
 	"archive/tar"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/agentgateway/agentgateway-go/hack/images/assemble"
+	"github.com/agentgateway/agentgateway-go/hack/images/internal/standin"
 )
 
 var created = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
-var (
-	standInOnce sync.Once
-	standIn     map[string]string
-	standInErr  error
-)
-
-// standInBinaries builds a tiny static Go program for linux/amd64 and linux/arm64 once per
-// test binary: real ELF files of the right architecture, but seconds to build.
-func standInBinaries(t *testing.T) map[string]string {
-	t.Helper()
-	standInOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "assemble-standin-")
-		if err != nil {
-			standInErr = err
-			return
-		}
-		src := filepath.Join(dir, "main.go")
-		if err := os.WriteFile(src, []byte("package main\n\nfunc main() { println(\"stand-in\") }\n"), 0o644); err != nil {
-			standInErr = err
-			return
-		}
-		standIn = map[string]string{}
-		for _, arch := range []string{"amd64", "arm64"} {
-			out := filepath.Join(dir, arch, "standin")
-			cmd := exec.Command("go", "build", "-trimpath", "-o", out, src)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOFLAGS=")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				standInErr = errors.New("go build " + arch + ": " + err.Error() + "\n" + string(b))
-				return
-			}
-			standIn["linux/"+arch] = out
-		}
-	})
-	if standInErr != nil {
-		t.Fatal(standInErr)
-	}
-	return standIn
-}
-
 func testImage(t *testing.T) assemble.Image {
-	bins := standInBinaries(t)
+	bins := standin.Binaries(t)
 	return assemble.Image{
 		Path: "/standin",
 		Binaries: []assemble.Binary{
@@ -291,5 +249,20 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := assemble.NewLayer([]assemble.File{{Path: "/a", Data: []byte("x")}, {Path: "/a/b", Data: []byte("y")}}, created); err == nil {
 		t.Error("file under a file accepted")
+	}
+}
+
+func TestBasePathsMatchBaseFiles(t *testing.T) {
+	fs, err := assemble.BaseFiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Path)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, assemble.BasePaths()) {
+		t.Errorf("BaseFiles paths %v, BasePaths %v", got, assemble.BasePaths())
 	}
 }
