@@ -37,8 +37,8 @@ func TestEncodedResponseIsAResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := VersionOf(next); v != en.Version {
-		t.Fatalf("VersionOf %s, Encode %s", v, en.Version)
+	if v, err := VersionOf(next); err != nil || v != en.Version {
+		t.Fatalf("VersionOf %s (%v), Encode %s", v, err, en.Version)
 	}
 	base.Version, next.Version = eb.Version, en.Version
 	raw, err := fullJSON(next)
@@ -94,21 +94,26 @@ func TestSnapshotsEncodeOnce(t *testing.T) {
 	if !ok || err != nil || full1 == nil {
 		t.Fatalf("push: %v %v", ok, err)
 	}
-	if full2, _, _, _ := s.push(gw, nil, e1); &full1[0] != &full2[0] {
-		t.Fatal("encoded twice")
+	if full2, _, _, err := s.push(gw, nil, e1); err != nil || &full1[0] != &full2[0] {
+		t.Fatalf("encoded twice (%v)", err)
 	}
 	c2 := testConfig(80, "a.example.com", "b.example.com")
-	s.Set(gw, c2)
-	if _, _, ok, _ := s.push(gw, nil, e1); ok {
-		t.Fatal("a replaced version was pushed")
+	if _, err := s.Set(gw, c2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := s.push(gw, nil, e1); ok || err != nil {
+		t.Fatalf("a replaced version was pushed (%v)", err)
 	}
 	e2, _ := s.latest(gw)
-	_, d1, ok, _ := s.push(gw, e1, e2)
+	_, d1, ok, err := s.push(gw, e1, e2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !ok || d1 == nil {
 		t.Fatal("no delta")
 	}
-	if _, d2, _, _ := s.push(gw, e1, e2); &d1[0] != &d2[0] {
-		t.Fatal("delta made twice")
+	if _, d2, _, err := s.push(gw, e1, e2); err != nil || &d1[0] != &d2[0] {
+		t.Fatalf("delta made twice (%v)", err)
 	}
 	if c2.Version != e2.Version {
 		t.Fatalf("Set left version %q, want %q", c2.Version, e2.Version)

@@ -27,14 +27,18 @@ func sessionPair(t *testing.T) (*Conn, net.Conn) {
 // without a read attempt having armed anything: Serve keeps the readiness.
 func TestServeKeepsReadinessDuringStep(t *testing.T) {
 	c, peer := sessionPair(t)
-	io.WriteString(peer, "one")
+	if _, err := io.WriteString(peer, "one"); err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	err := c.Serve(func() Step {
 		got = append(got, string(c.Buffered()))
 		c.Discard(len(c.Buffered()))
 		if len(got) == 1 {
 			// Work while the peer sends more (a pipelined request).
-			io.WriteString(peer, "two")
+			if _, err := io.WriteString(peer, "two"); err != nil {
+				t.Fatal(err)
+			}
 			time.Sleep(50 * time.Millisecond)
 			return StepRead
 		}
@@ -52,7 +56,10 @@ func TestServeWaitsThenReads(t *testing.T) {
 	go func() {
 		for _, s := range []string{"a", "b", "c"} {
 			time.Sleep(30 * time.Millisecond)
-			io.WriteString(peer, s)
+			if _, err := io.WriteString(peer, s); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 		time.Sleep(30 * time.Millisecond)
 		peer.Close()
@@ -75,7 +82,9 @@ func TestServeWaitsThenReads(t *testing.T) {
 func TestServeReadsOnAfterFullBuffer(t *testing.T) {
 	c, peer := sessionPair(t)
 	want := strings.Repeat("0123456789", 1500) // several buffers
-	io.WriteString(peer, want)
+	if _, err := io.WriteString(peer, want); err != nil {
+		t.Fatal(err)
+	}
 	var got bytes.Buffer
 	err := c.Serve(func() Step {
 		got.Write(c.Buffered())
@@ -94,7 +103,9 @@ func TestServeReadsOnAfterFullBuffer(t *testing.T) {
 // step before anything is read.
 func TestServeStartsWithBuffered(t *testing.T) {
 	c, peer := sessionPair(t)
-	io.WriteString(peer, "head")
+	if _, err := io.WriteString(peer, "head"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Fill(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +139,12 @@ func TestWatch(t *testing.T) {
 		}
 		{ // closed
 			c, peer := sessionPair(t)
-			io.WriteString(peer, "x")
-			c.Fill()
+			if _, err := io.WriteString(peer, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Fill(); err != nil {
+				t.Fatal(err)
+			}
 			gone := make(chan struct{})
 			run(c, func() {
 				c.Discard(1)
@@ -145,12 +160,19 @@ func TestWatch(t *testing.T) {
 		}
 		{ // pipelined bytes
 			c, peer := sessionPair(t)
-			io.WriteString(peer, "x")
-			c.Fill()
+			if _, err := io.WriteString(peer, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Fill(); err != nil {
+				t.Fatal(err)
+			}
 			run(c, func() {
 				c.Discard(1)
 				stop := c.Watch(func() { t.Errorf("session %v: gone ran for bytes", inSession) })
-				io.WriteString(peer, "next")
+				if _, err := io.WriteString(peer, "next"); err != nil {
+					t.Error(err)
+					return
+				}
 				time.Sleep(50 * time.Millisecond)
 				stop()
 			})
@@ -166,8 +188,12 @@ func TestWatch(t *testing.T) {
 		}
 		{ // nothing
 			c, peer := sessionPair(t)
-			io.WriteString(peer, "x")
-			c.Fill()
+			if _, err := io.WriteString(peer, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Fill(); err != nil {
+				t.Fatal(err)
+			}
 			run(c, func() {
 				c.Discard(1)
 				stop := c.Watch(func() { t.Errorf("session %v: gone ran", inSession) })

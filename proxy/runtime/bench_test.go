@@ -33,7 +33,10 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			io.Copy(io.Discard, resp.Body)
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				b.Error(err)
+				return
+			}
 			resp.Body.Close()
 		}
 	})

@@ -45,7 +45,12 @@ func startAuthz(t *testing.T) *authzServer {
 	s := &authzServer{addr: ln.Addr().String()}
 	srv := grpc.NewServer()
 	authv3.RegisterAuthorizationServer(srv, s)
-	go srv.Serve(countingListener{ln, &s.conns})
+	go func() {
+		// Serve returns nil after Stop; anything else is a listener failure.
+		if err := srv.Serve(countingListener{ln, &s.conns}); err != nil {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(srv.Stop)
 	return s
 }
@@ -79,14 +84,17 @@ func header(key, value string, action corev3.HeaderValueOption_HeaderAppendActio
 	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, AppendAction: action}
 }
 
-func (s *authzServer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s *authzServer) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	s.mu.Lock()
 	s.seen = append(s.seen, req)
 	s.mu.Unlock()
 	denied := &rpcstatus.Status{Code: int32(codes.PermissionDenied)}
 	switch req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-case"] {
 	case "allow", "body":
-		md, _ := structpb.NewStruct(map[string]any{"user": "alice", "level": 3})
+		md, err := structpb.NewStruct(map[string]any{"user": "alice", "level": 3})
+		if err != nil {
+			return nil, err
+		}
 		return &authv3.CheckResponse{
 			Status: &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{

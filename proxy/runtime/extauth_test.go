@@ -15,7 +15,11 @@ import (
 func TestExtAuth(t *testing.T) {
 	a := startBackend(t, "a", false)
 	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		switch {
 		case !strings.HasPrefix(r.URL.Path, "/check/ext"):
 			w.WriteHeader(500)
@@ -75,7 +79,10 @@ func TestExtAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"body":"let me in"`) {
 		t.Errorf("body check: %d %s", resp.StatusCode, b)
@@ -153,7 +160,11 @@ func TestExtAuthGatewayAPIFilter(t *testing.T) {
 	var calls atomic.Int64
 	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
 		seen <- r
 		switch r.Header.Get("Authorization") {
@@ -201,8 +212,8 @@ func TestExtAuthGatewayAPIFilter(t *testing.T) {
 	if got.Header.Get("Authorization") != "Bearer good" || got.Header.Get("X-Tenant") != "t1" || got.Header.Get("X-Other") != "" || got.Header.Get("Content-Type") != "" {
 		t.Errorf("service must see Authorization and the allowed headers only: %v", got.Header)
 	}
-	if b, _ := io.ReadAll(got.Body); string(b) != `{"a":1}` || got.ContentLength != 7 {
-		t.Errorf("forwarded body %q with Content-Length %d", b, got.ContentLength)
+	if b, err := io.ReadAll(got.Body); err != nil || string(b) != `{"a":1}` || got.ContentLength != 7 {
+		t.Errorf("forwarded body %q (%v) with Content-Length %d", b, err, got.ContentLength)
 	}
 	h := http.Header(r.echo.Headers)
 	if h.Get("X-User") != "alice" || h.Get("X-Tenant") != "from-authz" || h.Get("X-Other") != "secret" {

@@ -92,7 +92,10 @@ func (b *scriptedBackend) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		body, _ := io.ReadAll(io.LimitReader(br, max(req.ContentLength, 0)))
+		body, err := io.ReadAll(io.LimitReader(br, max(req.ContentLength, 0)))
+		if err != nil {
+			return
+		}
 		b.mu.Lock()
 		b.heads = append(b.heads, head.String()+short(body))
 		b.mu.Unlock()
@@ -105,7 +108,9 @@ func (b *scriptedBackend) serve(c net.Conn) {
 				reply = reply[:i+4]
 			}
 		}
-		io.WriteString(c, reply)
+		if _, err := io.WriteString(c, reply); err != nil {
+			return
+		}
 		if strings.Contains(reply, "Connection: close") || strings.HasPrefix(reply, "HTTP/1.0") || strings.HasPrefix(reply, "HTTP/1.1 101") {
 			return
 		}
@@ -137,7 +142,9 @@ func exchangeRaw(t *testing.T, port int, raws ...string) []string {
 		// An empty raw reads the next response of a pipelined GET.
 		method := "GET"
 		if raw != "" {
-			io.WriteString(c, raw)
+			if _, err := io.WriteString(c, raw); err != nil {
+				t.Fatal(err)
+			}
 			method = strings.SplitN(raw, " ", 2)[0]
 		}
 		var got strings.Builder
@@ -165,7 +172,7 @@ func exchangeRaw(t *testing.T, port int, raws ...string) []string {
 	return out
 }
 
-func writeSorted(w io.Writer, h http.Header, skip ...string) {
+func writeSorted(w *strings.Builder, h http.Header, skip ...string) {
 	var keys []string
 	for k := range h {
 		if !contains(skip, k) {
@@ -205,7 +212,9 @@ func twoProxiesFor(t *testing.T, cfg func(port int) *config.Config) (fast, gener
 		t.Cleanup(func() {
 			ctx, cancel := contextWithTimeout(2 * time.Second)
 			defer cancel()
-			rt.Shutdown(ctx)
+			if err := rt.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
 		})
 		mustApply(t, rt, cfg(p.port))
 	}

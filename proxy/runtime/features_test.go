@@ -114,7 +114,10 @@ func TestMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"body":"payload"`) {
 		t.Fatalf("main request: %d %s", resp.StatusCode, body)
@@ -142,9 +145,18 @@ func TestWebSocketUpgrade(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		io.Copy(conn, brw)
+		if _, err := fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"); err != nil {
+			t.Error(err)
+			return
+		}
+		if err := brw.Flush(); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := io.Copy(conn, brw); err != nil {
+			t.Error(err)
+			return
+		}
 	}))
 	defer ws.Close()
 	port := freePort(t)
@@ -156,7 +168,9 @@ func TestWebSocketUpgrade(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if _, err := fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -166,7 +180,9 @@ func TestWebSocketUpgrade(t *testing.T) {
 		t.Fatalf("upgrade: %d", resp.StatusCode)
 	}
 	for _, msg := range []string{"hello", "world"} {
-		fmt.Fprint(conn, msg)
+		if _, err := fmt.Fprint(conn, msg); err != nil {
+			t.Fatal(err)
+		}
 		buf := make([]byte, len(msg))
 		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
 			t.Fatalf("echo %q: got %q, %v", msg, buf, err)
@@ -187,7 +203,11 @@ func TestTimeoutsAndRetries(t *testing.T) {
 			case <-r.Context().Done():
 			}
 		case "/flaky":
-			b, _ := io.ReadAll(r.Body)
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if n%3 != 0 { // fail twice, then succeed
 				w.WriteHeader(503)
 				return
@@ -215,7 +235,10 @@ func TestTimeoutsAndRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "ok body" || calls.Load() != 3 {
 		t.Errorf("retry: %d %q after %d calls", resp.StatusCode, b, calls.Load())
@@ -271,10 +294,19 @@ func rawBackend(t *testing.T) (addr string, heads chan string) {
 						return
 					}
 					var sb strings.Builder
-					req.Header.Write(&sb)
+					if err := req.Header.Write(&sb); err != nil {
+						t.Error(err)
+						return
+					}
 					heads <- req.Method + " " + req.URL.Path + "\n" + sb.String() + fmt.Sprintf("TE=%v CL=%d", req.TransferEncoding, req.ContentLength)
-					io.Copy(io.Discard, req.Body)
-					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}()
 		}
@@ -294,7 +326,9 @@ func TestRequestSmugglingDefenses(t *testing.T) {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, raw)
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			return "error: " + err.Error()

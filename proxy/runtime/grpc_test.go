@@ -26,9 +26,17 @@ func TestGRPCOverH2C(t *testing.T) {
 	}
 	gs := grpc.NewServer()
 	healthpb.RegisterHealthServer(gs, health.NewServer())
-	go gs.Serve(ln)
+	go func() {
+		// Serve returns nil after Stop; anything else is a listener failure.
+		if err := gs.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	defer gs.Stop()
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadAddr := dead.Addr().String()
 	dead.Close()
 

@@ -37,13 +37,19 @@ func TestHTTP3SharesRouting(t *testing.T) {
 	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "h3.example.com"}}
 	defer tr.Close()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/h3", port), nil)
+	req, err := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/h3", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Host = "h3.example.com"
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.ProtoMajor != 3 || resp.Header.Get("X-Backend") != "a" {
 		t.Fatalf("h3: %d %s %s", resp.StatusCode, resp.Proto, body)

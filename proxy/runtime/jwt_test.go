@@ -18,6 +18,7 @@ import (
 
 type testSigner struct {
 	key *ecdsa.PrivateKey
+	pub []byte // 0x04 || X || Y
 	kid string
 }
 
@@ -26,18 +27,24 @@ func newSigner(t *testing.T, kid string) *testSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testSigner{key: k, kid: kid}
+	pub, err := k.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testSigner{key: k, pub: pub, kid: kid}
 }
 
 func (s *testSigner) jwks() string {
 	b := func(x []byte) string { return base64.RawURLEncoding.EncodeToString(x) }
-	pub, _ := s.key.PublicKey.Bytes() // 0x04 || X || Y
-	return fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":%q,"alg":"ES256","x":%q,"y":%q}]}`, s.kid, b(pub[1:33]), b(pub[33:]))
+	return fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":%q,"alg":"ES256","x":%q,"y":%q}]}`, s.kid, b(s.pub[1:33]), b(s.pub[33:]))
 }
 
 func (s *testSigner) sign(t *testing.T, alg string, claims map[string]any) string {
 	enc := func(v any) string {
-		js, _ := json.Marshal(v)
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return base64.RawURLEncoding.EncodeToString(js)
 	}
 	signed := enc(map[string]string{"alg": alg, "kid": s.kid, "typ": "JWT"}) + "." + enc(claims)
@@ -57,7 +64,7 @@ func TestJWTAuthentication(t *testing.T) {
 	inline := newSigner(t, "k1")
 	remote := newSigner(t, "r1")
 	other := newSigner(t, "k1") // same kid, different key: a forger
-	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(remote.jwks()))
 	}))
 	defer jwksSrv.Close()

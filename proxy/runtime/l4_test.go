@@ -36,7 +36,10 @@ func tcpEcho(t *testing.T, name string, tlsConf *tls.Config) string {
 					if err != nil {
 						return
 					}
-					fmt.Fprintf(c, "%s:%s", name, line)
+					if _, err := fmt.Fprintf(c, "%s:%s", name, line); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}()
 		}
@@ -47,7 +50,9 @@ func tcpEcho(t *testing.T, name string, tlsConf *tls.Config) string {
 func roundTrip(t *testing.T, c net.Conn, msg string) string {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "%s\n", msg)
+	if _, err := fmt.Fprintf(c, "%s\n", msg); err != nil {
+		t.Fatal(err)
+	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		t.Fatalf("read: %v", err)
@@ -76,7 +81,10 @@ func TestTCPAndTLSPassthroughAndUDP(t *testing.T) {
 			if err != nil {
 				return
 			}
-			udpBackend.WriteTo(append([]byte("udp:"), buf[:n]...), from)
+			if _, err := udpBackend.WriteTo(append([]byte("udp:"), buf[:n]...), from); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	}()
 	tcpPort, tlsPort, udpPort := freePort(t), freePort(t), freePort(t)
@@ -125,7 +133,9 @@ func TestTCPAndTLSPassthroughAndUDP(t *testing.T) {
 	}
 	defer uc.Close()
 	uc.SetDeadline(time.Now().Add(10 * time.Second))
-	uc.Write([]byte("ping"))
+	if _, err := uc.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 64)
 	n, err := uc.Read(buf)
 	if err != nil || string(buf[:n]) != "udp:ping" {

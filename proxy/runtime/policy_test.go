@@ -39,7 +39,11 @@ func TestAuthorizationAndRateLimit(t *testing.T) {
 	c := http.DefaultClient
 	check := func(method, path string, want int, hdr ...string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, nil)
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -91,7 +95,11 @@ func TestAuthenticationAndCSRF(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	check := func(method, path string, want int, hdr ...string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, nil)
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		req.Host = "app.example.com"
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
@@ -114,7 +122,10 @@ func TestAuthenticationAndCSRF(t *testing.T) {
 	check("GET", "/form", 200, "Origin", "https://evil.example.net")
 	check("POST", "/form", 200)
 	// Secrets never show in dumps.
-	js, _ := config.Encode(rt.Current().Redacted())
+	js, err := config.Encode(rt.Current().Redacted())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(string(js), "k-alice") || strings.Contains(string(js), "$2a$") {
 		t.Errorf("secrets in redacted config")
 	}
@@ -141,7 +152,10 @@ func TestRateLimitBucketPerRoute(t *testing.T) {
 	})
 	check := func(host, path string, want int) response {
 		t.Helper()
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Host = host
 		r := do(t, http.DefaultClient, req)
 		if r.code != want {

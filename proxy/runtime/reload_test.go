@@ -60,7 +60,10 @@ func TestSwap1000TimesUnderLoad(t *testing.T) {
 			for n := 0; n < maxPerLoop && !stop.Load(); n++ {
 				resp, err := c.Get(url)
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
+					if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+						t.Error(err)
+						return
+					}
 					resp.Body.Close()
 					if resp.StatusCode != 200 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
@@ -138,7 +141,7 @@ func TestInvalidConfigKeepsServing(t *testing.T) {
 func TestRemovedBindDrains(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		started <- struct{}{}
 		<-release
 		io.WriteString(w, "finished")
@@ -167,7 +170,11 @@ func TestRemovedBindDrains(t *testing.T) {
 			done <- result{err: err}
 			return
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		resp.Body.Close()
 		done <- result{body: string(b)}
 	}()

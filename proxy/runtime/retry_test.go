@@ -233,7 +233,11 @@ func TestRetryBudgetOverSockets(t *testing.T) {
 						mu.Unlock()
 						continue
 					}
-					body, _ := io.ReadAll(resp.Body)
+					body, err := io.ReadAll(resp.Body)
+					if err != nil {
+						t.Error(err)
+						return
+					}
 					resp.Body.Close()
 					switch {
 					case resp.StatusCode == 503 && strings.Contains(string(body), "retry budget exhausted"):

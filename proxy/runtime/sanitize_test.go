@@ -33,12 +33,17 @@ func TestPathNormalizationAndH2CSmuggling(t *testing.T) {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "%s HTTP/1.1\r\nHost: x\r\n%s\r\n", reqLine, extra)
+		if _, err := fmt.Fprintf(c, "%s HTTP/1.1\r\nHost: x\r\n%s\r\n", reqLine, extra); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		resp.Body.Close()
 		return resp.StatusCode, string(b)
 	}

@@ -94,7 +94,9 @@ func TestHTTPSSNIAndCoalescing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: b.example.com\r\n\r\n")
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: b.example.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufioReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
