@@ -1,6 +1,6 @@
 // Command proxy is the agentgateway data plane: it serves one Gateway's
-// configuration, read from a file (--config) and, later, from the
-// operator over xDS (--xds-addr).
+// configuration, read from a file (--config) or streamed from the
+// operator's config server (--xds-address, package configstream).
 package main
 
 import (
