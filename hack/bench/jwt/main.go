@@ -34,16 +34,25 @@ func main() {
 		log.Fatal(err)
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
-	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "bench",
 		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
 	}}})
+	if err != nil {
+		log.Fatal(err)
+	}
 	now := time.Now()
-	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": "bench"})
-	claims, _ := json.Marshal(map[string]any{
+	header, err := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": "bench"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, err := json.Marshal(map[string]any{
 		"iss": *iss, "aud": *aud, "sub": "bench-user",
 		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	signed := b64(header) + "." + b64(claims)
 	sum := sha256.Sum256([]byte(signed))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])

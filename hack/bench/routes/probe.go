@@ -153,13 +153,13 @@ type tally struct {
 }
 
 func (t *tally) add(a answer) {
-	switch {
-	case a.code == 0:
+	switch a.code {
+	case 0:
 		t.failed++
 		t.lastErr = a.err
-	case a.code == http.StatusOK:
+	case http.StatusOK:
 		t.ok++
-	case a.code == http.StatusNotFound:
+	case http.StatusNotFound:
 		t.notFound++
 	default:
 		t.badCode++

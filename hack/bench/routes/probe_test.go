@@ -24,7 +24,9 @@ func TestProber(t *testing.T) {
 			garbled.Add(1)
 			nc, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
-				nc.Write([]byte("HTTP/1.1 abc\r\n\r\n"))
+				if _, err := nc.Write([]byte("HTTP/1.1 abc\r\n\r\n")); err != nil {
+					t.Error(err)
+				}
 				nc.Close()
 			}
 		case r.URL.Path == "/hang":

@@ -90,7 +90,7 @@ func memOf(pid int) (mem, error) {
 	if err != nil {
 		return mem{}, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: Close has nothing to report
 	return parseStatus(f)
 }
 

@@ -60,7 +60,7 @@ func (r *report) flipErrors() int {
 }
 
 func (r *report) print(w io.Writer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) } //nolint:errcheck // the report goes to stdout; a failed write has nowhere else to go
 	p("")
 	p("route lifecycle, %d routes, %d flips (load average at start %s, now %s)", r.n, r.flips, r.load, loadavg())
 	prop := summarize(r.propagation)

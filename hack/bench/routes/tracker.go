@@ -96,7 +96,11 @@ func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 	}); err != nil {
 		return nil, err
 	}
-	go func() { _ = c.Start(ctx) }()
+	go func() {
+		if err := c.Start(ctx); err != nil {
+			logf("informer cache stopped: %v", err)
+		}
+	}()
 	if !c.WaitForCacheSync(ctx) {
 		return nil, fmt.Errorf("informers did not sync: %w", ctx.Err())
 	}
