@@ -226,7 +226,19 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(pc)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(pc) }()
+	t.Cleanup(func() {
+		// The test shuts the server down; Serve then returns http.ErrServerClosed.
+		select {
+		case err := <-served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return after Shutdown")
+		}
+	})
 	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "h3.test"}}
 	defer tr.Close()
 

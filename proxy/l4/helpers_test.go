@@ -160,7 +160,9 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	t.Cleanup(func() {
-		s.Close()
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
 		if err := <-errc; err != ErrServerClosed {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}

@@ -300,7 +300,7 @@ func (s *Server) handle(tc *trackedConn) {
 	log := s.log.With("client", conn.RemoteAddr().String())
 
 	var (
-		client net.Conn = conn
+		client = conn
 		sni    string
 		hello  []byte
 	)

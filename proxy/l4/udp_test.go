@@ -46,7 +46,9 @@ func startUDP(t *testing.T, cfg UDPConfig) (*UDPServer, string) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(pc) }()
 	t.Cleanup(func() {
-		s.Close()
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
 		if err := <-errc; err != ErrServerClosed {
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}

@@ -300,8 +300,7 @@ func fillRandom(rnd *rand.Rand, v reflect.Value, depth int) {
 	if depth > 10 {
 		return
 	}
-	switch v.Type() {
-	case reflect.TypeFor[time.Time]():
+	if v.Type() == reflect.TypeFor[time.Time]() {
 		v.Set(reflect.ValueOf(time.Unix(rnd.Int64N(4e9), 0).UTC()))
 		return
 	}
