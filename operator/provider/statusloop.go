@@ -30,6 +30,9 @@ type statusLoop struct {
 	// due, if set, says after a pass when writes it held back are due (zero: none); the
 	// Gateways are written again then (status.Writer.AttachedRoutesInterval).
 	due func() time.Time
+	// idle, if set (by tests), runs each time the loop waits with no wake-up pending, so a
+	// test can tell that everything it asked for has been handled.
+	idle func()
 
 	mu   sync.Mutex
 	snap *translate.Snapshot
@@ -81,6 +84,9 @@ func (l *statusLoop) wake() {
 func (l *statusLoop) Start(ctx context.Context) error {
 	delay := statusRetryMin
 	for {
+		if l.idle != nil && len(l.wakeup) == 0 {
+			l.idle()
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -27,10 +27,16 @@ type recorder struct {
 	full    []bool
 	fail    []error
 	release chan struct{} // if set, each pass waits for a value
+	entered chan struct{} // if set, receives when a pass starts
 	passed  chan struct{}
+	// idle receives the number of passes so far each time the loop waits with nothing to do.
+	idle chan int
 }
 
 func (r *recorder) write(ctx context.Context, _ *translate.Snapshot, res *translate.Result, full bool) error {
+	if r.entered != nil {
+		r.entered <- struct{}{}
+	}
 	if r.release != nil {
 		<-r.release
 	}
@@ -42,7 +48,10 @@ func (r *recorder) write(ctx context.Context, _ *translate.Snapshot, res *transl
 		err, r.fail = r.fail[0], r.fail[1:]
 	}
 	r.mu.Unlock()
-	r.passed <- struct{}{}
+	select {
+	case r.passed <- struct{}{}:
+	default: // a runaway loop; settle counts r.got and fails it
+	}
 	return err
 }
 
@@ -67,17 +76,41 @@ func waitPass(t *testing.T, r *recorder) {
 	}
 }
 
-func noPass(t *testing.T, r *recorder, d time.Duration) {
+// settle waits until the loop is idle after exactly want passes: nothing is pending then, so
+// no further pass can follow from what the test did. More passes fail the test.
+func settle(t *testing.T, r *recorder, want int) {
 	t.Helper()
-	select {
-	case <-r.passed:
-		t.Fatal("unexpected status pass")
-	case <-time.After(d):
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-r.idle:
+			if n > want {
+				t.Fatalf("%d status passes, want %d", n, want)
+			}
+			if n == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the status loop did not settle after %d passes", want)
+		}
 	}
 }
 
-func startLoop(t *testing.T, r *recorder) *statusLoop {
+// newLoop makes a loop writing through r that reports to r when it is idle.
+func newLoop(r *recorder) *statusLoop {
+	r.idle = make(chan int, 1000)
 	l := newStatusLoop(slog.New(slog.DiscardHandler), r.write)
+	l.idle = func() {
+		r.mu.Lock()
+		n := len(r.got)
+		r.mu.Unlock()
+		r.idle <- n
+	}
+	return l
+}
+
+func startLoop(t *testing.T, r *recorder) *statusLoop {
+	l := newLoop(r)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Start(ctx); close(done) }()
@@ -91,12 +124,12 @@ func startLoop(t *testing.T, r *recorder) *statusLoop {
 // TestStatusLoopCoalesces: offers made while a pass runs collapse into one pass over the
 // newest result.
 func TestStatusLoopCoalesces(t *testing.T) {
-	r := &recorder{release: make(chan struct{}), passed: make(chan struct{}, 10)}
+	r := &recorder{release: make(chan struct{}), entered: make(chan struct{}, 10), passed: make(chan struct{}, 10)}
 	l := startLoop(t, r)
 	first, mid, last := &translate.Result{}, &translate.Result{}, &translate.Result{}
 	l.offer(nil, first)
-	// The first pass is now blocked in write (or about to be); pile up two more offers.
-	time.Sleep(50 * time.Millisecond)
+	// Once the first pass is in write, pile up two more offers behind it.
+	<-r.entered
 	l.offer(nil, mid)
 	l.offer(nil, last)
 	r.release <- struct{}{}
@@ -104,7 +137,7 @@ func TestStatusLoopCoalesces(t *testing.T) {
 	r.release <- struct{}{}
 	waitPass(t, r)
 	close(r.release)
-	noPass(t, r, 200*time.Millisecond)
+	settle(t, r, 2)
 	got := r.results()
 	if len(got) != 2 || got[0] != first || got[1] != last {
 		t.Fatalf("passes over %d results (first=%v last=%v); want the first, then only the newest", len(got), got[0] == first, len(got) > 1 && got[1] == last)
@@ -117,8 +150,19 @@ func TestStatusLoopCoalesces(t *testing.T) {
 func TestStatusLoopPoke(t *testing.T) {
 	r := &recorder{passed: make(chan struct{}, 10)}
 	l := startLoop(t, r)
+	settle(t, r, 0) // the loop waits for work
 	l.poke()
-	noPass(t, r, 200*time.Millisecond)
+	// A wake-up with nothing to do: the loop reports idle again once it has looked at what
+	// the poke left, and a poke before any offer must leave nothing to write.
+	l.wake()
+	select {
+	case n := <-r.idle:
+		if n != 0 {
+			t.Fatalf("a poke before any offer made %d status passes", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the status loop did not handle a wake-up")
+	}
 	res := &translate.Result{}
 	l.offer(nil, res)
 	waitPass(t, r)
@@ -130,6 +174,7 @@ func TestStatusLoopPoke(t *testing.T) {
 	if f := r.fulls(); !f[0] || f[1] {
 		t.Fatalf("passes full=%v; want a full pass, then a Gateways-only one", f)
 	}
+	settle(t, r, 2)
 }
 
 // TestStatusLoopRetries: a failed pass is retried on its own, without a new offer:
@@ -145,7 +190,7 @@ func TestStatusLoopRetries(t *testing.T) {
 		waitPass(t, r)
 		at = append(at, time.Now())
 	}
-	noPass(t, r, 300*time.Millisecond)
+	settle(t, r, 7)
 	gap := func(i int) time.Duration { return at[i].Sub(at[i-1]) }
 	if g := gap(4); g > 4*statusRetryMin {
 		t.Errorf("4th conflict retried after %s: conflicts must not back off", g)
@@ -215,7 +260,7 @@ func TestSpecChanged(t *testing.T) {
 // loop writes the Gateways of the latest result again at that time, without a new offer.
 func TestStatusLoopWritesHeldGatewaysWhenDue(t *testing.T) {
 	r := &recorder{passed: make(chan struct{}, 10)}
-	l := newStatusLoop(slog.New(slog.DiscardHandler), r.write)
+	l := newLoop(r)
 	var mu sync.Mutex
 	held := 1 // the first pass holds a write back
 	var dueAt time.Time
@@ -247,5 +292,5 @@ func TestStatusLoopWritesHeldGatewaysWhenDue(t *testing.T) {
 	if got, fulls := r.results(), r.fulls(); len(got) != 2 || got[1] != res || !slices.Equal(fulls, []bool{true, false}) {
 		t.Fatalf("passes %d, full %v; want a full pass, then a Gateways pass over the same result", len(got), fulls)
 	}
-	noPass(t, r, 200*time.Millisecond)
+	settle(t, r, 2)
 }
