@@ -90,6 +90,26 @@ func (r *recorder) with(prefix string) []string {
 	return out
 }
 
+// mustSet publishes cfg for gw.
+func mustSet(t *testing.T, snaps *Snapshots, gw GatewayKey, cfg *config.Config) {
+	t.Helper()
+	if _, err := snaps.Set(gw, cfg); err != nil {
+		t.Fatalf("publish %s: %v", gw, err)
+	}
+}
+
+// index is the position of the first event containing want, or -1.
+func (r *recorder) index(want string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range r.events {
+		if strings.Contains(e, want) {
+			return i
+		}
+	}
+	return -1
+}
+
 func (r *recorder) count(prefix string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -193,7 +213,7 @@ func runClient(t *testing.T, c *Client, a *applier) {
 func TestAckThenNackKeepsLastGood(t *testing.T) {
 	snaps := NewSnapshots()
 	c1 := cfg(t, 8080)
-	snaps.Set(gw, c1)
+	mustSet(t, snaps, gw, c1)
 	ts := startServer(t, "127.0.0.1:0", snaps)
 	a := &applier{}
 	runClient(t, client(ts.addr, "good-gw"), a)
@@ -201,7 +221,7 @@ func TestAckThenNackKeepsLastGood(t *testing.T) {
 	ts.rec.waitFor(t, "acked "+c1.Version)
 
 	bad := cfg(t, 666)
-	snaps.Set(gw, bad)
+	mustSet(t, snaps, gw, bad)
 	ts.rec.waitFor(t, "nacked "+bad.Version+": bind port-666: port is cursed")
 	if got := a.list(); len(got) != 1 || got[0] != c1.Version {
 		t.Fatalf("applied %v, want only %s", got, c1.Version)
@@ -209,11 +229,11 @@ func TestAckThenNackKeepsLastGood(t *testing.T) {
 
 	// Republishing the same content is not a change and is not pushed.
 	again := cfg(t, 666)
-	if changed, _ := snaps.Set(gw, again); changed {
-		t.Fatal("identical config reported as changed")
+	if changed, err := snaps.Set(gw, again); err != nil || changed {
+		t.Fatalf("republishing an identical config: changed=%v, err=%v; want no change", changed, err)
 	}
 	c2 := cfg(t, 9090)
-	snaps.Set(gw, c2)
+	mustSet(t, snaps, gw, c2)
 	ts.rec.waitFor(t, "acked "+c2.Version)
 	// c1 whole; the bad config as a delta, refused; c2 as a delta from c1, which the proxy
 	// still runs.
@@ -226,7 +246,7 @@ func TestAckThenNackKeepsLastGood(t *testing.T) {
 func TestReconnectResumesWithoutResend(t *testing.T) {
 	snaps := NewSnapshots()
 	c1 := cfg(t, 8080)
-	snaps.Set(gw, c1)
+	mustSet(t, snaps, gw, c1)
 	ts := startServer(t, "127.0.0.1:0", snaps)
 	a := &applier{}
 	runClient(t, client(ts.addr, "good-gw"), a)
@@ -236,22 +256,23 @@ func TestReconnectResumesWithoutResend(t *testing.T) {
 	ts.stop()
 	ts2 := startServer(t, ts.addr, snaps)
 	ts2.rec.waitFor(t, "connected gw-abc running="+c1.Version)
-	time.Sleep(200 * time.Millisecond)
-	if n := ts2.rec.count("pushed"); n != 0 {
-		t.Fatalf("unchanged config was pushed %d times after resume", n)
-	}
-	if got := a.list(); len(got) != 1 {
-		t.Fatalf("applied %v after resume, want one apply", got)
-	}
 
+	// A change after the resume is pushed and answered; a resend of c1 would have been
+	// pushed on the same stream before it.
 	c2 := cfg(t, 9090)
-	snaps.Set(gw, c2)
+	mustSet(t, snaps, gw, c2)
 	ts2.rec.waitFor(t, "acked "+c2.Version)
+	if got, want := ts2.rec.with("pushed"), []string{"pushed " + c2.Version + " delta"}; !slices.Equal(got, want) {
+		t.Fatalf("pushes after resume %q, want only %q (the unchanged config is not sent again)", got, want)
+	}
+	if got := a.list(); !slices.Equal(got, []string{c1.Version, c2.Version}) {
+		t.Fatalf("applied %v, want %s once, then %s", got, c1.Version, c2.Version)
+	}
 }
 
 func TestAuthRefused(t *testing.T) {
 	snaps := NewSnapshots()
-	snaps.Set(gw, cfg(t, 8080))
+	mustSet(t, snaps, gw, cfg(t, 8080))
 	ts := startServer(t, "127.0.0.1:0", snaps)
 	for _, tc := range []struct {
 		token string
@@ -293,13 +314,32 @@ func TestWaitsForFirstSnapshot(t *testing.T) {
 	runClient(t, client(ts.addr, "good-gw"), a)
 	ts.rec.waitFor(t, "connected gw-abc running=")
 	c1 := cfg(t, 8080)
-	snaps.Set(gw, c1)
+	mustSet(t, snaps, gw, c1)
 	ts.rec.waitFor(t, "acked "+c1.Version)
-	// Another Gateway's config never reaches this proxy.
-	snaps.Set(GatewayKey{Namespace: "ns", Name: "other"}, cfg(t, 7070))
-	time.Sleep(100 * time.Millisecond)
-	if got := a.list(); len(got) != 1 {
-		t.Fatalf("applied %v, want only its own gateway's config", got)
+	// Another Gateway's config never reaches this proxy: publishing it neither wakes this
+	// Gateway's streams nor changes its latest version, and its own next config, published
+	// after it, is the next one pushed.
+	_, gwChanged := snaps.latest(gw)
+	other := cfg(t, 7070)
+	if _, err := snaps.Set(GatewayKey{Namespace: "ns", Name: "other"}, other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gwChanged:
+		t.Fatal("publishing another Gateway's config woke this Gateway's streams")
+	default:
+	}
+	if enc, _ := snaps.latest(gw); enc == nil || enc.Version != c1.Version {
+		t.Fatalf("this Gateway's latest config is %v after another's was published, want %s", enc, c1.Version)
+	}
+	c2 := cfg(t, 9090)
+	mustSet(t, snaps, gw, c2)
+	ts.rec.waitFor(t, "acked "+c2.Version)
+	if got, want := ts.rec.with("pushed"), []string{"pushed " + c1.Version + " whole", "pushed " + c2.Version + " delta"}; !slices.Equal(got, want) {
+		t.Fatalf("pushes %q, want %q", got, want)
+	}
+	if got := a.list(); !slices.Equal(got, []string{c1.Version, c2.Version}) {
+		t.Fatalf("applied %v, want only its own gateway's configs", got)
 	}
 }
 
@@ -521,10 +561,6 @@ func TestPushWaitsForTheAnswer(t *testing.T) {
 	publish(t, snaps, hosts(7))
 	publish(t, snaps, hosts(8))
 	v5, want := publish(t, snaps, hosts(9))
-	time.Sleep(100 * time.Millisecond)
-	if n := ts.rec.count("pushed"); n != 2 {
-		t.Fatalf("%d pushes while the proxy was applying, want none after %s", n, v2)
-	}
 	a.mu.Lock()
 	a.block = nil
 	a.mu.Unlock()
@@ -532,6 +568,10 @@ func TestPushWaitsForTheAnswer(t *testing.T) {
 	ts.rec.waitFor(t, "acked "+v5)
 	if got := ts.rec.with("pushed"); !slices.Equal(got, []string{"pushed " + v1 + " whole", "pushed " + v2 + " delta", "pushed " + v5 + " delta"}) {
 		t.Fatalf("pushes %q", got)
+	}
+	// Nothing was pushed while the proxy was applying v2: the push of v5 follows its answer.
+	if acked, pushed := ts.rec.index("acked "+v2), ts.rec.index("pushed "+v5); acked < 0 || pushed < acked {
+		t.Fatalf("%s pushed (event %d) before %s was answered (event %d)", v5, pushed, v2, acked)
 	}
 	if got := mustJSON(t, a.last()); got != want {
 		t.Fatalf("the proxy runs\n%s\nwant\n%s", got, want)
