@@ -173,10 +173,17 @@ func (c *Conn) rawStep(fd uintptr) bool {
 			c.rawPending = c.rawPending[n:]
 		}
 		c.rawWrote = true
+		if hook := rawWaiting.Load(); hook != nil {
+			(*hook)()
+		}
 		return false // wait until readable
 	}
 	return c.rawReadInto(fd, c.rbuf[c.w:])
 }
+
+// rawWaiting, when set (by tests), runs when rawFlushAndFill has written the whole request
+// and waits for the reply, so a test can send the reply only then.
+var rawWaiting atomic.Pointer[func()]
 
 // Alive reports whether an idle connection still looks usable: no EOF,
 // error or unexpected bytes waiting. It costs one non-blocking peek.

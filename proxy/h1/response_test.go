@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -192,16 +193,45 @@ func equalHeader(a, b http.Header) bool {
 // request small enough for one write and one too large for the socket
 // buffer (the EAGAIN path).
 func TestFlushAndFill(t *testing.T) {
+	waiting := make(chan struct{}, 1)
+	hook := func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	rawWaiting.Store(&hook)
+	t.Cleanup(func() { rawWaiting.Store(nil) })
 	for _, size := range []int{10, 8 << 20} {
 		client, server := pair(t)
 		c := NewConn(client, 4<<10)
 		if c.raw == nil {
+			if runtime.GOOS == "linux" {
+				t.Fatal("no raw connection on Linux")
+			}
 			t.Skip("no raw connection on this platform")
 		}
+		// The small request is written at once and the reply is sent only once the
+		// connection waits for it; the large one fills the socket buffer (EAGAIN) and is
+		// written the ordinary way, answered once all of it has arrived.
+		small := size < 4<<10
+		replied := make(chan error, 1)
 		go func() {
-			n, _ := io.CopyN(io.Discard, server, int64(size))
-			time.Sleep(50 * time.Millisecond) // the reply comes after a wait
-			io.WriteString(server, strings.Repeat("r", int(n%100)+1))
+			n, err := io.CopyN(io.Discard, server, int64(size))
+			if err != nil {
+				replied <- err
+				return
+			}
+			if small {
+				select {
+				case <-waiting:
+				case <-time.After(10 * time.Second):
+					replied <- errors.New("the connection never waited for the reply")
+					return
+				}
+			}
+			_, err = io.WriteString(server, strings.Repeat("r", int(n%100)+1))
+			replied <- err
 		}()
 		out := c.Out()
 		*out = append(*out, strings.Repeat("q", size)...)
@@ -211,14 +241,20 @@ func TestFlushAndFill(t *testing.T) {
 		if len(c.Buffered()) == 0 || c.Pending() != 0 {
 			t.Fatalf("size %d: buffered %d pending %d", size, len(c.Buffered()), c.Pending())
 		}
+		if err := <-replied; err != nil {
+			t.Fatalf("size %d: peer: %v", size, err)
+		}
 	}
 	// The peer closing shows as EOF; a peer gone away shows as an error.
 	client, server := pair(t)
 	c := NewConn(client, 4<<10)
 	server.Close()
-	time.Sleep(20 * time.Millisecond)
-	if c.Alive() {
-		t.Error("a connection closed by the peer looks alive")
+	// The peer's FIN arrives asynchronously; Alive must turn false once it has.
+	for deadline := time.Now().Add(5 * time.Second); c.Alive(); {
+		if time.Now().After(deadline) {
+			t.Fatal("a connection closed by the peer looks alive")
+		}
+		runtime.Gosched()
 	}
 	out := c.Out()
 	*out = append(*out, "x"...)
@@ -237,20 +273,30 @@ func TestOnTimeout(t *testing.T) {
 	client, server := pair(t)
 	c := NewConn(client, 4<<10)
 	calls := 0
+	timedOut := make(chan struct{})
 	c.OnTimeout = func() bool {
 		calls++
+		if calls == 1 {
+			close(timedOut)
+		}
 		client.SetReadDeadline(time.Time{})
 		return true
 	}
 	client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	wrote := make(chan error, 1)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		io.WriteString(server, "late")
+		// The reply comes only after the deadline passed and OnTimeout ran.
+		<-timedOut
+		_, err := io.WriteString(server, "late")
+		wrote <- err
 	}()
 	out := c.Out()
 	*out = append(*out, "req"...)
 	if err := c.FlushAndFill(); err != nil || string(c.Buffered()) != "late" || calls != 1 {
 		t.Fatalf("err %v, buffered %q, calls %d", err, c.Buffered(), calls)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("peer: %v", err)
 	}
 }
 
