@@ -45,7 +45,7 @@ type input struct {
 	fill func(ctx context.Context, r client.Reader, s *translate.Snapshot) error
 }
 
-func gwGVK(kind string) schema.GroupVersionKind { return gwv1.SchemeGroupVersion.WithKind(kind) }
+func gwGVK(kind string) schema.GroupVersionKind { return schema.GroupVersion(gwv1.GroupVersion).WithKind(kind) }
 
 // inputs lists everything translation reads. The lists are shallow copies of the cache's
 // objects (no deep copy: copying every route, Service and Secret of the cluster on every
@@ -103,7 +103,7 @@ var inputs = []input{
 		s.UDPRoutes = l.Items
 		return err
 	}},
-	{gwv1b1.SchemeGroupVersion.WithKind("ReferenceGrant"), &gwv1b1.ReferenceGrant{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+	{schema.GroupVersion(gwv1b1.GroupVersion).WithKind("ReferenceGrant"), &gwv1b1.ReferenceGrant{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
 		var l gwv1b1.ReferenceGrantList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
 		s.ReferenceGrants = l.Items
@@ -115,7 +115,7 @@ var inputs = []input{
 		s.BackendTLSPolicies = l.Items
 		return err
 	}},
-	{gwxv1a1.SchemeGroupVersion.WithKind("XBackendTrafficPolicy"), &gwxv1a1.XBackendTrafficPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+	{schema.GroupVersion(gwxv1a1.GroupVersion).WithKind("XBackendTrafficPolicy"), &gwxv1a1.XBackendTrafficPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
 		var l gwxv1a1.XBackendTrafficPolicyList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
 		s.XBackendTrafficPolicies = l.Items

@@ -241,7 +241,7 @@ func (p *Provider) Trigger() {
 // leaderTrigger reconciles once on becoming leader, so leader-only work catches up.
 type leaderTrigger struct{ p *Provider }
 
-func (l leaderTrigger) Start(ctx context.Context) error { l.p.Trigger(); return nil }
+func (l leaderTrigger) Start(context.Context) error { l.p.Trigger(); return nil }
 
 func (l leaderTrigger) NeedLeaderElection() bool { return true }
 
@@ -333,7 +333,9 @@ func (p *Provider) reconcile(ctx context.Context) error {
 			if !served {
 				served = p.cs.ConnectedTo(k) > 0
 			}
-			p.cs.Publish(k, 0, nil, nil)
+			if _, err := p.cs.Publish(k, 0, nil, nil); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	p.published = now

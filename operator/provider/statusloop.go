@@ -45,7 +45,7 @@ type statusLoop struct {
 // Retry delays after a failed pass: conflicts (our cache lagging our own writes) are retried
 // after statusRetryMin; other errors back off from there up to statusRetryMax.
 const (
-	statusRetryMin = 50 * time.Millisecond
+	statusRetryMin = 50 * time.Millisecond //nolint:revive // time-naming: Min is minimum here, not minutes
 	statusRetryMax = 5 * time.Second
 )
 
