@@ -47,8 +47,13 @@ func PeerHandler(views *Views, self string) http.Handler {
 		for _, p := range views.LocalProxyStatuses(self) {
 			list.Items = append(list.Items, *p)
 		}
+		b, err := json.Marshal(list)
+		if err != nil {
+			http.Error(w, "encoding proxy statuses: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
+		w.Write(b)
 	})
 }
 
