@@ -37,9 +37,13 @@ import (
 // It runs only with AGW_ROUTE_SCALE=<routes> (and AGW_ROUTE_SCALE_FLIPS=<n> backend flips of
 // route 1 after the adds); go test -cpuprofile profiles the operator.
 func TestRouteScale(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("AGW_ROUTE_SCALE"))
-	if n <= 0 {
+	scale := os.Getenv("AGW_ROUTE_SCALE")
+	if scale == "" {
 		t.Skip("set AGW_ROUTE_SCALE=<routes> to run the route scale benchmark")
+	}
+	n, err := strconv.Atoi(scale)
+	if err != nil || n <= 0 {
+		t.Fatalf("AGW_ROUTE_SCALE=%q: want a positive number of routes", scale)
 	}
 	root := envtest.RepoRoot()
 	env := envtest.Start(t, filepath.Join(root, "manifests", "crds"), filepath.Join(root, "manifests", "gateway-api"))
@@ -69,7 +73,14 @@ func TestRouteScale(t *testing.T) {
 		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}
-	go pc.Run(ctx, fp.apply)
+	ran := make(chan error, 1)
+	go func() { ran <- pc.Run(ctx, fp.apply) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("proxy client: %v", err)
+		}
+	}()
 	waitFor(t, "Gateway Programmed", func() (bool, string) {
 		gw := getGateway(t, ctx, c, ns)
 		return meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed"), condString(gw.Status.Conditions)
@@ -112,7 +123,12 @@ func TestRouteScale(t *testing.T) {
 	t.Logf("  per route: %s", perChange(m0, m1, n))
 
 	// Flips: route 1 moves between two Services; each flip waits for the proxy's config.
-	flips, _ := strconv.Atoi(os.Getenv("AGW_ROUTE_SCALE_FLIPS"))
+	flips := 0
+	if v := os.Getenv("AGW_ROUTE_SCALE_FLIPS"); v != "" {
+		if flips, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("AGW_ROUTE_SCALE_FLIPS=%q: %v", v, err)
+		}
+	}
 	var flipLat []time.Duration
 	for k := 1; k <= flips; k++ {
 		svc := []string{"echo", "echo2"}[k%2]
@@ -132,7 +148,6 @@ func TestRouteScale(t *testing.T) {
 		m := gatherCounters(t)
 		t.Logf("flips of route 1 between two Services, %d: %s", flips, durations(flipLat))
 		t.Logf("  per flip: %s", perChange(m1, m, flips))
-		m1 = m
 	}
 
 	attached := func() int32 {

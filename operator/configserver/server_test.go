@@ -48,8 +48,14 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Serve(ctx, ln)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
 
 	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
 	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "not published") {
@@ -68,20 +74,29 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 		Node:    configstream.Node{Pod: "gw-1", Namespace: "ns", Gateway: "gw", BuildVersion: "dev"},
 		Token:   func() (string, error) { return "t", nil },
 	}
-	go c.Run(ctx, func(c *config.Config) error {
-		if c.Binds[0].Port == 81 {
-			return errors.New("port 81 is taken")
+	ran := make(chan error, 1)
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("client Run: %v", err)
 		}
-		return nil
-	})
+	}()
+	go func() {
+		ran <- c.Run(ctx, func(c *config.Config) error {
+			if c.Binds[0].Port == 81 {
+				return errors.New("port 81 is taken")
+			}
+			return nil
+		})
+	}()
 	eventually(t, "programmed", func() bool { ok, _ := s.Programmed(gw, 1); return ok })
 	if (<-changes) != gw {
 		t.Fatal("OnChange not called with the gateway")
 	}
 
 	// A new Gateway generation that changes nothing in the config stays Programmed.
-	if changed, _ := s.Publish(gw, 2, &config.Config{Binds: good.Binds}, nil); changed {
-		t.Fatal("identical config reported as changed")
+	if changed, err := s.Publish(gw, 2, &config.Config{Binds: good.Binds}, nil); err != nil || changed {
+		t.Fatalf("identical config reported as changed (%v)", err)
 	}
 	if ok, why := s.Programmed(gw, 2); !ok {
 		t.Fatalf("unchanged config at generation 2 not programmed: %s", why)
@@ -92,19 +107,21 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if v, err := configstream.VersionOf(good); err != nil || v != good.Version {
 		t.Fatalf("VersionOf(published config) = %q, %v; Publish set %q", v, err, good.Version)
 	}
-	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: good.Version}, nil); changed {
-		t.Fatal("config with the published version reported as changed")
+	if changed, err := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: good.Version}, nil); err != nil || changed {
+		t.Fatalf("config with the published version reported as changed (%v)", err)
 	}
 	if ok, why := s.Programmed(gw, 3); !ok {
 		t.Fatalf("unchanged config at generation 3 not programmed: %s", why)
 	}
 	// A version that is not the published one's is recomputed from the content.
-	if changed, _ := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: "stale"}, nil); changed {
-		t.Fatal("identical config with a wrong version reported as changed")
+	if changed, err := s.Publish(gw, 3, &config.Config{Binds: good.Binds, Version: "stale"}, nil); err != nil || changed {
+		t.Fatalf("identical config with a wrong version reported as changed (%v)", err)
 	}
 
 	bad := &config.Config{Binds: []config.Bind{{Name: "port-81", Port: 81, Protocol: config.ProtocolHTTP}}}
-	s.Publish(gw, 4, bad, nil)
+	if _, err := s.Publish(gw, 4, bad, nil); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "nack", func() bool {
 		ps := s.Proxies()
 		return len(ps) == 1 && ps[0].LastError == "port 81 is taken"
@@ -184,7 +201,9 @@ func TestProgrammedCountsRemoteProxies(t *testing.T) {
 	}
 	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
 	c := &config.Config{Binds: []config.Bind{{Name: "port-80", Port: 80, Protocol: config.ProtocolHTTP}}}
-	s.Publish(gw, 1, c, nil)
+	if _, err := s.Publish(gw, 1, c, nil); err != nil {
+		t.Fatal(err)
+	}
 	remote := []ProxyState{{Pod: "gw-2", Namespace: "ns", Gateway: "gw", Connected: true, AckedVersion: "stale"}}
 	s.RemoteProxies = func() []ProxyState { return remote }
 	if ok, why := s.Programmed(gw, 1); ok || !strings.Contains(why, "waiting for 1") {

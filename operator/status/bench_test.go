@@ -32,8 +32,12 @@ func (r routeReader) Get(_ context.Context, k client.ObjectKey, obj client.Objec
 func BenchmarkWriteUnchanged(b *testing.B) {
 	const n = 1000
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		b.Fatal(err)
+	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithStatusSubresource(&gwv1.HTTPRoute{}).Build()
 	res := &translate.Result{}
 	for i := range n {

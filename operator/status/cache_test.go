@@ -36,9 +36,9 @@ func (c *cacheReader) Get(_ context.Context, key client.ObjectKey, out client.Ob
 	if !ok || reflect.TypeOf(o) != reflect.TypeOf(out) {
 		return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
 	}
-	var go_ client.GetOptions
-	go_.ApplyOptions(opts)
-	if go_.UnsafeDisableDeepCopy == nil || !*go_.UnsafeDisableDeepCopy {
+	var getOpts client.GetOptions
+	getOpts.ApplyOptions(opts)
+	if getOpts.UnsafeDisableDeepCopy == nil || !*getOpts.UnsafeDisableDeepCopy {
 		o = o.DeepCopyObject().(client.Object)
 	}
 	reflect.ValueOf(out).Elem().Set(reflect.ValueOf(o).Elem())
@@ -50,8 +50,12 @@ func (c *cacheReader) Get(_ context.Context, key client.ObjectKey, out client.Ob
 // others' kept) must leave every cached object exactly as it was.
 func TestWriterLeavesCacheAlone(t *testing.T) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	old := metav1.NewTime(metav1.Now().Add(-3600e9))
 	theirs := gwv1.RouteParentStatus{ParentRef: gwv1.ParentReference{Name: "theirs"}, ControllerName: "example.com/other",
 		Conditions: []metav1.Condition{{Type: "Accepted", Status: "True", Reason: "Accepted", LastTransitionTime: old}}}
@@ -145,8 +149,12 @@ func TestWriterLeavesCacheAlone(t *testing.T) {
 // TestWriteGateways writes Gateways only: routes are left for the next full pass.
 func TestWriteGateways(t *testing.T) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1}}
 	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}
 	var writes atomic.Int64

@@ -28,7 +28,6 @@ func (w *Writer) RemoveStale(ctx context.Context, snap *translate.Snapshot, res 
 	type stale struct {
 		key   translate.ObjectKey
 		route *gwv1.RouteStatus
-		pol   *gwv1.PolicyStatus
 	}
 	var found []stale
 	addRoute := func(kind, ns, name string, st *gwv1.RouteStatus) {

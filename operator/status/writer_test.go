@@ -33,8 +33,12 @@ func cond(typ string, st metav1.ConditionStatus, reason string, gen int64) metav
 
 func TestWriter(t *testing.T) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 2}}
 	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}
 	other := gwv1.RouteParentStatus{ParentRef: gwv1.ParentReference{Name: "theirs"}, ControllerName: "example.com/other",
@@ -79,7 +83,9 @@ func TestWriter(t *testing.T) {
 		t.Fatalf("first write: n=%d writes=%d err=%v", n, writes.Load(), err)
 	}
 	var got gwv1.Gateway
-	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
+		t.Fatal(err)
+	}
 	p := meta.FindStatusCondition(got.Status.Conditions, "Programmed")
 	if p.Status != "False" || p.Reason != "Pending" || got.Status.Listeners[0].Conditions[0].Reason != "Pending" {
 		t.Fatalf("not pending before ack: %+v", got.Status)
@@ -101,7 +107,9 @@ func TestWriter(t *testing.T) {
 	if n, err := w.Write(ctx, res); err != nil || n != 1 {
 		t.Fatalf("ack write: n=%d err=%v", n, err)
 	}
-	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
+		t.Fatal(err)
+	}
 	if !meta.IsStatusConditionTrue(got.Status.Conditions, "Programmed") {
 		t.Fatalf("not programmed after ack: %+v", got.Status.Conditions)
 	}
@@ -113,7 +121,9 @@ func TestWriter(t *testing.T) {
 	}
 
 	var r gwv1.HTTPRoute
-	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r); err != nil {
+		t.Fatal(err)
+	}
 	if len(r.Status.Parents) != 2 || r.Status.Parents[0].ControllerName != "example.com/other" {
 		t.Fatalf("other controller's parent status not kept: %+v", r.Status.Parents)
 	}
@@ -123,7 +133,9 @@ func TestWriter(t *testing.T) {
 	if n, err := w.RemoveStale(ctx, snap, &translate.Result{}); err != nil || n != 1 {
 		t.Fatalf("RemoveStale: n=%d err=%v", n, err)
 	}
-	c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, &r); err != nil {
+		t.Fatal(err)
+	}
 	if len(r.Status.Parents) != 1 || r.Status.Parents[0].ControllerName != "example.com/other" {
 		t.Fatalf("after RemoveStale: %+v", r.Status.Parents)
 	}
@@ -138,8 +150,12 @@ func TestWriter(t *testing.T) {
 // load balancer assigns it, Programmed=True and only that address is reported.
 func TestWriterStaticAddressNotUsable(t *testing.T) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1},
 		Spec: gwv1.GatewaySpec{Addresses: []gwv1.GatewaySpecAddress{{Value: "192.0.2.50"}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-agentgateway", Namespace: "ns"},
@@ -187,8 +203,12 @@ func TestWriterStaticAddressNotUsable(t *testing.T) {
 // change is written at once.
 func TestWriterHoldsAttachedRoutes(t *testing.T) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 1}}
 	var writes atomic.Int64
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(gw).
@@ -212,7 +232,9 @@ func TestWriterHoldsAttachedRoutes(t *testing.T) {
 	}
 	attached := func() int32 {
 		var got gwv1.Gateway
-		c.Get(context.Background(), types.NamespacedName{Namespace: "ns", Name: "web"}, &got)
+		if err := c.Get(context.Background(), types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
+			t.Fatal(err)
+		}
 		return got.Status.Listeners[0].AttachedRoutes
 	}
 	ctx := context.Background()
@@ -268,10 +290,14 @@ func (r probeReader) Get(ctx context.Context, k client.ObjectKey, obj client.Obj
 
 // routeWriter is a Writer over a fake client holding HTTPRoute ns/r, read through a
 // probeReader, and a count of its status writes.
-func routeWriter() (client.Client, *probeReader, *Writer, *atomic.Int64) {
+func routeWriter(t testing.TB) (client.Client, *probeReader, *Writer, *atomic.Int64) {
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	gwv1.Install(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
 	writes := &atomic.Int64{}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(&gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", Generation: 1}}).
@@ -295,7 +321,7 @@ func wantRoute(reason string) *translate.Result {
 // wanted status are those it last found right; any change to either is compared and
 // written as before.
 func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
-	c, reader, w, writes := routeWriter()
+	c, reader, w, writes := routeWriter(t)
 	ctx := context.Background()
 	pass := func(res *translate.Result) int64 {
 		t.Helper()
@@ -350,7 +376,7 @@ func TestWriterSkipsRoutesKnownUpToDate(t *testing.T) {
 // again over it (that is a conflict, and a retried pass); a change by someone else is a
 // new resourceVersion and is still compared.
 func TestWriterTrustsItsOwnWrite(t *testing.T) {
-	c, reader, w, writes := routeWriter()
+	c, reader, w, writes := routeWriter(t)
 	ctx := context.Background()
 	var before gwv1.HTTPRoute
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "r"}, &before); err != nil {

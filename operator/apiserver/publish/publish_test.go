@@ -12,7 +12,7 @@ func TestProxyStatuses(t *testing.T) {
 	got := ProxyStatuses([]configserver.ProxyState{{
 		Pod: "gw-1", Namespace: "ns", Gateway: "gw", BuildVersion: "v0.1.0", Connected: true,
 		ConnectedSince: since, AckedVersion: "a", RejectedVersion: "b", LastError: "bad", LatestVersion: "b",
-	}}, func(ns, pod string) string { return "node-" + pod })
+	}}, func(_, pod string) string { return "node-" + pod })
 	if len(got) != 1 {
 		t.Fatalf("got %d", len(got))
 	}

@@ -165,7 +165,10 @@ func TestWatchResumeAndExpiry(t *testing.T) {
 	if _, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: "garbage"}); !errors.As(err, &expired) {
 		t.Fatalf("malformed resourceVersion: want ExpiredError, got %v", err)
 	}
-	n, _ := strconv.ParseUint(s.ResourceVersion(), 10, 64)
+	n, err := strconv.ParseUint(s.ResourceVersion(), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Watch(viewstore.WatchOptions[*ps]{ResourceVersion: strconv.FormatUint(n+1, 10)}); !errors.As(err, &expired) {
 		t.Fatalf("future resourceVersion: want ExpiredError, got %v", err)
 	}
