@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,11 +127,14 @@ func identity(pod *corev1.Pod, c *corev1.Container, img *rootfs.Image) (*podinit
 	for _, g := range psc.SupplementalGroups {
 		id.Groups = append(id.Groups, uint32(g))
 	}
-	caps, err := capabilities(csc)
+	caps, added, err := capabilities(csc)
 	if err != nil {
 		return nil, err
 	}
 	id.Caps = caps
+	// As containerd, a non-root user gets none of the default set; unlike containerd, it gets
+	// the capabilities the container adds, as ambient ones (no file capabilities needed).
+	id.Ambient = added
 	id.NoNewPrivs = csc.AllowPrivilegeEscalation != nil && !*csc.AllowPrivilegeEscalation
 	for _, p := range []*corev1.SeccompProfile{psc.SeccompProfile, csc.SeccompProfile} {
 		if p != nil && p.Type == corev1.SeccompProfileTypeLocalhost {
@@ -148,8 +152,8 @@ func firstInt64(a, b *int64) *int64 {
 }
 
 // capabilities is containerd's default set, or every capability when privileged, minus drop
-// (ALL empties it) plus add (ALL fills it).
-func capabilities(sc *corev1.SecurityContext) ([]int, error) {
+// (ALL empties it) plus add (ALL fills it); added lists what add put in.
+func capabilities(sc *corev1.SecurityContext) (kept, added []int, err error) {
 	set := map[int]bool{}
 	all := func() {
 		for _, n := range podinit.Capabilities {
@@ -171,28 +175,32 @@ func capabilities(sc *corev1.SecurityContext) ([]int, error) {
 			}
 			n, err := capNumber(c)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			delete(set, n)
 		}
 		for _, c := range sc.Capabilities.Add {
 			if strings.EqualFold(string(c), "ALL") {
 				all()
+				for _, n := range podinit.Capabilities {
+					added = append(added, n)
+				}
 				continue
 			}
 			n, err := capNumber(c)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			set[n] = true
+			added = append(added, n)
 		}
 	}
-	out := make([]int, 0, len(set))
 	for n := range set {
-		out = append(out, n)
+		kept = append(kept, n)
 	}
-	sort.Ints(out)
-	return out, nil
+	sort.Ints(kept)
+	sort.Ints(added)
+	return kept, slices.Compact(added), nil
 }
 
 func capNumber(c corev1.Capability) (int, error) {

@@ -65,11 +65,11 @@ func TestIdentityFromImageAndSecurityContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	if id.UID != 65532 || id.GID != 65532 || !reflect.DeepEqual(id.Groups, []uint32{65532, 2000}) ||
-		!reflect.DeepEqual(id.Caps, []int{unix.CAP_NET_BIND_SERVICE}) || !id.NoNewPrivs {
+		!reflect.DeepEqual(id.Caps, []int{unix.CAP_NET_BIND_SERVICE}) || !reflect.DeepEqual(id.Ambient, []int{unix.CAP_NET_BIND_SERVICE}) || !id.NoNewPrivs {
 		t.Errorf("identity = %+v", id)
 	}
 	// A name in the image's passwd, primary group from it.
-	if id, err := identity(&corev1.Pod{}, &corev1.Container{}, testImage(t, "nonroot")); err != nil || id.UID != 65532 || id.GID != 65532 || len(id.Caps) != len(defaultCaps) {
+	if id, err := identity(&corev1.Pod{}, &corev1.Container{}, testImage(t, "nonroot")); err != nil || id.UID != 65532 || id.GID != 65532 || len(id.Caps) != len(defaultCaps) || len(id.Ambient) != 0 {
 		t.Errorf("identity(nonroot) = %+v, %v", id, err)
 	}
 	// runAsUser overrides the image.

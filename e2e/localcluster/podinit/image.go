@@ -28,9 +28,12 @@ type Identity struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
-	// Caps are the capability numbers the process keeps: the bounding set is cut to them;
-	// root gets them through exec, any other user as ambient capabilities.
-	Caps       []int `json:"caps"`
+	// Caps are the capability numbers the process keeps: the bounding, permitted and
+	// inheritable sets are cut to them, and root gets them all through exec.
+	Caps []int `json:"caps"`
+	// Ambient are the capabilities a non-root user gets through exec (a subset of Caps): the
+	// ones the container adds explicitly. Without them a non-root process has none.
+	Ambient    []int `json:"ambient,omitempty"`
 	NoNewPrivs bool  `json:"noNewPrivs,omitempty"`
 }
 
@@ -171,7 +174,7 @@ func lookPath(file string, env []string) (string, error) {
 }
 
 // become switches this thread to id: bounding set, no_new_privs, groups, gid, uid, then the
-// capability sets and, for a non-root user, the ambient set. Everything acts on the calling
+// capability sets and, for a non-root user, the ambient set (id.Ambient). Everything acts on the calling
 // (locked) thread only, which is the one that execs.
 func become(id *Identity) error {
 	keep := map[int]bool{}
@@ -223,7 +226,10 @@ func become(id *Identity) error {
 		return fmt.Errorf("set capabilities: %w", err)
 	}
 	if id.UID != 0 {
-		for c := range keep {
+		for _, c := range id.Ambient {
+			if !keep[c] {
+				return fmt.Errorf("ambient capability %d is not among the kept ones", c)
+			}
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 				return fmt.Errorf("raise ambient capability %d: %w", c, err)
 			}

@@ -59,7 +59,8 @@ func TestRunInImageAsDeclaredUser(t *testing.T) {
 		Env:      []string{"PATH=/", "FROM_SPEC=yes"},
 		RootFS: &RootFS{Lower: lower, Upper: filepath.Join(dir, "c", "upper"), Work: filepath.Join(dir, "c", "work"),
 			Merged: filepath.Join(dir, "c", "rootfs"), ReadOnly: true},
-		Identity: &Identity{UID: 65532, GID: 65532, Groups: []uint32{65532, 2000}, Caps: []int{unix.CAP_NET_BIND_SERVICE}, NoNewPrivs: true},
+		Identity: &Identity{UID: 65532, GID: 65532, Groups: []uint32{65532, 2000}, Caps: []int{unix.CAP_NET_BIND_SERVICE, unix.CAP_CHOWN},
+			Ambient: []int{unix.CAP_NET_BIND_SERVICE}, NoNewPrivs: true},
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {
@@ -76,9 +77,10 @@ func TestRunInImageAsDeclaredUser(t *testing.T) {
 		t.Fatalf("pod-init: %v\n%s", err, out)
 	}
 	netBind := fmt.Sprintf("%016x", uint64(1)<<unix.CAP_NET_BIND_SERVICE)
+	kept := fmt.Sprintf("%016x", uint64(1)<<unix.CAP_NET_BIND_SERVICE|1<<unix.CAP_CHOWN)
 	for _, want := range []string{
 		"uid=65532 gid=65532", "groups=[2000 65532]",
-		"CapEff: " + netBind, "CapAmb: " + netBind, "CapBnd: " + netBind, "NoNewPrivs: 1",
+		"CapEff: " + netBind, "CapAmb: " + netBind, "CapBnd: " + kept, "NoNewPrivs: 1",
 		"wd=/work", "hostname=pod-a", `volume="secret" err=<nil>`, "rootwrite=true", "devnull=true", "env=yes",
 	} {
 		if !strings.Contains(string(out), want) {
