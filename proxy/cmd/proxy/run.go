@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,6 +40,8 @@ type options struct {
 	disableFastPath bool
 	// endDrain, when closed, ends the drain period early (tests).
 	endDrain chan struct{}
+	// logOut receives the log instead of stderr when set (tests wait for what it says).
+	logOut io.Writer
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -92,11 +95,15 @@ func (o *options) validate() error {
 // address once it listens (for tests).
 func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	var logOut io.Writer = os.Stderr
+	if o.logOut != nil {
+		logOut = o.logOut
+	}
 	var log *slog.Logger
 	if o.logFormat == "json" {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+		log = slog.New(slog.NewJSONHandler(logOut, hopts))
 	} else {
-		log = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+		log = slog.New(slog.NewTextHandler(logOut, hopts))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

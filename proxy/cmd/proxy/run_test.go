@@ -48,8 +48,54 @@ func fetch(url string) (int, string) {
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err.Error()
+	}
 	return resp.StatusCode, string(b)
+}
+
+// logLines is a log destination a test can wait on.
+type logLines struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	written chan struct{}
+}
+
+func newLogLines() *logLines { return &logLines{written: make(chan struct{}, 1)} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.buf.Write(p)
+	l.mu.Unlock()
+	select {
+	case l.written <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// waitFor waits until the log contains all of want.
+func (l *logLines) waitFor(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		l.mu.Lock()
+		s := l.buf.String()
+		l.mu.Unlock()
+		found := true
+		for _, w := range want {
+			found = found && strings.Contains(s, w)
+		}
+		if found {
+			return
+		}
+		select {
+		case <-l.written:
+		case <-deadline:
+			t.Fatalf("the log never said %q; it has:\n%s", want, s)
+		}
+	}
 }
 
 // waitFor polls cond (bounded) because the file source and the listeners
@@ -98,7 +144,8 @@ backends:
 		writeAtomic(t, path, cfg)
 	}
 	write("1", "one")
-	o := &options{configPath: path, adminAddr: "127.0.0.1:0", logFormat: "text", pollInterval: 10 * time.Millisecond, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
+	logs := newLogLines()
+	o := &options{configPath: path, adminAddr: "127.0.0.1:0", logFormat: "text", pollInterval: 10 * time.Millisecond, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError, logOut: logs}
 	ctx, cancel := context.WithCancel(context.Background())
 	adminCh := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -127,9 +174,11 @@ backends:
 		_, m := fetch(admin + "/metrics")
 		return strings.Contains(m, `agentgateway_config_reloads_total{result="failed"} 1`)
 	})
-	// The source disappears entirely: still serving.
-	os.Remove(path)
-	time.Sleep(50 * time.Millisecond)
+	// The source disappears entirely: once the poller has found it missing, still serving.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "config source", "read config "+path, "no such file")
 	if h := header(); h != "two" {
 		t.Fatalf("after losing the source: %q", h)
 	}
@@ -176,7 +225,9 @@ func TestRunFromConfigStream(t *testing.T) {
 	}
 	key := configstream.GatewayKey{Namespace: "ns", Name: "gw"}
 	snaps := configstream.NewSnapshots()
-	snaps.Set(key, mk("one"))
+	if _, err := snaps.Set(key, mk("one")); err != nil {
+		t.Fatal(err)
+	}
 	var tokens []string
 	var mu sync.Mutex
 	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
@@ -198,7 +249,9 @@ func TestRunFromConfigStream(t *testing.T) {
 	if h := header(); h != "one" {
 		t.Fatalf("first config: %q", h)
 	}
-	snaps.Set(key, mk("two"))
+	if _, err := snaps.Set(key, mk("two")); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "pushed config", func() bool { return header() == "two" })
 	mu.Lock()
 	if len(tokens) == 0 || tokens[0] != "sa-token|gw-abc" {
@@ -241,7 +294,9 @@ func startStreamProxy(t *testing.T, snaps *configstream.Snapshots, auth configst
 	t.Cleanup(gs.Stop)
 
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600)
+	if err := os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
 		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
 	ctx, cancel := context.WithCancel(context.Background())
