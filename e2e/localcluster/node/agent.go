@@ -15,6 +15,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -127,8 +128,11 @@ func RunAgent(ctx context.Context, c AgentConfig) error {
 	return err
 }
 
-func nodeSpec(c AgentConfig, alloc corev1.ResourceList) corev1.Node {
+func nodeSpec(c AgentConfig, machine corev1.ResourceList) corev1.Node {
 	now := metav1.Now()
+	alloc := machine.DeepCopy()
+	cpu := alloc[corev1.ResourceCPU]
+	alloc[corev1.ResourceCPU] = *resource.NewQuantity(cpu.Value()*CPUOvercommit, resource.DecimalSI)
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
 	}
