@@ -45,7 +45,9 @@ type input struct {
 	fill func(ctx context.Context, r client.Reader, s *translate.Snapshot) error
 }
 
-func gwGVK(kind string) schema.GroupVersionKind { return schema.GroupVersion(gwv1.GroupVersion).WithKind(kind) }
+func gwGVK(kind string) schema.GroupVersionKind {
+	return schema.GroupVersion(gwv1.GroupVersion).WithKind(kind)
+}
 
 // inputs lists everything translation reads. The lists are shallow copies of the cache's
 // objects (no deep copy: copying every route, Service and Secret of the cluster on every
