@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
@@ -175,8 +176,18 @@ func TestOperatorEndToEnd(t *testing.T) {
 		return out
 	}
 	rvs := readRVs()
+	reconciles, passes := metricSum(t, "agentgateway_reconciles_total", "success"), metricSum(t, "agentgateway_reconcile_step_seconds", "status")
+	writes, applies := metricSum(t, "agentgateway_status_writes_total", ""), metricSum(t, "agentgateway_workload_applies_total", "")
 	must(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: ns}}))
-	time.Sleep(2 * time.Second)
+	// Wait for the reconcile the ConfigMap causes and for the full status pass over its
+	// result (the status loop runs after the reconcile, on its own).
+	waitFor(t, "a reconcile and a status pass after the unrelated change", func() (bool, string) {
+		r, p := metricSum(t, "agentgateway_reconciles_total", "success"), metricSum(t, "agentgateway_reconcile_step_seconds", "status")
+		return r > reconciles && p > passes, fmt.Sprintf("reconciles %v -> %v, status passes %v -> %v", reconciles, r, passes, p)
+	})
+	if w, a := metricSum(t, "agentgateway_status_writes_total", ""), metricSum(t, "agentgateway_workload_applies_total", ""); w != writes || a != applies {
+		t.Errorf("an unrelated change wrote %v statuses and applied %v workload objects, want none", w-writes, a-applies)
+	}
 	for k, rv := range readRVs() {
 		if rv != rvs[k] {
 			t.Errorf("%s was written (resourceVersion %s -> %s) although nothing it depends on changed", k, rvs[k], rv)
@@ -364,6 +375,39 @@ func waitFor(t *testing.T, what string, f func() (bool, string)) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+// metricSum adds up the samples of the operator's metric name (counts, for histograms) in
+// controller-runtime's registry, where Run registers them, over the series that have a label
+// with value label ("" for all).
+func metricSum(t *testing.T, name, label string) float64 {
+	t.Helper()
+	mfs, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				match = match || lp.GetValue() == label
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
 }
 
 func condString(cs []metav1.Condition) string {
