@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { echo "run: $* ($(date -u +%H:%M:%S))"; }
 
-step "local cluster (first run builds the control plane from the Go module proxy: ~15-20 min on 2 cores)"
+step "local cluster and its images (first run builds the control plane from the Go module proxy: ~15-20 min on 2 cores, and the images: ~10 min)"
 hack/local-cluster.sh up
 KUBECONFIG=$(hack/local-cluster.sh kubeconfig)
 export KUBECONFIG
@@ -19,7 +19,7 @@ k apply --server-side -k manifests/gateway-api >/dev/null
 k apply --server-side -k manifests/crds >/dev/null
 k wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
-step "installing the operator (manifests/operator); its image is built from this tree at pod start (first time: several minutes)"
+step "installing the operator (manifests/operator); its image was built from this tree and pushed to the cluster's registry by up"
 k apply --server-side -k manifests/operator >/dev/null
 if ! k -n agentgateway-system rollout status deployment/agentgateway-operator --timeout=900s; then
   k -n agentgateway-system get pods -o wide

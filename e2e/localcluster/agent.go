@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/lbipam"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/node"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/registry"
@@ -17,7 +16,7 @@ import (
 
 // RunAgent is the body of `localcluster node`: the node agent and the LoadBalancer allocator,
 // in one process so they share a client and die together.
-func RunAgent(ctx context.Context, stateDir, repoRoot string) error {
+func RunAgent(ctx context.Context, stateDir string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -30,17 +29,13 @@ func RunAgent(ctx context.Context, stateDir, repoRoot string) error {
 		return err
 	}
 	go lbipam.Run(ctx, client, lbipam.Pool{First: net.ParseIP(LBFirst), Last: net.ParseIP(LBLast)}, logf)
-	var store *rootfs.Store
-	if PodImages() {
-		mirrors, err := registry.LoadMirrors(MirrorsDir(stateDir))
-		if err != nil {
-			return err
-		}
-		store = &rootfs.Store{Dir: filepath.Join(CacheDir(), "images", "rootfs"), Mirrors: mirrors}
-		logf("pods run from images; mirrors %v", mirrors)
+	mirrors, err := registry.LoadMirrors(MirrorsDir(stateDir))
+	if err != nil {
+		return err
 	}
+	logf("pulling images through mirrors %v", mirrors)
 	return node.RunAgent(ctx, node.AgentConfig{
-		Store:               store,
+		Store:               &rootfs.Store{Dir: filepath.Join(CacheDir(), "images", "rootfs"), Mirrors: mirrors},
 		Kubeconfig:          KubeconfigPath(stateDir),
 		NodeName:            NodeName,
 		NodeIP:              NodeIP,
@@ -53,7 +48,6 @@ func RunAgent(ctx context.Context, stateDir, repoRoot string) error {
 		PodsDir:             filepath.Join(stateDir, "pods"),
 		CreatedDirsFile:     filepath.Join(stateDir, "created-dirs"),
 		AgentBinary:         self,
-		Images:              &images.Builder{RepoRoot: repoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Log: logf},
 		ClusterDomain:       ClusterDomain,
 		DNSIP:               DNSIP,
 		KubernetesServiceIP: KubernetesIP,

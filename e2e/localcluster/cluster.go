@@ -41,7 +41,6 @@ import (
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/certs"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/controlplane"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/imagepush"
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/node"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/podinit"
@@ -72,10 +71,6 @@ const (
 	agentComponent    = "node-agent"
 	registryComponent = "registry"
 )
-
-// PodImages reports whether pods run from images pulled from the local registry
-// (AGW_POD_IMAGES=1) rather than from binaries of the image table.
-func PodImages() bool { return os.Getenv("AGW_POD_IMAGES") == "1" }
 
 // RegistryAddr is where the local registry listens.
 func RegistryAddr() string { return net.JoinHostPort(NodeIP.String(), strconv.Itoa(RegistryPort)) }
@@ -262,15 +257,9 @@ func Up(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	// CoreDNS is cluster infrastructure and runs as a host process on the node address; in
-	// image mode its binary is the one imagepush builds for the CoreDNS image.
+	// CoreDNS is cluster infrastructure and runs as a host process on the node address, from
+	// the binary imagepush builds for the CoreDNS image.
 	coredns := imagepush.BinaryPath(filepath.Join(CacheDir(), "images"), "/coredns")
-	if !PodImages() {
-		b := &images.Builder{RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Log: o.logf}
-		if coredns, err = b.Resolve(ctx, "registry.k8s.io/coredns/coredns:local"); err != nil {
-			return err
-		}
-	}
 	o.logf("binaries ready in %s", since(step))
 
 	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
@@ -300,30 +289,26 @@ func Up(ctx context.Context, o Options) error {
 	o.logf("network %s and certificates ready in %s", Bridge, since(step))
 
 	// Images build and push while the control plane starts; the node agent waits for them.
-	pushed := make(chan error, 1)
-	if PodImages() {
-		step = time.Now()
-		if err := startRegistry(ctx, o, cp); err != nil {
-			return err
-		}
-		o.logf("registry ready on %s in %s", RegistryAddr(), since(step))
-		mirrors, err := registry.LoadMirrors(MirrorsDir(o.StateDir))
-		if err != nil {
-			return err
-		}
-		go func() {
-			start := time.Now()
-			err := imagepush.Push(ctx, imagepush.Options{
-				RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Mirrors: mirrors, Logf: o.logf,
-			})
-			if err == nil {
-				o.logf("images pushed in %s", since(start))
-			}
-			pushed <- err
-		}()
-	} else {
-		pushed <- nil
+	step = time.Now()
+	if err := startRegistry(ctx, o, cp); err != nil {
+		return err
 	}
+	o.logf("registry ready on %s in %s", RegistryAddr(), since(step))
+	mirrors, err := registry.LoadMirrors(MirrorsDir(o.StateDir))
+	if err != nil {
+		return err
+	}
+	pushed := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := imagepush.Push(ctx, imagepush.Options{
+			RepoRoot: o.RepoRoot, CacheDir: filepath.Join(CacheDir(), "images"), Mirrors: mirrors, Logf: o.logf,
+		})
+		if err == nil {
+			o.logf("images pushed in %s", since(start))
+		}
+		pushed <- err
+	}()
 
 	for _, c := range controlplane.ControlPlane(cp) {
 		if err := ctx.Err(); err != nil {
@@ -348,7 +333,7 @@ func Up(ctx context.Context, o Options) error {
 	step = time.Now()
 	if _, err := procs.Start(procs.Spec{
 		Name: agentComponent, Path: o.AgentBinary,
-		Args:    []string{"node", "--state-dir", o.StateDir, "--repo-root", o.RepoRoot},
+		Args:    []string{"node", "--state-dir", o.StateDir},
 		LogPath: filepath.Join(cp.LogDir(), agentComponent+".log"),
 		PidPath: cp.PidFile(agentComponent),
 		Dir:     o.StateDir,
@@ -475,11 +460,7 @@ func waitNodeReady(ctx context.Context, c kubernetes.Interface, agentPid string,
 // Healthy returns nil if the cluster in stateDir runs: agent alive, apiserver ready, node Ready.
 func Healthy(ctx context.Context, stateDir string) error {
 	cp := cpConfig(stateDir, "", "")
-	want := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", agentComponent}
-	if PodImages() {
-		want = append(want, registryComponent)
-	}
-	for _, n := range want {
+	for _, n := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", registryComponent, agentComponent} {
 		if pid, _ := procs.ReadPidFile(cp.PidFile(n)); pid == 0 {
 			return fmt.Errorf("%s is not running", n)
 		}

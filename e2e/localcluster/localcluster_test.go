@@ -23,7 +23,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/clustertest"
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
+	"github.com/agentgateway/agentgateway-go/e2e/localcluster/node"
 )
 
 // TestMain starts the cluster (AGW_E2E=1, root) and checks `down` leaves nothing behind.
@@ -72,10 +72,8 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 	if pods[0].Status.PodIP == pods[1].Status.PodIP {
 		t.Fatalf("pods share IP %s", pods[0].Status.PodIP)
 	}
-	if localcluster.PodImages() {
-		for _, p := range pods {
-			checkRunsFromImage(t, p, 65532)
-		}
+	for _, p := range pods {
+		checkRunsFromImage(t, p, 65532)
 	}
 
 	for _, p := range pods {
@@ -333,7 +331,7 @@ func runClientPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
-			Containers:    []corev1.Container{{Name: "client", Image: images.HostImage + ":latest", Command: cmd}},
+			Containers:    []corev1.Container{{Name: "client", Image: node.HostImage + ":latest", Command: cmd}},
 		},
 	}
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {

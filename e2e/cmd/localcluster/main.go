@@ -70,7 +70,7 @@ func main() {
 	case "node":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
-		if err := localcluster.RunAgent(ctx, *stateDir, *repoRoot); err != nil {
+		if err := localcluster.RunAgent(ctx, *stateDir); err != nil {
 			fmt.Fprintf(os.Stderr, "node agent: %v\n", err)
 			os.Exit(1)
 		}

@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/rootfs"
 )
@@ -42,7 +41,6 @@ type AgentConfig struct {
 	PodsDir             string
 	CreatedDirsFile     string
 	AgentBinary         string
-	Images              *images.Builder
 	Store               *rootfs.Store
 	ClusterDomain       string
 	DNSIP               string
@@ -87,7 +85,7 @@ func RunAgent(ctx context.Context, c AgentConfig) error {
 				Client: client, Recorder: recorder,
 				ConfigMaps: pc.ConfigMaps, Secrets: pc.Secrets, Services: pc.Services,
 				Network: c.Network, PodsDir: c.PodsDir, CreatedDirsFile: c.CreatedDirsFile,
-				AgentBinary: c.AgentBinary, Images: c.Images, Store: c.Store,
+				AgentBinary: c.AgentBinary, Store: c.Store,
 				ClusterDomain: c.ClusterDomain, DNSIP: c.DNSIP, KubernetesServiceIP: c.KubernetesServiceIP,
 				NodeName: c.NodeName, NodeIP: c.NodeIP.String(), Logf: c.Logf,
 			}, alloc)

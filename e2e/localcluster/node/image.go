@@ -34,12 +34,10 @@ func imageRepository(image string) string {
 	return image
 }
 
-// pulled is what a container runs: an unpacked image, the host image, or a binary from the
-// image table (when the node has no image store).
+// pulled is what a container runs: an unpacked image, or the host image.
 type pulled struct {
 	host bool
 	img  *rootfs.Image
-	bin  string
 }
 
 // defaultCaps is containerd's default capability set for containers that do not say.

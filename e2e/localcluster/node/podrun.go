@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/podinit"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/procs"
@@ -258,15 +257,10 @@ func (r *podRun) resolveImages() (map[string]pulled, bool) {
 	return out, true
 }
 
-// pull resolves one container image: the host image, an image from the local registry
-// (Store set), or a binary from the image table.
+// pull resolves one container image: the host image, or an image from the local registry.
 func (r *podRun) pull(image string) (pulled, error) {
 	if imageRepository(image) == HostImage {
 		return pulled{host: true}, nil
-	}
-	if r.p.cfg.Store == nil {
-		bin, err := r.p.cfg.Images.Resolve(r.ctx, image)
-		return pulled{bin: bin}, err
 	}
 	start := time.Now()
 	img, err := r.p.cfg.Store.Pull(r.ctx, image)
@@ -578,11 +572,8 @@ func (r *podRun) containerSpec(pod *corev1.Pod, c *corev1.Container, img pulled)
 			return podinit.Spec{}, err
 		}
 		argv[0] = p
-	case img.img != nil:
-		argv, err = imageArgv(img.img.Config, c.Command, c.Args)
 	default:
-		e, _ := images.Lookup(c.Image)
-		argv, err = images.Command(e, img.bin, c.Command, c.Args)
+		argv, err = imageArgv(img.img.Config, c.Command, c.Args)
 	}
 	if err != nil {
 		return podinit.Spec{}, err
@@ -596,7 +587,7 @@ func (r *podRun) containerSpec(pod *corev1.Pod, c *corev1.Container, img pulled)
 		Hostname: podHostname(pod), Mounts: mounts, Dir: c.WorkingDir,
 		Argv: argv, Env: env, CreatedDirsFile: r.p.cfg.CreatedDirsFile,
 	}
-	if img.img == nil {
+	if img.host {
 		return spec, nil
 	}
 	id, err := identity(pod, c, img.img)

@@ -1,6 +1,7 @@
 // Package node is the local cluster's node agent: a virtual-kubelet provider that runs every
 // pod as local processes, one network namespace (veth on the cluster bridge, real pod IP) and
-// one mount namespace per pod, with images mapped to local binaries by package images.
+// one mount namespace per container, each container in the image it names, pulled from the
+// local registry (package rootfs).
 //
 // virtual-kubelet owns the Kubernetes side (Node object, Lease, pod informers, status
 // write-back, the kubelet HTTP API); this package owns the pod lifecycle: volumes, env,
@@ -28,7 +29,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/agentgateway/agentgateway-go/e2e/localcluster/images"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/netns"
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster/rootfs"
 )
@@ -44,9 +44,7 @@ type ProviderConfig struct {
 	PodsDir         string // per-pod state: volumes, logs, pid files
 	CreatedDirsFile string // mount points created on the host filesystem, removed by `down`
 	AgentBinary     string // this program, re-executed as the pod-init helper
-	Images          *images.Builder
-	// Store, when set, runs containers from images pulled from the local registry instead
-	// of binaries from Images.
+	// Store pulls and unpacks images from the local registry.
 	Store               *rootfs.Store
 	ClusterDomain       string
 	DNSIP               string
