@@ -85,15 +85,24 @@ func pair(t *testing.T) (a, b net.Conn) {
 	}
 	defer ln.Close()
 	ch := make(chan net.Conn, 1)
+	errc := make(chan error, 1)
 	go func() {
-		c, _ := ln.Accept()
+		c, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
 		ch <- c
 	}()
 	a, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = <-ch
+	select {
+	case b = <-ch:
+	case err := <-errc:
+		t.Fatalf("accept: %v", err)
+	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	a.SetDeadline(time.Now().Add(10 * time.Second))
 	b.SetDeadline(time.Now().Add(10 * time.Second))
@@ -124,7 +133,10 @@ func relay(t *testing.T, raw string, flush bool) (string, error) {
 	err := RelayBody(dst, src, &resp, flush)
 	dst.Flush()
 	pc.Close()
-	got, _ := io.ReadAll(cl)
+	got, rerr := io.ReadAll(cl)
+	if rerr != nil {
+		t.Fatalf("client read: %v", rerr)
+	}
 	return string(got), err
 }
 
