@@ -58,23 +58,25 @@ func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "build":
-		err = build(ctx, os.Args[2:])
-	case "lint", "inspect":
-		err = lint(os.Args[2:])
-	case "push":
-		err = push(ctx, os.Args[2:])
-	default:
-		usage()
-	}
-	if err != nil {
+	if err := run(os.Args[1], os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "images:", err)
 		os.Exit(1)
 	}
+}
+
+func run(cmd string, args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch cmd {
+	case "build":
+		return build(ctx, args)
+	case "lint", "inspect":
+		return lint(args)
+	case "push":
+		return push(ctx, args)
+	}
+	usage()
+	return nil
 }
 
 func usage() {

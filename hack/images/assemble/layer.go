@@ -125,11 +125,20 @@ func writeEntry(tw *tar.Writer, f File, modTime time.Time) error {
 		}
 		return nil
 	}
+	return copyFile(tw, h, f)
+}
+
+// copyFile writes the header and the content of the host file f.Source.
+func copyFile(tw *tar.Writer, h *tar.Header, f File) (err error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return fmt.Errorf("layer entry %s: %w", f.Path, err)
 	}
-	defer src.Close()
+	defer func() {
+		if cerr := src.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", f.Source, cerr)
+		}
+	}()
 	st, err := src.Stat()
 	if err != nil {
 		return fmt.Errorf("layer entry %s: %w", f.Path, err)

@@ -38,7 +38,32 @@ var elfMachine = map[string]elf.Machine{
 // Index writes the summary of idx, stored under ref, to w and returns every rule it
 // breaks. platforms are the "os/arch" strings the index must contain. The error is for
 // failures to read the image, not for broken rules.
-func Index(w io.Writer, ref string, idx v1.ImageIndex, platforms []string) ([]string, error) {
+func Index(out io.Writer, ref string, idx v1.ImageIndex, platforms []string) ([]string, error) {
+	w := &printer{w: out}
+	problems, err := index(w, ref, idx, platforms)
+	if err != nil {
+		return nil, err
+	}
+	if w.err != nil {
+		return nil, fmt.Errorf("write summary: %w", w.err)
+	}
+	return problems, nil
+}
+
+// printer keeps the first write error so the summary code can print without checking each
+// call.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func index(w *printer, ref string, idx v1.ImageIndex, platforms []string) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) {
 		problems = append(problems, ref+": "+fmt.Sprintf(format, args...))
@@ -51,7 +76,7 @@ func Index(w io.Writer, ref string, idx v1.ImageIndex, platforms []string) ([]st
 	if err != nil {
 		return nil, fmt.Errorf("%s: index manifest: %w", ref, err)
 	}
-	fmt.Fprintf(w, "%s\n  index %s (%s)\n", ref, d, m.MediaType)
+	w.printf("%s\n  index %s (%s)\n", ref, d, m.MediaType)
 	var tag string
 	if r, err := name.NewTag(ref); err == nil {
 		tag = r.TagStr()
@@ -84,7 +109,7 @@ func Index(w io.Writer, ref string, idx v1.ImageIndex, platforms []string) ([]st
 	return problems, nil
 }
 
-func image(w io.Writer, platform string, desc v1.Descriptor, im v1.Image, tag string) ([]string, error) {
+func image(w *printer, platform string, desc v1.Descriptor, im v1.Image, tag string) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	cf, err := im.ConfigFile()
@@ -96,11 +121,11 @@ func image(w io.Writer, platform string, desc v1.Descriptor, im v1.Image, tag st
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	c := cf.Config
-	fmt.Fprintf(w, "  %s\n    manifest %s (%d bytes)\n    config %s: user %q, entrypoint %q, workdir %q, created %s\n",
+	w.printf("  %s\n    manifest %s (%d bytes)\n    config %s: user %q, entrypoint %q, workdir %q, created %s\n",
 		platform, desc.Digest, desc.Size, mf.Config.Digest, c.User, c.Entrypoint, c.WorkingDir, cf.Created.UTC().Format("2006-01-02T15:04:05Z"))
-	fmt.Fprintf(w, "    env %q\n", c.Env)
+	w.printf("    env %q\n", c.Env)
 	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
-		fmt.Fprintf(w, "    label %s=%s\n", k, c.Labels[k])
+		w.printf("    label %s=%s\n", k, c.Labels[k])
 	}
 
 	if cf.OS+"/"+cf.Architecture != strings.Join(strings.Split(platform, "/")[:2], "/") {
@@ -174,12 +199,12 @@ func image(w io.Writer, platform string, desc v1.Descriptor, im v1.Image, tag st
 		if err != nil {
 			return nil, fmt.Errorf("layer %s: %w", ld, err)
 		}
-		fmt.Fprintf(w, "    layer %s %s compressed, %d entries: %s\n", ld, humanSize(size), len(files), summarizeFiles(files))
+		w.printf("    layer %s %s compressed, %d entries: %s\n", ld, humanSize(size), len(files), summarizeFiles(files))
 	}
 	if !foundEntry {
 		report("entrypoint %s is not in any layer", entry)
 	}
-	fmt.Fprintf(w, "    total %s compressed in %d layers\n", humanSize(total), len(layers))
+	w.printf("    total %s compressed in %d layers\n", humanSize(total), len(layers))
 	return problems, nil
 }
 
@@ -207,11 +232,11 @@ func checkUser(user string) string {
 }
 
 func checkELF(b []byte, arch string) string {
+	// No Close: a File made by NewFile holds no file descriptor.
 	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Sprintf("not an ELF program: %v", err)
 	}
-	defer f.Close()
 	if want, ok := elfMachine[arch]; !ok || f.Machine != want {
 		return fmt.Sprintf("ELF machine %s does not match architecture %s", f.Machine, arch)
 	}
@@ -245,11 +270,11 @@ func walk(l v1.Layer, fn func(*tar.Header, io.Reader) error) error {
 }
 
 func summarizeFiles(files []string) string {
-	const max = 6
-	if len(files) <= max {
+	const shown = 6
+	if len(files) <= shown {
 		return strings.Join(files, " ")
 	}
-	return strings.Join(files[:max], " ") + fmt.Sprintf(" … (+%d)", len(files)-max)
+	return strings.Join(files[:shown], " ") + fmt.Sprintf(" … (+%d)", len(files)-shown)
 }
 
 func humanSize(n int64) string {
