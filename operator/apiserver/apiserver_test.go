@@ -288,8 +288,8 @@ func TestAggregatedAPI(t *testing.T) {
 		if !cache.WaitForCacheSync(syncCtx.Done(), informer.HasSynced) {
 			t.Fatal("informer did not sync within 30s (WatchList initial-events bookmark missing?)")
 		}
-		if items, _ := inf.Lister().List(everything()); len(items) != 3 {
-			t.Fatalf("lister has %d items, want 3", len(items))
+		if items, err := inf.Lister().List(everything()); err != nil || len(items) != 3 {
+			t.Fatalf("lister has %d items (%v), want 3", len(items), err)
 		}
 		// A proxy of team-b connects, and team-a's first proxy acknowledges v2 (published by
 		// the watch test).
@@ -359,7 +359,13 @@ func TestAggregatedAPI(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { cancel(); _ = cmd.Wait() }()
+		defer func() {
+			cancel()
+			// The watch runs until cancel kills it; any other end is an error.
+			if err := cmd.Wait(); err != nil && wctx.Err() == nil {
+				t.Errorf("kubectl -w: %v", err)
+			}
+		}()
 		lines := make(chan string)
 		go func() {
 			sc := bufio.NewScanner(stdout)
@@ -424,8 +430,11 @@ func TestAggregatedAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { _ = resp.Body.Close() }()
-			b, _ := io.ReadAll(resp.Body)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("read peer response: %v", err)
+			}
 			return resp.StatusCode, string(b)
 		}
 		code, body := get(a.env.Config)
@@ -454,7 +463,9 @@ func TestAggregatedAPI(t *testing.T) {
 			}},
 		}
 		for _, ns := range []string{"team-a", "team-b"} {
-			_, _ = cs.CoreV1().Namespaces().Create(ctx, namespace(ns), metav1.CreateOptions{})
+			if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace(ns), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatalf("create namespace %s: %v", ns, err)
+			}
 		}
 		if _, err := cs.RbacV1().Roles("team-a").Create(ctx, role, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
