@@ -272,8 +272,10 @@ func TestTypedClientRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(got.Spec.Overlays.Service.Raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	_ = json.Unmarshal(raw, &want)
-	if b, w := mustJSON(back), mustJSON(want); b != w {
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if b, w := mustJSON(t, back), mustJSON(t, want); b != w {
 		t.Errorf("overlay not preserved: got %s, want %s", b, w)
 	}
 
@@ -325,7 +327,11 @@ func TestKubectlExplain(t *testing.T) {
 	}
 }
 
-func mustJSON(v interface{}) string {
-	b, _ := json.Marshal(v)
+func mustJSON(t *testing.T, v interface{}) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %T: %v", v, err)
+	}
 	return string(b)
 }
