@@ -42,8 +42,8 @@ func TestSecretFilesSync(t *testing.T) {
 			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
 		}
 	}
-	if changed, _ := s.sync(ctx); changed {
-		t.Error("unchanged Secret rewrote files")
+	if changed, err := s.sync(ctx); err != nil || changed {
+		t.Errorf("unchanged Secret: changed=%v err=%v; want no rewrite", changed, err)
 	}
 
 	// Rotation: new contents replace the files.
@@ -54,7 +54,7 @@ func TestSecretFilesSync(t *testing.T) {
 	if changed, err := s.sync(ctx); err != nil || !changed {
 		t.Fatalf("rotation not written: changed=%v err=%v", changed, err)
 	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "tls.crt")); string(got) != "CRT2" {
-		t.Errorf("tls.crt after rotation = %q", got)
+	if got, err := os.ReadFile(filepath.Join(dir, "tls.crt")); err != nil || string(got) != "CRT2" {
+		t.Errorf("tls.crt after rotation = %q, %v", got, err)
 	}
 }
