@@ -16,7 +16,7 @@ import (
 // TestAnotherProgramOnThePortIsNotReady reproduces the CoreDNS failure: another program holds
 // the component's port and answers its health check. The component must not pass for ready.
 func TestAnotherProgramOnThePortIsNotReady(t *testing.T) {
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer other.Close()
 	port := other.Listener.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()

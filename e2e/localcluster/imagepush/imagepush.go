@@ -154,7 +154,7 @@ func fileDigest(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: closing releases it
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err

@@ -88,7 +88,7 @@ func identity(pod *corev1.Pod, c *corev1.Container, img *rootfs.Image) (*podinit
 			if nonRoot != nil && *nonRoot {
 				return nil, fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", user, pod.Namespace+"/"+pod.Name, c.Name)
 			}
-			u, ok, err := lookupID(filepath.Join(img.Dir, "etc/passwd"), user, 2)
+			u, ok, err := lookupID(filepath.Join(img.Dir, "etc", "passwd"), user, 2)
 			if err != nil || !ok {
 				return nil, fmt.Errorf("image user %q not found in the image's /etc/passwd: %v", user, err)
 			}
@@ -105,7 +105,7 @@ func identity(pod *corev1.Pod, c *corev1.Container, img *rootfs.Image) (*podinit
 	case group != "" && uidSet == nil:
 		gid, err := strconv.ParseUint(group, 10, 32)
 		if err != nil {
-			g, ok, lerr := lookupID(filepath.Join(img.Dir, "etc/group"), group, 2)
+			g, ok, lerr := lookupID(filepath.Join(img.Dir, "etc", "group"), group, 2)
 			if lerr != nil || !ok {
 				return nil, fmt.Errorf("image group %q not found in the image's /etc/group: %v", group, lerr)
 			}
@@ -114,7 +114,7 @@ func identity(pod *corev1.Pod, c *corev1.Container, img *rootfs.Image) (*podinit
 		id.GID = uint32(gid)
 	default:
 		// The primary group of the uid in the image's /etc/passwd, else 0 (as runc).
-		if g, ok, err := primaryGroup(filepath.Join(img.Dir, "etc/passwd"), id.UID); err == nil && ok {
+		if g, ok, err := primaryGroup(filepath.Join(img.Dir, "etc", "passwd"), id.UID); err == nil && ok {
 			id.GID = g
 		}
 	}
@@ -216,7 +216,7 @@ func lookupID(path, name string, field int) (uint32, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: closing releases it
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Split(sc.Text(), ":")
@@ -234,7 +234,7 @@ func primaryGroup(path string, uid uint32) (uint32, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: closing releases it
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Split(sc.Text(), ":")

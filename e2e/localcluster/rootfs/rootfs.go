@@ -161,7 +161,7 @@ func Apply(dir string, layer io.Reader) error {
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer root.Close() //nolint:errcheck // closing a root releases its descriptor
 	// Entries this layer wrote: an opaque marker removes only what lower layers put there.
 	written := map[string]bool{}
 	tr := tar.NewReader(layer)
@@ -275,7 +275,7 @@ func opaque(root *os.Root, dir string, written map[string]bool) error {
 		return err
 	}
 	names, err := f.Readdirnames(-1)
-	f.Close()
+	f.Close() //nolint:errcheck // a directory opened to read names
 	if err != nil {
 		return err
 	}

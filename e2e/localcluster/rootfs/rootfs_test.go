@@ -79,7 +79,7 @@ func TestApplyHandlesWhiteoutsAndStaysInside(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(dir, "app")); err != nil || l != "/bin/app" {
 		t.Errorf("symlink = %q, %v", l, err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, "bin/app"))
+	fi, err := os.Stat(filepath.Join(dir, "bin", "app"))
 	if err != nil || fi.Mode().Perm() != 0o755 {
 		t.Fatalf("bin/app mode %v, %v", fi, err)
 	}
