@@ -173,17 +173,28 @@ func (c *Conn) rawStep(fd uintptr) bool {
 			c.rawPending = c.rawPending[n:]
 		}
 		c.rawWrote = true
-		if hook := rawWaiting.Load(); hook != nil {
-			(*hook)()
-		}
+		rawWait()
 		return false // wait until readable
 	}
 	return c.rawReadInto(fd, c.rbuf[c.w:])
 }
 
-// rawWaiting, when set (by tests), runs when rawFlushAndFill has written the whole request
-// and waits for the reply, so a test can send the reply only then.
+// rawWaiting, when set (by tests), runs when a raw read callback gives up the socket to
+// wait until it is readable: rawFlushAndFill after writing the whole request, Serve
+// between steps, a watch. A test's peer can then send its bytes only once the connection
+// (or the watch) waits.
 var rawWaiting atomic.Pointer[func()]
+
+// rawWait runs the rawWaiting hook, if a test set one.
+func rawWait() {
+	if hook := rawWaiting.Load(); hook != nil {
+		(*hook)()
+	}
+}
+
+// watchEnded, when set (by tests), runs when a watch has seen the peer's bytes, close or
+// error and, unless stopped, called gone: a test can stop the watch only after that.
+var watchEnded atomic.Pointer[func()]
 
 // Alive reports whether an idle connection still looks usable: no EOF,
 // error or unexpected bytes waiting. It costs one non-blocking peek.
@@ -243,6 +254,7 @@ func (c *Conn) serveStep(fd uintptr) bool {
 				continue
 			case syscall.EAGAIN:
 				c.sMore = false
+				rawWait()
 				return false // wait until readable
 			default:
 				c.sErr = e
@@ -263,6 +275,7 @@ func (c *Conn) serveStep(fd uintptr) bool {
 		if !c.sMore {
 			// The last read emptied the socket, and readiness since then
 			// is kept: wait without trying a read that would find nothing.
+			rawWait()
 			return false
 		}
 	}
@@ -300,6 +313,7 @@ func (c *Conn) watchRaw(gone func()) (func(), bool) {
 				case syscall.EINTR:
 					continue
 				case syscall.EAGAIN:
+					rawWait()
 					return false
 				default:
 					peerGone = true
@@ -309,6 +323,9 @@ func (c *Conn) watchRaw(gone func()) (func(), bool) {
 		})
 		if err == nil && peerGone && !stopped.Load() {
 			gone()
+		}
+		if hook := watchEnded.Load(); hook != nil && err == nil {
+			(*hook)()
 		}
 	}()
 	return func() {

@@ -6,9 +6,38 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// hookSignal sets the test hook h to signal the returned channel (one pending signal at
+// most) and clears it when the test ends.
+func hookSignal(t *testing.T, h *atomic.Pointer[func()]) <-chan struct{} {
+	t.Helper()
+	ch := make(chan struct{}, 1)
+	f := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	h.Store(&f)
+	t.Cleanup(func() { h.Store(nil) })
+	return ch
+}
+
+// await waits for a signal from ch, failing the test after 3 seconds.
+func await(t *testing.T, ch <-chan struct{}, what string) bool {
+	t.Helper()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(3 * time.Second):
+		t.Errorf("timed out waiting for %s", what)
+		return false
+	}
+}
 
 func sessionPair(t *testing.T) (*Conn, net.Conn) {
 	t.Helper()
@@ -27,6 +56,7 @@ func sessionPair(t *testing.T) (*Conn, net.Conn) {
 // without a read attempt having armed anything: Serve keeps the readiness.
 func TestServeKeepsReadinessDuringStep(t *testing.T) {
 	c, peer := sessionPair(t)
+	waiting, watched := hookSignal(t, &rawWaiting), hookSignal(t, &watchEnded)
 	if _, err := io.WriteString(peer, "one"); err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +65,21 @@ func TestServeKeepsReadinessDuringStep(t *testing.T) {
 		got = append(got, string(c.Buffered()))
 		c.Discard(len(c.Buffered()))
 		if len(got) == 1 {
-			// Work while the peer sends more (a pipelined request).
+			// Work while the peer sends more (a pipelined request), and return only
+			// once the runtime's poller has taken the readiness the bytes caused: a
+			// watch, waiting in the poller on the emptied socket, ends when it is woken
+			// for them, and the same poll took this connection's readiness.
+			select {
+			case <-waiting: // Serve's own wait before "one" arrived, if it had to
+			default:
+			}
+			stop := c.Watch(func() { t.Error("the peer looks gone") })
+			await(t, waiting, "the watch to wait")
 			if _, err := io.WriteString(peer, "two"); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
+			await(t, watched, "the watch to see the pipelined bytes")
+			stop()
 			return StepRead
 		}
 		return StepDone
@@ -53,16 +93,26 @@ func TestServeKeepsReadinessDuringStep(t *testing.T) {
 // the peer closing ends Serve with io.EOF.
 func TestServeWaitsThenReads(t *testing.T) {
 	c, peer := sessionPair(t)
+	waiting := hookSignal(t, &rawWaiting)
+	// The peer sends each byte, and then closes, only once Serve waits for the socket.
+	peerDone := make(chan struct{})
+	defer func() { <-peerDone }()
 	go func() {
+		defer close(peerDone)
 		for _, s := range []string{"a", "b", "c"} {
-			time.Sleep(30 * time.Millisecond)
+			if !await(t, waiting, "Serve to wait before "+s) {
+				return
+			}
 			if _, err := io.WriteString(peer, s); err != nil {
 				t.Error(err)
 				return
 			}
 		}
-		time.Sleep(30 * time.Millisecond)
-		peer.Close()
+		if await(t, waiting, "Serve to wait before the close") {
+			if err := peer.Close(); err != nil {
+				t.Error(err)
+			}
+		}
 	}()
 	var got bytes.Buffer
 	err := c.Serve(func() Step {
@@ -160,6 +210,7 @@ func TestWatch(t *testing.T) {
 		}
 		{ // pipelined bytes
 			c, peer := sessionPair(t)
+			watched := hookSignal(t, &watchEnded)
 			if _, err := io.WriteString(peer, "x"); err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +224,8 @@ func TestWatch(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				time.Sleep(50 * time.Millisecond)
+				// Stop only after the watch has seen the bytes and ended on them.
+				await(t, watched, "the watch to see the pipelined bytes")
 				stop()
 			})
 			c.SetReadDeadline(time.Now().Add(3 * time.Second))
