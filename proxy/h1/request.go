@@ -160,13 +160,38 @@ func parseRequestLine(line string, req *Request) bool {
 	if !validToken(method) || method == "CONNECT" || target[0] != '/' {
 		return false
 	}
-	for i := 0; i < len(target); i++ {
-		if c := target[i]; c <= ' ' || c >= 0x7f {
-			return false
-		}
+	if !validTarget(target) {
+		return false
 	}
 	req.Method, req.Target = method, target
 	return true
+}
+
+// validTarget accepts an origin-form target of visible ASCII in which
+// every '%' in the path starts a valid escape: url.ParseRequestURI, which
+// net/http applies to every request, rejects a path with a bad escape
+// ("/0%", "/%zz") with 400, so such a target must be net/http's to
+// answer. The query is not unescaped by net/http and may hold any '%'.
+func validTarget(target string) bool {
+	inPath := true
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case c == '?':
+			inPath = false
+		case c == '%' && inPath:
+			if i+2 >= len(target) || !isHex(target[i+1]) || !isHex(target[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // cutLine splits off the first CRLF-terminated line. A bare CR or LF
