@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"net/http"
+	"net/textproto"
 	"path"
 	"strings"
 )
@@ -15,7 +16,15 @@ import (
 //   - "Upgrade: h2c" is dropped: an HTTP/1.1 upgrade to cleartext HTTP/2
 //     forwarded to a backend would turn the connection into a tunnel that
 //     bypasses routing for every later request on it (h2c smuggling).
-//     WebSocket and other upgrades are untouched.
+//     WebSocket and other upgrades are untouched;
+//   - the fields the client names in Connection are removed, and
+//     Connection with them, before any of our own processing (filters,
+//     CEL transformations, JWT claim and ext-auth headers). ReverseProxy
+//     and the fast path remove the fields named in Connection from the
+//     outgoing request after those changes, so a client's
+//     "Connection: x-user" would otherwise delete an X-User header the
+//     gateway set for a backend that trusts it (the class of Traefik
+//     CVE-2024-45410).
 func sanitize(r *http.Request) {
 	p := r.URL.Path
 	if strings.Contains(p, "/.") || strings.Contains(p, "//") {
@@ -47,5 +56,35 @@ func sanitize(r *http.Request) {
 				break
 			}
 		}
+	}
+	stripConnectionFields(r.Header)
+}
+
+// stripConnectionFields deletes the fields named in Connection and
+// Connection itself. Only the "upgrade" option is kept (as
+// "Connection: Upgrade", with the Upgrade field), because ReverseProxy
+// recognises an upgrade request by it.
+func stripConnectionFields(h http.Header) {
+	conn, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	upgrade := false
+	for _, v := range conn {
+		for name := range strings.SplitSeq(v, ",") {
+			name = textproto.TrimString(name)
+			if strings.EqualFold(name, "upgrade") {
+				upgrade = true
+				continue
+			}
+			if name != "" {
+				delete(h, textproto.CanonicalMIMEHeaderKey(name))
+			}
+		}
+	}
+	if upgrade {
+		h["Connection"] = []string{"Upgrade"}
+	} else {
+		delete(h, "Connection")
 	}
 }
