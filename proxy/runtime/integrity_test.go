@@ -62,3 +62,25 @@ func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 		}
 	})
 }
+
+// TestUserinfoInTargetRejected: an absolute-form target with userinfo is
+// answered with 400 and never forwarded (net/http alone would route it
+// with the host after '@').
+func TestUserinfoInTargetRejected(t *testing.T) {
+	a := startBackend(t, "a", false)
+	fast, general := twoProxies(t, config.HTTPRouteRule{BackendRefs: to("a")}, be("a", a.addr))
+	for i, port := range []int{fast, general} {
+		path := []string{"fast path", "general path"}[i]
+		for _, target := range []string{"http://a@evil/", "http://user:pw@x/p", "http://@x/"} {
+			rc := dialRaw(t, port)
+			rc.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, body := rc.read("GET")
+			if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+				t.Errorf("%s, %s: status %d, close %v: %s", path, target, resp.StatusCode, resp.Close, body)
+			}
+		}
+	}
+	if n := a.hits.Load(); n != 0 {
+		t.Fatalf("the backend got %d requests", n)
+	}
+}

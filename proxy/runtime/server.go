@@ -291,6 +291,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if bs.altSvc != "" {
 		w.Header().Set("Alt-Svc", bs.altSvc)
 	}
+	if r.URL.User != nil {
+		// An absolute-form target with userinfo ("http://a@evil/"):
+		// net/http takes the host after '@' as the request's Host, which
+		// a front end that reads the target differently would not.
+		// RFC 9110 §4.2.4 forbids userinfo in http(s) URIs; nginx and
+		// we answer 400.
+		w.Header().Set("Connection", "close")
+		localError(rw, r, http.StatusBadRequest, "userinfo in the request target")
+		return
+	}
 	sanitize(r)
 	host := router.NormalizeHost(r.Host)
 	listenerName, routeKey := "", ""
