@@ -203,7 +203,15 @@ func TestRouteScale(t *testing.T) {
 		return len(l.Items) == n
 	})
 	setup := time.Since(t0)
-	time.Sleep(2 * time.Second) // acks and their reconciles settle
+	// The step ends when the proxy has answered every config pushed to it and no reconcile
+	// is queued or running, so the counters below include the trailing pushes and acks.
+	waitFor(t, "the proxy to answer every push and the reconciles to stop", func() (bool, string) {
+		m := gatherCounters(t)
+		pushes, answered := m["agentgateway_xds_pushes_total"], m["agentgateway_xds_acks_total"]+m["agentgateway_xds_nacks_total"]
+		queued, running := gaugeSum(t, m, "workqueue_depth/agentgateway"), gaugeSum(t, m, "controller_runtime_active_workers/agentgateway")
+		return pushes == answered && queued == 0 && running == 0,
+			fmt.Sprintf("pushes %v, acks and nacks %v, reconciles queued %v, running %v", pushes, answered, queued, running)
+	})
 	m3 := gatherCounters(t)
 	t.Logf("setup: %d creates in %.2fs; all attached and Accepted after %.2fs", n, created.Seconds(), setup.Seconds())
 	t.Logf("  whole step: %s", perChange(m2, m3, 1))
@@ -315,7 +323,7 @@ func durations(ds []time.Duration) string {
 	return fmt.Sprintf("p50=%s p99=%s max=%s", at(50).Round(100*time.Microsecond), at(99).Round(100*time.Microsecond), s[len(s)-1].Round(100*time.Microsecond))
 }
 
-// gatherCounters reads the operator's counters and histogram sums from the process-wide
+// gatherCounters reads the operator's counters, gauges and histogram sums from the process-wide
 // registry, keyed by name and label values.
 func gatherCounters(t *testing.T) map[string]float64 {
 	t.Helper()
@@ -333,6 +341,8 @@ func gatherCounters(t *testing.T) map[string]float64 {
 			switch {
 			case m.GetCounter() != nil:
 				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
 			case m.GetHistogram() != nil:
 				out[key+"/sum"] = m.GetHistogram().GetSampleSum()
 				out[key+"/count"] = float64(m.GetHistogram().GetSampleCount())
@@ -340,6 +350,23 @@ func gatherCounters(t *testing.T) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// gaugeSum adds up the values in m whose key is prefix or starts with prefix+"/" (a gauge
+// split by further labels, such as the workqueue depth by priority). A gauge missing from m
+// fails the test: its zero would read as "idle".
+func gaugeSum(t *testing.T, m map[string]float64, prefix string) float64 {
+	t.Helper()
+	sum, found := 0.0, false
+	for k, v := range m {
+		if k == prefix || strings.HasPrefix(k, prefix+"/") {
+			sum, found = sum+v, true
+		}
+	}
+	if !found {
+		t.Fatalf("metric %s not registered", prefix)
+	}
+	return sum
 }
 
 // perChange formats what the operator did between two samples, divided by n.
