@@ -42,6 +42,9 @@ type responseWriter struct {
 	code        int
 	wroteHeader bool
 	ex          *exchange
+	// closeUnlessSwitching closes the connection after any final
+	// response but 101 (see upgrading in framing.go).
+	closeUnlessSwitching bool
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -51,6 +54,9 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.wroteHeader = true
 		w.code = code
+		if w.closeUnlessSwitching && code != http.StatusSwitchingProtocols {
+			w.ResponseWriter.Header().Set("Connection", "close")
+		}
 		if w.ex != nil {
 			w.ex.beforeHeader(w.ResponseWriter.Header(), code)
 		}

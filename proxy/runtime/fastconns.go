@@ -185,5 +185,5 @@ func (fc *fastConn) handOver() bool {
 	// net/http sets its own deadlines; clear ours.
 	fc.nc.SetReadDeadline(time.Time{})
 	fc.s.fast.untrack(fc)
-	return fc.s.fast.handoff.deliver(&replayConn{Conn: fc.nc, buf: rest})
+	return fc.s.fast.handoff.deliver(newFramingConn(&replayConn{Conn: fc.nc, buf: rest}, fc.s.rt.opts.MaxHeaderBytes))
 }

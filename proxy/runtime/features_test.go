@@ -353,18 +353,14 @@ func TestRequestSmugglingDefenses(t *testing.T) {
 		t.Fatalf("a rejected request reached the backend:\n%s", h)
 	default:
 	}
-	// Content-Length together with chunked: the chunked framing wins and
-	// the backend gets a request with exactly one framing, so the bytes
-	// after the chunked body cannot be smuggled as a second request.
-	got := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
-	if got != "200 OK" {
+	// Content-Length together with chunked is refused as nginx does
+	// (TestFaultyFramingClosesConnection has the details).
+	if got := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"); got != "400 Bad Request" {
 		t.Fatalf("CL+TE request: %s", got)
 	}
-	h := <-heads
-	if strings.Contains(h, "Content-Length:") && strings.Contains(h, "Transfer-Encoding") {
-		t.Fatalf("backend received both framings:\n%s", h)
-	}
-	if !strings.Contains(h, "TE=[chunked]") && !strings.Contains(h, "CL=3") {
-		t.Fatalf("backend framing unexpected:\n%s", h)
+	select {
+	case h := <-heads:
+		t.Fatalf("a CL+TE request reached the backend:\n%s", h)
+	default:
 	}
 }

@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,5 +85,72 @@ func TestUserinfoInTargetRejected(t *testing.T) {
 	}
 	if n := a.hits.Load(); n != 0 {
 		t.Fatalf("the backend got %d requests", n)
+	}
+}
+
+// responsesUntilClose sends raw on a new connection and reads responses
+// until the proxy closes it; it returns their status codes.
+func responsesUntilClose(t *testing.T, port int, raw string) []int {
+	t.Helper()
+	rc := dialRaw(t, port)
+	rc.send(raw)
+	var codes []int
+	for {
+		resp, err := http.ReadResponse(rc.br, nil)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("reading response %d: %v", len(codes)+1, err)
+			}
+			return codes
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatalf("reading body %d: %v", len(codes)+1, err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		if len(codes) > 10 {
+			t.Fatalf("more than 10 responses: %v", codes)
+		}
+	}
+}
+
+// TestFaultyFramingClosesConnection: Transfer-Encoding together with
+// Content-Length, or in an HTTP/1.0 request, is answered with 400 and the
+// connection closed (RFC 9112 §6.1, as nginx does), whether it is the
+// connection's first request or comes after others net/http served; the
+// bytes after it are never served as a request. Valid chunked requests
+// keep the connection.
+func TestFaultyFramingClosesConnection(t *testing.T) {
+	a := startBackend(t, "a", false)
+	fast, general := twoProxies(t, config.HTTPRouteRule{BackendRefs: to("a")}, be("a", a.addr))
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	http10 := "GET /first HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+	chunked := "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+	cases := []struct {
+		name string
+		raw  string
+		want []int
+		hits int64
+	}{
+		{"CL+TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, []int{400}, 0},
+		{"TE+CL, TE first", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, []int{400}, 0},
+		{"HTTP/1.0 chunked", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + "25\r\n" + smuggled + "\r\n0\r\n\r\n", []int{400}, 0},
+		{"CL+TE after an HTTP/1.0 request", http10 + "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, []int{200, 400}, 1},
+		{"HTTP/1.0 chunked after a chunked request", chunked + "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, []int{200, 400}, 1},
+		{"chunked, then more requests", chunked + chunked + http10 + "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", []int{200, 200, 200, 200}, 4},
+		{"refused upgrade closes", "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, []int{200}, 1},
+	}
+	for i, port := range []int{fast, general} {
+		path := []string{"fast path", "general path"}[i]
+		for _, c := range cases {
+			before := a.hits.Load()
+			got := responsesUntilClose(t, port, c.raw)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s, %s: responses %v, want %v", path, c.name, got, c.want)
+			}
+			if n := a.hits.Load() - before; n != c.hits {
+				t.Errorf("%s, %s: the backend got %d requests, want %d", path, c.name, n, c.hits)
+			}
+		}
 	}
 }

@@ -168,7 +168,7 @@ func (s *server) serve() {
 	case s.http != nil && s.http.TLSConfig != nil:
 		err = s.http.Serve(tls.NewListener(s.ln, s.http.TLSConfig))
 	case s.http != nil:
-		err = s.http.Serve(s.ln)
+		err = s.http.Serve(framingListener{Listener: s.ln, maxHeaderBytes: s.rt.opts.MaxHeaderBytes})
 	case s.tcp != nil:
 		err = s.tcp.Serve(s.ln)
 	case s.udp != nil:
@@ -259,6 +259,9 @@ func (rt *Runtime) newHTTPServer(s *server, useTLS bool) *http.Server {
 	} else {
 		// h2c with prior knowledge on cleartext ports.
 		hs.Protocols.SetUnencryptedHTTP2(true)
+		// Cleartext connections reach net/http through a framingConn
+		// (framing.go), which the handler consults.
+		hs.ConnContext = withFramingConn
 	}
 	return hs
 }
@@ -290,6 +293,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &ex.w
 	if bs.altSvc != "" {
 		w.Header().Set("Alt-Svc", bs.altSvc)
+	}
+	if r.ProtoMajor == 1 && upgrading(r) {
+		rw.closeUnlessSwitching = true
 	}
 	if r.URL.User != nil {
 		// An absolute-form target with userinfo ("http://a@evil/"):
