@@ -27,7 +27,10 @@ func main() {
 	api := apiserver.NewOptions()
 	api.AddFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version, revision and Go version, then exit")
-	_ = fs.Parse(os.Args[1:])
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "operator:", err)
+		os.Exit(2)
+	}
 	if *showVersion {
 		fmt.Println(version.String("operator"))
 		return
@@ -41,8 +44,9 @@ func main() {
 	c.Hooks = app.StandardHooks(&o, api)
 	app.SetGlobalLoggers(c.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := app.Run(ctx, c); err != nil {
+	err = app.Run(ctx, c)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "operator:", err)
 		os.Exit(1)
 	}
