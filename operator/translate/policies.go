@@ -106,7 +106,7 @@ func (t *translator) attachPolicies() {
 			t.attachPolicy(p, string(ref.Group), string(ref.Kind), string(ref.Name), ref.SectionName, routeByKey)
 		}
 		for _, sel := range p.Spec.TargetSelectors {
-			for _, name := range t.selectTargets(p.Namespace, string(sel.Group), string(sel.Kind), sel.MatchLabels) {
+			for _, name := range t.selectTargets(p.Namespace, string(sel.Kind), sel.MatchLabels) {
 				t.attachPolicy(p, string(sel.Group), string(sel.Kind), name, nil, routeByKey)
 			}
 		}
@@ -285,8 +285,9 @@ func (t *translator) routeExists(kind, ns, name string) bool {
 	return t.allRoutes[ObjectKey{Group: "gateway.networking.k8s.io", Kind: kind, Namespace: ns, Name: name}]
 }
 
-// selectTargets returns the names of objects of a kind in ns whose labels match.
-func (t *translator) selectTargets(ns, group, kind string, match map[string]string) []string {
+// selectTargets returns the names of objects of a kind in ns whose labels match. The
+// group is checked by attachPolicy, which every selected name goes through.
+func (t *translator) selectTargets(ns, kind string, match map[string]string) []string {
 	sel := labels.SelectorFromSet(match)
 	var out []string
 	add := func(objNs, name string, l map[string]string) {
