@@ -126,7 +126,7 @@ func xbtpField(be *backendIR) []viewsv1a1.EffectivePolicyField {
 	if x == nil || x.p.Spec.RetryConstraint == nil {
 		return nil
 	}
-	v, _ := json.Marshal(x.p.Spec.RetryConstraint)
+	v, _ := json.Marshal(x.p.Spec.RetryConstraint) //nolint:errcheck // an API type always encodes
 	return []viewsv1a1.EffectivePolicyField{{
 		Field:  "retryConstraint",
 		Source: fmt.Sprintf("%s/%s (XBackendTrafficPolicy, backend %s)", x.p.Namespace, x.p.Name, be.cfg.Name),

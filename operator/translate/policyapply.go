@@ -416,7 +416,7 @@ func effectiveFields(ms ...merged) []viewsv1a1.EffectivePolicyField {
 	for _, m := range ms {
 		for _, path := range sortedKeys(m) {
 			f := m[path]
-			b, _ := json.Marshal(f.value)
+			b, _ := json.Marshal(f.value) //nolint:errcheck // values come from API types and config; they always encode
 			out = append(out, viewsv1a1.EffectivePolicyField{
 				Field:  path,
 				Source: source(f),

@@ -35,7 +35,7 @@ import (
 // by the route's identity and resourceVersion and by a fingerprint of every input that is
 // not a route (inputsEpoch). Objects without a resourceVersion (not read from an API
 // server) turn reuse off.
-func TranslateReusing(s *Snapshot, prev *Result) *Result {
+func TranslateReusing(s *Snapshot, prev *Result) *Result { //nolint:revive // the pair Translate/TranslateReusing reads better than Reusing
 	return translate(s, previousOf(prev))
 }
 
