@@ -196,8 +196,8 @@ func TestRenderHardensProxyPod(t *testing.T) {
 // TestRenderDisruptionBudgetAndAutoscaler covers when the budget and the autoscaler exist,
 // what they say, and that the Deployment leaves its replica count to the autoscaler.
 func TestRenderDisruptionBudgetAndAutoscaler(t *testing.T) {
-	hpa := func(min, max int32) *agwv1a1.AutoscalerSettings {
-		return &agwv1a1.AutoscalerSettings{MinReplicas: ptr.To(min), MaxReplicas: max}
+	hpa := func(lo, hi int32) *agwv1a1.AutoscalerSettings {
+		return &agwv1a1.AutoscalerSettings{MinReplicas: ptr.To(lo), MaxReplicas: hi}
 	}
 	pct := intstr.FromString("50%")
 	cases := []struct {
