@@ -112,8 +112,8 @@ func TestApplyBudgetAndAutoscaler(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mf := range dep.ManagedFields {
-		if mf.Manager == FieldManager && mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
-			t.Fatalf("%s still owns spec.replicas: %s", FieldManager, mf.FieldsV1.Raw)
+		if mf.Manager == FieldManager && mf.FieldsV1 != nil && strings.Contains(mf.FieldsV1.GetRawString(), `"f:replicas"`) {
+			t.Fatalf("%s still owns spec.replicas: %s", FieldManager, mf.FieldsV1.GetRawString())
 		}
 	}
 
