@@ -61,6 +61,7 @@ type RateLimit struct {
 // RateLimitUnit is the period Requests refers to.
 type RateLimitUnit string
 
+// The rate limit periods.
 const (
 	RateLimitSecond RateLimitUnit = "Second"
 	RateLimitMinute RateLimitUnit = "Minute"
