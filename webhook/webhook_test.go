@@ -59,7 +59,12 @@ func TestKubectlApplyThroughWebhook(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
 	waitForTLS(t, net.JoinHostPort(wio.LocalServingHost, fmt.Sprint(wio.LocalServingPort)))
 
 	apply := func(t *testing.T, doc string) (string, error) {
