@@ -81,7 +81,10 @@ func startAggregated(t *testing.T) *aggregated {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("views server: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 			t.Log("views server did not stop within 30s")
 		}
