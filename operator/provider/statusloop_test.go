@@ -33,7 +33,7 @@ type recorder struct {
 	idle chan int
 }
 
-func (r *recorder) write(ctx context.Context, _ *translate.Snapshot, res *translate.Result, full bool) error {
+func (r *recorder) write(_ context.Context, _ *translate.Snapshot, res *translate.Result, full bool) error {
 	if r.entered != nil {
 		r.entered <- struct{}{}
 	}
@@ -113,7 +113,12 @@ func startLoop(t *testing.T, r *recorder) *statusLoop {
 	l := newLoop(r)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { l.Start(ctx); close(done) }()
+	go func() {
+		defer close(done)
+		if err := l.Start(ctx); err != nil {
+			t.Errorf("status loop: %v", err)
+		}
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -276,7 +281,12 @@ func TestStatusLoopWritesHeldGatewaysWhenDue(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { l.Start(ctx); close(done) }()
+	go func() {
+		defer close(done)
+		if err := l.Start(ctx); err != nil {
+			t.Errorf("status loop: %v", err)
+		}
+	}()
 	defer func() { cancel(); <-done }()
 
 	res := &translate.Result{}
