@@ -112,7 +112,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunServesReloadsAndDrains(t *testing.T) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "backend")
 	}))
 	defer backend.Close()
@@ -202,7 +202,7 @@ backends:
 }
 
 func TestRunFromConfigStream(t *testing.T) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	backend := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer backend.Close()
 	port := freePort(t)
 	mk := func(header string) *config.Config {
@@ -290,7 +290,12 @@ func startStreamProxy(t *testing.T, snaps *configstream.Snapshots, auth configst
 	}
 	gs := grpc.NewServer(configstream.ServerOptions()...)
 	configstream.NewServer(snaps, auth, obs, nil).Register(gs)
-	go gs.Serve(ln)
+	go func() {
+		// Serve returns nil after Stop; anything else is a listener failure.
+		if err := gs.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(gs.Stop)
 
 	tokenFile := filepath.Join(t.TempDir(), "token")
