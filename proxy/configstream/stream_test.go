@@ -44,15 +44,15 @@ func (r *recorder) Connected(_ StreamID, n Node, running string) {
 	r.add("connected %s running=%s", n.Pod, running)
 }
 func (r *recorder) Heartbeat(StreamID, Node) {}
-func (r *recorder) Pushed(_ StreamID, n Node, p Push) {
+func (r *recorder) Pushed(_ StreamID, _ Node, p Push) {
 	kind := "whole"
 	if p.Delta {
 		kind = "delta"
 	}
 	r.add("pushed %s %s", p.Version, kind)
 }
-func (r *recorder) Acked(_ StreamID, n Node, v string)       { r.add("acked %s", v) }
-func (r *recorder) Nacked(_ StreamID, n Node, v, e string)   { r.add("nacked %s: %s", v, e) }
+func (r *recorder) Acked(_ StreamID, _ Node, v string)       { r.add("acked %s", v) }
+func (r *recorder) Nacked(_ StreamID, _ Node, v, e string)   { r.add("nacked %s: %s", v, e) }
 func (r *recorder) Disconnected(_ StreamID, n Node, _ error) { r.add("disconnected %s", n.Pod) }
 
 // waitFor waits until an event containing want was recorded.
@@ -150,7 +150,12 @@ func startServer(t *testing.T, addr string, snaps *Snapshots) *testServer {
 	rec := newRecorder()
 	g := grpc.NewServer(ServerOptions()...)
 	NewServer(snaps, tokenAuth, rec, nil).Register(g)
-	go g.Serve(ln)
+	go func() {
+		// Serve returns nil after Stop; anything else is a listener failure.
+		if err := g.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	ts := &testServer{addr: ln.Addr().String(), snaps: snaps, rec: rec, stop: g.Stop}
 	t.Cleanup(g.Stop)
 	return ts
@@ -206,7 +211,12 @@ func runClient(t *testing.T, c *Client, a *applier) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx, a.apply) }()
+	go func() {
+		defer close(done)
+		if err := c.Run(ctx, a.apply); err != nil {
+			t.Errorf("client Run: %v", err)
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
@@ -376,7 +386,12 @@ func runConfigClient(t *testing.T, c *Client, a *configs) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx, a.apply) }()
+	go func() {
+		defer close(done)
+		if err := c.Run(ctx, a.apply); err != nil {
+			t.Errorf("client Run: %v", err)
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
