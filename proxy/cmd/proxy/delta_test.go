@@ -85,15 +85,18 @@ func TestConfigStreamDeltasUnderLoad(t *testing.T) {
 	sp := startStreamProxy(t, snaps, configstream.AuthenticatorFunc(func(context.Context, string, configstream.Node) error { return nil }), obs)
 
 	get := func(c *http.Client, host string) (int, string, error) {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		if err != nil {
+			return 0, "", err
+		}
 		req.Host = host
 		resp, err := c.Do(req)
 		if err != nil {
 			return 0, "", err
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("X-Version"), nil
+		return resp.StatusCode, resp.Header.Get("X-Version"), err
 	}
 	var (
 		stop          atomic.Bool
