@@ -574,7 +574,7 @@ func Leftovers(stateDir string) []string {
 		}
 	}
 	if netns.GuardInstalled() {
-		out = append(out, "iptables chain "+netns.Chain)
+		out = append(out, "iptables chain "+netns.Chain+" or "+netns.LBChain)
 	}
 	if _, err := os.Stat(stateDir); err == nil {
 		out = append(out, "state dir "+stateDir)

@@ -36,6 +36,17 @@ type Config struct {
 // Chain is the iptables filter chain that guards forwarding.
 const Chain = "AGW-FORWARD"
 
+// LBChain is the iptables filter chain, jumped to first from OUTPUT and FORWARD, that refuses
+// packets still addressed to the LoadBalancer pool after kube-proxy's DNAT, that is to an
+// address no Service routes (yet). Without it such a packet goes onto the bridge, where nothing
+// answers ARP for a pool address: the connect fails with "no route to host" after the ARP
+// probes, and its conntrack entry (SYN_SENT, without NAT) stays for
+// nf_conntrack_tcp_timeout_syn_sent (120 s). A later connect that happens to reuse the source
+// port matches that entry and skips the DNAT kube-proxy has written since, so it fails the
+// same way. Refused here, the packet is dropped before conntrack confirms the entry: the
+// connect fails at once with "connection refused" and leaves nothing behind.
+const LBChain = "AGW-LB"
+
 // NamePrefix starts the name of every network namespace and veth the cluster creates, so
 // cleanup can find leftovers of a killed run.
 const NamePrefix = "agw-"
@@ -71,6 +82,9 @@ func SetupHost(c Config) (HostState, error) {
 		return st, err
 	}
 	if err := installGuard(c); err != nil {
+		return st, err
+	}
+	if err := installLBReject(c); err != nil {
 		return st, err
 	}
 	was, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
@@ -117,6 +131,43 @@ func removeGuard() {
 	_ = iptables("-X", Chain)
 }
 
+func installLBReject(c Config) error {
+	removeLBReject()
+	if c.LBCIDR == nil {
+		return nil
+	}
+	if err := iptables("-N", LBChain); err != nil {
+		return err
+	}
+	pool := (&net.IPNet{IP: c.LBCIDR.IP.Mask(c.LBCIDR.Mask), Mask: c.LBCIDR.Mask}).String()
+	rules := [][]string{
+		// The bridge's own address in the pool's subnet is a local address, not a Service.
+		{"-d", c.LBCIDR.IP.String() + "/32", "-j", "RETURN"},
+		{"-d", pool, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		{"-d", pool, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"},
+	}
+	for _, r := range rules {
+		if err := iptables(append([]string{"-A", LBChain}, r...)...); err != nil {
+			return err
+		}
+	}
+	for _, hook := range []string{"OUTPUT", "FORWARD"} {
+		if err := iptables("-I", hook, "1", "-j", LBChain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func removeLBReject() {
+	for _, hook := range []string{"OUTPUT", "FORWARD"} {
+		for iptables("-D", hook, "-j", LBChain) == nil {
+		}
+	}
+	_ = iptables("-F", LBChain)
+	_ = iptables("-X", LBChain)
+}
+
 // TeardownHost removes what SetupHost added: the guard chain, the bridge, and forwarding if it
 // was off before. Forwarding is switched back off before the guard goes away.
 func TeardownHost(c Config, st HostState) error {
@@ -127,6 +178,7 @@ func TeardownHost(c Config, st HostState) error {
 		}
 	}
 	if _, err := exec.LookPath("iptables"); err == nil {
+		removeLBReject()
 		removeGuard()
 	}
 	if linkExists(c.Bridge) {
@@ -137,9 +189,9 @@ func TeardownHost(c Config, st HostState) error {
 	return errors.Join(errs...)
 }
 
-// GuardInstalled reports whether the AGW-FORWARD chain exists.
+// GuardInstalled reports whether the AGW-FORWARD or the AGW-LB chain exists.
 func GuardInstalled() bool {
-	return iptables("-S", Chain) == nil
+	return iptables("-S", Chain) == nil || iptables("-S", LBChain) == nil
 }
 
 // PodNetwork is the network namespace of one pod.
