@@ -1,11 +1,13 @@
 package localcluster_test
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -71,6 +73,13 @@ func TestPolicyEndToEnd(t *testing.T) {
 	addr := strings.TrimSpace(k.must(t, "-n", policyNS, "get", "gateway", "policy", "-o", "jsonpath={.status.addresses[0].value}"))
 	if addr == "" {
 		t.Fatal("Programmed Gateway has no address")
+	}
+	// Programmed means the address is assigned and the proxy runs the config, not that
+	// kube-proxy routes the address yet.
+	routeCtx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := clustertest.WaitRoutes(routeCtx, net.JoinHostPort(addr, "80")); err != nil {
+		t.Fatal(err)
 	}
 	waitPolicyConfigLive(t, k)
 	t.Logf("Gateway %s serves every policy after %s", addr, time.Since(start).Round(time.Second))

@@ -11,7 +11,9 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -148,4 +150,29 @@ func Require(t testing.TB) *Cluster {
 		t.Skip(skipReason)
 	}
 	return current
+}
+
+// WaitRoutes waits until a TCP connection to hostport, a LoadBalancer address and port, is
+// accepted, or ctx ends. The allocator writes a Service's address, and the operator calls a
+// Gateway Programmed with it, before kube-proxy has written the rules that send the address
+// to the endpoints; until then the local cluster refuses connections to the address (see
+// netns.LBChain). kube-proxy replaces its rules in one iptables-restore, so once one
+// connection reaches an endpoint, the following ones do too.
+func WaitRoutes(ctx context.Context, hostport string) error {
+	var last error
+	for {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", hostport)
+		if err == nil {
+			return c.Close()
+		}
+		last = err
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s is not routed to an endpoint: %w", hostport, errors.Join(ctx.Err(), last))
+		case <-t.C:
+		}
+	}
 }
