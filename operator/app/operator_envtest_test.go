@@ -109,17 +109,26 @@ func TestOperatorEndToEnd(t *testing.T) {
 		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}
-	go pc.Run(ctx, func(c *config.Config) error {
-		for _, b := range c.Binds {
-			if b.Port == 9090 {
-				return errors.New("bind port-9090: address already in use")
-			}
+	ran := make(chan error, 1)
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("proxy client: %v", err)
 		}
-		mu.Lock()
-		got = c
-		mu.Unlock()
-		return nil
-	})
+	}()
+	go func() {
+		ran <- pc.Run(ctx, func(c *config.Config) error {
+			for _, b := range c.Binds {
+				if b.Port == 9090 {
+					return errors.New("bind port-9090: address already in use")
+				}
+			}
+			mu.Lock()
+			got = c
+			mu.Unlock()
+			return nil
+		})
+	}()
 	waitFor(t, "proxy receives the route", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
