@@ -115,7 +115,11 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second}
-	go adminSrv.Serve(ln)
+	go func() {
+		if err := adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server stopped serving", "error", err)
+		}
+	}()
 	defer adminSrv.Close()
 	if adminReady != nil {
 		adminReady <- ln.Addr()
