@@ -116,7 +116,9 @@ func relay(t *testing.T, raw string, flush bool) (string, error) {
 	be, px := pair(t)
 	cl, pc := pair(t)
 	go func() {
-		io.WriteString(be, raw)
+		if _, err := io.WriteString(be, raw); err != nil {
+			t.Error(err)
+		}
 		be.Close()
 	}()
 	src, dst := NewConn(px, 4<<10), NewConn(pc, 4<<10)
@@ -131,7 +133,9 @@ func relay(t *testing.T, raw string, flush bool) (string, error) {
 	}
 	dst.AppendResponseHead(&ResponseHead{Status: resp.Status, Header: resp.Header, Framing: framing})
 	err := RelayBody(dst, src, &resp, flush)
-	dst.Flush()
+	if ferr := dst.Flush(); err == nil {
+		err = ferr
+	}
 	pc.Close()
 	got, rerr := io.ReadAll(cl)
 	if rerr != nil {
@@ -334,7 +338,9 @@ func TestBodyReader(t *testing.T) {
 	read := func(raw string) (string, http.Header, error) {
 		be, px := pair(t)
 		go func() {
-			io.WriteString(be, raw)
+			if _, err := io.WriteString(be, raw); err != nil {
+				t.Error(err)
+			}
 			be.Close()
 		}()
 		c := NewConn(px, 4<<10)
