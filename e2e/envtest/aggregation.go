@@ -134,7 +134,10 @@ func RegisterAPIService(t testing.TB, env *Env, target APIServiceTarget) {
 		if err != nil {
 			return false, nil
 		}
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		conds, _, err := unstructured.NestedSlice(got.Object, "status", "conditions")
+		if err != nil {
+			return false, fmt.Errorf("%s status.conditions: %w", name, err)
+		}
 		for _, c := range conds {
 			m, _ := c.(map[string]any)
 			if m["type"] == "Available" {
