@@ -31,10 +31,11 @@ const (
 	// to apply.
 	HashAnnotation = "agentgateway.dev/desired-hash"
 
-	// Labels on every object the deployer makes. GatewayNameLabel is the label the Gateway
-	// API recommends (GEP-1762), so tools can find a Gateway's workload.
+	// NameLabel and the labels below are on every object the deployer makes, with
+	// ProxyLabelValue and ManagedByValue as values. GatewayNameLabel is the label the
+	// Gateway API recommends (GEP-1762), so tools can find a Gateway's workload.
 	NameLabel        = "app.kubernetes.io/name"
-	ProxyLabelValue  = "agentgateway-proxy"
+	ProxyLabelValue  = "agentgateway-proxy" //nolint:revive // documented with NameLabel above
 	ManagedByLabel   = "app.kubernetes.io/managed-by"
 	ManagedByValue   = "agentgateway-operator"
 	GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
