@@ -35,9 +35,16 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	stateDir := fs.String("state-dir", localcluster.DefaultStateDir(), "cluster state directory")
 	repoRoot := fs.String("repo-root", "", "agentgateway-go checkout (default: found from the working directory)")
-	_ = fs.Parse(os.Args[2:])
+	if err := fs.Parse(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if *repoRoot == "" {
-		wd, _ := os.Getwd()
+		wd, err := os.Getwd()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "working directory:", err)
+			os.Exit(2)
+		}
 		if r, err := localcluster.FindRepoRoot(wd); err == nil {
 			*repoRoot = r
 		}
@@ -62,8 +69,9 @@ func main() {
 		fmt.Println(localcluster.KubeconfigPath(*stateDir))
 	case "registry":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		if err := localcluster.RunRegistry(ctx, *stateDir); err != nil {
+		err := localcluster.RunRegistry(ctx, *stateDir)
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "registry: %v\n", err)
 			os.Exit(1)
 		}
