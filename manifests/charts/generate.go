@@ -23,9 +23,6 @@ const (
 	// KeepAnnotation keeps CRDs (and so every custom resource) when the CRD release is
 	// uninstalled.
 	KeepAnnotation = "helm.sh/resource-policy"
-	// devAppVersion is the appVersion of the charts in the tree; it is the image tag of the
-	// kustomize base. `make release` packages the charts with the release's version instead.
-	devAppVersion = "dev"
 )
 
 // Files are generated files keyed by their path relative to manifests/charts.
@@ -239,7 +236,7 @@ var blocks = map[string]blockFunc{
 		return fmt.Sprintf("{{- if ne .Values.logLevel \"info\" }}\n%s--log-level={{ .Values.logLevel }}\n{{- end }}", prefix), nil
 	},
 	// Extra labels go after the labels the base sets (a map key placeholder, see extraLabels).
-	tok("extraLabels"): func(prefix string, keyIndent int) (string, error) {
+	tok("extraLabels"): func(_ string, keyIndent int) (string, error) {
 		return fmt.Sprintf("{{- with .Values.extraLabels }}\n{{- toYaml . | nindent %d }}\n{{- end }}", keyIndent), nil
 	},
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -170,12 +169,3 @@ func (vs valueSet) readmeWithTable(readme []byte) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// paths lists the dotted paths, sorted (for tests).
-func (vs valueSet) paths() []string {
-	var p []string
-	for _, v := range vs.values {
-		p = append(p, v.path)
-	}
-	slices.Sort(p)
-	return p
-}
