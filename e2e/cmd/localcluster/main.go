@@ -77,8 +77,9 @@ func main() {
 		}
 	case "node":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		if err := localcluster.RunAgent(ctx, *stateDir); err != nil {
+		err := localcluster.RunAgent(ctx, *stateDir)
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "node agent: %v\n", err)
 			os.Exit(1)
 		}
