@@ -175,7 +175,8 @@ func (c *framingConn) release() {
 // scan looks for the end of the head, chunk line or trailer in held and
 // moves on to what follows it.
 func (c *framingConn) scan() {
-	for len(c.held) > 0 && !c.end && (c.state == inHead || c.state == inChunkLine || c.state == inTrailer) {
+	// One block per call: what follows it goes through feed again.
+	if len(c.held) > 0 && !c.end && (c.state == inHead || c.state == inChunkLine || c.state == inTrailer) {
 		var n int
 		switch c.state {
 		case inHead, inTrailer:
@@ -221,7 +222,6 @@ func (c *framingConn) scan() {
 		if !c.end && len(rest) > 0 {
 			c.feed(rest)
 		}
-		return
 	}
 }
 
