@@ -78,12 +78,21 @@ func TestResourceValue(t *testing.T) {
 }
 
 func TestAllocateIPRoundRobin(t *testing.T) {
-	_, gw, _ := net.ParseCIDR("10.244.0.1/24")
+	_, gw, err := net.ParseCIDR("10.244.0.1/24")
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw.IP = net.ParseIP("10.244.0.1").To4()
 	p := NewProvider(ProviderConfig{Network: netns.Config{GatewayCIDR: gw}}, nil)
-	a, _ := p.allocateIP("a")
+	a, err := p.allocateIP("a")
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.releaseIP(a)
-	b, _ := p.allocateIP("b")
+	b, err := p.allocateIP("b")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if a.String() != "10.244.0.2" || b.String() != "10.244.0.3" {
 		t.Fatalf("got %s then %s; want 10.244.0.2 then 10.244.0.3 (no immediate reuse)", a, b)
 	}
