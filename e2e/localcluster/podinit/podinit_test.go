@@ -28,7 +28,9 @@ func TestRemoveCreatedKeepsNonEmptyDirs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(keep, "user-file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	RemoveCreated(rec)
 	if _, err := os.Stat(a); !os.IsNotExist(err) {
 		t.Errorf("created dir %s left behind", a)
@@ -51,7 +53,7 @@ func TestProgramPathFollowsTheOpenedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	defer unix.Close(fd) //nolint:errcheck // an O_PATH descriptor: closing only releases it
 	if got := programPath(fd, prog); got != prog {
 		t.Errorf("path still names the program: got %q", got)
 	}
