@@ -61,8 +61,10 @@ type Socket struct {
 	Port  int
 }
 
-// LogDir and RunDir hold component logs and pid files.
+// LogDir holds component logs.
 func (c Config) LogDir() string { return filepath.Join(c.StateDir, "logs") }
+
+// RunDir holds component pid files.
 func (c Config) RunDir() string { return filepath.Join(c.StateDir, "run") }
 
 // PidFile is where the pid of a component is recorded.
