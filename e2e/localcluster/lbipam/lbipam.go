@@ -62,10 +62,13 @@ func Run(ctx context.Context, client kubernetes.Interface, pool Pool, logf func(
 			q.Add(k)
 		}
 	}
-	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, o any) { enqueue(o) },
-	})
+	}); err != nil {
+		logf("lbipam: watching Services: %v", err)
+		return
+	}
 	f.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
@@ -91,7 +94,10 @@ func Run(ctx context.Context, client kubernetes.Interface, pool Pool, logf func(
 }
 
 func assign(ctx context.Context, client kubernetes.Interface, list func(labels.Selector) ([]*corev1.Service, error), k string, pool Pool) error {
-	ns, name, _ := cache.SplitMetaNamespaceKey(k)
+	ns, name, err := cache.SplitMetaNamespaceKey(k)
+	if err != nil {
+		return err
+	}
 	all, err := list(labels.Everything())
 	if err != nil {
 		return err
