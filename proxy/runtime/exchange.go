@@ -24,6 +24,7 @@ type exchange struct {
 	sessionValid bool
 	reqCtx       context.Context // the request-timeout context, to tell 504 from 502
 	act          *cel.Activation // CEL variables, when the rule has traffic policies
+	body         *checkedBody    // a chunked HTTP/1.x request body (chunked.go)
 }
 
 type exchangeKey struct{}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,5 +154,60 @@ func TestFaultyFramingClosesConnection(t *testing.T) {
 				t.Errorf("%s, %s: the backend got %d requests, want %d", path, c.name, n, c.hits)
 			}
 		}
+	}
+}
+
+// TestInvalidChunkedBody: a chunked body whose first chunk line is
+// malformed is answered with 400 before the backend is contacted; one
+// that breaks after the backend request started aborts that request and
+// is answered with 400, not 502. Either way the connection closes.
+func TestInvalidChunkedBody(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	var hits atomic.Int64
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(b.Close)
+	fast, general := twoProxies(t, config.HTTPRouteRule{BackendRefs: to("b")}, be("b", b.Listener.Addr().String()))
+	head := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for i, port := range []int{fast, general} {
+		path := []string{"fast path", "general path"}[i]
+		for _, body := range []string{"zz\r\nabc\r\n0\r\n\r\n", "3\r\nabc\r\nzz\r\n\r\n", "3 x\r\nabc\r\n0\r\n\r\n", "3\nabc\r\n0\r\n\r\n"} {
+			got := responsesUntilClose(t, port, head+body+"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if !slices.Equal(got, []int{400}) {
+				t.Errorf("%s, body %q: responses %v, want [400]", path, body, got)
+			}
+		}
+		if n := hits.Load(); n != 0 {
+			t.Fatalf("%s: the backend got %d requests", path, n)
+		}
+		select {
+		case <-arrived:
+		default:
+		}
+
+		// The body breaks after the backend request started.
+		rc := dialRaw(t, port)
+		rc.send(head + "3\r\nabc\r\n")
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the request did not reach the backend", path)
+		}
+		rc.send("zz\r\n\r\n")
+		resp, body := rc.read("POST")
+		if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+			t.Errorf("%s, broken later: status %d, close %v: %s", path, resp.StatusCode, resp.Close, body)
+		}
+		hits.Store(0)
 	}
 }

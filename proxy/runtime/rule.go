@@ -194,6 +194,13 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			ex := exchangeFrom(r.Context())
+			if ex != nil && ex.body != nil && ex.body.broken.Load() {
+				// The client's chunked body broke off the backend
+				// request: the client's error, not the backend's.
+				env.log.Debug("request body aborted", "backend", backendName, "error", err)
+				badBody(w, r)
+				return
+			}
 			code, reason, msg := http.StatusBadGateway, "connect", ""
 			switch {
 			case errors.Is(err, upstream.ErrNoEndpoints):

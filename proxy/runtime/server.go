@@ -307,6 +307,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localError(rw, r, http.StatusBadRequest, "userinfo in the request target")
 		return
 	}
+	if !checkChunked(rw, r, ex) {
+		return
+	}
 	sanitize(r)
 	host := router.NormalizeHost(r.Host)
 	listenerName, routeKey := "", ""
