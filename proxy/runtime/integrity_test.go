@@ -17,7 +17,7 @@ import (
 // TestConnectionCannotRemoveGatewayHeaders: a client's Connection header
 // names hop-by-hop fields, which are removed from its request before the
 // gateway adds its own. A header the gateway sets (a rule's
-// RequestHeaderModifier, a JWT claim) must reach the backend even when
+// RequestHeaderModifier, a CEL transformation, a JWT claim) must reach the backend even when
 // the client names it in Connection, on the fast path and on net/http.
 func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 	a := startBackend(t, "a", false)
@@ -35,6 +35,9 @@ func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 							ClaimsToHeaders: []config.ClaimToHeader{{Claim: "sub", Header: "x-user"}}},
 					}},
 				}},
+				config.HTTPRouteRule{Matches: pathPrefix("/cel"), BackendRefs: to("a"), Traffic: &config.TrafficPolicy{Transformation: &config.Transformation{
+					Request: &config.TransformationRules{Set: []config.HeaderTransformation{{Name: "x-route", Value: `"cel"`}}},
+				}}},
 			)}})},
 			Backends: []config.Backend{be("a", a.addr)},
 		}
@@ -43,6 +46,7 @@ func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 	cases := []struct{ name, raw, field, want string }{
 		{"request header modifier", "GET /mod HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Internal\r\nX-Internal: client\r\n\r\n", "X-Internal", "gateway"},
 		{"request header modifier, Connection twice", "GET /mod HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: x-internal\r\n\r\n", "X-Internal", "gateway"},
+		{"cel transformation", "GET /cel HTTP/1.1\r\nHost: x\r\nConnection: X-Route\r\nX-Route: client\r\n\r\n", "X-Route", "cel"},
 		{"jwt claim to header", "GET /jwt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nConnection: x-user\r\nX-User: mallory\r\n\r\n", "X-User", "alice"},
 	}
 	onVariants(fast, general, func(i, port int) {
