@@ -115,7 +115,9 @@ spec:
 		eventually(t, "kubectl apply of a bad policy is rejected by the webhook", 60*time.Second, func() error {
 			out, err := kubectlErr("apply", "-f", badFile)
 			if err == nil {
-				kubectlErr("-n", "demo", "delete", "agentgatewaypolicy", "typo")
+				if dout, derr := kubectlErr("-n", "demo", "delete", "agentgatewaypolicy", "typo"); derr != nil {
+					return fmt.Errorf("admitted: %s (and deleting it failed: %v: %s)", out, derr, dout)
+				}
 				return fmt.Errorf("admitted: %s", out)
 			}
 			if !strings.Contains(out, `spec.traffic.authorization.rules[0]: Invalid value`) || !strings.Contains(out, "did you mean 'request.headers'") {
@@ -127,10 +129,17 @@ spec:
 
 	t.Run("policy that bypassed the webhook fails closed", func(t *testing.T) {
 		kubectl(t, "delete", "validatingwebhookconfiguration", "agentgateway-validation")
-		t.Cleanup(func() { kubectlErr("apply", "--server-side", "-k", filepath.Join(root, "manifests", "operator")) })
+		t.Cleanup(func() {
+			if out, err := kubectlErr("apply", "--server-side", "-k", filepath.Join(root, "manifests", "operator")); err != nil {
+				t.Errorf("restoring the operator manifests: %v: %s", err, out)
+			}
+		})
 		kubectl(t, "apply", "-f", badFile)
 		eventually(t, "policy status Accepted=False/Invalid", 30*time.Second, func() error {
-			out, _ := kubectlErr("-n", "demo", "get", "agentgatewaypolicy", "typo", "-o", `jsonpath={.status.ancestors[0].conditions[?(@.type=="Accepted")].reason}`)
+			out, err := kubectlErr("-n", "demo", "get", "agentgatewaypolicy", "typo", "-o", `jsonpath={.status.ancestors[0].conditions[?(@.type=="Accepted")].reason}`)
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
 			if strings.TrimSpace(out) != "Invalid" {
 				return fmt.Errorf("Accepted reason %q", out)
 			}
@@ -159,8 +168,14 @@ spec:
 		// The proxy acks asynchronously, and a later event (an EndpointSlice
 		// or status update) may publish a newer version; both views converge.
 		eventually(t, "proxystatus shows a connected proxy on the effectiveconfig version", 30*time.Second, func() error {
-			ps, _ := kubectlErr("get", "proxystatus", "-n", "demo", "-o", "jsonpath={.items[*].connected} {.items[*].ackedVersion}")
-			ver, _ := kubectlErr("-n", "demo", "get", "effectiveconfig", "demo", "-o", "jsonpath={.version}")
+			ps, err := kubectlErr("get", "proxystatus", "-n", "demo", "-o", "jsonpath={.items[*].connected} {.items[*].ackedVersion}")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, ps)
+			}
+			ver, err := kubectlErr("-n", "demo", "get", "effectiveconfig", "demo", "-o", "jsonpath={.version}")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, ver)
+			}
 			ver = strings.TrimSpace(ver)
 			if ver == "" || !strings.HasPrefix(ps, "true ") || !strings.Contains(ps, ver) {
 				return fmt.Errorf("proxystatus %q, effectiveconfig version %q", ps, ver)
