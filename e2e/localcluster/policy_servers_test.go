@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"math/big"
@@ -48,7 +49,11 @@ func serveOnBridge(t testing.TB, h http.Handler, tlsConf *tls.Config) int {
 		srv.TLSConfig = tlsConf
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	go srv.Serve(ln)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().(*net.TCPAddr).Port
 }
@@ -108,10 +113,14 @@ func (b *hostBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, _ := io.ReadAll(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Backend-Secret", "s3cr3t")
-	json.NewEncoder(w).Encode(echoed{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Headers: r.Header, Body: string(body), Attempt: attempt})
+	json.NewEncoder(w).Encode(echoed{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Headers: r.Header, Body: string(body), Attempt: attempt}) //nolint:errcheck // the test client decodes this and fails on a cut-off body
 }
 
 func (b *hostBackend) attemptsOf(key string) int {
@@ -197,7 +206,7 @@ func (j *jwtIssuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 	}}}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(doc)
+	json.NewEncoder(w).Encode(doc) //nolint:errcheck // the test client decodes this and fails on a cut-off body
 }
 
 // token signs claims (iss, iat and a 10 minute exp are added unless set).
@@ -216,8 +225,14 @@ func (j *jwtIssuer) sign(t testing.TB, key *rsa.PrivateKey, claims map[string]an
 	for k, v := range claims {
 		c[k] = v
 	}
-	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": j.kid})
-	body, _ := json.Marshal(c)
+	hdr, err := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": j.kid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	signed := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(body)
 	sum := sha256.Sum256([]byte(signed))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
@@ -249,7 +264,10 @@ func newTestCA(t testing.TB, cn string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
 }
 
@@ -303,7 +321,7 @@ func serveMTLSBackend(t testing.TB, serverCert, serverKey string, clientCA *test
 			info.ClientCN = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(info)
+		json.NewEncoder(w).Encode(info) //nolint:errcheck // the test client decodes this and fails on a cut-off body
 	})
 	return serveOnBridge(t, h, conf)
 }
@@ -332,7 +350,12 @@ func (s *extAuthGRPCServer) serve(t testing.TB) int {
 	}
 	srv := grpc.NewServer()
 	authv3.RegisterAuthorizationServer(srv, s)
-	go srv.Serve(ln)
+	go func() {
+		// Serve returns nil after Stop; anything else is a listener failure.
+		if err := srv.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(srv.Stop)
 	return ln.Addr().(*net.TCPAddr).Port
 }
