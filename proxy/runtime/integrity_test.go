@@ -17,11 +17,16 @@ import (
 // TestConnectionCannotRemoveGatewayHeaders: a client's Connection header
 // names hop-by-hop fields, which are removed from its request before the
 // gateway adds its own. A header the gateway sets (a rule's
-// RequestHeaderModifier, a CEL transformation, a JWT claim) must reach the backend even when
-// the client names it in Connection, on the fast path and on net/http.
+// RequestHeaderModifier, a CEL transformation, ext-auth, a JWT claim)
+// must reach the backend even when the client names it in Connection, on
+// the fast path and on net/http.
 func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 	a := startBackend(t, "a", false)
 	signer := newSigner(t, "k1")
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Authz-User", "authz")
+	}))
+	t.Cleanup(authz.Close)
 	fast, general := twoProxiesFor(t, func(port int) *config.Config {
 		return &config.Config{
 			Version: "1",
@@ -38,8 +43,11 @@ func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 				config.HTTPRouteRule{Matches: pathPrefix("/cel"), BackendRefs: to("a"), Traffic: &config.TrafficPolicy{Transformation: &config.Transformation{
 					Request: &config.TransformationRules{Set: []config.HeaderTransformation{{Name: "x-route", Value: `"cel"`}}},
 				}}},
+				config.HTTPRouteRule{Matches: pathPrefix("/ext"), BackendRefs: to("a"), Traffic: &config.TrafficPolicy{
+					ExtAuth: &config.ExtAuth{Backend: "authz", AllowedUpstreamHeaders: []string{"x-authz-user"}},
+				}},
 			)}})},
-			Backends: []config.Backend{be("a", a.addr)},
+			Backends: []config.Backend{be("a", a.addr), be("authz", authz.Listener.Addr().String())},
 		}
 	})
 	token := signer.sign(t, "ES256", map[string]any{"iss": "https://issuer.example.com", "sub": "alice", "exp": time.Now().Unix() + 600})
@@ -47,6 +55,7 @@ func TestConnectionCannotRemoveGatewayHeaders(t *testing.T) {
 		{"request header modifier", "GET /mod HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Internal\r\nX-Internal: client\r\n\r\n", "X-Internal", "gateway"},
 		{"request header modifier, Connection twice", "GET /mod HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: x-internal\r\n\r\n", "X-Internal", "gateway"},
 		{"cel transformation", "GET /cel HTTP/1.1\r\nHost: x\r\nConnection: X-Route\r\nX-Route: client\r\n\r\n", "X-Route", "cel"},
+		{"ext-auth header", "GET /ext HTTP/1.1\r\nHost: x\r\nConnection: x-authz-user\r\nX-Authz-User: client\r\n\r\n", "X-Authz-User", "authz"},
 		{"jwt claim to header", "GET /jwt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nConnection: x-user\r\nX-User: mallory\r\n\r\n", "X-User", "alice"},
 	}
 	onVariants(fast, general, func(i, port int) {
