@@ -44,7 +44,9 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 	deleted := false
 	defer func() {
 		if !deleted {
-			_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+			if err := cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("deleting namespace %s: %v", ns, err)
+			}
 		}
 	}()
 
@@ -144,13 +146,19 @@ func TestEchoDeploymentEndToEnd(t *testing.T) {
 		t.Fatalf("LoadBalancer address never assigned: %v", err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+lbIP+":8080/by-lb", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+lbIP+":8080/by-lb", nil)
+		if err != nil {
+			return false, err
+		}
 		resp, err := (&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
 		if err != nil {
 			return false, nil
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, nil // retried: the body was cut off
+		}
 		return strings.Contains(string(b), ns), nil
 	})
 	if err != nil {
@@ -298,9 +306,16 @@ func waitReadyPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 		return len(ready) == n, nil
 	})
 	if err != nil {
-		l, _ := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		l, lerr := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		if lerr != nil {
+			t.Logf("listing pods for the report: %v", lerr)
+			l = &corev1.PodList{}
+		}
 		for _, p := range l.Items {
-			b, _ := json.MarshalIndent(p.Status, "", "  ")
+			b, merr := json.MarshalIndent(p.Status, "", "  ")
+			if merr != nil {
+				t.Logf("pod %s status: %v", p.Name, merr)
+			}
 			t.Logf("pod %s status: %s", p.Name, b)
 		}
 		t.Fatalf("%d Ready pods %q in %s: %v", n, selector, ns, err)
@@ -310,14 +325,20 @@ func waitReadyPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 
 func httpGet(ctx context.Context, t *testing.T, url string) []byte {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
 	}
