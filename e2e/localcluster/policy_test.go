@@ -49,7 +49,9 @@ func TestPolicyEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		// AGW_KEEP_POLICY_E2E=1 keeps the namespace to look at after a failure.
 		if os.Getenv("AGW_KEEP_POLICY_E2E") == "" {
-			k.run("delete", "namespace", policyNS, "--wait=false")
+			if out, err := k.run("delete", "namespace", policyNS, "--wait=false"); err != nil {
+				t.Errorf("deleting namespace %s: %v: %s", policyNS, err, out)
+			}
 		}
 	})
 
@@ -116,8 +118,10 @@ func resetPolicyNamespace(t *testing.T, k kctl) {
 	if _, err := k.run("get", "namespace", policyNS); err != nil {
 		return
 	}
-	// It may be terminating already (cleanup does not wait).
-	k.run("delete", "namespace", policyNS, "--wait=false")
+	// It may be terminating already (cleanup does not wait), or gone since the get.
+	if out, err := k.run("delete", "namespace", policyNS, "--wait=false"); err != nil && !strings.Contains(out, "NotFound") && !strings.Contains(out, "not found") {
+		t.Fatalf("deleting namespace %s: %v: %s", policyNS, err, out)
+	}
 	if out, err := k.run("wait", "--for=delete", "namespace/"+policyNS, "--timeout=120s"); err != nil && !strings.Contains(out, "NotFound") && !strings.Contains(out, "not found") {
 		t.Fatalf("namespace %s left by an earlier run is not going away: %v: %s", policyNS, err, out)
 	}
@@ -584,7 +588,10 @@ func testAPIKey(t *testing.T, gw *gwClient) {
 func testBasicAuth(t *testing.T, gw *gwClient) {
 	const h = "basic.policy.test"
 	basic := func(user, pass string) map[string]string {
-		r, _ := http.NewRequest("GET", "/", nil)
+		r, err := http.NewRequest("GET", "/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		r.SetBasicAuth(user, pass)
 		return map[string]string{"Authorization": r.Header.Get("Authorization")}
 	}
@@ -901,7 +908,7 @@ func testEffectiveConfig(t *testing.T, k kctl) {
 			break
 		}
 	}
-	if routes, _ := strconv.Atoi(row[3]); row[0] != "policy" || routes < len(wantPolicyFields) || row[4] == "0" || row[6] != "1/1" {
+	if routes, err := strconv.Atoi(row[3]); err != nil || row[0] != "policy" || routes < len(wantPolicyFields) || row[4] == "0" || row[6] != "1/1" {
 		t.Errorf("kubectl get effectiveconfig table row %q: want Gateway policy, at least %d routes, policies, one proxy synced (1/1)", row, len(wantPolicyFields))
 	}
 	// Secret material is redacted.
