@@ -27,6 +27,7 @@ verify: ## Fail if generated code is stale, code is unformatted, vet or lint com
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	hack/lint.sh
 	hack/commit-check.sh
 
 .PHONY: chart
