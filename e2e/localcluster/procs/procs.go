@@ -43,7 +43,7 @@ func Start(s Spec) (*os.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log for %s: %w", s.Name, err)
 	}
-	defer logf.Close()
+	defer logf.Close() //nolint:errcheck // the child has its own descriptor; this copy only needs releasing
 	cmd := exec.Command(s.Path, s.Args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	cmd.Dir = s.Dir
@@ -57,13 +57,13 @@ func Start(s Spec) (*os.Process, error) {
 	}
 	if s.PidPath != "" {
 		if err := WritePidFile(s.PidPath, cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
+			_ = cmd.Process.Kill() //nolint:errcheck // the pid-file error is the one to report
 			return nil, err
 		}
 	}
 	// Reap in the background so a process that dies while we still run does not linger as a
 	// zombie that Alive would report as running.
-	go func() { _ = cmd.Wait() }()
+	go func() { _ = cmd.Wait() }() //nolint:errcheck // reaping only: the exit status of a background process is for its supervisor (Alive) to see
 	return cmd.Process, nil
 }
 
@@ -154,17 +154,17 @@ func StopGroup(pid int, grace time.Duration) {
 	if pid <= 0 {
 		return
 	}
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	_ = syscall.Kill(-pid, syscall.SIGTERM) //nolint:errcheck // ESRCH, a group already gone, is the goal
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		if !Alive(pid) {
 			// The leader is gone; kill stragglers left in its group.
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // ESRCH, a group already gone, is the goal
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // ESRCH, a group already gone, is the goal
 	for i := 0; i < 100 && Alive(pid); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
