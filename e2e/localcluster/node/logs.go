@@ -34,7 +34,7 @@ func (r *podRun) logs(ctx context.Context, ctr string, opts api.ContainerLogOpts
 	}
 	if opts.Tail > 0 {
 		if err := seekTail(f, opts.Tail); err != nil {
-			f.Close()
+			f.Close() //nolint:errcheck // read only: the seek error is the one to report
 			return nil, err
 		}
 	}

@@ -290,8 +290,8 @@ func (p *Provider) PortForward(ctx context.Context, namespace, podName string, p
 	}
 	defer conn.Close()
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }() //nolint:errcheck // a copy ends when either side goes; the forward is over then
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }() //nolint:errcheck // a copy ends when either side goes; the forward is over then
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -302,7 +302,7 @@ func (p *Provider) PortForward(ctx context.Context, namespace, podName string, p
 // PidFiles lists the pid files of every container process under podsDir, for `down` after
 // the agent died.
 func PidFiles(podsDir string) []string {
-	m, _ := filepath.Glob(filepath.Join(podsDir, "*", "pids", "*.pid"))
+	m, _ := filepath.Glob(filepath.Join(podsDir, "*", "pids", "*.pid")) //nolint:errcheck // the pattern is fixed and valid: Glob fails only on a bad pattern
 	sort.Strings(m)
 	return m
 }
