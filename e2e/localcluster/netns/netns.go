@@ -125,10 +125,11 @@ func installGuard(c Config) error {
 }
 
 func removeGuard() {
-	for iptables("-D", "FORWARD", "-j", Chain) == nil {
+	// -D removes one jump per call: repeat until none is left.
+	for iptables("-D", "FORWARD", "-j", Chain) == nil { //nolint:revive // empty-block: the condition does the work
 	}
-	_ = iptables("-F", Chain)
-	_ = iptables("-X", Chain)
+	_ = iptables("-F", Chain) //nolint:errcheck // best-effort teardown: the chain may be gone already
+	_ = iptables("-X", Chain) //nolint:errcheck // best-effort teardown: the chain may be gone already
 }
 
 func installLBReject(c Config) error {
@@ -161,11 +162,12 @@ func installLBReject(c Config) error {
 
 func removeLBReject() {
 	for _, hook := range []string{"OUTPUT", "FORWARD"} {
-		for iptables("-D", hook, "-j", LBChain) == nil {
+		// -D removes one jump per call: repeat until none is left.
+		for iptables("-D", hook, "-j", LBChain) == nil { //nolint:revive // empty-block: the condition does the work
 		}
 	}
-	_ = iptables("-F", LBChain)
-	_ = iptables("-X", LBChain)
+	_ = iptables("-F", LBChain) //nolint:errcheck // best-effort teardown: the chain may be gone already
+	_ = iptables("-X", LBChain) //nolint:errcheck // best-effort teardown: the chain may be gone already
 }
 
 // TeardownHost removes what SetupHost added: the guard chain, the bridge, and forwarding if it
@@ -216,7 +218,7 @@ func NamesFor(uid string) (netnsName, veth string) {
 func CreatePod(c Config, uid string, podIP net.IP) (PodNetwork, error) {
 	name, veth := NamesFor(uid)
 	p := PodNetwork{Name: name, Veth: veth, IP: podIP}
-	_ = DeletePod(p)
+	_ = DeletePod(p) //nolint:errcheck // leftovers of an earlier run, if any; usually there are none
 	ones, _ := c.GatewayCIDR.Mask.Size()
 	steps := [][]string{
 		{"netns", "add", name},
@@ -229,7 +231,7 @@ func CreatePod(c Config, uid string, podIP net.IP) (PodNetwork, error) {
 	}
 	for _, s := range steps {
 		if err := ip(s...); err != nil {
-			_ = DeletePod(p)
+			_ = DeletePod(p) //nolint:errcheck // the create error is the one to report
 			return p, fmt.Errorf("create network of pod %s: %w", uid, err)
 		}
 	}
@@ -254,14 +256,22 @@ func DeletePod(p PodNetwork) error {
 
 // Leftovers lists network namespaces and links the cluster created that still exist.
 func Leftovers(c Config) (namespaces, links []string) {
-	out, _ := exec.Command("ip", "netns", "list").Output()
+	// A list that cannot be read must not read as "nothing left": the failure is reported
+	// as a leftover, so callers that check for none fail.
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		namespaces = append(namespaces, fmt.Sprintf("(ip netns list failed: %v)", err))
+	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 && strings.HasPrefix(f[0], NamePrefix) {
 			namespaces = append(namespaces, f[0])
 		}
 	}
-	out, _ = exec.Command("ip", "-o", "link", "show").Output()
+	out, err = exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		links = append(links, fmt.Sprintf("(ip link show failed: %v)", err))
+	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
