@@ -69,6 +69,26 @@ func Main(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
 		return 1
 	}
+	// `go test ./...` runs test binaries in parallel, and the machine holds one cluster: each
+	// binary that starts one waits for the previous one to be down. The kernel drops the lock
+	// when the process exits.
+	if err := os.MkdirAll(localcluster.CacheDir(), 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
+		return 1
+	}
+	lock, err := os.OpenFile(filepath.Join(localcluster.CacheDir(), "cluster.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
+		return 1
+	}
+	defer lock.Close() //nolint:errcheck // closing releases the lock; nothing was written
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: waiting for another test binary's local cluster to go down (%s)\n", lock.Name())
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: lock %s: %v\n", lock.Name(), err)
+			return 1
+		}
+	}
 	agent := filepath.Join(localcluster.CacheDir(), "bin", "localcluster")
 	fmt.Fprintln(os.Stderr, "clustertest: building the localcluster CLI...")
 	build := exec.Command("go", "build", "-o", agent, "./e2e/cmd/localcluster")
