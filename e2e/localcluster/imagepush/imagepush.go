@@ -174,3 +174,44 @@ func commitTime(repoRoot string) (time.Time, error) {
 	}
 	return time.Unix(s, 0).UTC(), nil
 }
+
+// PushVersion pushes the image of the program at imagePath ("/operator", "/proxy"), from the
+// binary Push last built, again under ref with the org.opencontainers.image.version label set
+// to version: the same program in an image with another digest, as a release of a changed
+// tree has. It returns the digest of the pushed index.
+func PushVersion(ctx context.Context, o Options, imagePath, version, ref string) (string, error) {
+	var src *Source
+	for i := range Sources {
+		if Sources[i].Path == imagePath {
+			src = &Sources[i]
+		}
+	}
+	if src == nil {
+		return "", fmt.Errorf("no image source for %s", imagePath)
+	}
+	bin := BinaryPath(o.CacheDir, imagePath)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("binary of %s (built by Push): %w", imagePath, err)
+	}
+	created, err := commitTime(o.RepoRoot)
+	if err != nil {
+		return "", err
+	}
+	idx, err := assemble.Index(assemble.Image{
+		Path:     imagePath,
+		Binaries: []assemble.Binary{{Platform: "linux/" + runtime.GOARCH, Source: bin}},
+		Meta:     assemble.Metadata{Source: src.URL, Version: version, Created: created},
+	})
+	if err != nil {
+		return "", fmt.Errorf("assemble %s: %w", imagePath, err)
+	}
+	target, err := o.Mirrors.Rewrite(ref)
+	if err != nil {
+		return "", err
+	}
+	d, err := publish.Push(ctx, idx, target.String(), true)
+	if err != nil {
+		return "", err
+	}
+	return d.DigestStr(), nil
+}
