@@ -87,7 +87,7 @@ func run(args []string) error {
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("join netns %s: %w", s.NetNS, err)
 		}
-		unix.Close(fd)
+		unix.Close(fd) //nolint:errcheck // a namespace descriptor: closing only releases it
 	}
 	if len(s.Sysctls) > 0 {
 		if s.NetNS == "" {
@@ -174,7 +174,7 @@ func runInImage(s *Spec) error {
 		if err := bind(sources[i], m, nil); err != nil {
 			return err
 		}
-		unix.Close(sources[i])
+		unix.Close(sources[i]) //nolint:errcheck // a mount source descriptor: closing only releases it
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
@@ -237,8 +237,12 @@ func bind(source int, m Mount, record io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("create mount point %s: %w", m.Target, err)
 			}
-			f.Close()
-			appendRecord(record, m.Target)
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("create mount point %s: %w", m.Target, err)
+			}
+			if err := appendRecord(record, m.Target); err != nil {
+				return err
+			}
 		}
 	}
 	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", source), m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -265,15 +269,22 @@ func mkdirAll(dir string, record io.Writer) error {
 		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("create mount point %s: %w", missing[i], err)
 		}
-		appendRecord(record, missing[i])
+		if err := appendRecord(record, missing[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func appendRecord(record io.Writer, path string) {
+// appendRecord notes path as created; a path missing from the record would be left behind
+// by RemoveCreated, so a failed write is an error.
+func appendRecord(record io.Writer, path string) error {
 	if record != nil {
-		fmt.Fprintln(record, path)
+		if _, err := fmt.Fprintln(record, path); err != nil {
+			return fmt.Errorf("record created path %s: %w", path, err)
+		}
 	}
+	return nil
 }
 
 // RemoveCreated removes the mount points listed in record (deepest first, only when empty),
@@ -296,11 +307,11 @@ func RemoveCreated(record string) {
 	for _, p := range paths {
 		if fi, err := os.Lstat(p); err == nil {
 			if fi.IsDir() {
-				_ = os.Remove(p) // fails, harmlessly, when not empty
+				_ = os.Remove(p) //nolint:errcheck // fails, harmlessly, when not empty
 			} else if fi.Mode().IsRegular() && fi.Size() == 0 {
-				_ = os.Remove(p)
+				_ = os.Remove(p) //nolint:errcheck // best effort, like the directories above
 			}
 		}
 	}
-	_ = os.Remove(record)
+	_ = os.Remove(record) //nolint:errcheck // best effort: the record has served its purpose
 }
