@@ -452,13 +452,16 @@ func (r *podRun) runOnce(cr *ctrRun, img pulled) (int, error) {
 	}
 	r.mu.Unlock()
 	specPath := filepath.Join(r.dir, c.Name+".spec.json")
-	b, _ := json.Marshal(spec)
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return -1, fmt.Errorf("encode spec of container %s: %w", c.Name, err)
+	}
 	if err := os.WriteFile(specPath, b, 0o600); err != nil {
 		return -1, err
 	}
 	logPath := r.logPath(c.Name)
 	if _, err := os.Stat(logPath); err == nil {
-		_ = os.Rename(logPath, r.previousLogPath(c.Name))
+		_ = os.Rename(logPath, r.previousLogPath(c.Name)) //nolint:errcheck // keeping the previous log (logs --previous) is best effort
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -473,11 +476,11 @@ func (r *podRun) runOnce(cr *ctrRun, img pulled) (int, error) {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: flags, Pdeathsig: 0}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		logf.Close() //nolint:errcheck // nothing was written through it
 		r.setTerminatedWaiting(cr, "StartError", err)
 		return -1, err
 	}
-	logf.Close()
+	logf.Close() //nolint:errcheck // the child has its own descriptor; this copy only needs releasing
 	pidFile := filepath.Join(r.dir, "pids", c.Name+".pid")
 	_ = procs.WritePidFile(pidFile, cmd.Process.Pid)
 	exited := make(chan struct{})
@@ -516,7 +519,7 @@ func (r *podRun) runOnce(cr *ctrRun, img pulled) (int, error) {
 	}
 	close(exited)
 	stopProbes()
-	_ = os.Remove(pidFile)
+	_ = os.Remove(pidFile) //nolint:errcheck // a stale pid file names a dead process; down checks its start time
 	code := cmd.ProcessState.ExitCode()
 	reason := "Completed"
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
