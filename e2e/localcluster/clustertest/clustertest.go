@@ -63,7 +63,11 @@ func Main(m *testing.M) int {
 		skipReason = "the local cluster needs root (network namespaces, bridge, iptables)"
 		return m.Run()
 	}
-	wd, _ := os.Getwd()
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
+		return 1
+	}
 	root, err := localcluster.FindRepoRoot(wd)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "clustertest: %v\n", err)
