@@ -157,7 +157,11 @@ func CacheDir() string {
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "agentgateway-go")
 	}
-	home, _ := os.UserHomeDir()
+	home, err := os.UserHomeDir()
+	if err != nil {
+		// No $HOME: a cache beside the other temporary files beats a relative path.
+		return filepath.Join(os.TempDir(), "agentgateway-go")
+	}
 	return filepath.Join(home, ".cache", "agentgateway-go")
 }
 
@@ -195,14 +199,23 @@ func KubeconfigPath(stateDir string) string {
 	return certs.PathsIn(filepath.Join(stateDir, "pki")).AdminKubeconfig
 }
 
+// mustCIDR parses one of the package's CIDR constants; a bad one is a programming error.
+func mustCIDR(s string) (net.IP, *net.IPNet) {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		panic(fmt.Sprintf("localcluster: CIDR constant %q: %v", s, err))
+	}
+	return ip, n
+}
+
 func netConfig() netns.Config {
-	_, gw, _ := net.ParseCIDR(GatewayCIDR)
+	_, gw := mustCIDR(GatewayCIDR)
 	gw.IP = NodeIP
-	lbIP, lb, _ := net.ParseCIDR(LBCIDR)
+	lbIP, lb := mustCIDR(LBCIDR)
 	lb.IP = lbIP
 	var guard []*net.IPNet
 	for _, c := range []string{ClusterCIDR, ServiceCIDR, LBCIDR} {
-		_, n, _ := net.ParseCIDR(c)
+		_, n := mustCIDR(c)
 		guard = append(guard, n)
 	}
 	return netns.Config{Bridge: Bridge, GatewayCIDR: gw, LBCIDR: lb, GuardCIDRs: guard}
@@ -221,7 +234,7 @@ func cpConfig(stateDir, binDir, coredns string) controlplane.Config {
 }
 
 func (o Options) logf(format string, args ...any) {
-	fmt.Fprintf(o.Out, "localcluster: "+format+"\n", args...)
+	fmt.Fprintf(o.Out, "localcluster: "+format+"\n", args...) //nolint:errcheck // progress output; nowhere else to report to
 }
 
 // Up starts the cluster and returns once the node is Ready. A running healthy cluster is
@@ -244,8 +257,12 @@ func Up(ctx context.Context, o Options) error {
 		}
 	} else if nss, links := netns.Leftovers(netConfig()); len(nss)+len(links) > 0 {
 		o.logf("removing leftover namespaces/links %v %v", nss, links)
-		_ = netns.CleanupAll(netConfig())
-		_ = netns.TeardownHost(netConfig(), netns.HostState{})
+		if err := netns.CleanupAll(netConfig()); err != nil {
+			o.logf("removing leftover namespaces: %v", err)
+		}
+		if err := netns.TeardownHost(netConfig(), netns.HostState{}); err != nil {
+			o.logf("removing leftover host network setup: %v", err)
+		}
 	}
 	if o.RepoRoot == "" || o.AgentBinary == "" {
 		return errors.New("localcluster.Up needs RepoRoot and AgentBinary")
@@ -376,7 +393,10 @@ func kubeBinaries(ctx context.Context, o Options) (string, error) {
 }
 
 func writeState(dir string, st state) error {
-	b, _ := json.MarshalIndent(st, "", "  ")
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode cluster state: %w", err)
+	}
 	return os.WriteFile(filepath.Join(dir, "state.json"), b, 0o644)
 }
 
@@ -386,7 +406,8 @@ func readState(dir string) (state, error) {
 	if err != nil {
 		return st, err
 	}
-	return st, json.Unmarshal(b, &st)
+	err = json.Unmarshal(b, &st)
+	return st, err
 }
 
 // Client returns a clientset for the cluster in stateDir.
@@ -446,7 +467,11 @@ func waitNodeReady(ctx context.Context, c kubernetes.Interface, agentPid string,
 				}
 			}
 		}
-		if pid, _ := procs.ReadPidFile(agentPid); pid == 0 {
+		pid, err := procs.ReadPidFile(agentPid)
+		if err != nil {
+			return err
+		}
+		if pid == 0 {
 			return errors.New("node agent exited before the node became Ready")
 		}
 		select {
@@ -461,7 +486,11 @@ func waitNodeReady(ctx context.Context, c kubernetes.Interface, agentPid string,
 func Healthy(ctx context.Context, stateDir string) error {
 	cp := cpConfig(stateDir, "", "")
 	for _, n := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", registryComponent, agentComponent} {
-		if pid, _ := procs.ReadPidFile(cp.PidFile(n)); pid == 0 {
+		pid, err := procs.ReadPidFile(cp.PidFile(n))
+		if err != nil {
+			return err
+		}
+		if pid == 0 {
 			return fmt.Errorf("%s is not running", n)
 		}
 	}
@@ -527,7 +556,9 @@ func Down(o Options) error {
 	podinit.RemoveCreated(filepath.Join(o.StateDir, "created-dirs"))
 	// Keep the component logs of the last cluster for post-mortems (CI uploads them).
 	last := LastLogsDir()
-	_ = os.RemoveAll(last)
+	if err := os.RemoveAll(last); err != nil {
+		o.logf("removing the previous cluster's logs: %v", err)
+	}
 	if err := os.Rename(filepath.Join(o.StateDir, "logs"), last); err == nil {
 		o.logf("component logs kept in %s", last)
 	}
@@ -552,7 +583,10 @@ func Leftovers(stateDir string) []string {
 	var out []string
 	cp := cpConfig(stateDir, "", "")
 	for _, n := range stopOrder {
-		if pid, _ := procs.ReadPidFile(cp.PidFile(n)); pid != 0 {
+		pid, err := procs.ReadPidFile(cp.PidFile(n))
+		if err != nil {
+			out = append(out, fmt.Sprintf("process %s (unreadable pid file: %v)", n, err))
+		} else if pid != 0 {
 			out = append(out, fmt.Sprintf("process %s (pid %d)", n, pid))
 		}
 	}
@@ -589,12 +623,20 @@ func Status(stateDir string) []string {
 	var total int64
 	for i := len(stopOrder) - 1; i >= 0; i-- {
 		n := stopOrder[i]
-		pid, _ := procs.ReadPidFile(cp.PidFile(n))
+		pid, err := procs.ReadPidFile(cp.PidFile(n))
+		if err != nil {
+			out = append(out, fmt.Sprintf("%-24s pid file: %v", n, err))
+			continue
+		}
 		if pid == 0 {
 			out = append(out, fmt.Sprintf("%-24s stopped", n))
 			continue
 		}
-		rss, _ := procs.RSS(pid)
+		rss, err := procs.RSS(pid)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%-24s running pid %-7d rss unknown: %v", n, pid, err))
+			continue
+		}
 		total += rss
 		out = append(out, fmt.Sprintf("%-24s running pid %-7d rss %4d MiB", n, pid, rss>>20))
 	}
