@@ -482,7 +482,14 @@ func (r *podRun) runOnce(cr *ctrRun, img pulled) (int, error) {
 	}
 	logf.Close() //nolint:errcheck // the child has its own descriptor; this copy only needs releasing
 	pidFile := filepath.Join(r.dir, "pids", c.Name+".pid")
-	_ = procs.WritePidFile(pidFile, cmd.Process.Pid)
+	if err := procs.WritePidFile(pidFile, cmd.Process.Pid); err != nil {
+		// Without its pid file, down could not find the process once the agent is gone:
+		// stop it and report the container as failing to start.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // the group may be gone already
+		cmd.Wait()                                      //nolint:errcheck // reaping the process killed above
+		r.setTerminatedWaiting(cr, "StartError", err)
+		return -1, err
+	}
 	exited := make(chan struct{})
 	kill := make(chan struct{}, 1)
 	now := metav1.Now()
