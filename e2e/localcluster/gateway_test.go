@@ -61,7 +61,10 @@ func TestGatewayEndToEnd(t *testing.T) {
 	}
 
 	get := func(headers map[string]string) (int, http.Header, error) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			return 0, nil, err
+		}
 		req.Host = "demo.example.com"
 		for k, v := range headers {
 			req.Header.Set(k, v)
