@@ -168,4 +168,3 @@ func (vs valueSet) readmeWithTable(readme []byte) ([]byte, error) {
 	b.WriteString(s[j:])
 	return []byte(b.String()), nil
 }
-
