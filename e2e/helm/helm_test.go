@@ -175,6 +175,9 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			lg.stop()
+			t.Logf("demo namespace:\n%s", kubectlOut(c.Kubeconfig, "-n", "demo", "get", "deploy,rs,pods,events", "-o", "wide"))
+			t.Logf("operator pods:\n%s", kubectlOut(c.Kubeconfig, "-n", operatorNS, "get", "pods,lease", "-o", "wide"))
+			t.Logf("operator logs:\n%s", kubectlOut(c.Kubeconfig, "-n", operatorNS, "logs", "-l", "app.kubernetes.io/name=agentgateway-operator", "--tail=40", "--prefix"))
 			t.Fatalf("the demo proxy did not roll to the dev2 image: %v", err)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -219,6 +222,15 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// kubectlOut is kubectl's output, or its error, for diagnostics of a failure.
+func kubectlOut(kubeconfig string, args ...string) string {
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
 
 // imageValues points both images at tag in the repository the local registry mirrors.
 func imageValues(tag string) map[string]any {
