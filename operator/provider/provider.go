@@ -241,7 +241,19 @@ func (p *Provider) Trigger() {
 // leaderTrigger reconciles once on becoming leader, so leader-only work catches up.
 type leaderTrigger struct{ p *Provider }
 
-func (l leaderTrigger) Start(context.Context) error { l.p.Trigger(); return nil }
+// Start triggers once the manager's Elected channel is closed. controller-runtime starts the
+// leader-election runnables first and closes Elected after: a reconcile triggered at Start
+// could run while isLeader is still false, skip the deploy and status work, and consume the
+// only trigger, so a new leader left the proxy Deployments as the old leader rendered them
+// (after a helm upgrade, the old proxy image) until some unrelated event came.
+func (l leaderTrigger) Start(ctx context.Context) error {
+	select {
+	case <-l.p.elected:
+		l.p.Trigger()
+	case <-ctx.Done():
+	}
+	return nil
+}
 
 func (l leaderTrigger) NeedLeaderElection() bool { return true }
 
