@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -26,7 +25,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
@@ -46,16 +44,12 @@ const (
 	demoHost   = "demo.example.com"
 )
 
-// helmConfig is a Helm SDK configuration for kubeconfig, storing releases in namespace.
+// helmConfig is the Helm SDK configuration for kubeconfig, storing releases in namespace.
 func helmConfig(t *testing.T, kubeconfig, namespace string) *action.Configuration {
 	t.Helper()
-	flags := genericclioptions.NewConfigFlags(true)
-	flags.KubeConfig = &kubeconfig
-	flags.Namespace = &namespace
-	cfg := action.NewConfiguration()
-	cfg.SetLogger(slog.NewTextHandler(io.Discard, nil))
-	if err := cfg.Init(flags, namespace, "secret"); err != nil {
-		t.Fatalf("helm configuration: %v", err)
+	cfg, err := charts.Configuration(kubeconfig, namespace)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return cfg
 }

@@ -2,8 +2,6 @@ package charts
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
@@ -28,16 +25,12 @@ var (
 	gatewayClassGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
 )
 
-// helmConfig is a Helm SDK configuration for kubeconfig, storing releases in namespace.
+// helmConfig is the Helm SDK configuration for kubeconfig, storing releases in namespace.
 func helmConfig(t *testing.T, kubeconfig, namespace string) *action.Configuration {
 	t.Helper()
-	flags := genericclioptions.NewConfigFlags(true)
-	flags.KubeConfig = &kubeconfig
-	flags.Namespace = &namespace
-	cfg := action.NewConfiguration()
-	cfg.SetLogger(slog.NewTextHandler(io.Discard, nil))
-	if err := cfg.Init(flags, namespace, "secret"); err != nil {
-		t.Fatalf("helm configuration: %v", err)
+	cfg, err := Configuration(kubeconfig, namespace)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return cfg
 }
