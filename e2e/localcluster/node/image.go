@@ -212,24 +212,18 @@ func capNumber(c corev1.Capability) (int, error) {
 
 // lookupID finds name in a passwd or group file and returns the numeric field at index field.
 func lookupID(path, name string, field int) (uint32, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false, err
-	}
-	defer f.Close() //nolint:errcheck // read only: closing releases it
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Split(sc.Text(), ":")
-		if len(fs) > field && fs[0] == name {
-			n, err := strconv.ParseUint(fs[field], 10, 32)
-			return uint32(n), err == nil, err
-		}
-	}
-	return 0, false, sc.Err()
+	return numericField(path, field, func(fs []string) bool { return fs[0] == name })
 }
 
 // primaryGroup is the gid of the first passwd entry with uid.
 func primaryGroup(path string, uid uint32) (uint32, bool, error) {
+	id := strconv.FormatUint(uint64(uid), 10)
+	return numericField(path, 3, func(fs []string) bool { return len(fs) > 2 && fs[2] == id })
+}
+
+// numericField reads the colon-separated file at path (passwd, group) and parses field of the
+// first line that has it and that match accepts; ok is false when no line matches.
+func numericField(path string, field int, match func([]string) bool) (n uint32, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, false, err
@@ -238,9 +232,9 @@ func primaryGroup(path string, uid uint32) (uint32, bool, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Split(sc.Text(), ":")
-		if len(fs) > 3 && fs[2] == strconv.FormatUint(uint64(uid), 10) {
-			g, err := strconv.ParseUint(fs[3], 10, 32)
-			return uint32(g), err == nil, err
+		if len(fs) > field && match(fs) {
+			v, err := strconv.ParseUint(fs[field], 10, 32)
+			return uint32(v), err == nil, err
 		}
 	}
 	return 0, false, sc.Err()
