@@ -106,20 +106,9 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("open program %s: %w", s.Argv[0], err)
 	}
-	// Without this the binds below would propagate back to the host's shared mounts.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
-	}
-	// Every source (and the record) is opened before the first bind: a volume mounted early
-	// may cover the host directory that holds a later volume's source (a ConfigMap at /root
-	// hides the cluster state under /root/.cache).
-	sources := make([]int, len(s.Mounts))
-	for i, m := range s.Mounts {
-		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("volume source %s: %w", m.Source, err)
-		}
-		sources[i] = fd
+	sources, err := privateMountsAndSources(s.Mounts)
+	if err != nil {
+		return err
 	}
 	var record io.Writer
 	if s.CreatedDirsFile != "" {
@@ -152,18 +141,30 @@ func run(args []string) error {
 	return syscall.Exec(programPath(prog, s.Argv[0]), s.Argv, s.Env)
 }
 
-// runInImage is run for a container with a root filesystem of its own.
-func runInImage(s *Spec) error {
+// privateMountsAndSources makes the mount namespace's mounts private, so the binds that follow
+// do not propagate back to the host's shared mounts, and opens every volume source before the
+// first bind: a volume mounted early may cover the host directory that holds a later volume's
+// source (a ConfigMap at /root hides the cluster state under /root/.cache).
+func privateMountsAndSources(mounts []Mount) ([]int, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	sources := make([]int, len(s.Mounts))
-	for i, m := range s.Mounts {
+	sources := make([]int, len(mounts))
+	for i, m := range mounts {
 		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("volume source %s: %w", m.Source, err)
+			return nil, fmt.Errorf("volume source %s: %w", m.Source, err)
 		}
 		sources[i] = fd
+	}
+	return sources, nil
+}
+
+// runInImage is run for a container with a root filesystem of its own.
+func runInImage(s *Spec) error {
+	sources, err := privateMountsAndSources(s.Mounts)
+	if err != nil {
+		return err
 	}
 	if err := mountRootFS(s.RootFS); err != nil {
 		return err
