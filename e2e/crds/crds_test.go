@@ -207,6 +207,15 @@ logging: {level: verbose}
 }
 
 func TestCRDSchemas(t *testing.T) {
+	// Strict field validation answers an unknown field with BadRequest, not Invalid.
+	checkSchemaCases(t, schemaCases, true)
+}
+
+// checkSchemaCases creates each case's object (AgentgatewayParameters when the case names no
+// resource) with strict field validation and checks that it is accepted, or refused with an
+// Invalid error (or BadRequest, when badRequestOK) naming every wantErr.
+func checkSchemaCases(t *testing.T, cases []schemaCase, badRequestOK bool) {
+	t.Helper()
 	env := startAPIServer(t)
 	dyn, err := dynamic.NewForConfig(env.Config)
 	if err != nil {
@@ -215,7 +224,11 @@ func TestCRDSchemas(t *testing.T) {
 	ctx := context.Background()
 	kinds := map[string]string{"agentgatewaypolicies": "AgentgatewayPolicy", "agentgatewaybackends": "AgentgatewayBackend", "agentgatewayparameters": "AgentgatewayParameters"}
 
-	for _, tc := range schemaCases {
+	for _, tc := range cases {
+		resource := tc.resource
+		if resource.Resource == "" {
+			resource = parameters
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			var spec map[string]interface{}
 			if err := yaml.Unmarshal([]byte(tc.spec), &spec); err != nil {
@@ -223,11 +236,11 @@ func TestCRDSchemas(t *testing.T) {
 			}
 			obj := &unstructured.Unstructured{Object: map[string]interface{}{
 				"apiVersion": agwv1a1.SchemeGroupVersion.String(),
-				"kind":       kinds[tc.resource.Resource],
+				"kind":       kinds[resource.Resource],
 				"metadata":   map[string]interface{}{"name": tc.name, "namespace": "default"},
 				"spec":       spec,
 			}}
-			_, err := dyn.Resource(tc.resource).Namespace("default").Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"})
+			_, err := dyn.Resource(resource).Namespace("default").Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"})
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("valid object rejected: %v", err)
@@ -237,8 +250,8 @@ func TestCRDSchemas(t *testing.T) {
 			if err == nil {
 				t.Fatalf("invalid object accepted; want an error containing %q", tc.wantErr)
 			}
-			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
-				t.Fatalf("want an Invalid or BadRequest error, got %T: %v", err, err)
+			if !apierrors.IsInvalid(err) && !(badRequestOK && apierrors.IsBadRequest(err)) {
+				t.Fatalf("want an Invalid error (or BadRequest: %v), got %T: %v", badRequestOK, err, err)
 			}
 			for _, want := range tc.wantErr {
 				if !strings.Contains(err.Error(), want) {

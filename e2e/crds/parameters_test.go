@@ -1,18 +1,6 @@
 package crds
 
-import (
-	"context"
-	"strings"
-	"testing"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
-
-	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
-)
+import "testing"
 
 // workloadCases are the AgentgatewayParameters fields that shape disruption budgets and
 // autoscaling, and the CEL rules that guard them.
@@ -65,42 +53,5 @@ podDisruptionBudget: {minAvailable: "half"}
 }
 
 func TestParametersWorkloadSchema(t *testing.T) {
-	env := startAPIServer(t)
-	dyn, err := dynamic.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, tc := range workloadCases {
-		t.Run(tc.name, func(t *testing.T) {
-			var spec map[string]any
-			if err := yaml.Unmarshal([]byte(tc.spec), &spec); err != nil {
-				t.Fatalf("test spec: %v", err)
-			}
-			obj := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": agwv1a1.SchemeGroupVersion.String(),
-				"kind":       "AgentgatewayParameters",
-				"metadata":   map[string]any{"name": tc.name, "namespace": "default"},
-				"spec":       spec,
-			}}
-			_, err := dyn.Resource(parameters).Namespace("default").Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"})
-			if len(tc.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("valid object rejected: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("invalid object accepted; want an error containing %q", tc.wantErr)
-			}
-			if !apierrors.IsInvalid(err) {
-				t.Fatalf("want an Invalid error, got %T: %v", err, err)
-			}
-			for _, want := range tc.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error does not name %q:\n%v", want, err)
-				}
-			}
-		})
-	}
+	checkSchemaCases(t, workloadCases, false)
 }
