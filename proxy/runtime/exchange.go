@@ -19,8 +19,9 @@ type exchange struct {
 	prefix string // PathPrefix matched, for ReplacePrefixMatch
 	origin string // CORS Origin of the request
 	picked upstream.Picked
-	// sessionSet is true when the client already holds the session for
-	// the endpoint that served it, so no new cookie is needed.
+	// sessionValid is true when the client's session names a backend of
+	// the rule; session.reissue still sends a new token when the endpoint
+	// it names no longer serves.
 	sessionValid bool
 	reqCtx       context.Context // the request-timeout context, to tell 504 from 502
 	act          *cel.Activation // CEL variables, when the rule has traffic policies
@@ -110,7 +111,7 @@ func (ex *exchange) beforeHeader(h http.Header, _ int) {
 	if r.cors != nil && ex.origin != "" {
 		r.cors.Decorate(h, ex.origin)
 	}
-	if r.session != nil && ex.picked.Endpoint != nil && !ex.sessionValid && ex.ref != nil {
+	if r.session != nil && r.session.reissue(ex) {
 		r.session.set(h, ex.ref.backend.Name, ex.picked.Endpoint.Address)
 	}
 }

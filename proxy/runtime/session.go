@@ -53,3 +53,13 @@ func (s *session) set(h http.Header, backend, addr string) {
 	c := &http.Cookie{Name: s.name, Value: v, Path: "/", HttpOnly: true, MaxAge: s.maxAge}
 	h.Add("Set-Cookie", c.String())
 }
+
+// reissue reports whether the response must carry a fresh token: the
+// client sent none that applied, or the endpoint it named is gone (a
+// rollout replaced it) and another one served the request.
+func (s *session) reissue(ex *exchange) bool {
+	if ex.picked.Endpoint == nil || ex.ref == nil {
+		return false
+	}
+	return !ex.sessionValid || ex.picked.Endpoint.Address != ex.picked.Prefer
+}
