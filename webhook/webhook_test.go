@@ -18,10 +18,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/yaml"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
 	"github.com/agentgateway/agentgateway-go/webhook"
+	"github.com/agentgateway/agentgateway-go/webhook/validation"
 )
 
 // TestKubectlApplyThroughWebhook serves the webhooks to a real kube-apiserver, registered by
@@ -82,6 +84,8 @@ func TestKubectlApplyThroughWebhook(t *testing.T) {
 		doc     string
 		wantErr bool
 		want    []string
+		// warnings: the output also has every warning ValidatePolicy gives for doc.
+		warnings bool
 	}{
 		{
 			name: "typo in a variable field",
@@ -147,6 +151,58 @@ spec:
 `,
 			want: []string{"Warning: spec.static.host: loopback address", "agentgatewaybackend.agentgateway.dev/loop created"},
 		},
+		{
+			name: "backend section on a Gateway target is admitted with a warning",
+			doc: policy("backend-on-gateway", `
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  backend:
+    tcp: {connectTimeout: 2s}`),
+			want: []string{"Warning: spec.backend: ignored at spec.targetRefs[0] (Gateway gw): backend settings take effect only on Service or AgentgatewayBackend targets",
+				"agentgatewaypolicy.agentgateway.dev/backend-on-gateway created"},
+		},
+		{
+			name: "traffic section on Service targets is admitted with a warning",
+			doc: policy("traffic-on-service", `
+  targetSelectors: [{group: "", kind: Service, matchLabels: {app: echo}}]
+  traffic:
+    timeouts: {request: 1s}`),
+			want: []string{"Warning: spec.traffic: ignored at spec.targetSelectors[0] (every Service selected): traffic settings take effect on Gateway, listener, route and rule targets, not on backends",
+				"agentgatewaypolicy.agentgateway.dev/traffic-on-service created"},
+		},
+		{
+			name: "a policy used only inline warns about its backend section",
+			doc: policy("inline-backend", `
+  traffic:
+    timeouts: {request: 1s}
+  backend:
+    http: {version: HTTP2}`),
+			want: []string{"Warning: spec.backend: ignored: a policy without targetRefs or targetSelectors applies only inline",
+				"agentgatewaypolicy.agentgateway.dev/inline-backend created"},
+		},
+		{
+			// Which fields are not enforced changes as the proxy gains features: every
+			// warning ValidatePolicy gives for this policy must reach kubectl.
+			name: "fields the proxy does not enforce are admitted with the webhook's warnings",
+			doc: policy("every-field", `
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  frontend:
+    tls: {minVersion: "1.3", cipherSuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]}
+    http: {maxRequestHeadersKB: 8, requestHeaderTimeout: 5s, idleTimeout: 60s, http2MaxConcurrentStreams: 100, http3: true}
+    tcp: {keepalive: {time: 30s, interval: 10s, probes: 3}}
+    accessLog: {filter: 'response.code >= 500'}`),
+			want:     []string{"agentgatewaypolicy.agentgateway.dev/every-field created"},
+			warnings: true,
+		},
+		{
+			name: "backend fields the proxy does not enforce are admitted with the webhook's warnings",
+			doc: policy("every-backend-field", `
+  targetRefs: [{group: "", kind: Service, name: echo}]
+  backend:
+    tcp: {connectTimeout: 2s, keepalive: {time: 30s}}
+    auth: {passthrough: true}`),
+			want:     []string{"agentgatewaypolicy.agentgateway.dev/every-backend-field created"},
+			warnings: true,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +210,11 @@ spec:
 			if tc.wantErr != (err != nil) {
 				t.Fatalf("kubectl apply: err=%v, want error=%v\n%s", err, tc.wantErr, out)
 			}
-			for _, w := range tc.want {
+			want := tc.want
+			if tc.warnings {
+				want = append(want, policyWarnings(t, tc.doc)...)
+			}
+			for _, w := range want {
 				if !strings.Contains(out, w) {
 					t.Errorf("kubectl output lacks %q:\n%s", w, out)
 				}
@@ -166,6 +226,24 @@ spec:
 
 func policy(name, spec string) string {
 	return "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\nmetadata: {name: " + name + ", namespace: default}\nspec:" + spec + "\n"
+}
+
+// policyWarnings are the lines kubectl prints for the webhook's warnings about a policy.
+func policyWarnings(t *testing.T, doc string) []string {
+	t.Helper()
+	var p agwv1a1.AgentgatewayPolicy
+	if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
+		t.Fatal(err)
+	}
+	errs, warnings := validation.ValidatePolicy(&p)
+	if len(errs) > 0 {
+		t.Fatalf("the policy is invalid: %v", errs)
+	}
+	out := make([]string, len(warnings))
+	for i, w := range warnings {
+		out[i] = "Warning: " + w
+	}
+	return out
 }
 
 func waitForTLS(t *testing.T, addr string) {

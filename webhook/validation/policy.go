@@ -14,7 +14,9 @@ import (
 
 // ValidatePolicy checks every CEL field of p against the phase it runs in
 // and the type it must return. It returns one error per problem and the
-// soft findings as warnings ("<path>: <message>").
+// soft findings as warnings ("<path>: <message>"), among them the sections
+// that some of p's targets ignore (a backend section on a Gateway, traffic
+// on a Service) and the fields this proxy version does not enforce.
 //
 // Which phase each field runs in:
 //
@@ -69,6 +71,8 @@ func ValidatePolicy(p *v1alpha1.AgentgatewayPolicy) (field.ErrorList, []string) 
 			}
 		}
 	}
+	v.warnings = append(v.warnings, targetWarnings(p)...)
+	v.warnings = append(v.warnings, notEnforcedWarnings(p)...)
 	return v.errs, v.warnings
 }
 

@@ -1,0 +1,53 @@
+package validation
+
+import (
+	"github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+)
+
+// notEnforced are the policy fields this proxy version accepts but does not enforce. The
+// operator's translator reports each of them in the policy's status (its notEnforced
+// note, operator/translate); the webhook warns about them at apply time. The list is kept
+// equal to the translator's by TestNotEnforcedMatchesTranslation.
+var notEnforced = []struct {
+	path string
+	set  func(*v1alpha1.AgentgatewayPolicySpec) bool
+}{
+	{"spec.frontend.tls.cipherSuites", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.TLS != nil && len(s.Frontend.TLS.CipherSuites) > 0
+	}},
+	{"spec.frontend.http.maxRequestHeadersKB", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.MaxRequestHeadersKB != nil
+	}},
+	{"spec.frontend.http.requestHeaderTimeout", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.RequestHeaderTimeout != nil
+	}},
+	{"spec.frontend.http.idleTimeout", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.IdleTimeout != nil
+	}},
+	{"spec.frontend.http.http2MaxConcurrentStreams", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.HTTP2MaxConcurrentStreams != nil
+	}},
+	{"spec.frontend.tcp", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.TCP != nil
+	}},
+	{"spec.frontend.accessLog", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Frontend != nil && s.Frontend.AccessLog != nil
+	}},
+	{"spec.backend.tcp.keepalive", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Backend != nil && s.Backend.TCP != nil && s.Backend.TCP.Keepalive != nil
+	}},
+	{"spec.backend.auth", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
+		return s.Backend != nil && s.Backend.Auth != nil
+	}},
+}
+
+// notEnforcedWarnings lists the fields of p that are accepted but not enforced.
+func notEnforcedWarnings(p *v1alpha1.AgentgatewayPolicy) []string {
+	var out []string
+	for _, f := range notEnforced {
+		if f.set(&p.Spec) {
+			out = append(out, f.path+": not enforced by this proxy version: the policy is accepted and its status lists the field, but requests behave as if it were unset")
+		}
+	}
+	return out
+}
