@@ -27,7 +27,8 @@ type TrafficPolicy struct {
 	// denial). Runs after authentication, before rate limiting and before
 	// the rule's filters.
 	Authorization *Authorization `json:"authorization,omitempty"`
-	// RateLimit limits request rates per proxy replica (429 when empty).
+	// RateLimit limits request rates per proxy replica and across
+	// replicas (429 when over a limit).
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 }
 
@@ -52,10 +53,11 @@ type Authorization struct {
 	Rules  []string            `json:"rules"`
 }
 
-// RateLimit holds local (per replica) token buckets; a request must get a
-// token from every one.
+// RateLimit holds local (per replica) token buckets, each of which must
+// give a request a token, and a global limit shared by every replica.
 type RateLimit struct {
-	Local []LocalRateLimit `json:"local"`
+	Local  []LocalRateLimit `json:"local,omitempty"`
+	Global *GlobalRateLimit `json:"global,omitempty"` // ratelimit.go
 }
 
 // RateLimitUnit is the period Requests refers to.

@@ -754,9 +754,12 @@ func (v *validator) traffic(tp *TrafficPolicy) {
 		}
 	}
 	if rl := tp.RateLimit; rl != nil {
-		if len(rl.Local) == 0 {
-			v.addf(".rateLimit.local", "at least one limit is required")
+		if len(rl.Local) == 0 && rl.Global == nil {
+			v.addf(".rateLimit", "a local or a global limit is required")
 		}
+		rn := v.in(".rateLimit", -1)
+		v.globalRateLimit(rl.Global)
+		v.out(rn)
 		for i, l := range rl.Local {
 			ln := v.in(".rateLimit.local", i)
 			if l.Requests < 1 {

@@ -25,6 +25,7 @@ type trafficPolicy struct {
 	authAction    config.AuthorizationAction
 	authRules     []*cel.Program
 	limits        []*limiter
+	global        *globalLimit // globalratelimit.go
 }
 
 // buildTraffic compiles the traffic policy of one rule of the route routeKey.
@@ -90,6 +91,13 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 			}
 			out.limits = append(out.limits, l)
 		}
+		if rl.Global != nil {
+			g, err := newGlobalLimit(rl.Global, env)
+			if err != nil {
+				return nil, fmt.Errorf("global rate limit: %w", err)
+			}
+			out.global = g
+		}
 	}
 	return out, nil
 }
@@ -142,6 +150,9 @@ func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *ce
 			localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 			return false
 		}
+	}
+	if tp.global != nil && !tp.global.check(w, r, act) {
+		return false
 	}
 	if tp.reqTransform != nil && !tp.transformRequest(w, r, act) {
 		return false

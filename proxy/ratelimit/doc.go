@@ -1,0 +1,9 @@
+// Package ratelimit groups what the proxy's global rate limits need besides
+// the runtime's own check (proxy/runtime/globalratelimit.go), which asks a
+// rate-limit service over the Envoy rate-limit protocol
+// (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit).
+//
+// Subpackage ratelimittest runs the reference implementation of that
+// service, github.com/envoyproxy/ratelimit built by
+// hack/ratelimit-service.sh, on a private Redis for tests.
+package ratelimit
