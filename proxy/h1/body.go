@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 const (
@@ -236,7 +235,7 @@ func BufferedBody(c *Conn, resp *Response) []byte {
 		if i < 0 {
 			return nil
 		}
-		size, err := parseChunkSize(strings.TrimSuffix(string(b[:i]), "\r"))
+		size, err := parseChunkSize(string(b[:i]))
 		if err != nil {
 			return nil
 		}
@@ -250,16 +249,13 @@ func BufferedBody(c *Conn, resp *Response) []byte {
 	return b
 }
 
-// line returns the next line (without its LF or CRLF) and consumes it.
+// line returns the next line (without its LF, with a CR before it) and
+// consumes it.
 func (c *Conn) line(limit int) (string, error) {
 	for {
 		b := c.Buffered()
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			l := b[:i]
-			if len(l) > 0 && l[len(l)-1] == '\r' {
-				l = l[:len(l)-1]
-			}
-			s := string(l)
+			s := string(b[:i])
 			c.Discard(i + 1)
 			return s, nil
 		}
@@ -275,13 +271,21 @@ func (c *Conn) line(limit int) (string, error) {
 	}
 }
 
-// parseChunkSize parses "hex[;extension]" with optional trailing spaces,
-// as net/http does.
+// parseChunkSize parses a chunk-size line without its LF as net/http
+// does: "hex[;extension]", then optional spaces and tabs, then the CR of
+// the CRLF that must end it (a bare LF or another CR is malformed, RFC
+// 9112 errata 7633).
 func parseChunkSize(line string) (int64, error) {
+	if line == "" || line[len(line)-1] != '\r' || indexByte(line[:len(line)-1], '\r') >= 0 {
+		return 0, fmt.Errorf("%w: chunk size line %q does not end in CRLF", ErrMalformed, line)
+	}
+	line = line[:len(line)-1]
+	for line != "" && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
 	if i := indexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = trimOWS(line)
 	if line == "" || len(line) > 16 {
 		return 0, fmt.Errorf("%w: chunk size %q", ErrMalformed, line)
 	}

@@ -217,12 +217,15 @@ type field struct {
 
 func appendFieldValue(dst []byte, v string) []byte {
 	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 {
-		v = strings.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' {
-				return ' '
+		// Byte by byte, as http.Header.Write: strings.Map would also turn
+		// invalid UTF-8 into U+FFFD.
+		b := []byte(v)
+		for i, c := range b {
+			if c == '\r' || c == '\n' {
+				b[i] = ' '
 			}
-			return r
-		}, v)
+		}
+		v = string(b)
 	}
 	return append(dst, trimOWS(v)...)
 }

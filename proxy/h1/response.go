@@ -81,20 +81,30 @@ func ParseResponse(b []byte, method string, resp *Response) (Result, error) {
 
 // ParseTrailer parses the trailer section after a chunked body into h. It
 // returns Incomplete until the section has ended; n is its size.
+// Its lines end in CRLF, as net/http requires of a trailer section.
 func ParseTrailer(b []byte, h http.Header) (res Result, n int, err error) {
-	if len(b) > 0 && b[0] == '\n' {
-		return Parsed, 1, nil
-	}
 	if len(b) > 1 && b[0] == '\r' && b[1] == '\n' {
 		return Parsed, 2, nil
 	}
-	// headEnd looks for the blank line after a first line; put a fake
-	// one in front.
-	n = headEnd(append([]byte("X\n"), b...))
+	n = bytes.Index(b, []byte("\r\n\r\n"))
+	end := len(b)
+	if n >= 0 {
+		n += 4
+		end = n
+	}
+	for i := bytes.IndexByte(b[:end], '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return Parsed, 0, fmt.Errorf("%w: trailer line not ended by CRLF", ErrMalformed)
+		}
+		j := bytes.IndexByte(b[i+1:end], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
 	if n < 0 {
 		return Incomplete, 0, nil
 	}
-	n -= 2
 	var hv headerValues
 	return Parsed, n, parseFields(string(b[:n]), h, &hv)
 }
@@ -183,10 +193,10 @@ func (resp *Response) frame(method string, http10 bool) error {
 			return fmt.Errorf("%w: unsupported transfer encoding %q", ErrMalformed, te)
 		}
 		resp.Chunked = true
-		// Chunked framing wins over a Content-Length (RFC 9112 §6.3).
-		delete(h, "Content-Length")
 	}
-	if cls, ok := h["Content-Length"]; ok && !resp.Chunked {
+	// A Content-Length is checked even when chunked framing wins over it
+	// (RFC 9112 §6.3), as net/http checks it.
+	if cls, ok := h["Content-Length"]; ok {
 		for _, v := range cls[1:] {
 			if v != cls[0] {
 				return fmt.Errorf("%w: conflicting Content-Length values %q", ErrMalformed, cls)
@@ -196,10 +206,15 @@ func (resp *Response) frame(method string, http10 bool) error {
 		if err != nil {
 			return fmt.Errorf("%w: bad Content-Length %q", ErrMalformed, cls[0])
 		}
-		if len(cls) > 1 {
-			h["Content-Length"] = cls[:1]
+		switch {
+		case resp.Chunked:
+			delete(h, "Content-Length")
+		default:
+			if len(cls) > 1 {
+				h["Content-Length"] = cls[:1]
+			}
+			resp.ContentLength = int64(n)
 		}
-		resp.ContentLength = int64(n)
 	}
 	conn := h["Connection"]
 	if http10 {
