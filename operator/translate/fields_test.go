@@ -1,0 +1,668 @@
+package translate_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // htpasswd {SHA} entries are SHA-1 by definition
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/agentgateway/agentgateway-go/operator/translate"
+	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
+	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+)
+
+// The tests of this file take AgentgatewayPolicy fields from the API object to the wire: a
+// Snapshot is translated, the Gateway's config is served by a proxy runtime on loopback
+// (listener ports moved to free ones), and requests over real sockets show the field's
+// effect. docs/api-fields.md lists them per field.
+
+// gatewayBase is a GatewayClass and a Gateway with one HTTP listener on port 80.
+const gatewayBase = `
+gatewayClasses:
+- metadata: {name: agentgateway, generation: 1}
+  spec: {controllerName: agentgateway.dev/agentgateway}
+gateways:
+- metadata: {name: gw, namespace: default, generation: 1}
+  spec:
+    gatewayClassName: agentgateway
+    listeners:
+    - {name: http, port: 80, protocol: HTTP}
+`
+
+// served is a translated Gateway served on loopback.
+type served struct {
+	res   *translate.Result
+	ports map[int]int // listener port -> the loopback port it is served on
+}
+
+// url is the address of a path on the listener port of the Gateway.
+func (s *served) url(listenerPort int, path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.ports[listenerPort], path)
+}
+
+// serve translates the Snapshot in doc (with vars replaced, "{{name}}" -> value) plus
+// extra Secrets, checks that every AgentgatewayPolicy is accepted with every field
+// enforced, and serves the config of Gateway default/gw.
+func serve(t *testing.T, doc string, vars map[string]string, secrets ...corev1.Secret) *served {
+	t.Helper()
+	for k, v := range vars {
+		doc = strings.ReplaceAll(doc, "{{"+k+"}}", v)
+	}
+	s := &translate.Snapshot{}
+	if err := yaml.UnmarshalStrict([]byte(doc), s); err != nil {
+		t.Fatal(err)
+	}
+	s.ControllerName = "agentgateway.dev/agentgateway"
+	s.Secrets = append(s.Secrets, secrets...)
+	res := translate.Translate(s)
+	for _, p := range res.Policies {
+		for _, a := range p.Ancestors {
+			for _, c := range a.Conditions {
+				if c.Type == "Accepted" && (c.Status != metav1.ConditionTrue || strings.Contains(c.Message, "not enforced")) {
+					t.Fatalf("policy %s/%s: Accepted=%s %s: %s", p.Key.Namespace, p.Key.Name, c.Status, c.Reason, c.Message)
+				}
+			}
+		}
+	}
+	var gw *translate.GatewayResult
+	for i := range res.Gateways {
+		if res.Gateways[i].Name == "gw" {
+			gw = &res.Gateways[i]
+		}
+	}
+	if gw == nil || gw.Config == nil {
+		t.Fatalf("Gateway default/gw has no config: %+v", res.Gateways)
+	}
+	cfg := gw.Config.DeepCopy()
+	out := &served{res: res, ports: map[int]int{}}
+	for i := range cfg.Binds {
+		b := &cfg.Binds[i]
+		p := freePort(t)
+		out.ports[b.Port] = p
+		b.Address, b.Port = "127.0.0.1", p
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("translated config: %v", err)
+	}
+	rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := rt.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Error(err)
+		}
+	})
+	if err := rt.Apply(cfg); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// echoed is what echo backends answer: who answered and what they saw.
+type echoed struct {
+	Backend string      `json:"backend"`
+	Path    string      `json:"path"`
+	Proto   string      `json:"proto"`
+	Headers http.Header `json:"headers"`
+}
+
+// startEcho starts an HTTP/1.1 backend on addr ("127.0.0.1:0" for any port) that answers
+// 200 with an echoed body.
+func startEcho(t *testing.T, name, addr string) (host, port string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Exposed", "yes")
+		if err := json.NewEncoder(w).Encode(echoed{Backend: name, Path: r.URL.Path, Proto: r.Proto, Headers: r.Header}); err != nil {
+			return // the client reads a cut-off body and fails on it
+		}
+	}))
+	s.Listener = ln
+	s.Start()
+	t.Cleanup(s.Close)
+	host, port, err = net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
+}
+
+type reply struct {
+	code   int
+	header http.Header
+	body   string
+	echo   echoed
+}
+
+// send makes one request with headers given as name, value pairs.
+func send(t *testing.T, c *http.Client, method, url string, hdr ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{code: resp.StatusCode, header: resp.Header, body: string(b)}
+	if resp.Header.Get("Content-Type") == "application/json" {
+		if err := json.Unmarshal(b, &r.echo); err != nil {
+			t.Fatalf("echo body %q: %v", b, err)
+		}
+	}
+	return r
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+// TestFieldsFrontendTLS: frontend.tls.minVersion refuses TLS 1.2 handshakes,
+// frontend.tls.alpnProtocols replaces the default h2 and http/1.1 offer, and
+// frontend.http.http3 advertises HTTP/3 with Alt-Svc.
+func TestFieldsFrontendTLS(t *testing.T) {
+	ca := testcerts.NewCA("fields-ca")
+	leaf := ca.Issue("www.example.com")
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	s := serve(t, gatewayBase+`
+    - name: https
+      port: 443
+      protocol: HTTPS
+      tls: {certificateRefs: [{name: tls}]}
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: frontend, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: https}]
+    frontend:
+      tls: {minVersion: "1.3", alpnProtocols: [http/1.1]}
+      http: {http3: true}
+`, map[string]string{"port": echoPort}, corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "default"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: []byte(leaf.CertPEM), corev1.TLSPrivateKeyKey: []byte(leaf.KeyPEM)},
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", s.ports[443])
+
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com", MaxVersion: tls.VersionTLS12})
+	if err == nil {
+		conn.Close()
+		t.Error("minVersion 1.3: a TLS 1.2 handshake was accepted")
+	}
+	conn, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com", NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatalf("TLS 1.3 handshake: %v", err)
+	}
+	st := conn.ConnectionState()
+	conn.Close()
+	if st.Version != tls.VersionTLS13 || st.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("handshake: version %x, ALPN %q; want TLS 1.3 and http/1.1 (alpnProtocols leaves out h2)", st.Version, st.NegotiatedProtocol)
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com"}}
+	defer tr.CloseIdleConnections()
+	r := send(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "GET", fmt.Sprintf("https://%s/", addr), "Host", "www.example.com")
+	if r.code != 200 || r.echo.Backend != "echo" {
+		t.Fatalf("HTTPS request: %d %s", r.code, r.body)
+	}
+	if alt := r.header.Get("Alt-Svc"); !strings.Contains(alt, "h3=") {
+		t.Errorf("http3: Alt-Svc %q does not advertise h3", alt)
+	}
+}
+
+// TestFieldsBackendTLS: backend.tls.insecureSkipVerify accepts a certificate no CA vouches
+// for, which the same backend without the policy refuses; backend.tls.alpnProtocols is the
+// protocol list the backend is offered, with the CA and SNI of the policy.
+func TestFieldsBackendTLS(t *testing.T) {
+	ca := testcerts.NewCA("backend-ca")
+	leaf := ca.Issue("backend.internal")
+	var mu sync.Mutex
+	offered := map[string][]string{} // SNI -> ALPN offered
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "tls ok")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		mu.Lock()
+		offered[h.ServerName] = slices.Clone(h.SupportedProtos)
+		mu.Unlock()
+		return nil, nil
+	}}
+	// The request without the policy fails verification on purpose: no handshake log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - matches: [{path: {value: /verified}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: verified}]
+    - matches: [{path: {value: /skip}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: skip}]
+    - matches: [{path: {value: /alpn}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: alpn}]
+backends:
+- metadata: {name: verified, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}, appProtocol: https}}
+- metadata: {name: skip, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+- metadata: {name: alpn, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+configMaps:
+- metadata: {name: ca, namespace: default}
+  data: {ca.crt: "{{ca}}"}
+policies:
+- metadata: {name: skip, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: skip}]
+    backend:
+      tls: {insecureSkipVerify: true}
+- metadata: {name: alpn, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: alpn}]
+    backend:
+      tls: {caCertificateRefs: [{kind: ConfigMap, name: ca}], sni: backend.internal, alpnProtocols: [x-fields, http/1.1]}
+`, map[string]string{"port": port, "ca": strings.ReplaceAll(ca.CertPEM, "\n", `\n`)})
+
+	if r := send(t, client, "GET", s.url(80, "/verified")); r.code != http.StatusBadGateway {
+		t.Errorf("no policy, unknown CA: %d %s; want 502", r.code, r.body)
+	}
+	if r := send(t, client, "GET", s.url(80, "/skip")); r.code != 200 || r.body != "tls ok" {
+		t.Errorf("insecureSkipVerify: %d %s; want 200", r.code, r.body)
+	}
+	if r := send(t, client, "GET", s.url(80, "/alpn")); r.code != 200 || r.body != "tls ok" {
+		t.Errorf("CA, SNI and ALPN: %d %s; want 200", r.code, r.body)
+	}
+	mu.Lock()
+	got := offered["backend.internal"]
+	mu.Unlock()
+	if !slices.Equal(got, []string{"x-fields", "http/1.1"}) {
+		t.Errorf("ALPN offered to the backend with SNI backend.internal: %q, want [x-fields http/1.1] (all: %q)", got, offered)
+	}
+}
+
+// jwtSigner signs ES256 tokens.
+type jwtSigner struct{ key *ecdsa.PrivateKey }
+
+func newJWTSigner(t *testing.T) *jwtSigner {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jwtSigner{k}
+}
+
+func (s *jwtSigner) jwks(t *testing.T) string {
+	pub, err := s.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := base64.RawURLEncoding.EncodeToString
+	return fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":%q,"y":%q}]}`, b(pub[1:33]), b(pub[33:]))
+}
+
+func (s *jwtSigner) token(t *testing.T, claims map[string]any) string {
+	enc := func(v any) string {
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(js)
+	}
+	signed := enc(map[string]string{"alg": "ES256", "kid": "k1", "typ": "JWT"}) + "." + enc(claims)
+	d := sha256.Sum256([]byte(signed))
+	r, ss, err := ecdsa.Sign(rand.Reader, s.key, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	ss.FillBytes(sig[32:])
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestFieldsAuthModesAndHeaders: mode Optional lets requests without credentials through
+// but not requests with wrong ones, for JWT, API key and basic authentication; tokenHeader
+// and header move where the credential is read from; realm is what a basic-auth 401 names.
+func TestFieldsAuthModesAndHeaders(t *testing.T) {
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	signer := newJWTSigner(t)
+	jwks, err := json.Marshal(signer.jwks(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum([]byte("s3cret")) //nolint:gosec // the {SHA} htpasswd format
+	htpasswd := "bob:{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - {name: jwt, matches: [{path: {value: /jwt}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+    - {name: apikey, matches: [{path: {value: /apikey}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+    - {name: basic, matches: [{path: {value: /basic}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+    - {name: strict, matches: [{path: {value: /strict}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: jwt, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: jwt}]
+    traffic:
+      jwtAuthentication:
+        mode: Optional
+        providers: [{name: t, issuer: "https://issuer.test", jwks: {inline: {{jwks}}}, tokenHeader: x-token}]
+- metadata: {name: apikey, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: apikey}]
+    traffic:
+      apiKeyAuthentication: {mode: Optional, header: x-api-key, secretRefs: [{name: keys}]}
+- metadata: {name: basic, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: basic}]
+    traffic:
+      basicAuthentication: {mode: Optional, secretRef: {name: htpasswd}, realm: fields-realm}
+- metadata: {name: strict, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: strict}]
+    traffic:
+      basicAuthentication: {secretRef: {name: htpasswd}, realm: fields-realm}
+`, map[string]string{"port": echoPort, "jwks": string(jwks)},
+		corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "keys", Namespace: "default"}, Data: map[string][]byte{"alice": []byte("k-alice")}},
+		corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "htpasswd", Namespace: "default"}, Data: map[string][]byte{".htpasswd": []byte(htpasswd)}})
+
+	good := signer.token(t, map[string]any{"iss": "https://issuer.test", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	forged := newJWTSigner(t).token(t, map[string]any{"iss": "https://issuer.test", "sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()})
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	for _, c := range []struct {
+		name, path string
+		hdr        []string
+		want       int
+	}{
+		{"jwt: no token (Optional)", "/jwt", nil, 200},
+		{"jwt: valid token in tokenHeader", "/jwt", []string{"X-Token", good}, 200},
+		{"jwt: forged token in tokenHeader", "/jwt", []string{"X-Token", forged}, 401},
+		{"jwt: forged token in Authorization is not read", "/jwt", []string{"Authorization", "Bearer " + forged}, 200},
+		{"apikey: no key (Optional)", "/apikey", nil, 200},
+		{"apikey: key in header", "/apikey", []string{"X-Api-Key", "k-alice"}, 200},
+		{"apikey: wrong key in header", "/apikey", []string{"X-Api-Key", "k-mallory"}, 401},
+		{"apikey: wrong key in Authorization is not read", "/apikey", []string{"Authorization", "Bearer k-mallory"}, 200},
+		{"basic: no credentials (Optional)", "/basic", nil, 200},
+		{"basic: good credentials", "/basic", []string{"Authorization", basic("bob", "s3cret")}, 200},
+		{"basic: wrong password", "/basic", []string{"Authorization", basic("bob", "nope")}, 401},
+		{"basic: no credentials (Strict)", "/strict", nil, 401},
+	} {
+		r := send(t, client, "GET", s.url(80, c.path), c.hdr...)
+		if r.code != c.want {
+			t.Errorf("%s: %d %s; want %d", c.name, r.code, r.body, c.want)
+		}
+		if c.want == 200 && r.echo.Backend != "echo" {
+			t.Errorf("%s: answered by %q, not the backend: %s", c.name, r.echo.Backend, r.body)
+		}
+	}
+	if r := send(t, client, "GET", s.url(80, "/strict")); r.header.Get("WWW-Authenticate") != `Basic realm="fields-realm", charset="UTF-8"` {
+		t.Errorf("realm: WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestFieldsRateLimitBurst: burst sizes the bucket independently of the refill rate.
+func TestFieldsRateLimitBurst(t *testing.T) {
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - {name: burst, matches: [{path: {value: /burst}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+    - {name: plain, matches: [{path: {value: /plain}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: burst, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: burst}]
+    traffic:
+      rateLimit: {local: [{requests: 1, unit: Hour, burst: 3}]}
+- metadata: {name: plain, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: plain}]
+    traffic:
+      rateLimit: {local: [{requests: 1, unit: Hour}]}
+`, map[string]string{"port": echoPort})
+	codes := func(path string, n int) []int {
+		var out []int
+		for range n {
+			out = append(out, send(t, client, "GET", s.url(80, path)).code)
+		}
+		return out
+	}
+	if got := codes("/burst", 4); !slices.Equal(got, []int{200, 200, 200, 429}) {
+		t.Errorf("1 per hour, burst 3: %v", got)
+	}
+	if got := codes("/plain", 2); !slices.Equal(got, []int{200, 429}) {
+		t.Errorf("1 per hour, no burst: %v", got)
+	}
+}
+
+// TestFieldsBackendRequestTimeoutAndRetryBudget: timeouts.backendRequest bounds one attempt
+// (504); retry.budget.minRetriesPerSecond allows retries that a 0% budget would refuse.
+func TestFieldsBackendRequestTimeoutAndRetryBudget(t *testing.T) {
+	var minCalls, noneCalls atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/retry-min":
+			minCalls.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case "/retry-none":
+			noneCalls.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer flaky.Close()
+	_, port, err := net.SplitHostPort(flaky.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - {name: slow, matches: [{path: {value: /slow}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: flaky}]}
+    - {name: retry-min, matches: [{path: {value: /retry-min}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: flaky}]}
+    - {name: retry-none, matches: [{path: {value: /retry-none}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: flaky}]}
+backends:
+- metadata: {name: flaky, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: slow, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: slow}]
+    traffic:
+      timeouts: {backendRequest: 200ms}
+- metadata: {name: retry-min, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: retry-min}]
+    traffic:
+      retry: {attempts: 1, codes: [503], backoff: 1ms, budget: {percent: 0, minRetriesPerSecond: 5}}
+- metadata: {name: retry-none, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: retry-none}]
+    traffic:
+      retry: {attempts: 1, codes: [503], backoff: 1ms, budget: {percent: 0, minRetriesPerSecond: 0}}
+`, map[string]string{"port": port})
+	start := time.Now()
+	if r := send(t, client, "GET", s.url(80, "/slow")); r.code != http.StatusGatewayTimeout {
+		t.Errorf("backendRequest 200ms: %d %s; want 504", r.code, r.body)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("backendRequest 200ms: answered after %v", d)
+	}
+	if r := send(t, client, "GET", s.url(80, "/retry-min")); r.code != 503 || minCalls.Load() != 2 {
+		t.Errorf("budget 0%% with minRetriesPerSecond 5: %d after %d calls; want 503 after 2", r.code, minCalls.Load())
+	}
+	if r := send(t, client, "GET", s.url(80, "/retry-none")); r.code != 503 || noneCalls.Load() != 1 {
+		t.Errorf("budget 0%% without minimum: %d after %d calls; want 503 after 1", r.code, noneCalls.Load())
+	}
+}
+
+// TestFieldsSessionPersistence: type Header pins a client that sends the session header
+// back to one endpoint; a Permanent cookie lives absoluteTimeout.
+func TestFieldsSessionPersistence(t *testing.T) {
+	_, p1 := startEcho(t, "e1", "127.0.0.1:0")
+	_, p2 := startEcho(t, "e2", "127.0.0.1:0")
+	s := serve(t, gatewayBase+`
+services:
+- metadata: {name: echo, namespace: default}
+  spec:
+    ports: [{name: http, port: 80, protocol: TCP}]
+endpointSlices:
+- metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+  addressType: IPv4
+  ports: [{name: http, port: {{p1}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+- metadata: {name: echo-2, namespace: default, labels: {kubernetes.io/service-name: echo}}
+  addressType: IPv4
+  ports: [{name: http, port: {{p2}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - {name: header, matches: [{path: {value: /header}}], backendRefs: [{name: echo, port: 80}]}
+    - {name: cookie, matches: [{path: {value: /cookie}}], backendRefs: [{name: echo, port: 80}]}
+policies:
+- metadata: {name: header, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: header}]
+    traffic:
+      sessionPersistence: {sessionName: x-session, type: Header}
+- metadata: {name: cookie, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: cookie}]
+    traffic:
+      sessionPersistence: {sessionName: sid, absoluteTimeout: 1h, cookieConfig: {lifetimeType: Permanent}}
+`, map[string]string{"p1": p1, "p2": p2})
+
+	first := send(t, client, "GET", s.url(80, "/header"))
+	token := first.header.Get("X-Session")
+	if first.code != 200 || token == "" || first.header.Get("Set-Cookie") != "" {
+		t.Fatalf("type Header: %d, x-session %q, Set-Cookie %q", first.code, token, first.header.Get("Set-Cookie"))
+	}
+	for i := range 20 {
+		if r := send(t, client, "GET", s.url(80, "/header"), "X-Session", token); r.echo.Backend != first.echo.Backend {
+			t.Fatalf("request %d with the session header went to %s, the session is on %s", i, r.echo.Backend, first.echo.Backend)
+		}
+	}
+	r := send(t, client, "GET", s.url(80, "/cookie"))
+	ck := r.header.Get("Set-Cookie")
+	if !strings.HasPrefix(ck, "sid=") || !strings.Contains(ck, "Max-Age="+strconv.Itoa(3600)) {
+		t.Errorf("Permanent cookie with absoluteTimeout 1h: Set-Cookie %q", ck)
+	}
+}
+
+// TestFieldsCORSCredentialsAndExposeHeaders: traffic.cors allowCredentials and
+// exposeHeaders reach actual (not preflight) responses.
+func TestFieldsCORSCredentialsAndExposeHeaders(t *testing.T) {
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: cors, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web}]
+    traffic:
+      cors: {allowOrigins: ["https://app.example.com"], allowCredentials: true, exposeHeaders: [x-exposed]}
+`, map[string]string{"port": echoPort})
+	r := send(t, client, "GET", s.url(80, "/"), "Origin", "https://app.example.com")
+	if r.code != 200 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("allowed origin: %d, Access-Control-Allow-Origin %q", r.code, r.header.Get("Access-Control-Allow-Origin"))
+	}
+	if got := r.header.Get("Access-Control-Allow-Credentials"); got != "true" {
+		t.Errorf("allowCredentials: Access-Control-Allow-Credentials %q", got)
+	}
+	if got := strings.ToLower(r.header.Get("Access-Control-Expose-Headers")); !strings.Contains(got, "x-exposed") {
+		t.Errorf("exposeHeaders: Access-Control-Expose-Headers %q", got)
+	}
+}
