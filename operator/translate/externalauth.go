@@ -72,11 +72,6 @@ func (t *translator) externalAuthFilter(r *routeIR, i int, f *gwv1.HTTPExternalA
 		if g := f.GRPCAuthConfig; g != nil {
 			allowed = g.AllowedRequestHeaders
 		}
-		if why := grpcExtAuthUnsupported(t.backends[name]); why != "" {
-			r.resolved.fail(string(gwv1.RouteConditionResolvedRefs), string(gwv1.RouteReasonUnsupportedProtocol),
-				fmt.Sprintf("rule %d: ExternalAuth: %s; the rule answers 500", i, why))
-			return true
-		}
 	} else {
 		// Authorization must always reach the service; an empty list means only it.
 		allowed = []string{"Authorization"}
@@ -154,9 +149,8 @@ func authPathPrefix(p string) (string, error) {
 
 // checkExternalAuthFilters fails closed the rules whose ExternalAuth service became unusable
 // once backend TLS is final (BackendTLSPolicies and backend policies run after the routes
-// are built): gRPC to a TLS backend, which the proxy cannot speak yet, or a backend whose
-// TLS policy is invalid. Plaintext would be a silent downgrade, skipping the check would
-// expose the backend.
+// are built): a backend whose TLS policy is invalid. Plaintext would be a silent downgrade,
+// skipping the check would expose the backend.
 func (t *translator) checkExternalAuthFilters() {
 	for _, r := range t.routes {
 		if r.built == nil || r.built.http == nil || r.http == nil {
@@ -168,16 +162,9 @@ func (t *translator) checkExternalAuthFilters() {
 				continue
 			}
 			ea := rule.Traffic.ExtAuth
-			be := t.backends[ea.Backend]
-			switch {
-			case be == nil || be.invalid != "":
+			if be := t.backends[ea.Backend]; be == nil || be.invalid != "" {
 				// The TLS policy's own status says why, as for a backendRef to the same
 				// backend.
-				closeExternalAuth(rule)
-				r.built.auth[i] = authFilterClosed
-			case ea.Protocol == config.ExtAuthGRPC && grpcExtAuthUnsupported(be) != "":
-				r.resolved.fail(string(gwv1.RouteConditionResolvedRefs), string(gwv1.RouteReasonUnsupportedProtocol),
-					fmt.Sprintf("rule %d: ExternalAuth: %s; the rule answers 500", i, grpcExtAuthUnsupported(be)))
 				closeExternalAuth(rule)
 				r.built.auth[i] = authFilterClosed
 			}

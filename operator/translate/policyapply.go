@@ -321,19 +321,15 @@ func (t *translator) trafficBroken(p *agwv1a1.AgentgatewayPolicy, path string) s
 		return "internal error, please report: the policy was not converted"
 	}
 	if why := pt.broken[path]; why != "" {
-		if pt.unsupported[path] {
-			t.policies.stat(p).failClosed[path] = true
-		}
+		return why
+	}
+	if why := t.globalRateLimitBroken(&pt.cfg); path == "traffic.rateLimit" && why != "" {
 		return why
 	}
 	if e := pt.cfg.ExtAuth; path == "traffic.extAuth" && e != nil {
 		be := t.backends[e.Backend]
 		if be != nil && be.invalid != "" {
 			return "ext-auth backend " + e.Backend + ": " + be.invalid
-		}
-		if why := grpcExtAuthUnsupported(be); e.Protocol == config.ExtAuthGRPC && why != "" {
-			t.policies.stat(p).failClosed[path] = true
-			return why
 		}
 	}
 	return ""

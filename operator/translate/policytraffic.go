@@ -29,9 +29,8 @@ var enforcedTraffic = map[string]bool{
 // cannot be enforced (a missing Secret, a refused backendRef, a protocol the proxy lacks):
 // rules such a field wins answer 500.
 type policyTraffic struct {
-	cfg         config.TrafficPolicy
-	broken      map[string]string // field path -> user-facing reason
-	unsupported map[string]bool   // broken because this proxy version lacks the feature
+	cfg    config.TrafficPolicy
+	broken map[string]string // field path -> user-facing reason
 }
 
 // validatePolicy runs the webhook's checks again: a policy applied while the webhook was
@@ -99,7 +98,7 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 	if tr == nil {
 		return
 	}
-	pt := &policyTraffic{broken: map[string]string{}, unsupported: map[string]bool{}}
+	pt := &policyTraffic{broken: map[string]string{}}
 	t.policies.traffic[p] = pt
 	st := t.policies.stat(p)
 	fail := func(path, why string) {
@@ -182,6 +181,13 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 			out.Local = append(out.Local, cl)
 		}
 		pt.cfg.RateLimit = out
+		if g := rl.Global; g != nil {
+			var why string
+			if out.Global, why = t.resolveGlobalRateLimit(p, g); why != "" {
+				pt.cfg.RateLimit = nil
+				fail("traffic.rateLimit", why)
+			}
+		}
 	}
 	if x := tr.Transformation; x != nil {
 		pt.cfg.Transformation = &config.Transformation{Request: transformRules(x.Request), Response: transformRules(x.Response)}
@@ -227,12 +233,6 @@ func (t *translator) resolveExtAuth(p *agwv1a1.AgentgatewayPolicy, e *agwv1a1.Ex
 				out.ContextExtensions[k] = v
 			}
 		}
-		if why := grpcExtAuthUnsupported(t.backends[name]); why != "" {
-			// Skipping the check would expose the backend; plaintext would be a silent downgrade.
-			pt.broken["traffic.extAuth"] = why
-			pt.unsupported["traffic.extAuth"] = true
-			return
-		}
 	case e.HTTP != nil:
 		h := e.HTTP
 		out.PathPrefix, out.SignInRedirectURL = deref(h.PathPrefix, ""), deref(h.SignInRedirectURL, "")
@@ -244,16 +244,6 @@ func (t *translator) resolveExtAuth(p *agwv1a1.AgentgatewayPolicy, e *agwv1a1.Ex
 		}
 	}
 	pt.cfg.ExtAuth = out
-}
-
-// grpcExtAuthUnsupported says why the proxy cannot speak gRPC ext-auth to a backend: it has
-// no TLS for it yet. BackendTLSPolicies and backend policies may add TLS after the policy
-// was resolved, so trafficBroken asks again.
-func grpcExtAuthUnsupported(be *backendIR) string {
-	if be != nil && be.cfg.TLS != nil {
-		return "gRPC ext-auth over TLS (backend " + be.cfg.Name + ") is not supported by this proxy version"
-	}
-	return ""
 }
 
 func authMode(m *agwv1a1.AuthMode) config.AuthMode {
@@ -296,6 +286,9 @@ func (t *translator) checkTraffic(tp *config.TrafficPolicy) map[string]string {
 			cfg.Backends = append(cfg.Backends, be.cfg)
 		}
 	}
+	if be := t.backends[globalRateLimitBackend(tp)]; be != nil {
+		cfg.Backends = append(cfg.Backends, be.cfg)
+	}
 	err := cfg.Validate()
 	if err == nil {
 		return nil
@@ -317,6 +310,8 @@ func (t *translator) checkTraffic(tp *config.TrafficPolicy) map[string]string {
 			}
 		} else if tp.ExtAuth != nil && strings.HasPrefix(p, "backends[") {
 			field = "traffic.extAuth"
+		} else if globalRateLimitBackend(tp) != "" && strings.HasPrefix(p, "backends[") {
+			field = "traffic.rateLimit"
 		}
 		if !enforcedTraffic[field] {
 			// Not expected: nothing else in the check config can be wrong. Refuse the

@@ -689,9 +689,6 @@ func (v *validator) traffic(tp *TrafficPolicy) {
 			if e.PathPrefix != "" || len(e.AllowedUpstreamHeaders) > 0 || e.AllUpstreamHeaders || e.Require200 || e.SignInRedirectURL != "" {
 				v.addf("", "pathPrefix, allowedUpstreamHeaders, allUpstreamHeaders, require200 and signInRedirectURL are only for protocol HTTP")
 			}
-			if b := v.backend(e.Backend); b != nil && b.TLS != nil {
-				v.addf(".backend", "gRPC ext auth over TLS is not supported yet; use a cleartext (h2c) backend")
-			}
 		default:
 			v.addf(".protocol", "must be HTTP or GRPC, got %q", e.Protocol)
 		}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -361,6 +363,7 @@ func (s *grpcConns) closeAll() {
 type grpcConn struct {
 	addrs     []string
 	authority string
+	tls       *tls.Config   // the backend's TLS settings; nil for h2c
 	grace     time.Duration // guarded by grpcConns.mu
 
 	auth   atomic.Pointer[grpcClient]
@@ -376,7 +379,7 @@ type grpcClient struct {
 var errConnClosed = errors.New("ext auth connection closed by a config change")
 
 func newGRPCConn(b *upstream.Backend) *grpcConn {
-	c := &grpcConn{authority: "extauth"}
+	c := &grpcConn{authority: "extauth", tls: b.ClientTLS()}
 	for _, ep := range b.Endpoints() {
 		c.addrs = append(c.addrs, ep.Address)
 	}
@@ -384,6 +387,10 @@ func newGRPCConn(b *upstream.Backend) *grpcConn {
 		// Servers may check :authority; an endpoint address is a valid one
 		// (a host name for ExternalName Services).
 		c.authority = c.addrs[0]
+	}
+	if c.tls != nil && c.tls.ServerName != "" {
+		// gRPC requires the authority to be the TLS server name.
+		c.authority = c.tls.ServerName
 	}
 	return c
 }
@@ -400,10 +407,15 @@ func (c *grpcConn) client() (authv3.AuthorizationClient, error) {
 	if gc := c.auth.Load(); gc != nil {
 		return gc.auth, nil
 	}
-	// The connection is cleartext HTTP/2 (h2c): backends with TLS are
-	// rejected by config validation.
+	// HTTP/2 over the backend's TLS settings (gRPC offers ALPN h2 and,
+	// without an SNI, verifies the authority: the first endpoint's host),
+	// or cleartext HTTP/2 (h2c).
+	creds := insecure.NewCredentials()
+	if c.tls != nil {
+		creds = credentials.NewTLS(c.tls)
+	}
 	cc, err := grpc.NewClient(endpointScheme+":///extauth",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithResolvers(endpointResolver(c.addrs)),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithAuthority(c.authority),

@@ -36,14 +36,14 @@ type authzServer struct {
 	seen []*authv3.CheckRequest
 }
 
-func startAuthz(t *testing.T) *authzServer {
+func startAuthz(t *testing.T, opts ...grpc.ServerOption) *authzServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &authzServer{addr: ln.Addr().String()}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(srv, s)
 	go func() {
 		// Serve returns nil after Stop; anything else is a listener failure.

@@ -108,6 +108,11 @@ func (b *Backend) Scheme() string {
 	return "http"
 }
 
+// ClientTLS returns a copy of the TLS client configuration of a backend
+// with TLS, for clients other than its own transport (gRPC ext auth); nil
+// without TLS.
+func (b *Backend) ClientTLS() *tls.Config { return b.transport.TLSClientConfig.Clone() }
+
 // Dial opens a raw connection to a picked endpoint, for L4 forwarding.
 func (b *Backend) Dial(ctx context.Context, network string) (net.Conn, *Endpoint, error) {
 	ep := b.Pick("")
