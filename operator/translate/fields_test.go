@@ -666,3 +666,121 @@ policies:
 		t.Errorf("exposeHeaders: Access-Control-Expose-Headers %q", got)
 	}
 }
+
+// TestFieldsExtAuthTimeout: extAuth.timeout bounds a call to an HTTP authorization service
+// that does not answer; failureMode then decides (Closed: 403, Open: the request passes).
+func TestFieldsExtAuthTimeout(t *testing.T) {
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	release := make(chan struct{})
+	defer close(release)
+	var checks atomic.Int64
+	authz := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		checks.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer authz.Close()
+	_, authzPort, err := net.SplitHostPort(authz.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - {name: closed, matches: [{path: {value: /closed}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+    - {name: open, matches: [{path: {value: /open}}], backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]}
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+- metadata: {name: authz, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{authz}}}}
+policies:
+- metadata: {name: closed, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: closed}]
+    traffic:
+      extAuth: {protocol: HTTP, backendRef: {group: agentgateway.dev, kind: AgentgatewayBackend, name: authz}, timeout: 200ms}
+- metadata: {name: open, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: open}]
+    traffic:
+      extAuth: {protocol: HTTP, backendRef: {group: agentgateway.dev, kind: AgentgatewayBackend, name: authz}, timeout: 200ms, failureMode: Open}
+`, map[string]string{"port": echoPort, "authz": authzPort})
+	for _, c := range []struct {
+		path string
+		want int
+	}{{"/closed", http.StatusForbidden}, {"/open", http.StatusOK}} {
+		start := time.Now()
+		r := send(t, client, "GET", s.url(80, c.path))
+		if r.code != c.want || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %d after %v; want %d after about 200ms", c.path, r.code, time.Since(start), c.want)
+		}
+	}
+	if n := checks.Load(); n != 2 {
+		t.Errorf("the authorization service got %d calls, want 2", n)
+	}
+}
+
+// TestFieldsJWKSCacheDuration: a remote JWKS is fetched again once cacheDuration has
+// passed, so a rotated signing key is accepted then, and not before.
+func TestFieldsJWKSCacheDuration(t *testing.T) {
+	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
+	oldKey, newKey := newJWTSigner(t), newJWTSigner(t)
+	var mu sync.Mutex
+	current := oldKey.jwks(t)
+	var fetches []time.Time
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches = append(fetches, time.Now())
+		fmt.Fprint(w, current)
+	}))
+	defer jwksSrv.Close()
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: jwt, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web}]
+    traffic:
+      jwtAuthentication:
+        providers: [{name: t, issuer: "https://issuer.test", jwks: {remote: {url: "{{url}}/jwks.json", cacheDuration: 1s}}}]
+`, map[string]string{"port": echoPort, "url": jwksSrv.URL})
+	claims := map[string]any{"iss": "https://issuer.test", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}
+	oldToken, newToken := oldKey.token(t, claims), newKey.token(t, claims)
+	if r := send(t, client, "GET", s.url(80, "/"), "Authorization", "Bearer "+oldToken); r.code != 200 {
+		t.Fatalf("token of the served key: %d %s", r.code, r.body)
+	}
+	rotated := newKey.jwks(t)
+	mu.Lock()
+	current = rotated
+	mu.Unlock()
+	if r := send(t, client, "GET", s.url(80, "/"), "Authorization", "Bearer "+newToken); r.code != 401 {
+		t.Fatalf("token of the rotated key within cacheDuration: %d, want 401 (cached keys)", r.code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for send(t, client, "GET", s.url(80, "/"), "Authorization", "Bearer "+newToken).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated key is still refused 10s later: cacheDuration 1s did not expire the cached JWKS")
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the expiry, which is the behaviour under test
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fetches) < 2 || fetches[1].Sub(fetches[0]) < time.Second {
+		t.Errorf("fetches at %v: want a second fetch no sooner than cacheDuration (1s) after the first", fetches)
+	}
+}
