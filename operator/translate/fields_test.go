@@ -18,11 +18,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -782,5 +784,135 @@ policies:
 	defer mu.Unlock()
 	if len(fetches) < 2 || fetches[1].Sub(fetches[0]) < time.Second {
 		t.Errorf("fetches at %v: want a second fetch no sooner than cacheDuration (1s) after the first", fetches)
+	}
+}
+
+// TestFieldsBackendHTTP2: backend.http.version HTTP2 on a plain backend, and appProtocol
+// kubernetes.io/h2c on an AgentgatewayBackend, make the proxy speak h2c to the backend.
+func TestFieldsBackendHTTP2(t *testing.T) {
+	var mu sync.Mutex
+	protos := map[string]string{} // path -> protocol the backend saw
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.URL.Path] = r.Proto
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - matches: [{path: {value: /plain}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: plain}]
+    - matches: [{path: {value: /version}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: version}]
+    - matches: [{path: {value: /h2c}}]
+      backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: h2c}]
+backends:
+- metadata: {name: plain, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+- metadata: {name: version, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+- metadata: {name: h2c, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}, appProtocol: kubernetes.io/h2c}}
+policies:
+- metadata: {name: version, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: version}]
+    backend:
+      http: {version: HTTP2}
+`, map[string]string{"port": port})
+	for path, want := range map[string]string{"/plain": "HTTP/1.1", "/version": "HTTP/2.0", "/h2c": "HTTP/2.0"} {
+		if r := send(t, client, "GET", s.url(80, path)); r.code != 200 {
+			t.Errorf("%s: %d %s", path, r.code, r.body)
+		}
+		mu.Lock()
+		got := protos[path]
+		mu.Unlock()
+		if got != want {
+			t.Errorf("%s: the backend saw %q, want %q", path, got, want)
+		}
+	}
+}
+
+// TestFieldsBackendConnectTimeout: backend.tcp.connectTimeout bounds the connection set-up
+// to a backend that never completes the handshake (a listener whose accept queue is full
+// drops SYNs), instead of the 10s default.
+func TestFieldsBackendConnectTimeout(t *testing.T) {
+	addr := fullListener(t)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: stuck}]
+backends:
+- metadata: {name: stuck, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: connect, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: stuck}]
+    backend:
+      tcp: {connectTimeout: 300ms}
+`, map[string]string{"port": port})
+	start := time.Now()
+	r := send(t, &http.Client{Timeout: 8 * time.Second}, "GET", s.url(80, "/"))
+	if d := time.Since(start); r.code < 500 || d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("connectTimeout 300ms: %d after %v; want a 5xx after 300ms to a few seconds", r.code, d)
+	}
+}
+
+// fullListener is a loopback TCP listener with a backlog of one that accepts nothing,
+// with its accept queue filled: the kernel drops further SYNs, so connecting to it hangs.
+func fullListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	defer f.Close()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.FileListener(f) // a duplicate of fd: f is closed on return
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	addr := ln.Addr().String()
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return addr
+			}
+			t.Fatalf("filling the accept queue: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i > 16 {
+			t.Fatal("the accept queue of a listener with backlog 1 never filled")
+		}
 	}
 }
