@@ -14,9 +14,12 @@ import (
 // built and published with an atomic pointer swap. Requests that started on
 // an older graph finish on it.
 type graph struct {
-	config   *config.Config
-	binds    map[string]*bindState
-	backends map[string]*upstream.Backend
+	// generation numbers the applied configs (generation.go); 0 is the
+	// empty graph before the first Apply.
+	generation uint64
+	config     *config.Config
+	binds      map[string]*bindState
+	backends   map[string]*upstream.Backend
 }
 
 type bindState struct {

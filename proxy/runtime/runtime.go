@@ -2,19 +2,21 @@
 // compiles the config into an immutable handler graph and swaps graphs
 // atomically on reload.
 //
-// A reload (Apply) validates the config, compiles every route, TLS setting
-// and backend into a new graph without touching the running one, opens
-// sockets for new binds, publishes the graph with one atomic store, and
-// only then shuts down binds that disappeared (they drain for
-// Options.DrainTimeout). Binds whose identity (name, address, port,
-// protocol, HTTP/3) is unchanged keep their socket and connections;
-// requests already running finish on the graph they started with.
+// A reload (Apply) builds the config's generation beside the serving one
+// (generation.go): it validates the config, compiles every route, TLS
+// setting and backend into a new graph and opens the sockets of new binds
+// without touching the running generation. Then it either publishes the
+// graph with one atomic store and shuts down binds that disappeared (they
+// drain for Options.DrainTimeout), or, when any step failed, discards all
+// it built. Binds whose identity (name, address, port, protocol, HTTP/3)
+// is unchanged keep their socket and connections; a bind replacing one on
+// the same address keeps the socket (txn_socket.go); requests already
+// running finish on the graph they started with.
 package runtime
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -92,6 +94,11 @@ type Runtime struct {
 	budgets *budgetSet // retry budgets (retry.go)
 	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
 	routes  routeCache // compiled routes of the serving config (routecache.go)
+	// genMetrics describe the serving generation (generation.go).
+	genMetrics *generationMetrics
+	// building holds, while Apply opens sockets, those of the binds it
+	// drops (txn_socket.go).
+	building *handover
 
 	graph atomic.Pointer[graph]
 
@@ -105,15 +112,16 @@ type Runtime struct {
 func New(opts Options) *Runtime {
 	opts.complete()
 	rt := &Runtime{
-		opts:    opts,
-		log:     opts.Logger,
-		metrics: newMetrics(opts.Registerer),
-		pool:    upstream.NewPool(),
-		slots:   make(chan struct{}, opts.MirrorConcurrency),
-		limits:  newLimiterSet(),
-		budgets: newBudgetSet(),
-		authz:   newGRPCConns(),
-		servers: map[string]*server{},
+		opts:       opts,
+		log:        opts.Logger,
+		metrics:    newMetrics(opts.Registerer),
+		pool:       upstream.NewPool(),
+		slots:      make(chan struct{}, opts.MirrorConcurrency),
+		limits:     newLimiterSet(),
+		budgets:    newBudgetSet(),
+		authz:      newGRPCConns(),
+		genMetrics: newGenerationMetrics(opts.Registerer),
+		servers:    map[string]*server{},
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
 	return rt
@@ -152,8 +160,8 @@ func (rt *Runtime) Addr(bind string) net.Addr {
 var ErrClosed = errors.New("runtime is shut down")
 
 // Apply validates, compiles and starts serving c. On error nothing
-// changes, except when opening a new socket fails after others were
-// opened: those are closed again and the old graph keeps serving.
+// changes: the serving config, its sockets, connections and state stay as
+// they were, and the reload counts as failed.
 func (rt *Runtime) Apply(c *config.Config) error { return rt.apply(c, "", nil) }
 
 // ApplyDelta is Apply for c rebuilt from the config of version base and a delta
@@ -175,116 +183,22 @@ func (rt *Runtime) apply(c *config.Config, base string, unchanged func(bind, lis
 			rt.metrics.Reloads.WithLabelValues("ok").Inc()
 		}
 	}()
-	// Apply calls are serialized: the backend pool, the limiter set and
-	// the route cache track what the config being built uses.
+	// Apply calls are serialized: a generation is built from the serving
+	// one and the sets it will replace.
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if base == "" || rt.graph.Load().config.Version != base {
-		unchanged = nil
-	}
-	plan := rt.routes.resolve(c, unchanged)
-	if err := plan.validate(c); err != nil {
+	gen, err := rt.prepare(c, base, unchanged)
+	if err != nil {
 		return err
 	}
-	if rt.closed {
-		return ErrClosed
-	}
-	backends, err := rt.pool.Prepare(c.Backends)
-	if err != nil {
-		return fmt.Errorf("compile backends: %w", err)
-	}
-	rt.limits.begin()
-	rt.budgets.begin()
-	rt.authz.begin()
-	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: rt.limits, authz: rt.authz,
-		budgets: rt.budgets, backendBudgets: backendBudgets(rt.budgets, c.Backends)}
-	g, err := compile(c, env, plan)
-	if err != nil {
-		return fmt.Errorf("compile config %s: %w", c.Version, err)
-	}
-
-	// Binds that keep their identity keep their socket. Changed binds are
-	// stopped before new sockets are opened, since they may need the
-	// same port.
-	keep := map[string]*server{}
-	var stop []*server
-	for name, s := range rt.servers {
-		b := bindByName(c, name)
-		if b != nil && bindIdentity(b) == s.identity {
-			keep[name] = s
-		} else {
-			stop = append(stop, s)
-		}
-	}
-	for _, s := range stop {
-		if s.ln != nil {
-			s.ln.Close() // free the port now; connections drain below
-		}
-		if s.pc != nil || s.h3pc != nil {
-			// UDP sockets are closed by the servers' Shutdown (replies
-			// leave through them); a re-bind of the same UDP port will
-			// fail until then, so shut those down synchronously.
-			ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
-			s.shutdown(ctx)
-			cancel()
-			s.stopped = true
-		}
-	}
-	var opened []*server
-	for i := range c.Binds {
-		b := &c.Binds[i]
-		if _, ok := keep[b.Name]; ok {
-			continue
-		}
-		s, err := rt.listen(b, g.binds[b.Name], g)
-		if err != nil {
-			for _, o := range opened {
-				o.closeSocket()
-			}
-			// Stopped binds cannot be revived; keep serving what is left.
-			for _, s := range stop {
-				delete(rt.servers, s.name)
-				rt.drain(s)
-			}
-			return err
-		}
-		opened = append(opened, s)
-	}
-	for name, s := range keep {
-		if err := s.update(bindByName(c, name), g.binds[name], g); err != nil {
-			for _, o := range opened {
-				o.closeSocket()
-			}
-			return fmt.Errorf("bind %s: %w", name, err)
-		}
-	}
-
-	old := rt.graph.Swap(g)
-	for name, s := range keep {
-		s.state.Store(g.binds[name])
-	}
-	for _, s := range opened {
-		s.state.Store(g.binds[s.name])
-	}
-	rt.pool.Commit(backends)
-	plan.commit(c)
-	rt.limits.commit()
-	rt.budgets.commit()
-	rt.authz.commit()
-	for _, s := range stop {
-		delete(rt.servers, s.name)
-		rt.drain(s)
-	}
-	for _, s := range opened {
-		rt.servers[s.name] = s
-		go s.serve()
-	}
+	old := rt.commit(gen)
 	if old.config.Version != "" && old.config.Version != c.Version {
 		rt.metrics.ConfigInfo.DeleteLabelValues(old.config.Version)
 	}
 	rt.metrics.ConfigInfo.WithLabelValues(c.Version).Set(1)
 	rt.metrics.ActiveListeners.Set(float64(len(rt.servers)))
-	rt.log.Info("config applied", "version", c.Version, "binds", len(c.Binds), "backends", len(c.Backends), "opened", len(opened), "stopped", len(stop))
+	rt.log.Info("config applied", "version", c.Version, "generation", gen.number, "binds", len(c.Binds), "backends", len(c.Backends),
+		"opened", len(gen.opened), "stopped", len(gen.retired))
 	return nil
 }
 
@@ -342,7 +256,10 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	rt.draining.Wait()
-	rt.authz.closeAll()
+	rt.mu.Lock()
+	authz := rt.authz
+	rt.mu.Unlock()
+	authz.closeAll()
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()
 }

@@ -59,9 +59,9 @@ func (rt *Runtime) listen(b *config.Bind, bs *bindState, g *graph) (*server, err
 	addr := net.JoinHostPort(b.Address, strconv.Itoa(b.Port))
 	var err error
 	if b.Protocol == config.ProtocolUDP {
-		s.pc, err = net.ListenPacket("udp", addr)
+		s.pc, err = rt.listenUDP(addr)
 	} else {
-		s.ln, err = net.Listen("tcp", addr)
+		s.ln, err = rt.listenTCP(addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: listen on %s: %w (is another process or bind using the port?)", b.Name, addr, err)
@@ -121,7 +121,7 @@ func (s *server) update(b *config.Bind, bs *bindState, g *graph) error {
 }
 
 func (rt *Runtime) listenH3(s *server, addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, err := rt.listenUDP(addr)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP/3 on udp %s: %w", addr, err)
 	}
