@@ -7,7 +7,10 @@ import (
 )
 
 // NormalizeHost turns a request Host or TLS SNI into the form hostnames are
-// matched in: lower case, without port and without a trailing dot.
+// matched in: ASCII letters in lower case, without port and without a
+// trailing dot. Other bytes are kept as they are: Unicode case mapping
+// would turn the Kelvin sign (U+212A) into an ASCII "k" and so make a
+// host no DNS name can be match one.
 func NormalizeHost(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -17,10 +20,20 @@ func NormalizeHost(host string) string {
 	host = strings.TrimSuffix(host, ".")
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(host)
+			return asciiLower(host)
 		}
 	}
 	return host
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // WildcardMatches reports whether a Gateway API hostname pattern matches a
