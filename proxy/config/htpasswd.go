@@ -1,8 +1,12 @@
 package config
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ParseHtpasswd parses htpasswd lines ("user:hash"), accepting bcrypt and
@@ -20,7 +24,14 @@ func ParseHtpasswd(data string) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: want user:hash", i+1)
 		}
 		switch {
-		case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "{SHA}"):
+		case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+				return nil, fmt.Errorf("line %d (user %q): malformed bcrypt hash: %v", i+1, user, err)
+			}
+		case strings.HasPrefix(hash, "{SHA}"):
+			if d, err := base64.StdEncoding.DecodeString(hash[len("{SHA}"):]); err != nil || len(d) != sha1.Size {
+				return nil, fmt.Errorf("line %d (user %q): {SHA} hash is not a base64 SHA-1 digest", i+1, user)
+			}
 		default:
 			return nil, fmt.Errorf("line %d (user %q): unsupported hash; use bcrypt (htpasswd -B) or {SHA}", i+1, user)
 		}

@@ -84,16 +84,35 @@ func ParseJWKS(data []byte) ([]JWK, error) {
 
 func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
+// maxRSABits is the longest RSA modulus accepted.
+const maxRSABits = 8192
+
 func rsaKey(n, e string) (*rsa.PublicKey, error) {
 	nb, err := b64(n)
-	if err != nil || len(nb) < 256 {
-		return nil, errors.New("RSA modulus missing, malformed or shorter than 2048 bits")
+	if err != nil {
+		return nil, errors.New("RSA modulus malformed")
+	}
+	// crypto/rsa refuses to verify with an even modulus or an exponent
+	// that is even, below 3 or above 2^31-1: such a key is an error here
+	// rather than a key that silently never verifies.
+	nv := new(big.Int).SetBytes(nb)
+	if nv.BitLen() < 2048 || nv.Bit(0) == 0 {
+		return nil, errors.New("RSA modulus missing, even or shorter than 2048 bits")
+	}
+	// Verifying gets slow fast with the modulus size: a JWKS (fetched
+	// from a URL) with a huge modulus would make every token check costly.
+	if nv.BitLen() > maxRSABits {
+		return nil, fmt.Errorf("RSA modulus longer than %d bits", maxRSABits)
 	}
 	eb, err := b64(e)
 	if err != nil || len(eb) == 0 || len(eb) > 4 {
 		return nil, errors.New("RSA exponent malformed")
 	}
-	return &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: int(new(big.Int).SetBytes(eb).Int64())}, nil
+	ev := new(big.Int).SetBytes(eb).Int64()
+	if ev < 3 || ev&1 == 0 || ev > 1<<31-1 {
+		return nil, fmt.Errorf("RSA exponent %d is not an odd number from 3 to 2^31-1", ev)
+	}
+	return &rsa.PublicKey{N: nv, E: int(ev)}, nil
 }
 
 func ecKey(crv, x, y string) (*ecdsa.PublicKey, error) {
