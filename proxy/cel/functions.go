@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -92,7 +94,8 @@ func jsonParse(b []byte) ref.Val {
 	if err := dec.Decode(&v); err != nil {
 		return types.NewErr("jsonParse: %v", err)
 	}
-	if dec.More() {
+	// More is false before a stray ']' or '}', so look for the end.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return types.NewErr("jsonParse: unexpected data after the JSON value")
 	}
 	return types.DefaultTypeAdapter.NativeToValue(fromJSON(v))
