@@ -372,8 +372,8 @@ func namesOf(c *config.Config) *Names {
 // Version must be d.Base. The result's Version is version. Unchanged routes and backends
 // are shallow copies of base's, so neither base nor the result may be modified afterwards
 // (a proxy never modifies a config it applied). A delta whose names list a route or
-// backend that neither it nor base has, or that carries one they do not list, is an error
-// and changes nothing.
+// backend that neither it nor base has, or one twice, or that carries one they do not
+// list, is an error and changes nothing.
 func Apply(base *config.Config, d *Delta, version string) (*config.Config, error) {
 	if base == nil {
 		return nil, fmt.Errorf("configdelta: a delta from %s arrived before any config", d.Base)
@@ -413,6 +413,7 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 	}
 	out := &config.Config{Version: version, Binds: make([]config.Bind, len(binds.Binds))}
 	used := 0
+	listed := make(map[routeID]bool, len(have)+len(changed))
 	for bi := range binds.Binds {
 		b := binds.Binds[bi]
 		if len(names.RouteKeys[bi]) != len(b.Listeners) {
@@ -428,6 +429,11 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 			}
 			for ri, k := range keys {
 				id := routeID{b.Name, l.Name, k}
+				if listed[id] {
+					// Encode refuses such a config: it is no version.
+					return nil, fmt.Errorf("configdelta: route %s is listed twice", id)
+				}
+				listed[id] = true
 				if r := changed[id]; r != nil {
 					l.HTTPRoutes[ri] = *r
 					used++
@@ -460,7 +466,12 @@ func Apply(base *config.Config, d *Delta, version string) (*config.Config, error
 		out.Backends = make([]config.Backend, len(names.Backends))
 	}
 	used = 0
+	listedBe := make(map[string]bool, len(names.Backends))
 	for i, name := range names.Backends {
+		if listedBe[name] {
+			return nil, fmt.Errorf("configdelta: backend %s is listed twice", name)
+		}
+		listedBe[name] = true
 		if be := changedBe[name]; be != nil {
 			out.Backends[i] = *be
 			used++
