@@ -199,7 +199,7 @@ spec:
   targetRefs: [{group: "", kind: Service, name: echo}]
   backend:
     tcp: {connectTimeout: 2s, keepalive: {time: 30s}}
-    auth: {passthrough: true}`),
+    auth: {secretRef: {name: token}}`),
 			want:     []string{"agentgatewaypolicy.agentgateway.dev/every-backend-field created"},
 			warnings: true,
 		},

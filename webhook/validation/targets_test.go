@@ -80,7 +80,7 @@ func TestPolicyWarnings(t *testing.T) {
 			name: "fields the proxy does not enforce",
 			spec: v1alpha1.AgentgatewayPolicySpec{
 				TargetRefs: []v1alpha1.PolicyTargetReference{ref("Service", "echo")},
-				Backend:    &v1alpha1.BackendPolicy{Auth: &v1alpha1.BackendAuth{Passthrough: new(bool)}},
+				Backend:    &v1alpha1.BackendPolicy{Auth: &v1alpha1.BackendAuth{}},
 			},
 			want: notEnforcedOnly("spec.backend.auth"),
 		},
