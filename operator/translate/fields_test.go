@@ -888,14 +888,17 @@ func fullListener(t *testing.T) string {
 		t.Fatal(err)
 	}
 	f := os.NewFile(uintptr(fd), "listener")
-	defer f.Close()
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
+	err = syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	if err == nil {
+		err = syscall.Listen(fd, 1)
 	}
-	if err := syscall.Listen(fd, 1); err != nil {
-		t.Fatal(err)
+	var ln net.Listener
+	if err == nil {
+		ln, err = net.FileListener(f) // a duplicate of fd
 	}
-	ln, err := net.FileListener(f) // a duplicate of fd: f is closed on return
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
