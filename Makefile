@@ -84,6 +84,13 @@ down: ## Stop the local cluster and remove everything it created (processes, nam
 e2e-local: kube-binaries ## End-to-end test of the local cluster itself (root).
 	AGW_E2E=1 $(GO) test ./e2e/localcluster/... -count=1 -v
 
+# Fuzzing: every FuzzXxx target of the module, one at a time, FUZZTIME each (hack/fuzz.sh).
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each, one at a time; fails if any fails.
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
 .PHONY: bench
 bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh).
 	hack/bench-proxy.sh
