@@ -215,11 +215,19 @@ func (a *jwtAuth) verify(ctx context.Context, token, header string) (map[string]
 	if !verified {
 		return nil, nil, errors.New("bad signature")
 	}
-	now := time.Now()
-	if exp, ok := numClaim(claims, "exp"); ok && now.After(time.Unix(exp, 0).Add(clockSkew)) {
+	now, skew := float64(time.Now().Unix()), clockSkew.Seconds()
+	exp, hasExp, ok := numClaim(claims, "exp")
+	if !ok {
+		return nil, nil, errors.New("malformed exp claim")
+	}
+	if hasExp && now > exp+skew {
 		return nil, nil, errors.New("token expired")
 	}
-	if nbf, ok := numClaim(claims, "nbf"); ok && now.Add(clockSkew).Before(time.Unix(nbf, 0)) {
+	nbf, hasNbf, ok := numClaim(claims, "nbf")
+	if !ok {
+		return nil, nil, errors.New("malformed nbf claim")
+	}
+	if hasNbf && now+skew < nbf {
 		return nil, nil, errors.New("token not yet valid")
 	}
 	if len(p.audiences) > 0 && !audienceOK(claims["aud"], p.audiences) {
@@ -278,16 +286,24 @@ func verifySig(alg string, key crypto.PublicKey, signed, sig []byte) bool {
 	return false
 }
 
-func numClaim(claims map[string]any, name string) (int64, bool) {
-	n, ok := claims[name].(json.Number)
-	if !ok {
-		return 0, false
+// numClaim reads a NumericDate claim (RFC 7519 §2): a JSON number of
+// seconds, possibly fractional; one too large for a float is ±Inf. A
+// claim that is present but not a number is malformed (ok false), so that
+// it fails the token instead of being ignored.
+func numClaim(claims map[string]any, name string) (v float64, present, ok bool) {
+	c, present := claims[name]
+	if !present {
+		return 0, false, true
 	}
-	if i, err := n.Int64(); err == nil {
-		return i, true
+	n, isNum := c.(json.Number)
+	if !isNum {
+		return 0, true, false
 	}
-	f, err := n.Float64()
-	return int64(f), err == nil
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, true, false
+	}
+	return f, true, true
 }
 
 func audienceOK(aud any, accepted []string) bool {
