@@ -919,3 +919,60 @@ func fullListener(t *testing.T) string {
 		}
 	}
 }
+
+// TestFieldsRetryBudgetInterval: retry.budget.interval is the window requests are counted
+// over. With a 50% budget, a retry is allowed right after four requests, and refused once
+// the interval has passed and they no longer count.
+func TestFieldsRetryBudgetInterval(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/fail") {
+			calls.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: flaky}]
+backends:
+- metadata: {name: flaky, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+policies:
+- metadata: {name: budget, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web}]
+    traffic:
+      retry: {attempts: 1, codes: [503], backoff: 1ms, budget: {percent: 50, interval: 1s, minRetriesPerSecond: 0}}
+`, map[string]string{"port": port})
+	failing := func() int64 {
+		t.Helper()
+		calls.Store(0)
+		if r := send(t, client, "GET", s.url(80, "/fail")); r.code != 503 {
+			t.Fatalf("/fail: %d %s", r.code, r.body)
+		}
+		return calls.Load()
+	}
+	for range 4 {
+		if r := send(t, client, "GET", s.url(80, "/ok")); r.code != 200 {
+			t.Fatalf("/ok: %d %s", r.code, r.body)
+		}
+	}
+	last := time.Now()
+	if n := failing(); n != 2 {
+		t.Errorf("within the interval (5 requests, 1 retry): %d calls, want 2", n)
+	}
+	// The window is what is under test: let it pass (twice over, for its slot granularity).
+	<-time.After(time.Until(last.Add(2 * time.Second)))
+	if n := failing(); n != 1 {
+		t.Errorf("after the interval (1 request counted): %d calls, want 1 (no retry)", n)
+	}
+}
