@@ -510,6 +510,9 @@ type Backend struct {
 	// counted over all requests to it (a rule's own Retry.Budget applies as
 	// well). HTTP backends only.
 	RetryBudget *RetryBudget `json:"retryBudget,omitempty"`
+	// Resilience: health checks, outlier detection, circuit breakers,
+	// connect retries, TCP keep-alive (resilience.go). HTTP backends only.
+	Resilience *Resilience `json:"resilience,omitempty"`
 }
 
 // Endpoint is one address of a Backend.
@@ -520,6 +523,9 @@ type Endpoint struct {
 	Weight int `json:"weight,omitempty"`
 	// Zone is informational (topology); shown in /config_dump.
 	Zone string `json:"zone,omitempty"`
+	// Terminating endpoints (shutting down, still serving) get new
+	// requests only when every endpoint of the backend is terminating.
+	Terminating bool `json:"terminating,omitempty"`
 }
 
 // BackendTLS is the TLS configuration towards a backend.

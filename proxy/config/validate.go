@@ -1049,6 +1049,7 @@ func (v *validator) checkBackend(b *Backend) {
 		v.retryBudget(rb)
 		v.out(n)
 	}
+	v.resilience(b)
 }
 
 func (v *validator) retryBudget(b *RetryBudget) {

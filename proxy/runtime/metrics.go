@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
 // Metrics are the runtime's Prometheus collectors. They are registered on
@@ -50,6 +52,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.Reloads, m.ConfigInfo, m.MirrorsDropped, m.ActiveListeners)
+		reg.MustRegister(upstream.Collectors()...)
 	}
 	// Pre-create the reload series so a dashboard sees 0, not "no data".
 	m.Reloads.WithLabelValues("ok")

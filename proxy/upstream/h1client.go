@@ -38,7 +38,7 @@ var DisableH1Client atomic.Bool
 // plainH1 reports whether roundTripH1 sends req exactly as the Transport
 // would: no upgrade, no Expect, a known small body, valid fields.
 func (b *Backend) plainH1(req *http.Request) bool {
-	if !b.FastH1() || DisableH1Client.Load() || req.Close || req.Method == http.MethodConnect ||
+	if !b.plainProto() || DisableH1Client.Load() || req.Close || req.Method == http.MethodConnect ||
 		len(req.TransferEncoding) > 0 || req.Trailer != nil || req.URL.Scheme != "http" {
 		return false
 	}

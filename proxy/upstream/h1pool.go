@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -53,39 +52,74 @@ type h1Pool struct {
 }
 
 // FastH1 reports whether the fast path can talk to b: plain HTTP/1.1
-// without TLS.
+// without TLS, and no circuit breakers (RoundTrip answers their 503).
 func (b *Backend) FastH1() bool {
+	return b.plainProto() && !b.res.breakers()
+}
+
+// plainProto reports plain HTTP/1.1 without TLS.
+func (b *Backend) plainProto() bool {
 	return b.Protocol == config.BackendHTTP1 && !b.TLS
 }
 
 // AcquireH1 picks an endpoint as RoundTrip does (prefer is honoured for
 // session persistence) and returns an idle connection to it, or a new
-// one. The endpoint is returned even when dialing it failed. With check,
-// an idle connection is first checked for a close by the backend (one
+// one; when connecting fails, another endpoint is tried as in RoundTrip.
+// The endpoint is returned even when dialing it failed. With check, an
+// idle connection is first checked for a close by the backend (one
 // non-blocking peek): for requests that cannot be sent again if it turns
 // out to be stale.
 func (b *Backend) AcquireH1(ctx context.Context, prefer string, check bool) (*H1Conn, *Endpoint, error) {
-	ep := b.Pick(prefer)
-	if ep == nil {
-		return nil, nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
+	var tried []*Endpoint
+	for {
+		ep := b.pick(prefer, tried)
+		if ep == nil {
+			return nil, nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
+		}
+		if c := ep.h1.get(time.Now().UnixNano(), check); c != nil {
+			ep.inflight.Add(1)
+			b.active.Add(1)
+			return c, ep, nil
+		}
+		var reuse *H1Conn
+		idle := func() bool {
+			reuse = ep.h1.get(time.Now().UnixNano(), check)
+			return reuse != nil
+		}
+		c, err := b.dialH1(ctx, ep, idle)
+		if errors.Is(err, errUseIdle) {
+			ep.inflight.Add(1)
+			b.active.Add(1)
+			return reuse, ep, nil
+		}
+		if err == nil || !b.retryConnect(ctx, err, ep, &tried) {
+			return c, ep, err
+		}
 	}
-	if c := ep.h1.get(time.Now().UnixNano(), check); c != nil {
-		ep.inflight.Add(1)
-		b.active.Add(1)
-		return c, ep, nil
-	}
-	c, err := b.DialH1(ctx, ep)
-	return c, ep, err
 }
 
-// DialH1 opens a new connection to ep. A refused connection ejects the
-// endpoint, as in RoundTrip.
+// DialH1 opens a new connection to ep or, when connecting to ep fails,
+// to another endpoint (within the connect retries): the connection's
+// Endpoint is the one used. A refused connection counts towards the
+// endpoint's ejection, as in RoundTrip.
 func (b *Backend) DialH1(ctx context.Context, ep *Endpoint) (*H1Conn, error) {
-	nc, err := b.dialer.DialContext(ctx, "tcp", ep.Address)
+	var tried []*Endpoint
+	for {
+		c, err := b.dialH1(ctx, ep, nil)
+		if err == nil || !b.retryConnect(ctx, err, ep, &tried) {
+			return c, err
+		}
+		if ep = b.pick("", tried); ep == nil {
+			return nil, err
+		}
+	}
+}
+
+func (b *Backend) dialH1(ctx context.Context, ep *Endpoint, idle func() bool) (*H1Conn, error) {
+	nc, err := b.dialTo(ctx, "tcp", ep.Address, idle)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			b.eject(ep)
+		if dialFailed(err) {
+			b.localFailure(ep)
 		}
 		return nil, err
 	}
@@ -118,6 +152,9 @@ func (b *Backend) recycleH1(c *H1Conn, reusable bool) {
 	c.Reused = true
 	c.idleSince = time.Now().UnixNano()
 	c.Endpoint.h1.put(c)
+	if b.res.maxConns > 0 {
+		b.signalFreed() // a request waiting for a connection can use it
+	}
 }
 
 // Observe feeds passive health checking with the status of a response
@@ -169,6 +206,22 @@ func (p *h1Pool) put(c *H1Conn) {
 	for _, d := range drop {
 		d.Close()
 	}
+}
+
+// closeOne closes the oldest idle connection; false if there is none.
+func (p *h1Pool) closeOne() bool {
+	p.mu.Lock()
+	if len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	c := p.idle[0]
+	n := copy(p.idle, p.idle[1:])
+	p.idle[n] = nil
+	p.idle = p.idle[:n]
+	p.mu.Unlock()
+	c.Close()
+	return true
 }
 
 // closeIdle closes the idle connections; with retire, connections

@@ -3,8 +3,11 @@
 // h1 connections (h1pool.go) that the runtime's fast path uses directly
 // and RoundTrip uses for ordinary requests (h1client.go), all kept across
 // config reloads while the backend is unchanged so connections stay warm;
-// endpoint selection by power-of-two-choices on in-flight requests; and
-// passive ejection of endpoints that refuse connections.
+// endpoint selection by power-of-two-choices on in-flight requests among
+// the endpoints that are healthy (active health checks, health.go), not
+// ejected (outlier detection) and not terminating; circuit breakers; and
+// sending a request to another endpoint when connecting to one fails
+// (resilience.go).
 package upstream
 
 import (
@@ -30,13 +33,6 @@ var ErrNoEndpoints = errors.New("backend has no endpoints")
 
 const (
 	defaultConnectTimeout = 10 * time.Second
-	// ejectFor is how long an endpoint that refused a connection, or
-	// answered with consecutiveFailures gateway errors in a row, is avoided.
-	ejectFor            = 5 * time.Second
-	consecutiveFailures = 5
-	// maxEjectedPercent keeps ejection from emptying a backend: past it,
-	// failing endpoints stay in rotation.
-	maxEjectedPercent = 50
 	// Retry budget: retries in flight may reach retryBudgetPercent of the
 	// requests in flight, and at least minRetryConcurrency, so a failing
 	// backend is not hit by a retry storm.
@@ -51,10 +47,17 @@ type Endpoint struct {
 	// inflight counts requests sent and not yet finished (body closed); it
 	// drives power-of-two-choices.
 	inflight atomic.Int64
-	// ejectedUntil is a unix-nano deadline; 0 means healthy.
+	// ejectedUntil is a unix-nano deadline; 0 means not ejected.
 	ejectedUntil atomic.Int64
-	// failures counts consecutive gateway errors (502, 503, 504).
-	failures atomic.Int32
+	// ejections counts recent ejections: the ejection time grows with it.
+	ejections atomic.Int32
+	// Consecutive failures: 5xx, gateway errors (502, 503, 504), connect
+	// errors.
+	fails5xx, failsGW, failsLocal atomic.Int32
+	// unhealthy is set by active health checks.
+	unhealthy atomic.Bool
+	// terminating endpoints get requests only when all are terminating.
+	terminating bool
 	// h1 holds idle connections of the runtime's HTTP/1.1 fast path.
 	h1 h1Pool
 }
@@ -80,12 +83,25 @@ type Backend struct {
 
 	active   atomic.Int64 // requests in flight, all endpoints
 	retrying atomic.Int64 // retries in flight
+
+	res resilience
+	// Circuit breakers: requests admitted, connections open, requests
+	// waiting for a connection.
+	admitted, conns, pending atomic.Int64
+	freeMu                   sync.Mutex
+	freed                    chan struct{}
+	// health is set by Pool.Commit when the backend has health checks.
+	health *healthChecker
 }
 
 // StartRetry reserves a retry from the budget; it returns false when the
 // budget is spent and the caller should return the failure instead. Call
 // EndRetry when a reserved retry finishes.
 func (b *Backend) StartRetry() bool {
+	if m := b.res.maxRetries; m > 0 && b.retrying.Load() >= m {
+		overflowTotal.WithLabelValues(b.Name, limitRetries).Inc()
+		return false
+	}
 	limit := max(int64(minRetryConcurrency), b.active.Load()*retryBudgetPercent/100)
 	if b.retrying.Add(1) > limit {
 		b.retrying.Add(-1)
@@ -119,16 +135,18 @@ func (b *Backend) Dial(ctx context.Context, network string) (net.Conn, *Endpoint
 	if ep == nil {
 		return nil, nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
 	}
-	c, err := b.dialer.DialContext(ctx, network, ep.Address)
+	c, err := b.dialTo(ctx, network, ep.Address, nil)
 	if err != nil {
-		b.eject(ep)
+		if dialFailed(err) {
+			b.localFailure(ep)
+		}
 		return nil, ep, err
 	}
 	return c, ep, nil
 }
 
 func newBackend(c *config.Backend, spec string) (*Backend, error) {
-	b := &Backend{Name: c.Name, Protocol: c.Protocol, TLS: c.TLS != nil, spec: spec, byAddr: map[string]*Endpoint{}}
+	b := &Backend{Name: c.Name, Protocol: c.Protocol, TLS: c.TLS != nil, spec: spec, byAddr: map[string]*Endpoint{}, res: compileResilience(c.Resilience)}
 	if b.Protocol == "" {
 		b.Protocol = config.BackendHTTP1
 	}
@@ -142,7 +160,7 @@ func newBackend(c *config.Backend, spec string) (*Backend, error) {
 		if len(b.endpoints) > 0 && w != b.endpoints[0].weight {
 			b.uniform = false
 		}
-		ep := &Endpoint{Address: e.Address, weight: w}
+		ep := &Endpoint{Address: e.Address, weight: w, terminating: e.Terminating}
 		total += w
 		b.endpoints = append(b.endpoints, ep)
 		b.cumWeight = append(b.cumWeight, total)
@@ -152,7 +170,7 @@ func newBackend(c *config.Backend, spec string) (*Backend, error) {
 	if c.ConnectTimeout != nil {
 		timeout = c.ConnectTimeout.Duration
 	}
-	b.dialer = &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	b.dialer = &net.Dialer{Timeout: timeout, KeepAliveConfig: keepalive(c.Resilience)}
 	var tlsConf *tls.Config
 	if c.TLS != nil {
 		var err error
@@ -162,7 +180,9 @@ func newBackend(c *config.Backend, spec string) (*Backend, error) {
 		}
 	}
 	t := &http.Transport{
-		DialContext:     b.dialer.DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return b.dialTo(ctx, network, addr, nil)
+		},
 		TLSClientConfig: tlsConf,
 		// The Go default of 2 idle connections per host throttles a proxy
 		// to a handful of reusable connections; under load that means a
@@ -264,39 +284,80 @@ func verifySANs(cs tls.ConnectionState, roots *x509.CertPool, sans []string) err
 	return fmt.Errorf("backend certificate has none of the expected subject alt names %v", sans)
 }
 
-// Pick chooses an endpoint: the endpoint at address prefer if it exists
-// and is not ejected (session persistence), otherwise the less loaded of two
-// weighted-random choices. It returns nil when there are no endpoints.
-func (b *Backend) Pick(prefer string) *Endpoint {
+// Pick chooses an endpoint: the endpoint at address prefer if it is
+// healthy, not ejected and not terminating (session persistence),
+// otherwise the less loaded of two weighted-random choices among such
+// endpoints. When there are none, the best of the others is used (see
+// Endpoint.rank): better to try than to fail outright. It returns nil when
+// there are no endpoints.
+func (b *Backend) Pick(prefer string) *Endpoint { return b.pick(prefer, nil) }
+
+// excluded ranks an endpoint already tried.
+const excluded = 1 << 10
+
+func rankOf(e *Endpoint, now int64, tried []*Endpoint) int {
+	for _, t := range tried {
+		if t == e {
+			return excluded
+		}
+	}
+	return e.rank(now)
+}
+
+// pick is Pick avoiding the endpoints tried; nil when all were tried.
+func (b *Backend) pick(prefer string, tried []*Endpoint) *Endpoint {
 	n := len(b.endpoints)
 	if n == 0 {
 		return nil
 	}
+	now := time.Now().UnixNano()
 	if prefer != "" {
-		if ep := b.byAddr[prefer]; ep != nil && !ep.ejected(time.Now().UnixNano()) {
+		if ep := b.byAddr[prefer]; ep != nil && rankOf(ep, now, tried) == 0 {
 			return ep
 		}
 	}
 	if n == 1 {
+		if len(tried) > 0 {
+			return nil
+		}
 		return b.endpoints[0]
 	}
-	now := time.Now().UnixNano()
 	a, c := b.random(), b.random()
 	if a == c {
 		c = b.endpoints[(b.index(c)+1)%n]
 	}
-	// Prefer endpoints that are not ejected; if both are, use them anyway
-	// (ejection is advisory: better to try than to fail outright).
-	switch ae, ce := a.ejected(now), c.ejected(now); {
-	case ae && !ce:
-		return c
-	case ce && !ae:
+	ra, rc := rankOf(a, now, tried), rankOf(c, now, tried)
+	switch {
+	case ra != 0 && rc != 0:
+		return b.best(now, tried)
+	case ra < rc:
 		return a
+	case rc < ra:
+		return c
 	}
 	if c.inflight.Load() < a.inflight.Load() {
 		return c
 	}
 	return a
+}
+
+// best is the first endpoint of the lowest rank from a random start; nil
+// when all were tried.
+func (b *Backend) best(now int64, tried []*Endpoint) *Endpoint {
+	n := len(b.endpoints)
+	start := rand.IntN(n)
+	var out *Endpoint
+	top := excluded
+	for i := range n {
+		e := b.endpoints[(start+i)%n]
+		if r := rankOf(e, now, tried); r < top {
+			out, top = e, r
+			if r == 0 {
+				break
+			}
+		}
+	}
+	return out
 }
 
 func (b *Backend) index(e *Endpoint) int {
@@ -325,35 +386,6 @@ func (b *Backend) random() *Endpoint {
 	return b.endpoints[lo]
 }
 
-func (b *Backend) eject(ep *Endpoint) {
-	now := time.Now().UnixNano()
-	ejected := 0
-	for _, e := range b.endpoints {
-		if e != ep && e.ejected(now) {
-			ejected++
-		}
-	}
-	if len(b.endpoints) > 1 && (ejected+1)*100 > len(b.endpoints)*maxEjectedPercent {
-		return
-	}
-	ep.ejectedUntil.Store(now + int64(ejectFor))
-}
-
-// observe feeds passive health checking with a response status.
-func (b *Backend) observe(ep *Endpoint, status int) {
-	switch status {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		if ep.failures.Add(1) >= consecutiveFailures {
-			ep.failures.Store(0)
-			b.eject(ep)
-		}
-	default:
-		if ep.failures.Load() != 0 {
-			ep.failures.Store(0)
-		}
-	}
-}
-
 type pickKey struct{}
 
 // Picked records which endpoint served a request; see WithPick.
@@ -372,9 +404,36 @@ func WithPick(ctx context.Context, p *Picked) context.Context {
 }
 
 // RoundTrip sends req to a picked endpoint. req.URL.Host is replaced by the
-// endpoint address; the Host header (req.Host) is left alone.
+// endpoint address; the Host header (req.Host) is left alone. When
+// connecting to the endpoint fails, the request goes to another one (up to
+// the backend's connect retries). A request over a circuit breaker limit
+// is answered 503 with OverflowHeader, without an endpoint.
 func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, _ := req.Context().Value(pickKey{}).(*Picked)
+	m := b.res.maxRequests
+	if m > 0 && b.admitted.Add(1) > m {
+		b.admitted.Add(-1)
+		return b.overflow(req, limitRequests), nil
+	}
+	resp, err := b.roundTrip(req, p)
+	if m <= 0 {
+		if oe := (*overflowError)(nil); errors.As(err, &oe) {
+			return b.overflow(req, oe.limit), nil
+		}
+		return resp, err
+	}
+	if err != nil {
+		b.admitted.Add(-1)
+		if oe := (*overflowError)(nil); errors.As(err, &oe) {
+			return b.overflow(req, oe.limit), nil
+		}
+		return nil, err
+	}
+	resp.Body = &admittedBody{ReadCloser: resp.Body, b: b}
+	return resp, nil
+}
+
+func (b *Backend) roundTrip(req *http.Request, p *Picked) (*http.Response, error) {
 	if b.plainH1(req) {
 		return b.roundTripH1(req, p)
 	}
@@ -382,31 +441,68 @@ func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
 	if p != nil {
 		prefer = p.Prefer
 	}
-	ep := b.Pick(prefer)
-	if ep == nil {
-		closeBody(req)
-		return nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
-	}
-	if p != nil {
-		p.Endpoint = ep
-	}
-	req.URL.Scheme = b.Scheme()
-	req.URL.Host = ep.Address
-	ep.inflight.Add(1)
-	b.active.Add(1)
-	resp, err := b.transport.RoundTrip(req)
-	if err != nil {
+	body := req.Body
+	var tried []*Endpoint
+	for {
+		ep := b.pick(prefer, tried)
+		if ep == nil {
+			closeBody(req)
+			return nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
+		}
+		if p != nil {
+			p.Endpoint = ep
+		}
+		var rw *rewindBody
+		req.Body = body
+		if b.mayRetryConnect(len(tried)) && body != nil && body != http.NoBody {
+			rw = &rewindBody{ReadCloser: body}
+			req.Body = rw
+		}
+		req.URL.Scheme = b.Scheme()
+		req.URL.Host = ep.Address
+		ep.inflight.Add(1)
+		b.active.Add(1)
+		resp, err := b.transport.RoundTrip(req)
+		if err == nil {
+			b.observe(ep, resp.StatusCode)
+			resp.Body = &doneBody{ReadCloser: resp.Body, ep: ep, b: b}
+			return resp, nil
+		}
 		ep.inflight.Add(-1)
 		b.active.Add(-1)
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			b.eject(ep)
+		if dialFailed(err) {
+			b.localFailure(ep)
 		}
-		return nil, err
+		hasBody := body != nil && body != http.NoBody
+		if hasBody && (rw == nil || rw.read.Load()) || !b.retryConnect(req.Context(), err, ep, &tried) {
+			if rw != nil {
+				rw.detached.Store(true)
+				body.Close()
+			}
+			return nil, err
+		}
+		if rw != nil {
+			rw.detached.Store(true)
+		}
 	}
-	b.observe(ep, resp.StatusCode)
-	resp.Body = &doneBody{ReadCloser: resp.Body, ep: ep, b: b}
-	return resp, nil
+}
+
+// mayRetryConnect reports whether a request that tried n endpoints may
+// try another when connecting fails.
+func (b *Backend) mayRetryConnect(n int) bool {
+	return n < b.res.connectRetries && n+1 < len(b.endpoints)
+}
+
+// retryConnect decides whether a request goes to another endpoint after
+// err on ep: only a failure to connect (nothing sent), within the connect
+// retries. It records ep as tried.
+func (b *Backend) retryConnect(ctx context.Context, err error, ep *Endpoint, tried *[]*Endpoint) bool {
+	if !dialFailed(err) || ctx.Err() != nil || !b.mayRetryConnect(len(*tried)) {
+		return false
+	}
+	*tried = append(*tried, ep)
+	connectRetriesTotal.WithLabelValues(b.Name).Inc()
+	return true
 }
 
 func closeBody(req *http.Request) {
@@ -451,6 +547,7 @@ func (b *Backend) CloseIdle() {
 // retire closes idle connections for good: a backend replaced by a new
 // config closes the fast-path connections its last requests release.
 func (b *Backend) retire() {
+	b.stopHealth()
 	b.transport.CloseIdleConnections()
 	for _, ep := range b.endpoints {
 		ep.h1.closeIdle(true)
@@ -496,15 +593,42 @@ func (p *Pool) Prepare(cs []config.Backend) (map[string]*Backend, error) {
 	return out, nil
 }
 
-// Commit makes set the pool's backends and releases the idle connections of
-// backends no longer used. In-flight requests on them finish normally.
+// Commit makes set the pool's backends, starts the health checks of new
+// backends and releases the idle connections (and stops the health checks)
+// of backends no longer used. In-flight requests on them finish normally.
+// A backend that replaces one of the same name takes over the health and
+// ejection state of the endpoints it keeps.
 func (p *Pool) Commit(set map[string]*Backend) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for name, b := range set {
+		if old := p.backends[name]; old != nil && old != b {
+			b.inherit(old)
+		}
+		b.startHealth()
+	}
 	for name, old := range p.backends {
 		if set[name] != old {
 			old.retire()
 		}
 	}
 	p.backends = set
+}
+
+// Close retires every backend: health checks stop, idle connections close.
+func (p *Pool) Close() { p.Commit(nil) }
+
+// inherit copies the state of the endpoints b shares with old.
+func (b *Backend) inherit(old *Backend) {
+	for _, ep := range b.endpoints {
+		o := old.byAddr[ep.Address]
+		if o == nil {
+			continue
+		}
+		ep.ejectedUntil.Store(o.ejectedUntil.Load())
+		ep.ejections.Store(o.ejections.Load())
+		if b.res.health != nil && old.res.health != nil {
+			ep.unhealthy.Store(o.unhealthy.Load())
+		}
+	}
 }

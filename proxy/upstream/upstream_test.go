@@ -118,11 +118,11 @@ func nowNano() int64 { return timeNow().UnixNano() }
 func TestPassiveEjectionAndBudget(t *testing.T) {
 	b := backendOf(t, config.Backend{Name: "b", Endpoints: []config.Endpoint{{Address: "127.0.0.1:1"}, {Address: "127.0.0.1:2"}, {Address: "127.0.0.1:3"}}})
 	e0, e1 := b.endpoints[0], b.endpoints[1]
-	for i := 0; i < consecutiveFailures-1; i++ {
+	for i := 0; i < config.DefaultGatewayErrors-1; i++ {
 		b.observe(e0, 503)
 	}
 	b.observe(e0, 200) // a success resets the streak
-	for i := 0; i < consecutiveFailures-1; i++ {
+	for i := 0; i < config.DefaultGatewayErrors-1; i++ {
 		b.observe(e0, 502)
 	}
 	if e0.ejected(nowNano()) {
@@ -133,7 +133,7 @@ func TestPassiveEjectionAndBudget(t *testing.T) {
 		t.Fatal("not ejected after consecutive gateway errors")
 	}
 	// A second ejection would take 2 of 3 endpoints out (> 50%): refused.
-	for i := 0; i < consecutiveFailures; i++ {
+	for i := 0; i < config.DefaultGatewayErrors; i++ {
 		b.observe(e1, 503)
 	}
 	if e1.ejected(nowNano()) {
