@@ -636,9 +636,9 @@ policies:
 	}
 }
 
-// TestFieldsCORSCredentialsAndExposeHeaders: traffic.cors allowCredentials and
-// exposeHeaders reach actual (not preflight) responses.
-func TestFieldsCORSCredentialsAndExposeHeaders(t *testing.T) {
+// TestFieldsCORS: traffic.cors allowCredentials and exposeHeaders reach actual responses;
+// allowOrigins, allowMethods, allowHeaders and maxAge answer preflights.
+func TestFieldsCORS(t *testing.T) {
 	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
 	s := serve(t, gatewayBase+`
 httpRoutes:
@@ -655,7 +655,7 @@ policies:
   spec:
     targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web}]
     traffic:
-      cors: {allowOrigins: ["https://app.example.com"], allowCredentials: true, exposeHeaders: [x-exposed]}
+      cors: {allowOrigins: ["https://app.example.com"], allowCredentials: true, exposeHeaders: [x-exposed], allowMethods: [GET, PUT], allowHeaders: [x-custom], maxAge: 600}
 `, map[string]string{"port": echoPort})
 	r := send(t, client, "GET", s.url(80, "/"), "Origin", "https://app.example.com")
 	if r.code != 200 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
@@ -666,6 +666,21 @@ policies:
 	}
 	if got := strings.ToLower(r.header.Get("Access-Control-Expose-Headers")); !strings.Contains(got, "x-exposed") {
 		t.Errorf("exposeHeaders: Access-Control-Expose-Headers %q", got)
+	}
+
+	// A preflight is answered by the proxy with the allowed methods, headers and max age.
+	r = send(t, client, "OPTIONS", s.url(80, "/"), "Origin", "https://app.example.com",
+		"Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "x-custom")
+	if r.code >= 300 || r.echo.Backend != "" {
+		t.Fatalf("preflight: %d %s; want an answer from the proxy", r.code, r.body)
+	}
+	for h, want := range map[string]string{"Access-Control-Allow-Methods": "put", "Access-Control-Allow-Headers": "x-custom", "Access-Control-Max-Age": "600"} {
+		if got := strings.ToLower(r.header.Get(h)); !strings.Contains(got, want) {
+			t.Errorf("preflight: %s %q, want %q in it", h, got, want)
+		}
+	}
+	if r := send(t, client, "OPTIONS", s.url(80, "/"), "Origin", "https://evil.example.com", "Access-Control-Request-Method", "PUT"); r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from an origin not allowed: Access-Control-Allow-Origin %q", r.header.Get("Access-Control-Allow-Origin"))
 	}
 }
 
@@ -974,5 +989,83 @@ policies:
 	<-time.After(time.Until(last.Add(2 * time.Second)))
 	if n := failing(); n != 1 {
 		t.Errorf("after the interval (1 request counted): %d calls, want 1 (no retry)", n)
+	}
+}
+
+// TestFieldsAttachment: a policy reaches requests through targetSelectors, through an
+// ExtensionRef filter (a policy without targets, inline on one rule), and through a Service
+// port target (sectionName names the port).
+func TestFieldsAttachment(t *testing.T) {
+	var mu sync.Mutex
+	protos := map[string]string{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.URL.Path] = r.Proto
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+services:
+- metadata: {name: echo, namespace: default}
+  spec:
+    ports: [{name: h2, port: 80, protocol: TCP}, {name: h1, port: 81, protocol: TCP}]
+endpointSlices:
+- metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+  addressType: IPv4
+  ports: [{name: h2, port: {{port}}, protocol: TCP}, {name: h1, port: {{port}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1, labels: {app: web}}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - matches: [{path: {value: /h2}}]
+      backendRefs: [{name: echo, port: 80}]
+    - matches: [{path: {value: /h1}}]
+      backendRefs: [{name: echo, port: 81}]
+    - matches: [{path: {value: /inline}}]
+      filters:
+      - type: ExtensionRef
+        extensionRef: {group: agentgateway.dev, kind: AgentgatewayPolicy, name: inline}
+      backendRefs: [{name: echo, port: 81}]
+policies:
+- metadata: {name: selected, namespace: default, generation: 1}
+  spec:
+    targetSelectors: [{group: gateway.networking.k8s.io, kind: HTTPRoute, matchLabels: {app: web}}]
+    traffic:
+      headerModifiers: {response: {set: [{name: x-selected, value: "yes"}]}}
+- metadata: {name: inline, namespace: default, generation: 1}
+  spec:
+    traffic:
+      directResponse: {status: 418, body: inline}
+- metadata: {name: port, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: "", kind: Service, name: echo, sectionName: h2}]
+    backend:
+      http: {version: HTTP2}
+`, map[string]string{"port": port})
+	for _, c := range []struct {
+		path, proto string
+		code        int
+	}{{"/h2", "HTTP/2.0", 200}, {"/h1", "HTTP/1.1", 200}, {"/inline", "", 418}} {
+		r := send(t, client, "GET", s.url(80, c.path))
+		if r.code != c.code || r.header.Get("X-Selected") != "yes" {
+			t.Errorf("%s: %d, x-selected %q; want %d and the selected policy's header", c.path, r.code, r.header.Get("X-Selected"), c.code)
+		}
+		mu.Lock()
+		got := protos[c.path]
+		mu.Unlock()
+		if got != c.proto {
+			t.Errorf("%s: the backend saw %q, want %q", c.path, got, c.proto)
+		}
 	}
 }
