@@ -30,6 +30,8 @@ type TrafficPolicy struct {
 	// RateLimit limits request rates per proxy replica and across
 	// replicas (429 when over a limit).
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// BodyLimits bound request (413) and response (502) body sizes.
+	BodyLimits *BodyLimits `json:"bodyLimits,omitempty"`
 }
 
 // AuthorizationAction says how Authorization rules decide.

@@ -32,6 +32,9 @@ func (c *Config) Redacted() *Config {
 		if t := out.Backends[bi].TLS; t != nil && t.ClientCertificate != nil {
 			redactKey(t.ClientCertificate)
 		}
+		if a := out.Backends[bi].Auth; a != nil {
+			a.Authorization = RedactedValue
+		}
 	}
 	return out
 }

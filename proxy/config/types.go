@@ -510,6 +510,8 @@ type Backend struct {
 	// counted over all requests to it (a rule's own Retry.Budget applies as
 	// well). HTTP backends only.
 	RetryBudget *RetryBudget `json:"retryBudget,omitempty"`
+	// Auth adds credentials to every request to the backend.
+	Auth *BackendAuth `json:"auth,omitempty"`
 	// Resilience: health checks, outlier detection, circuit breakers,
 	// connect retries, TCP keep-alive (resilience.go). HTTP backends only.
 	Resilience *Resilience `json:"resilience,omitempty"`

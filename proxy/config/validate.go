@@ -600,6 +600,7 @@ func checkAuthMode(m AuthMode) bool {
 }
 
 func (v *validator) traffic(tp *TrafficPolicy) {
+	v.bodyLimits(tp.BodyLimits)
 	if j := tp.JWTAuthentication; j != nil {
 		jn := v.in(".jwtAuthentication", -1)
 		if !checkAuthMode(j.Mode) {
@@ -1004,6 +1005,7 @@ func (v *validator) backendRef(r *BackendRef) {
 }
 
 func (v *validator) checkBackend(b *Backend) {
+	v.backendAuth(b)
 	switch b.Protocol {
 	case "", BackendHTTP1, BackendH2C, BackendTCP:
 	case BackendH2:

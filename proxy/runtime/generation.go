@@ -103,7 +103,7 @@ func (gen *generation) build(serving *graph) error {
 	gen.backends = backends
 	gen.sets = rt.stageSets()
 	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: gen.sets.limits, authz: gen.sets.authz,
-		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends)}
+		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends), auth: backendAuths(c.Backends)}
 	g, err := compile(c, env, gen.plan)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)

@@ -25,6 +25,7 @@ type trafficPolicy struct {
 	authAction    config.AuthorizationAction
 	authRules     []*cel.Program
 	limits        []*limiter
+	bodyLimits    *bodyLimits
 	global        *globalLimit // globalratelimit.go
 }
 
@@ -37,7 +38,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		return nil, nil
 	}
 	limiters := env.limiters
-	out := &trafficPolicy{}
+	out := &trafficPolicy{bodyLimits: newBodyLimits(tp.BodyLimits)}
 	if e := tp.ExtAuth; e != nil {
 		out.extAuth = newExtAuth(e, env)
 		if out.extAuth.backend == nil {
@@ -106,6 +107,9 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 // auth, authorization, rate limiting, request transformation); it reports
 // false after writing the rejection. act is kept for the response phase.
 func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	if !tp.bodyLimits.limitRequest(w, r) {
+		return false
+	}
 	if tp.jwt != nil {
 		switch res, err := tp.jwt.check(r, act); {
 		case res == authInvalid, res == authNone && !tp.jwt.optional:

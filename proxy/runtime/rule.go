@@ -55,6 +55,9 @@ type buildEnv struct {
 	// backendBudgets are the budgets of backends with a RetryBudget, by
 	// backend name.
 	backendBudgets map[string]*retryBudget
+	// auth are the Authorization values of backends with credentials
+	// (backendauth.go), by backend name.
+	auth map[string]string
 	// deps, while set, records what buildRule takes from the environment
 	// (routecache.go): buildRule reads backends and budgets through
 	// env.backend, env.backendBudget and env.ruleBudget.
@@ -174,6 +177,7 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 		// rules that never retry.
 		transport = newRetrier(ref.backend, retry, attemptTimeout, budgets)
 	}
+	transport = withBackendAuth(env, ref.backend.Name, transport)
 	backendName := ref.backend.Name
 	scheme := ref.backend.Scheme()
 	return &httputil.ReverseProxy{
@@ -193,6 +197,9 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			ref.reqMod.Apply(pr.Out.Header)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if bodyLimitError(w, r, err) {
+				return
+			}
 			ex := exchangeFrom(r.Context())
 			if ex != nil && ex.body != nil && ex.body.broken.Load() {
 				// The client's chunked body broke off the backend
@@ -228,6 +235,9 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			localError(w, r, code, msg)
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			if err := rule.traffic.limitResponse(resp); err != nil {
+				return err
+			}
 			ex := exchangeFrom(resp.Request.Context())
 			if ex == nil || rule.traffic == nil || rule.traffic.respTransform == nil || ex.act == nil {
 				return nil
