@@ -152,6 +152,16 @@ spec:
 			want: []string{"Warning: spec.static.host: loopback address", "agentgatewaybackend.agentgateway.dev/loop created"},
 		},
 		{
+			name: "backend with appProtocol tcp is admitted with a warning",
+			doc: `apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: raw, namespace: default}
+spec:
+  static: {host: raw.example.com, port: 9000, appProtocol: tcp}
+`,
+			want: []string{"Warning: spec.static.appProtocol: tcp does not change how the proxy connects", "agentgatewaybackend.agentgateway.dev/raw created"},
+		},
+		{
 			name: "backend section on a Gateway target is admitted with a warning",
 			doc: policy("backend-on-gateway", `
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
