@@ -324,8 +324,8 @@ func (t *translator) markUse(g *gatewayIR, refs []config.BackendRef, rule *confi
 	t.markMirrorsAndAuth(g, rule, used)
 }
 
-// markMirrorsAndAuth marks the backends of a merged rule's mirrors and external
-// authorization as used by the Gateway.
+// markMirrorsAndAuth marks the backends of a merged rule's mirrors, external
+// authorization and global rate-limit service as used by the Gateway.
 func (t *translator) markMirrorsAndAuth(g *gatewayIR, rule *config.HTTPRouteRule, used map[string]bool) {
 	for _, f := range rule.Filters {
 		if f.RequestMirror != nil {
@@ -335,6 +335,10 @@ func (t *translator) markMirrorsAndAuth(g *gatewayIR, rule *config.HTTPRouteRule
 	if rule.Traffic != nil && rule.Traffic.ExtAuth != nil {
 		t.noteUse(rule.Traffic.ExtAuth.Backend, g)
 		used[rule.Traffic.ExtAuth.Backend] = true
+	}
+	if name := globalRateLimitBackend(rule.Traffic); name != "" {
+		t.noteUse(name, g)
+		used[name] = true
 	}
 }
 

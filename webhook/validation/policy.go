@@ -32,6 +32,8 @@ import (
 //	spec.traffic.transformation.response.body             Response             Body
 //	spec.traffic.authorization.rules[*]                   Authorization        Condition
 //	spec.traffic.rateLimit.local[*].key                   RateLimitDescriptor  RateLimitKey
+//	spec.traffic.rateLimit.global.descriptors[*].entries[*].value
+//	                                                      RateLimitDescriptor  RateLimitKey
 //
 // When request rules replace the body, the proxy buffers the body before
 // applying any of them, so all request rules of that policy (when, set, add
@@ -68,6 +70,13 @@ func ValidatePolicy(p *v1alpha1.AgentgatewayPolicy) (field.ErrorList, []string) 
 		if rl := tr.RateLimit; rl != nil {
 			for i, l := range rl.Local {
 				v.optional(path.Child("rateLimit", "local").Index(i).Child("key"), cel.PhaseRateLimitDescriptor, cel.KindRateLimitKey, l.Key)
+			}
+			if g := rl.Global; g != nil {
+				for i, d := range g.Descriptors {
+					for j, e := range d.Entries {
+						v.check(path.Child("rateLimit", "global", "descriptors").Index(i).Child("entries").Index(j).Child("value"), cel.PhaseRateLimitDescriptor, cel.KindRateLimitKey, e.Value)
+					}
+				}
 			}
 		}
 	}

@@ -13,6 +13,9 @@ package v1alpha1
 type RateLimitApplyConfiguration struct {
 	// Local limits are enforced by each proxy replica on its own.
 	Local []LocalRateLimitApplyConfiguration `json:"local,omitempty"`
+	// Global limits are kept by a rate-limit service that every replica asks, after the
+	// local limits.
+	Global *GlobalRateLimitApplyConfiguration `json:"global,omitempty"`
 }
 
 // RateLimitApplyConfiguration constructs a declarative configuration of the RateLimit type for use with
@@ -31,5 +34,13 @@ func (b *RateLimitApplyConfiguration) WithLocal(values ...*LocalRateLimitApplyCo
 		}
 		b.Local = append(b.Local, *values[i])
 	}
+	return b
+}
+
+// WithGlobal sets the Global field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Global field is set to the value of the last call.
+func (b *RateLimitApplyConfiguration) WithGlobal(value *GlobalRateLimitApplyConfiguration) *RateLimitApplyConfiguration {
+	b.Global = value
 	return b
 }

@@ -1,0 +1,59 @@
+package translate
+
+import (
+	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// resolveGlobalRateLimit maps a global rate limit; its service is a backend like a
+// GRPCRoute's backendRef (HTTP/2, "+grpc"). It reports why it cannot, for fail.
+func (t *translator) resolveGlobalRateLimit(p *agwv1a1.AgentgatewayPolicy, g *agwv1a1.GlobalRateLimit) (*config.GlobalRateLimit, string) {
+	name, err := t.resolveBackendFrom(agwv1a1.GroupName, "AgentgatewayPolicy", p.Namespace, g.BackendRef, modeGRPC)
+	if err != nil {
+		return nil, "rate-limit service: " + err.msg
+	}
+	out := &config.GlobalRateLimit{Backend: name, Domain: g.Domain, Timeout: duration(g.Timeout),
+		FailureMode: config.RateLimitFailureMode(deref(g.FailureMode, agwv1a1.RateLimitFailureAllow))}
+	for _, d := range g.Descriptors {
+		cd := config.RateLimitDescriptor{}
+		for _, e := range d.Entries {
+			cd.Entries = append(cd.Entries, config.RateLimitDescriptorEntry{Key: e.Key, Value: string(e.Value)})
+		}
+		out.Descriptors = append(out.Descriptors, cd)
+	}
+	if why := globalRateLimitUnsupported(t.backends[name]); why != "" {
+		return nil, why
+	}
+	return out, ""
+}
+
+// globalRateLimitBackend is the backend of a traffic section's global rate limit, or "".
+func globalRateLimitBackend(tp *config.TrafficPolicy) string {
+	if tp == nil || tp.RateLimit == nil || tp.RateLimit.Global == nil {
+		return ""
+	}
+	return tp.RateLimit.Global.Backend
+}
+
+// globalRateLimitUnsupported says why the proxy cannot ask a rate-limit service: it has no
+// TLS for it yet. BackendTLSPolicies and backend policies may add TLS after the policy was
+// resolved, so globalRateLimitBroken asks again.
+func globalRateLimitUnsupported(be *backendIR) string {
+	if be != nil && be.cfg.TLS != nil {
+		return "rate-limit service over TLS (backend " + be.cfg.Name + ") is not supported by this proxy version"
+	}
+	return ""
+}
+
+// globalRateLimitBroken says why a converted rate limit cannot be applied now, or "".
+func (t *translator) globalRateLimitBroken(tp *config.TrafficPolicy) string {
+	name := globalRateLimitBackend(tp)
+	if name == "" {
+		return ""
+	}
+	be := t.backends[name]
+	if be != nil && be.invalid != "" {
+		return "rate-limit service backend " + name + ": " + be.invalid
+	}
+	return globalRateLimitUnsupported(be)
+}
