@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -500,4 +503,93 @@ func TestRenamedBindKeepsItsSocket(t *testing.T) {
 	if after := ownSockets(t, p.ports()); !slices.Equal(before, after) {
 		t.Errorf("sockets changed:\nbefore %q\nafter  %q", before, after)
 	}
+}
+
+// TestRenameUnderLoadRefusesNothing renames a bind back and forth while
+// clients open new connections to it: the socket is handed over, so no
+// connection is refused and every request is answered. (A connection the
+// old server accepted just before the swap may be closed by its drain
+// before its request is read, as net/http's Shutdown does; the client then
+// sends the request again on a new connection.)
+func TestRenameUnderLoadRefusesNothing(t *testing.T) {
+	a := startBackend(t, "a", false)
+	port := freePort(t)
+	rt := newRuntime(t)
+	cfg := func(version, name string) *config.Config {
+		return &config.Config{Version: version,
+			Binds: []config.Bind{httpBind(name, port, config.Listener{Name: "web", HTTPRoutes: []config.HTTPRoute{hroute("r", nil,
+				config.HTTPRouteRule{BackendRefs: to("a")})}})},
+			Backends: []config.Backend{be("a", a.addr)}}
+	}
+	mustApply(t, rt, cfg("0", "bind-0"))
+
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	served := make(chan struct{}, 1)
+	var dropped int
+	go func() {
+		var d net.Dialer
+		var dialErr atomic.Pointer[error]
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: func(ctx contextT, network, addr string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					dialErr.Store(&err)
+				}
+				return conn, err
+			}}}
+		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			resp, err := c.Get(url)
+			if err := dialErr.Load(); err != nil {
+				done <- fmt.Errorf("connect: %w", *err)
+				return
+			}
+			if err != nil {
+				dropped++
+				if dropped > 100 {
+					done <- err
+					return
+				}
+				continue
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			if cerr := resp.Body.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+			select {
+			case served <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	for i := 1; i <= 30; i++ {
+		select {
+		case <-served: // at least one request between two renames
+		case err := <-done:
+			t.Fatalf("a request failed while the bind was renamed (%d renames): %v", i-1, err)
+		}
+		if err := rt.Apply(cfg(strconv.Itoa(i), "bind-"+strconv.Itoa(i%2))); err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("a request failed while the bind was renamed: %v", err)
+	}
+	t.Logf("30 renames; %d connections closed by a draining server before their request was read", dropped)
 }
