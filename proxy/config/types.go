@@ -67,6 +67,8 @@ type Bind struct {
 	// HTTP3 additionally serves the HTTPS bind over QUIC on the same UDP
 	// port and advertises it with Alt-Svc. Only valid for HTTPS binds.
 	HTTP3 bool `json:"http3,omitempty"`
+	// Frontend tunes the bind's client connections; see Frontend.
+	Frontend *Frontend `json:"frontend,omitempty"`
 	// Listeners share this bind; see Listener. At least one is required.
 	Listeners []Listener `json:"listeners"`
 }
@@ -120,6 +122,9 @@ type ListenerTLS struct {
 	// ALPN is the list of application protocols offered. Defaults to
 	// ["h2", "http/1.1"] for HTTPS listeners.
 	ALPN []string `json:"alpn,omitempty"`
+	// CipherSuites restricts the TLS 1.2 cipher suites, by IANA name (see
+	// CipherSuite). Empty allows Go's default secure suites.
+	CipherSuites []string `json:"cipherSuites,omitempty"`
 	// ClientValidation enables client-certificate (mTLS) validation.
 	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
 }

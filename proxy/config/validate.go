@@ -224,6 +224,16 @@ func (v *validator) bind(b *Bind) {
 	if b.HTTP3 && b.Protocol != ProtocolHTTPS {
 		v.addf(".http3", "only HTTPS binds can serve HTTP/3")
 	}
+	if b.Frontend != nil {
+		n := v.in(".frontend", -1)
+		v.bindFrontend(b)
+		v.out(n)
+	}
+	if b.Frontend != nil {
+		n := v.in(".frontend", -1)
+		v.bindFrontend(b)
+		v.out(n)
+	}
 	if len(b.Listeners) == 0 {
 		v.addf(".listeners", "at least one listener is required")
 	}
@@ -378,6 +388,8 @@ func (v *validator) listenerTLS(b *Bind, t *ListenerTLS) {
 			v.addAt(".alpn", i, "must not be empty")
 		}
 	}
+	v.cipherSuites(t)
+	v.cipherSuites(t)
 	if cv := t.ClientValidation; cv != nil {
 		if _, err := ParseCAs(cv.CACertificates); err != nil {
 			v.addf(".clientValidation.caCertificates", "%v", err)
