@@ -75,3 +75,18 @@ func TestCipherSuites(t *testing.T) {
 		t.Errorf("suites with minVersion 1.3: %v", err)
 	}
 }
+
+// TestFrontendErrorsOnce: each problem is reported once.
+func TestFrontendErrorsOnce(t *testing.T) {
+	c := frontendConfig(Bind{Protocol: ProtocolHTTPS, Frontend: &Frontend{HTTP2MaxConcurrentStreams: -1}})
+	c.Binds[0].Listeners[0].TLS.CipherSuites = []string{"NOPE"}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"http2MaxConcurrentStreams", "cipherSuites[0]"} {
+		if n := strings.Count(err.Error(), want); n != 1 {
+			t.Errorf("%q reported %d times: %v", want, n, err)
+		}
+	}
+}

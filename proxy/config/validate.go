@@ -229,11 +229,6 @@ func (v *validator) bind(b *Bind) {
 		v.bindFrontend(b)
 		v.out(n)
 	}
-	if b.Frontend != nil {
-		n := v.in(".frontend", -1)
-		v.bindFrontend(b)
-		v.out(n)
-	}
 	if len(b.Listeners) == 0 {
 		v.addf(".listeners", "at least one listener is required")
 	}
@@ -388,7 +383,6 @@ func (v *validator) listenerTLS(b *Bind, t *ListenerTLS) {
 			v.addAt(".alpn", i, "must not be empty")
 		}
 	}
-	v.cipherSuites(t)
 	v.cipherSuites(t)
 	if cv := t.ClientValidation; cv != nil {
 		if _, err := ParseCAs(cv.CACertificates); err != nil {
