@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 const (
@@ -38,9 +39,17 @@ func (c *Conn) ReadResponseHead(method string, resp *Response) error {
 // SendBody queues n bytes of request body from src (its buffer first)
 // after dst's output, writing to dst once the output buffer is full.
 // Errors writing to dst are *WriteError; others are from reading src.
-func SendBody(dst, src *Conn, n int64) error {
+// Each read of src waits at most idle for bytes (within a second less,
+// or an eighth of idle; 0 is no limit).
+func SendBody(dst, src *Conn, n int64, idle time.Duration) error {
+	if idle <= 0 {
+		src.ClearReadDeadline()
+	}
 	for n > 0 {
 		if src.r == src.w {
+			if idle > 0 {
+				src.ExtendReadDeadline(time.Now(), idle, min(time.Second, idle/8))
+			}
 			if err := src.Fill(); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF

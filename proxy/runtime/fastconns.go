@@ -25,8 +25,9 @@ const (
 // acceptFast accepts connections until the listener is closed.
 func (s *server) acceptFast() error {
 	var delay time.Duration
+	ln := s.clients()
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return err
@@ -109,7 +110,9 @@ func (fs *fastConns) closeAll() {
 	defer fs.mu.Unlock()
 	for fc := range fs.conns {
 		fc.state.Store(connClosed)
-		fc.nc.Close()
+		// Also ends the wait of a request on a backend, which watches
+		// the client on a duplicate of its descriptor.
+		forceClose(fc.nc)
 	}
 }
 
@@ -185,5 +188,5 @@ func (fc *fastConn) handOver() bool {
 	// net/http sets its own deadlines; clear ours.
 	fc.nc.SetReadDeadline(time.Time{})
 	fc.s.fast.untrack(fc)
-	return fc.s.fast.handoff.deliver(newFramingConn(&replayConn{Conn: fc.nc, buf: rest}, fc.s.rt.opts.MaxHeaderBytes))
+	return fc.s.fast.handoff.deliver(newFramingConn(&replayConn{Conn: fc.nc, buf: rest}, fc.s.fe.maxHeaderBytes))
 }

@@ -119,8 +119,12 @@ type fastConn struct {
 	// Watching the client while the backend is slow.
 	unwatch    func() // ends the watch
 	clientGone atomic.Bool
-	backend    *h1.Conn // closed by the watcher when the client goes away
-	onSlow     func() bool
+	// respDeadline is when the backend's response head is due
+	// (ResponseHeaderTimeout); zero once it came, or without one.
+	respDeadline time.Time
+	respTimedOut bool     // the backend missed respDeadline
+	backend      *h1.Conn // closed by the watcher when the client goes away
+	onSlow       func() bool
 }
 
 func newFastConn(s *server, nc net.Conn) *fastConn {
@@ -310,7 +314,7 @@ func (fc *fastConn) readRequest() (h1.Result, error) {
 // shutdown may close it) with ReadHeaderTimeout before a first request
 // and IdleTimeout after one.
 func (fc *fastConn) waitIdle() error {
-	c, o := fc.c, &fc.s.rt.opts
+	c, fe := fc.c, &fc.s.fe
 	if err := c.Flush(); err != nil {
 		return err
 	}
@@ -322,10 +326,10 @@ func (fc *fastConn) waitIdle() error {
 		return net.ErrClosed
 	}
 	if fc.served == 0 {
-		c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+		c.SetReadDeadline(time.Now().Add(fe.readHeaderTimeout))
 	} else {
 		// Close to IdleTimeout, without a timer update per request.
-		c.ExtendReadDeadline(time.Now(), o.IdleTimeout, min(time.Second, o.IdleTimeout/8))
+		c.ExtendReadDeadline(time.Now(), fe.idleTimeout, min(time.Second, fe.idleTimeout/8))
 	}
 	return nil
 }
@@ -335,8 +339,8 @@ func (fc *fastConn) waitIdle() error {
 // ReadHeaderTimeout from the first call for this head. A head larger
 // than the buffer or MaxHeaderBytes is Unsupported (net/http answers it).
 func (fc *fastConn) parseHead() (res h1.Result, more bool) {
-	c, o := fc.c, &fc.s.rt.opts
-	limit := min(c.BufferSize(), o.MaxHeaderBytes)
+	c, fe := fc.c, &fc.s.fe
+	limit := min(c.BufferSize(), fe.maxHeaderBytes)
 	res = h1.ParseRequest(c.Buffered(), &fc.req)
 	switch {
 	case res == h1.Parsed && fc.req.Len > limit:
@@ -347,7 +351,7 @@ func (fc *fastConn) parseHead() (res h1.Result, more bool) {
 		return h1.Unsupported, false
 	}
 	if !fc.headDeadline {
-		c.SetReadDeadline(time.Now().Add(o.ReadHeaderTimeout))
+		c.SetReadDeadline(time.Now().Add(fe.readHeaderTimeout))
 		fc.headDeadline = true
 	}
 	return res, true

@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -129,29 +131,40 @@ func (fc *fastConn) roundTrip(b *upstream.Backend, ex *exchange, r *http.Request
 		return nil, err
 	}
 	method, uri := r.Method, r.URL.RequestURI()
-	if r.ContentLength > 0 {
-		fc.c.SetReadDeadline(time.Time{}) // the body has no deadline, as in net/http
-	}
+	o := &fc.s.rt.opts
+	fc.respTimedOut = false
 	for attempt := 0; ; attempt++ {
 		uc.AppendRequestHead(method, uri, r.Host, r.Header, r.ContentLength, "")
 		if r.ContentLength > 0 {
 			fc.bodyRead = true
-			if err := h1.SendBody(uc.Conn, fc.c, r.ContentLength); err != nil {
+			if err := h1.SendBody(uc.Conn, fc.c, r.ContentLength, o.RequestBodyTimeout); err != nil {
 				b.ReleaseH1(uc, false)
 				var we *h1.WriteError
-				if !errors.As(err, &we) {
+				var ne net.Error
+				switch {
+				case errors.As(err, &we):
+				case errors.As(err, &ne) && ne.Timeout():
+					// A stalled upload: the backend connection is closed
+					// and the client answered 408.
+					return nil, fmt.Errorf("%w (%s): %w", errRequestBodyTimeout, o.RequestBodyTimeout, err)
+				default:
 					fc.clientGone.Store(true) // the client stopped sending its body
 				}
 				return nil, err
 			}
 		}
 		fc.backend = uc.Conn
-		uc.ExtendReadDeadline(time.Now(), slowBackend, slowBackend/2)
+		now := time.Now()
+		fc.respDeadline = time.Time{}
+		if o.ResponseHeaderTimeout > 0 {
+			fc.respDeadline = now.Add(o.ResponseHeaderTimeout)
+		}
+		uc.ExtendReadDeadline(now, slowBackend, slowBackend/2)
 		uc.OnTimeout = fc.onSlow
 		err = uc.FlushAndFill()
 		if err == nil {
 			err = fc.readHead(uc, method)
-		} else if attempt == 0 && uc.Reused && replayable(r) && !fc.clientGone.Load() {
+		} else if attempt == 0 && uc.Reused && replayable(r) && !fc.clientGone.Load() && !fc.respTimedOut {
 			// The backend closed the idle connection before or while
 			// we wrote: send the request again on a new one, as the
 			// Transport does.
@@ -182,7 +195,8 @@ func (fc *fastConn) readHead(uc *upstream.H1Conn, method string) error {
 		case resp.Status == http.StatusSwitchingProtocols:
 			return errors.New("backend switched protocols without being asked to")
 		case resp.Status >= 200:
-			uc.OnTimeout = fc.onSlow // still watching during the body
+			fc.respDeadline = time.Time{} // the body may take its time
+			uc.OnTimeout = fc.onSlow      // still watching during the body
 			return nil
 		case n >= max1xx:
 			return errors.New("too many 1xx informational responses")
@@ -218,6 +232,12 @@ func (fc *fastConn) backendError(ex *exchange, r *http.Request, backend string, 
 	switch {
 	case fc.clientGone.Load():
 		code, reason = 499, "client_cancel"
+	case errors.Is(err, errRequestBodyTimeout):
+		fc.s.rt.log.Debug("request body timed out", "backend", backend, "error", err)
+		fc.writeError(ex, r.Method, http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout), true)
+		return http.StatusRequestTimeout, closeConn
+	case fc.respTimedOut:
+		code, reason = http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, upstream.ErrNoEndpoints):
 		code, reason = http.StatusServiceUnavailable, "no_endpoints"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -269,7 +289,12 @@ func (fc *fastConn) watchClient() bool {
 	if fc.backend == nil {
 		return false
 	}
-	fc.backend.SetReadDeadline(time.Time{})
+	if !fc.respDeadline.IsZero() && !time.Now().Before(fc.respDeadline) {
+		// No response head within ResponseHeaderTimeout.
+		fc.respTimedOut = true
+		return false
+	}
+	fc.backend.SetReadDeadline(fc.respDeadline)
 	if fc.unwatch != nil {
 		return true
 	}

@@ -103,6 +103,13 @@ func serverTLS(t *config.ListenerTLS, http bool) (*tls.Config, error) {
 		}
 		conf.Certificates = append(conf.Certificates, pair)
 	}
+	for _, name := range t.CipherSuites {
+		id, err := config.CipherSuite(name)
+		if err != nil {
+			return nil, err
+		}
+		conf.CipherSuites = append(conf.CipherSuites, id)
+	}
 	conf.NextProtos = t.ALPN
 	if len(conf.NextProtos) == 0 && http {
 		conf.NextProtos = []string{"h2", "http/1.1"}

@@ -210,6 +210,12 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			}
 			code, reason, msg := http.StatusBadGateway, "connect", ""
 			switch {
+			case bodyTimedOut(r, err):
+				// limits.go: a stalled upload.
+				w.Header().Set("Connection", "close")
+				code, reason = http.StatusRequestTimeout, "request_body_timeout"
+			case timedOut(r.Context()):
+				code, reason = http.StatusGatewayTimeout, "timeout"
 			case errors.Is(err, upstream.ErrNoEndpoints):
 				code, reason = http.StatusServiceUnavailable, "no_endpoints"
 			case errors.Is(err, errRetryBudget):
@@ -235,6 +241,7 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			localError(w, r, code, msg)
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			gotResponseHead(resp.Request.Context()) // limits.go
 			if err := rule.traffic.limitResponse(resp); err != nil {
 				return err
 			}

@@ -57,6 +57,11 @@ type Options struct {
 	// DisableFastPath serves cleartext HTTP/1.1 with net/http only,
 	// instead of the fast path (fastpath.go) for plain proxied requests.
 	DisableFastPath bool
+	// RequestBodyTimeout, ResponseHeaderTimeout and MaxConnections are
+	// the limits of limits.go (defaults there); a negative timeout is
+	// none.
+	RequestBodyTimeout, ResponseHeaderTimeout time.Duration
+	MaxConnections                            int
 }
 
 func (o *Options) complete() {
@@ -81,6 +86,7 @@ func (o *Options) complete() {
 	if o.MirrorConcurrency == 0 {
 		o.MirrorConcurrency = 256
 	}
+	o.completeLimits()
 }
 
 // Runtime owns the binds and the current graph.
@@ -99,6 +105,8 @@ type Runtime struct {
 	// building holds, while Apply opens sockets, those of the binds it
 	// drops (txn_socket.go).
 	building *handover
+	// conns caps the client connections (limits.go).
+	conns *connLimiter
 
 	graph atomic.Pointer[graph]
 
@@ -122,6 +130,7 @@ func New(opts Options) *Runtime {
 		authz:      newGRPCConns(),
 		genMetrics: newGenerationMetrics(opts.Registerer),
 		servers:    map[string]*server{},
+		conns:      newConnLimiter(opts.MaxConnections, opts.Registerer),
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
 	return rt

@@ -47,15 +47,21 @@ type server struct {
 	// last state, so requests and handshakes that race with its removal
 	// are still served while it drains.
 	state atomic.Pointer[bindState]
+	// fe is how the bind serves client connections (frontend.go).
+	fe frontend
+	// cancelBase cancels the context of every request of http, when a
+	// shutdown runs out of time (hijacked connections, which
+	// http.Server.Close leaves alone, end with it).
+	cancelBase context.CancelFunc
 }
 
 // bindIdentity is what must stay equal for a bind to keep its socket.
 func bindIdentity(b *config.Bind) string {
-	return fmt.Sprintf("%s|%s|%d|%s|%t", b.Name, b.Address, b.Port, b.Protocol, b.HTTP3)
+	return fmt.Sprintf("%s|%s|%d|%s|%t|%s", b.Name, b.Address, b.Port, b.Protocol, b.HTTP3, frontendIdentity(b))
 }
 
 func (rt *Runtime) listen(b *config.Bind, bs *bindState, g *graph) (*server, error) {
-	s := &server{rt: rt, name: b.Name, identity: bindIdentity(b), done: make(chan struct{})}
+	s := &server{rt: rt, name: b.Name, identity: bindIdentity(b), done: make(chan struct{}), fe: rt.frontendFor(b)}
 	addr := net.JoinHostPort(b.Address, strconv.Itoa(b.Port))
 	var err error
 	if b.Protocol == config.ProtocolUDP {
@@ -131,9 +137,9 @@ func (rt *Runtime) listenH3(s *server, addr string) error {
 		return s.tlsFor(hello.ServerName)
 	}}
 	srv, err := h3.NewServer(s, tlsConf, h3.Options{
-		IdleTimeout:          rt.opts.IdleTimeout,
-		MaxHeaderBytes:       rt.opts.MaxHeaderBytes,
-		MaxConcurrentStreams: int64(rt.opts.MaxConcurrentStreams),
+		IdleTimeout:          s.fe.idleTimeout,
+		MaxHeaderBytes:       s.fe.maxHeaderBytes,
+		MaxConcurrentStreams: int64(s.fe.maxStreams),
 		Logger:               rt.log,
 	})
 	if err != nil {
@@ -166,11 +172,11 @@ func (s *server) serve() {
 			err = herr
 		}
 	case s.http != nil && s.http.TLSConfig != nil:
-		err = s.http.Serve(tls.NewListener(s.ln, s.http.TLSConfig))
+		err = s.http.Serve(tls.NewListener(s.clients(), s.http.TLSConfig))
 	case s.http != nil:
-		err = s.http.Serve(framingListener{Listener: s.ln, maxHeaderBytes: s.rt.opts.MaxHeaderBytes})
+		err = s.http.Serve(framingListener{Listener: s.clients(), maxHeaderBytes: s.fe.maxHeaderBytes})
 	case s.tcp != nil:
-		err = s.tcp.Serve(s.ln)
+		err = s.tcp.Serve(s.clients())
 	case s.udp != nil:
 		err = s.udp.Serve(s.pc)
 	}
@@ -207,6 +213,9 @@ func (s *server) shutdown(ctx context.Context) {
 		if err != nil {
 			s.http.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 		}
+		if err != nil || ctx.Err() != nil {
+			s.cancelBase()
+		}
 		<-fastDone
 	case s.tcp != nil:
 		err = s.tcp.Shutdown(ctx)
@@ -223,19 +232,22 @@ func (s *server) shutdown(ctx context.Context) {
 }
 
 func (rt *Runtime) newHTTPServer(s *server, useTLS bool) *http.Server {
-	o := rt.opts
+	fe := &s.fe
+	base, cancel := context.WithCancel(context.Background())
+	s.cancelBase = cancel
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: fe.readHeaderTimeout,
+		IdleTimeout:       fe.idleTimeout,
+		MaxHeaderBytes:    fe.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug),
 		// "OPTIONS *" is routed like any other request instead of being
 		// answered by net/http.
 		DisableGeneralOptionsHandler: true,
 		Protocols:                    new(http.Protocols),
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams: o.MaxConcurrentStreams,
+			MaxConcurrentStreams: fe.maxStreams,
 			// Bounded so one client cannot make the proxy buffer a lot.
 			MaxDecoderHeaderTableSize: 4096,
 			MaxReceiveBufferPerStream: 1 << 20,
@@ -310,6 +322,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !checkChunked(rw, r, ex) {
 		return
 	}
+	tb := s.withBodyTimeout(w, r)
 	sanitize(r)
 	host := router.NormalizeHost(r.Host)
 	listenerName, routeKey := "", ""
@@ -358,6 +371,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.prefix = m.Prefix
 	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
 	ctx = upstream.WithPick(ctx, &ex.picked)
+	ctx = withTimedBody(ctx, tb)
+	if d := s.rt.opts.ResponseHeaderTimeout; d > 0 && !rule.timed() {
+		var stop func()
+		ctx, stop = headerDeadline(ctx, d)
+		defer stop()
+	}
 	r = r.WithContext(ctx)
 	scheme := "http"
 	if r.TLS != nil {
