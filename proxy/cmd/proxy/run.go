@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,7 @@ type options struct {
 	logFormat       string
 	accessLog       bool
 	disableFastPath bool
+	limits          *limitFlags // limits.go
 	// endDrain, when closed, ends the drain period early (tests).
 	endDrain chan struct{}
 	// logOut receives the log instead of stderr when set (tests wait for what it says).
@@ -62,10 +64,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log every HTTP request")
 	fs.BoolVar(&o.disableFastPath, "disable-fast-path", false, "serve cleartext HTTP/1.1 with net/http only (no HTTP/1.1 fast path)")
+	o.limits = addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := o.validate(); err != nil {
+	if err := cmp.Or(o.validate(), o.limits.validate()); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -107,7 +110,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := runtime.New(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath})
+	rt := runtime.New(o.limits.apply(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
 	adm := admin.New(rt, reg)
 
 	ln, err := net.Listen("tcp", o.adminAddr)
