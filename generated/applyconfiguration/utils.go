@@ -46,6 +46,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.AutoscalerSettingsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BackendAuth"):
 		return &agentgatewayv1alpha1.BackendAuthApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("BackendHealthCheck"):
+		return &agentgatewayv1alpha1.BackendHealthCheckApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BackendHTTP"):
 		return &agentgatewayv1alpha1.BackendHTTPApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BackendPolicy"):
@@ -56,6 +58,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.BackendTLSApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BasicAuthentication"):
 		return &agentgatewayv1alpha1.BasicAuthenticationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("CircuitBreakers"):
+		return &agentgatewayv1alpha1.CircuitBreakersApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClaimToHeader"):
 		return &agentgatewayv1alpha1.ClaimToHeaderApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("CSRF"):
@@ -76,16 +80,12 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.FrontendTCPApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("FrontendTLS"):
 		return &agentgatewayv1alpha1.FrontendTLSApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimit"):
-		return &agentgatewayv1alpha1.GlobalRateLimitApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimitDescriptor"):
-		return &agentgatewayv1alpha1.GlobalRateLimitDescriptorApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimitDescriptorEntry"):
-		return &agentgatewayv1alpha1.GlobalRateLimitDescriptorEntryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HeaderModifiers"):
 		return &agentgatewayv1alpha1.HeaderModifiersApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HeaderTransformation"):
 		return &agentgatewayv1alpha1.HeaderTransformationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("HTTPHealthCheck"):
+		return &agentgatewayv1alpha1.HTTPHealthCheckApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Image"):
 		return &agentgatewayv1alpha1.ImageApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("JWKS"):
@@ -102,6 +102,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.LocalTypedObjectReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Logging"):
 		return &agentgatewayv1alpha1.LoggingApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("OutlierDetection"):
+		return &agentgatewayv1alpha1.OutlierDetectionApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Overlays"):
 		return &agentgatewayv1alpha1.OverlaysApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PodDisruptionBudgetSettings"):
@@ -122,6 +124,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.ServiceSettingsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("StaticBackend"):
 		return &agentgatewayv1alpha1.StaticBackendApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("StatusRange"):
+		return &agentgatewayv1alpha1.StatusRangeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("TCPKeepalive"):
 		return &agentgatewayv1alpha1.TCPKeepaliveApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Timeouts"):

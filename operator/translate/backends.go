@@ -166,7 +166,8 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 	return cname, nil
 }
 
-// endpointsFor maps a Service port to ready endpoint addresses: the EndpointSlice port with
+// endpointsFor maps a Service port to the addresses of its ready endpoints and of its
+// terminating endpoints that still serve (marked terminating): the EndpointSlice port with
 // the Service port's name (and protocol) gives the target port, which may differ per slice.
 // Headless and selectorless Services work the same way: their slices carry the
 // kubernetes.io/service-name label too.
@@ -175,7 +176,7 @@ func endpointsFor(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) [
 	if proto == "" {
 		proto = corev1.ProtocolTCP
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{} // address -> index in out
 	var out []config.Endpoint
 	for _, es := range slices {
 		if es.AddressType == discoveryv1.AddressTypeFQDN {
@@ -194,17 +195,25 @@ func endpointsFor(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) [
 			continue
 		}
 		for _, ep := range es.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			// A terminating endpoint that still serves is kept, marked: the proxy sends it
+			// new requests only when every endpoint is terminating (a rollout of a single
+			// replica), so requests are not refused while its replacement starts.
+			ready := deref(ep.Conditions.Ready, true)
+			terminating := deref(ep.Conditions.Terminating, false)
+			if !ready && !(terminating && deref(ep.Conditions.Serving, false)) {
 				continue
 			}
 			zone := deref(ep.Zone, "")
 			for _, a := range ep.Addresses {
 				addr := net.JoinHostPort(a, strconv.Itoa(int(target)))
-				if seen[addr] {
+				if i, ok := seen[addr]; ok {
+					if !terminating {
+						out[i].Terminating = false // ready in another slice
+					}
 					continue
 				}
-				seen[addr] = true
-				out = append(out, config.Endpoint{Address: addr, Zone: zone})
+				seen[addr] = len(out)
+				out = append(out, config.Endpoint{Address: addr, Zone: zone, Terminating: terminating})
 			}
 		}
 	}

@@ -82,6 +82,9 @@ func (t *translator) mergeBackend(be *backendIR) {
 				be.invalid = "backend TLS policy " + f.src.pol.Namespace + "/" + f.src.pol.Name + ": " + err
 				continue
 			}
+			if bt.SNI == "" {
+				bt.SNI = defaultSNI(be)
+			}
 			be.cfg.TLS = bt
 			if be.cfg.Protocol == config.BackendH2C {
 				be.cfg.Protocol = config.BackendH2
@@ -100,8 +103,20 @@ func (t *translator) mergeBackend(be *backendIR) {
 		case *agwv1a1.BackendTCP:
 			be.cfg.ConnectTimeout = duration(v.ConnectTimeout)
 			if v.Keepalive != nil {
-				st.note("backend.tcp.keepalive", notEnforced)
+				if be.cfg.Protocol == config.BackendTCP {
+					st.note("backend.tcp.keepalive", notForL4)
+				} else if ka, why := upstreamKeepalive(v.Keepalive); why != "" {
+					st.note("backend.tcp.keepalive", why)
+				} else {
+					resilience(be).TCPKeepalive = ka
+				}
 			}
+		case *agwv1a1.BackendHealthCheck, *agwv1a1.OutlierDetection, *agwv1a1.CircuitBreakers, *int32:
+			if be.cfg.Protocol == config.BackendTCP {
+				st.note(path, notForL4)
+				continue
+			}
+			t.applyResilience(be, st, path, v)
 		default:
 			st.note(path, notEnforced)
 		}

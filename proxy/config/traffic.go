@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 )
 
 // BodyLimits bound the size of request and response bodies, in bytes; 0
@@ -52,4 +54,65 @@ func (v *validator) backendAuth(b *Backend) {
 	} else if !httpguts.ValidHeaderFieldValue(a.Authorization) {
 		v.addf(".auth.authorization", "is not a valid header value (control characters or a line break)")
 	}
+}
+
+// AccessLog writes one structured line (slog, at Info, message "access")
+// per HTTP request a listener serves, whatever the runtime's global
+// access-log option says.
+type AccessLog struct {
+	// Filter, a CEL condition (phase AccessLog), limits the lines to the
+	// requests for which it is true; empty logs every request. A filter
+	// that fails to evaluate logs nothing.
+	Filter string `json:"filter,omitempty"`
+	// Attributes are extra fields computed by CEL (phase AccessLog, any
+	// result), under the line's "attributes" group.
+	Attributes []AccessLogAttribute `json:"attributes,omitempty"`
+}
+
+// AccessLogAttribute is one computed access-log field.
+type AccessLogAttribute struct {
+	Name       string `json:"name"`
+	Expression string `json:"expression"`
+}
+
+// maxAccessLogAttributes bounds the attributes of one access log.
+const maxAccessLogAttributes = 32
+
+func (v *validator) accessLog(a *AccessLog) {
+	if a == nil {
+		return
+	}
+	if a.Filter != "" {
+		if _, err := cel.Compile(cel.PhaseAccessLog, cel.KindCondition, a.Filter); err != nil {
+			v.addf(".accessLog.filter", "%v", err)
+		}
+	}
+	if len(a.Attributes) > maxAccessLogAttributes {
+		v.addf(".accessLog.attributes", "at most %d attributes, got %d", maxAccessLogAttributes, len(a.Attributes))
+	}
+	seen := map[string]bool{}
+	for i, at := range a.Attributes {
+		n := v.in(".accessLog.attributes", i)
+		switch {
+		case at.Name == "":
+			v.addf(".name", "must not be empty")
+		case seen[at.Name]:
+			v.addf(".name", "duplicate attribute %q", at.Name)
+		}
+		seen[at.Name] = true
+		if _, err := cel.Compile(cel.PhaseAccessLog, cel.KindAny, at.Expression); err != nil {
+			v.addf(".expression", "%v", err)
+		}
+		v.out(n)
+	}
+}
+
+func (v *validator) listenerAccessLog(b *Bind, l *Listener) {
+	if l.AccessLog == nil {
+		return
+	}
+	if b.Protocol != ProtocolHTTP && b.Protocol != ProtocolHTTPS {
+		v.addf(".accessLog", "only HTTP and HTTPS listeners have access logs")
+	}
+	v.accessLog(l.AccessLog)
 }

@@ -97,6 +97,8 @@ type Listener struct {
 	// L4Routes are the TCPRoutes, TLSRoutes or UDPRoutes attached to a TCP,
 	// TLS or UDP listener.
 	L4Routes []L4Route `json:"l4Routes,omitempty"`
+	// AccessLog logs the HTTP requests of this listener.
+	AccessLog *AccessLog `json:"accessLog,omitempty"`
 }
 
 // TLSMode says whether a TLS listener terminates TLS or passes it through.

@@ -34,6 +34,8 @@ type listenerState struct {
 	config *config.Listener
 	table  *router.Table[*ruleHandler]
 	tls    *tls.Config // HTTPS and terminating TLS listeners
+	// accessLog, when set, logs every request (accesslog.go).
+	accessLog *accessLog
 }
 
 // compile builds a graph from a validated config, reusing the compiled rules
@@ -48,7 +50,11 @@ func compile(c *config.Config, env *buildEnv, plan *routePlan) (*graph, error) {
 		}
 		for li := range b.Listeners {
 			l := &b.Listeners[li]
-			ls := &listenerState{config: l}
+			al, err := newAccessLog(l.AccessLog)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s access log: %w", l.Name, err)
+			}
+			ls := &listenerState{config: l, accessLog: al}
 			if l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough {
 				var t *tls.Config
 				var err error

@@ -326,8 +326,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sanitize(r)
 	host := router.NormalizeHost(r.Host)
 	listenerName, routeKey := "", ""
+	var al *accessLog // the listener's
 	defer func() {
 		elapsed := time.Since(start)
+		al.record(s.rt.log, r, ex, accessEntry{bind: s.name, listener: listenerName, route: routeKey, status: rw.status(), header: w.Header(), elapsed: elapsed})
 		code := strconv.Itoa(rw.status())
 		s.rt.metrics.Requests.WithLabelValues(s.name, listenerName, routeKey, code).Inc()
 		s.rt.metrics.Duration.WithLabelValues(s.name, routeKey).Observe(elapsed.Seconds())
@@ -359,7 +361,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localError(rw, r, http.StatusNotFound, "no listener for host")
 		return
 	}
-	listenerName = ls.config.Name
+	listenerName, al = ls.config.Name, ls.accessLog
 	m, ok := ls.table.Route(r, host)
 	if !ok {
 		localError(rw, r, http.StatusNotFound, "no route")

@@ -563,20 +563,12 @@ type Authorization struct {
 }
 
 // RateLimit limits request rates.
-//
-// +kubebuilder:validation:XValidation:rule="has(self.local) || has(self.global)",message="set local or global limits"
 type RateLimit struct {
 	// Local limits are enforced by each proxy replica on its own.
-	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	Local []LocalRateLimit `json:"local,omitempty"`
-
-	// Global limits are kept by a rate-limit service that every replica asks, after the
-	// local limits.
-	// +optional
-	Global *GlobalRateLimit `json:"global,omitempty"`
+	Local []LocalRateLimit `json:"local"`
 }
 
 // LocalRateLimit is a token bucket, per route or per computed key.
@@ -701,6 +693,177 @@ type BackendPolicy struct {
 	// Auth adds credentials to requests sent to the backend.
 	// +optional
 	Auth *BackendAuth `json:"auth,omitempty"`
+
+	// HealthCheck actively probes every endpoint of the backend; endpoints that fail get no
+	// traffic (unless all fail). Health is kept per backend (Service port), shared by all routes.
+	// +optional
+	HealthCheck *BackendHealthCheck `json:"healthCheck,omitempty"`
+
+	// OutlierDetection ejects endpoints after consecutive failures. Unset keeps the defaults:
+	// 5 consecutive 502/503/504 or 1 connect failure eject an endpoint for 5s, at most 50% of
+	// the endpoints at once.
+	// +optional
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	// CircuitBreakers cap the load sent to the backend; a request over a limit is answered 503
+	// with the x-agentgateway-overflow header naming the limit.
+	// +optional
+	CircuitBreakers *CircuitBreakers `json:"circuitBreakers,omitempty"`
+
+	// ConnectRetries is how many other endpoints a request is sent to when connecting to an
+	// endpoint fails before any byte of the request was sent (an endpoint that went away in a
+	// rollout, say). Defaults to 2; 0 disables.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	ConnectRetries *int32 `json:"connectRetries,omitempty"`
+}
+
+// BackendHealthCheck is an active health check: exactly one of http and tcp.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.http) != has(self.tcp)",message="set exactly one of http and tcp"
+type BackendHealthCheck struct {
+	// Interval between checks of one endpoint. Defaults to 5s.
+	// +optional
+	Interval *Duration `json:"interval,omitempty"`
+
+	// Timeout of one check; must not exceed the interval. Defaults to 1s.
+	// +optional
+	Timeout *Duration `json:"timeout,omitempty"`
+
+	// HealthyThreshold is the number of consecutive passed checks that make an unhealthy
+	// endpoint healthy again. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	HealthyThreshold *int32 `json:"healthyThreshold,omitempty"`
+
+	// UnhealthyThreshold is the number of consecutive failed checks that make an endpoint
+	// unhealthy. Defaults to 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	UnhealthyThreshold *int32 `json:"unhealthyThreshold,omitempty"`
+
+	// HTTP checks send a GET request and expect one of the expected statuses.
+	// +optional
+	HTTP *HTTPHealthCheck `json:"http,omitempty"`
+
+	// TCP checks pass when the endpoint accepts a connection.
+	// +optional
+	TCP *TCPHealthCheck `json:"tcp,omitempty"`
+}
+
+// HTTPHealthCheck is a GET request to each endpoint, over the backend's protocol and TLS.
+type HTTPHealthCheck struct {
+	// Path requested.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[^\s\x00-\x1f\x7f]*$`
+	Path string `json:"path"`
+
+	// Host header sent; defaults to the endpoint address.
+	// +optional
+	Host *gwv1.PreciseHostname `json:"host,omitempty"`
+
+	// ExpectedStatuses pass the check. Defaults to 200-399.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	ExpectedStatuses []StatusRange `json:"expectedStatuses,omitempty"`
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.end) || self.end >= self.start",message="end must not be below start"
+type StatusRange struct {
+	// Start of the range.
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=599
+	Start int32 `json:"start"`
+
+	// End of the range, inclusive. Defaults to start.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=599
+	End *int32 `json:"end,omitempty"`
+}
+
+// TCPHealthCheck passes when the endpoint accepts a TCP connection.
+type TCPHealthCheck struct{}
+
+// OutlierDetection ejects endpoints after consecutive failures. An ejected endpoint gets no
+// traffic for the base ejection time times the number of its recent ejections (each interval
+// after an ejection ended forgets one), up to the max ejection time.
+type OutlierDetection struct {
+	// Consecutive5xx responses (500-599) that eject an endpoint. Unset or 0 disables.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1048576
+	Consecutive5xx *int32 `json:"consecutive5xx,omitempty"`
+
+	// ConsecutiveGatewayErrors (502, 503, 504) that eject an endpoint. Defaults to 5; 0 disables.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1048576
+	ConsecutiveGatewayErrors *int32 `json:"consecutiveGatewayErrors,omitempty"`
+
+	// ConsecutiveLocalOriginFailures (failed connects) that eject an endpoint. Defaults to 1; 0
+	// disables.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1048576
+	ConsecutiveLocalOriginFailures *int32 `json:"consecutiveLocalOriginFailures,omitempty"`
+
+	// Interval after which an endpoint's ejection count drops by one. Defaults to 10s.
+	// +optional
+	Interval *Duration `json:"interval,omitempty"`
+
+	// BaseEjectionTime is the length of a first ejection. Defaults to 5s.
+	// +optional
+	BaseEjectionTime *Duration `json:"baseEjectionTime,omitempty"`
+
+	// MaxEjectionTime caps the growing ejection time. Defaults to 300s (or the base ejection
+	// time, if larger).
+	// +optional
+	MaxEjectionTime *Duration `json:"maxEjectionTime,omitempty"`
+
+	// MaxEjectionPercent of the endpoints may be ejected at once; one endpoint of several may
+	// always be ejected, 0 disables ejection. Defaults to 50.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	MaxEjectionPercent *int32 `json:"maxEjectionPercent,omitempty"`
+}
+
+// CircuitBreakers cap the load on a backend. Unset limits are not enforced.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.maxPendingRequests) || has(self.maxConnections)",message="maxPendingRequests requires maxConnections"
+type CircuitBreakers struct {
+	// MaxConnections open to the backend's endpoints at once.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1073741824
+	MaxConnections *int32 `json:"maxConnections,omitempty"`
+
+	// MaxPendingRequests wait for a connection when maxConnections are open; more are answered
+	// 503. Defaults to 0 (none wait).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1073741824
+	MaxPendingRequests *int32 `json:"maxPendingRequests,omitempty"`
+
+	// MaxRequests in flight to the backend at once.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1073741824
+	MaxRequests *int32 `json:"maxRequests,omitempty"`
+
+	// MaxRetries in flight to the backend at once; further retries are not made.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1073741824
+	MaxRetries *int32 `json:"maxRetries,omitempty"`
 }
 
 // BackendTLS configures TLS to a backend.
@@ -718,7 +881,8 @@ type BackendTLS struct {
 	// +kubebuilder:validation:MaxItems=8
 	CACertificateRefs []LocalTypedObjectReference `json:"caCertificateRefs,omitempty"`
 
-	// SNI sent to the backend. Defaults to the backend's hostname.
+	// SNI sent to the backend. Defaults to the backend's hostname: <service>.<namespace>.svc for
+	// a Service, the host of an AgentgatewayBackend.
 	// +optional
 	SNI *gwv1.PreciseHostname `json:"sni,omitempty"`
 
@@ -757,7 +921,8 @@ type BackendTCP struct {
 	// +optional
 	ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
 
-	// Keepalive enables TCP keep-alive probes on backend connections.
+	// Keepalive sets TCP keep-alive probes on backend connections (unset: probes after 30s
+	// idle). Not for TCP backends of L4 routes.
 	// +optional
 	Keepalive *TCPKeepalive `json:"keepalive,omitempty"`
 }

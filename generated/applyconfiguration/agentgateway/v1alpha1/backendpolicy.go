@@ -19,6 +19,20 @@ type BackendPolicyApplyConfiguration struct {
 	TCP *BackendTCPApplyConfiguration `json:"tcp,omitempty"`
 	// Auth adds credentials to requests sent to the backend.
 	Auth *BackendAuthApplyConfiguration `json:"auth,omitempty"`
+	// HealthCheck actively probes every endpoint of the backend; endpoints that fail get no
+	// traffic (unless all fail). Health is kept per backend (Service port), shared by all routes.
+	HealthCheck *BackendHealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
+	// OutlierDetection ejects endpoints after consecutive failures. Unset keeps the defaults:
+	// 5 consecutive 502/503/504 or 1 connect failure eject an endpoint for 5s, at most 50% of
+	// the endpoints at once.
+	OutlierDetection *OutlierDetectionApplyConfiguration `json:"outlierDetection,omitempty"`
+	// CircuitBreakers cap the load sent to the backend; a request over a limit is answered 503
+	// with the x-agentgateway-overflow header naming the limit.
+	CircuitBreakers *CircuitBreakersApplyConfiguration `json:"circuitBreakers,omitempty"`
+	// ConnectRetries is how many other endpoints a request is sent to when connecting to an
+	// endpoint fails before any byte of the request was sent (an endpoint that went away in a
+	// rollout, say). Defaults to 2; 0 disables.
+	ConnectRetries *int32 `json:"connectRetries,omitempty"`
 }
 
 // BackendPolicyApplyConfiguration constructs a declarative configuration of the BackendPolicy type for use with
@@ -56,5 +70,37 @@ func (b *BackendPolicyApplyConfiguration) WithTCP(value *BackendTCPApplyConfigur
 // If called multiple times, the Auth field is set to the value of the last call.
 func (b *BackendPolicyApplyConfiguration) WithAuth(value *BackendAuthApplyConfiguration) *BackendPolicyApplyConfiguration {
 	b.Auth = value
+	return b
+}
+
+// WithHealthCheck sets the HealthCheck field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HealthCheck field is set to the value of the last call.
+func (b *BackendPolicyApplyConfiguration) WithHealthCheck(value *BackendHealthCheckApplyConfiguration) *BackendPolicyApplyConfiguration {
+	b.HealthCheck = value
+	return b
+}
+
+// WithOutlierDetection sets the OutlierDetection field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the OutlierDetection field is set to the value of the last call.
+func (b *BackendPolicyApplyConfiguration) WithOutlierDetection(value *OutlierDetectionApplyConfiguration) *BackendPolicyApplyConfiguration {
+	b.OutlierDetection = value
+	return b
+}
+
+// WithCircuitBreakers sets the CircuitBreakers field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the CircuitBreakers field is set to the value of the last call.
+func (b *BackendPolicyApplyConfiguration) WithCircuitBreakers(value *CircuitBreakersApplyConfiguration) *BackendPolicyApplyConfiguration {
+	b.CircuitBreakers = value
+	return b
+}
+
+// WithConnectRetries sets the ConnectRetries field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ConnectRetries field is set to the value of the last call.
+func (b *BackendPolicyApplyConfiguration) WithConnectRetries(value int32) *BackendPolicyApplyConfiguration {
+	b.ConnectRetries = &value
 	return b
 }

@@ -17,7 +17,8 @@ import (
 type BackendTCPApplyConfiguration struct {
 	// ConnectTimeout bounds connection set-up. Defaults to 10s.
 	ConnectTimeout *v1.Duration `json:"connectTimeout,omitempty"`
-	// Keepalive enables TCP keep-alive probes on backend connections.
+	// Keepalive sets TCP keep-alive probes on backend connections (unset: probes after 30s
+	// idle). Not for TCP backends of L4 routes.
 	Keepalive *TCPKeepaliveApplyConfiguration `json:"keepalive,omitempty"`
 }
 

@@ -20,7 +20,8 @@ type BackendTLSApplyConfiguration struct {
 	// CACertificateRefs are ConfigMaps or Secrets with a `ca.crt` key used to verify the
 	// backend. Without them, the system roots are used.
 	CACertificateRefs []LocalTypedObjectReferenceApplyConfiguration `json:"caCertificateRefs,omitempty"`
-	// SNI sent to the backend. Defaults to the backend's hostname.
+	// SNI sent to the backend. Defaults to the backend's hostname: <service>.<namespace>.svc for
+	// a Service, the host of an AgentgatewayBackend.
 	SNI *v1.PreciseHostname `json:"sni,omitempty"`
 	// SubjectAltNames accepted in the backend certificate (any one matches).
 	SubjectAltNames []string `json:"subjectAltNames,omitempty"`

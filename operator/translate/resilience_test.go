@@ -1,0 +1,171 @@
+package translate_test
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
+)
+
+// TestFieldsBackendTLSDefaultSNI: backend.tls without sni sends the Service's hostname
+// (<name>.<namespace>.svc) and verifies the certificate against it, although the proxy
+// connects to the endpoint's IP.
+func TestFieldsBackendTLSDefaultSNI(t *testing.T) {
+	ca := testcerts.NewCA("sni-ca")
+	leaf := ca.Issue("secure.default.svc") // no IP SAN: verifying against the IP fails
+	var sni atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		sni.Store(r.TLS.ServerName)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{name: secure, port: 443}]
+services:
+- metadata: {name: secure, namespace: default}
+  spec:
+    ports: [{name: https, port: 443, protocol: TCP}]
+endpointSlices:
+- metadata: {name: secure-a, namespace: default, labels: {kubernetes.io/service-name: secure}}
+  addressType: IPv4
+  ports: [{name: https, port: {{port}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+configMaps:
+- metadata: {name: ca, namespace: default}
+  data:
+    ca.crt: |
+{{ca}}
+policies:
+- metadata: {name: tls, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: "", kind: Service, name: secure}]
+    backend:
+      tls: {caCertificateRefs: [{kind: ConfigMap, name: ca}]}
+`, map[string]string{"port": port, "ca": indent(ca.CertPEM, "      ")})
+	if r := send(t, client, "GET", s.url(80, "/")); r.code != 200 {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	if got, _ := sni.Load().(string); got != "secure.default.svc" {
+		t.Fatalf("SNI %q, want secure.default.svc", got)
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix)
+}
+
+// TestFieldsBackendHealthCheck: backend.healthCheck takes an endpoint that fails its checks
+// out of rotation for every route, and backend.outlierDetection, circuitBreakers,
+// connectRetries and tcp.keepalive are accepted as enforced.
+func TestFieldsBackendHealthCheck(t *testing.T) {
+	var sick atomic.Int64
+	var healthy atomic.Bool
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			sick.Add(1)
+		}
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(bad.Close)
+	_, okPort, err := net.SplitHostPort(ok.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, badPort, err := net.SplitHostPort(bad.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - matches: [{path: {type: PathPrefix, value: /a}}]
+      backendRefs: [{name: web, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /b}}]
+      backendRefs: [{name: web, port: 80}]
+services:
+- metadata: {name: web, namespace: default}
+  spec:
+    ports: [{name: http, port: 80, protocol: TCP}]
+endpointSlices:
+- metadata: {name: web-a, namespace: default, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  ports: [{name: http, port: {{ok}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+- metadata: {name: web-b, namespace: default, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  ports: [{name: http, port: {{bad}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+policies:
+- metadata: {name: health, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: "", kind: Service, name: web}]
+    backend:
+      healthCheck:
+        interval: 20ms
+        timeout: 20ms
+        unhealthyThreshold: 1
+        http: {path: /healthz, expectedStatuses: [{start: 200}]}
+      outlierDetection: {consecutiveGatewayErrors: 0, consecutiveLocalOriginFailures: 0}
+      circuitBreakers: {maxRequests: 1000}
+      connectRetries: 1
+      tcp: {keepalive: {time: 30s}}
+`, map[string]string{"ok": okPort, "bad": badPort})
+	// The failing endpoint is found unhealthy within a few intervals; after that no
+	// request reaches it, on either route.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before := sick.Load()
+		for _, p := range []string{"/a", "/b"} {
+			for range 20 {
+				send(t, client, "GET", s.url(80, p))
+			}
+		}
+		if sick.Load() == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoint failing its health checks still gets requests")
+		}
+	}
+	before := sick.Load()
+	for range 100 {
+		if r := send(t, client, "GET", s.url(80, "/a")); r.code != 200 {
+			t.Fatalf("status %d", r.code)
+		}
+	}
+	if n := sick.Load() - before; n != 0 {
+		t.Fatalf("unhealthy endpoint got %d requests", n)
+	}
+	healthy.Store(true)
+	deadline = time.Now().Add(10 * time.Second)
+	for sick.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoint passing its checks again gets no requests")
+		}
+		send(t, client, "GET", s.url(80, "/b"))
+	}
+}
