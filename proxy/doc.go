@@ -49,9 +49,53 @@
 //     logged, counted (and NACKed), and the last good one keeps serving.
 //   - configdelta: a config cut into pieces, its content-hash version, and
 //     a version sent as its changes from the one the proxy runs.
-//   - admin: /ready, /healthz, /config_dump, /metrics, /debug/pprof on a
-//     separate listener.
+//   - admin: /config_dump and /debug/pprof on a loopback listener; /healthz
+//     and /ready, and /metrics, on listeners of their own for the kubelet and
+//     Prometheus.
 //   - cmd/proxy: flags, signal handling and graceful drain.
+//
+// # Threat model
+//
+// Who can reach which port of a proxy pod deployed by the operator:
+//
+//   - Listener ports (the Gateway's listeners): whoever the Gateway's Service
+//     exposes them to; this is the traffic the proxy exists for.
+//   - 15021 (--health-addr, /healthz and /ready) and 15020 (--metrics-addr,
+//     /metrics) on the pod IP: anything that can route to the pod, usually the
+//     kubelet and Prometheus. They reveal liveness, readiness with the reason
+//     (the config server's address and error), and metric names and values
+//     (route and backend names as labels), never config contents or secrets.
+//   - 15000 (--admin-addr, /config_dump and /debug/pprof) on 127.0.0.1 only:
+//     processes inside the pod (kubectl exec, port-forward). The config dump
+//     redacts private keys but shows routes, backends and policies; profiles
+//     can hold request data in memory, hence loopback. The admin port is not a
+//     container port.
+//
+// The proxy dials out to one place: the operator's config server
+// (--xds-address, port 9977 of the Service agentgateway-xds), which any pod
+// can reach. The stream carries the proxy's whole config, which includes
+// listener TLS private keys, backend client keys, API keys, JWT keys and
+// other policy credentials, so it runs over TLS 1.3 only (package
+// configstream, "Transport security"): the proxy verifies the operator's
+// certificate against the CA it was given in a ConfigMap (--xds-ca-file) for
+// the Service's DNS name, and refuses any other server, including one that
+// took over the address; nothing is sent before the handshake succeeds.
+//
+// The operator authenticates the proxy by its projected ServiceAccount token:
+// audience "agentgateway" (a token for the Kubernetes API is refused here, and
+// this one is useless against the API), valid one hour, bound to the pod; the
+// operator checks it with a TokenReview and serves a stream only for the
+// Gateway whose ServiceAccount (<gateway>-agentgateway, in the Gateway's
+// namespace) the token belongs to, and only to the pod it is bound to. A
+// compromised proxy therefore reads exactly what it already serves: its own
+// Gateway's config, including that Gateway's certificates and credentials,
+// and nothing of other Gateways or namespaces. Its pod mounts no Kubernetes
+// API token (automountServiceAccountToken is false), so it cannot read
+// Secrets itself. What remains exposed to it is the CA certificate (public)
+// and the config server's address; the CA key stays in the operator's
+// namespace. Someone who can create pods with the proxy's ServiceAccount in
+// the Gateway's namespace can read that Gateway's config, as they could read
+// its Secrets anyway.
 //
 // # Reload guarantees
 //

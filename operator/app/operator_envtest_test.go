@@ -26,6 +26,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
+	"github.com/agentgateway/agentgateway-go/operator/configserver"
 	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/operator/provider"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
@@ -106,6 +107,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 	var got *config.Config
 	pc := &configstream.Client{
 		Address: xdsAddr,
+		CAFile:  proxyCAFile(t, ctx, c, ns),
 		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}
@@ -259,10 +261,15 @@ func TestOperatorEndToEnd(t *testing.T) {
 }
 
 // startOperator runs the operator against env until the test ends and returns the config
-// server's address.
+// server's address. The operator serves it with the CA of the Secret it creates in
+// agentgateway-system; proxies in tests trust that CA through proxyCAFile.
 func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc, env *envtest.Env, opts ...func(*Config)) string {
 	t.Helper()
 	xdsAddr := freeAddr(t)
+	c := newClient(t, env)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "agentgateway-system"}}); client.IgnoreAlreadyExists(err) != nil {
+		t.Fatal(err)
+	}
 	auth := configstream.AuthenticatorFunc(func(_ context.Context, token string, n configstream.Node) error {
 		// The real TokenReviewer is unit-tested; here the token names the gateway.
 		if token != "token-for-"+n.Gateway {
@@ -300,6 +307,29 @@ func startOperator(t *testing.T, ctx context.Context, cancel context.CancelFunc,
 	})
 
 	return xdsAddr
+}
+
+// proxyCAFile writes the CA a proxy of Gateway "web" in ns is given (the deployer's
+// ConfigMap, once it exists) to a file, as the kubelet mounts it, and checks it is the CA in
+// the operator's Secret.
+func proxyCAFile(t *testing.T, ctx context.Context, c client.Client, ns string) string {
+	t.Helper()
+	var cm corev1.ConfigMap
+	waitFor(t, "proxy CA ConfigMap", func() (bool, string) {
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: deployer.XDSCAName("web")}, &cm)
+		return err == nil, errString(err)
+	})
+	var sec corev1.Secret
+	must(t, c.Get(ctx, types.NamespacedName{Namespace: "agentgateway-system", Name: configserver.CASecretName}, &sec))
+	if cm.Data[deployer.XDSCAKey] != string(sec.Data[configserver.CACertKey]) || len(sec.Data[configserver.CAKeyKey]) == 0 {
+		t.Fatalf("the proxies' CA %q is not the operator's CA Secret's", cm.Data[deployer.XDSCAKey])
+	}
+	if _, ok := cm.Data[configserver.CAKeyKey]; ok {
+		t.Fatal("the CA key reached the proxies' namespace")
+	}
+	f := filepath.Join(t.TempDir(), "ca.crt")
+	must(t, os.WriteFile(f, []byte(cm.Data[deployer.XDSCAKey]), 0o600))
+	return f
 }
 
 func newClient(t *testing.T, env *envtest.Env) client.Client {

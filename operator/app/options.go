@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream/streamcert"
 )
 
 // Options are the operator's command-line flags; names match manifests/operator.
@@ -114,6 +115,9 @@ type Config struct {
 	Deployer deployer.Options
 	// Authenticator checks proxy tokens; nil means a TokenReview against the apiserver.
 	Authenticator configstream.Authenticator
+	// XDSCA signs the config server's serving certificates and is delivered to proxies; nil
+	// means the CA in the Secret configserver.CASecretName of Namespace (created if missing).
+	XDSCA *streamcert.CA
 	// Hooks add the webhooks and the aggregated API; nil skips them.
 	Hooks Hooks
 	// SkipControllerNameValidation lets one process run the operator more than once

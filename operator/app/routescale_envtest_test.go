@@ -70,6 +70,7 @@ func TestRouteScale(t *testing.T) {
 	fp := newFakeProxy()
 	pc := &configstream.Client{
 		Address: xdsAddr,
+		CAFile:  proxyCAFile(t, ctx, c, ns),
 		Node:    configstream.Node{Pod: "web-abc", Namespace: ns, Gateway: "web", BuildVersion: "test"},
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}

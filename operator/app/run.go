@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +13,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -25,6 +29,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/operator/deployer"
 	"github.com/agentgateway/agentgateway-go/operator/provider"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream/streamcert"
 )
 
 // Hooks let other parts of the operator join the same manager.
@@ -97,6 +102,29 @@ func Run(ctx context.Context, c *Config) error {
 	if err != nil {
 		return err
 	}
+	ca := c.XDSCA
+	if ca == nil {
+		if ca, err = loadCA(ctx, restCfg, c.Namespace); err != nil {
+			return err
+		}
+	}
+	xdsHost, _, err := net.SplitHostPort(c.XDSAddress)
+	if err != nil {
+		return fmt.Errorf("--xds-address: %w", err)
+	}
+	// Every replica issues its own short-lived serving certificate from the shared CA, for
+	// the name proxies dial and verify; streams keep their connection's certificate while
+	// new connections get the renewed one.
+	serving := &streamcert.Serving{CA: ca, Hosts: streamcert.ServiceHosts(xdsHost), Logger: log.With("component", "configserver")}
+	if err := serving.Renew(); err != nil {
+		return fmt.Errorf("config server certificate: %w", err)
+	}
+	cs.Certificate = serving.GetCertificate
+	if err := mgr.Add(everyReplica(serving.Run)); err != nil {
+		return fmt.Errorf("add config server certificate renewal: %w", err)
+	}
+	deploy := c.Deployer
+	deploy.XDSCABundle = string(ca.CertPEM)
 	var xdsUp atomic.Bool
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		xdsUp.Store(true)
@@ -112,7 +140,7 @@ func Run(ctx context.Context, c *Config) error {
 		}
 	}
 	if _, err := provider.Setup(mgr, provider.Options{
-		Deployer:     c.Deployer,
+		Deployer:     deploy,
 		ConfigServer: cs,
 		Log:          log.With("component", "provider"),
 		Registerer:   ctrlmetrics.Registry,
@@ -154,6 +182,23 @@ func Run(ctx context.Context, c *Config) error {
 	}
 	log.Info("operator stopped")
 	return nil
+}
+
+// loadCA reads (or, the first time, creates) the config stream's CA Secret in namespace,
+// with a client of its own: the manager's cache is not running yet.
+func loadCA(ctx context.Context, restCfg *rest.Config, namespace string) (*streamcert.CA, error) {
+	if namespace == "" {
+		return nil, errors.New("--namespace (or POD_NAMESPACE) is required: the config server's CA Secret lives there")
+	}
+	direct, err := client.New(restCfg, client.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	ca, err := configserver.LoadOrCreateCA(ctx, direct, types.NamespacedName{Namespace: namespace, Name: configserver.CASecretName})
+	if err != nil {
+		return nil, err
+	}
+	return ca, nil
 }
 
 // certWaitingServer starts the webhook server only once the rotated certificate exists:

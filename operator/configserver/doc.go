@@ -9,6 +9,12 @@
 // Programmed only once one of its proxies acknowledged a version published at or after the
 // Gateway's current generation (Programmed).
 //
+// The stream is served over TLS only (Server.Certificate is required): every replica issues
+// itself a short-lived certificate for the config server's Service name from the CA in the
+// Secret CASecretName of the operator's namespace (LoadOrCreateCA creates it on first start)
+// and renews it in place (streamcert.Serving), so streams survive a renewal. Proxies trust
+// that CA only, through the ConfigMap the deployer renders beside their Deployment.
+//
 // Proxies authenticate with a projected ServiceAccount token that TokenReviewer checks
 // through the TokenReview API: the token must belong to the ServiceAccount the deployer
 // made for the Gateway the proxy asks for, in the same namespace, so a proxy can read only

@@ -2,6 +2,7 @@ package configserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,9 @@ type Server struct {
 	// OnReject, if set before Run, is called for every NACK (to emit an Event). It must not
 	// block.
 	OnReject func(gateway types.NamespacedName, pod, version, reason string)
+	// Certificate returns the serving certificate for each TLS handshake
+	// (streamcert.Serving.GetCertificate). Required: the stream is only served over TLS.
+	Certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 	listeners []func(types.NamespacedName)
 
@@ -310,10 +314,13 @@ func (s *Server) ConnectedTo(gateway types.NamespacedName) int {
 	return n
 }
 
-// Run serves the config stream on addr until ctx is cancelled, then stops gracefully
+// Run serves the config stream over TLS on addr until ctx is cancelled, then stops gracefully
 // (streams are long-lived, so after a grace period they are cut; proxies reconnect to
 // another replica and keep serving meanwhile).
 func (s *Server) Run(ctx context.Context, addr string) error {
+	if s.Certificate == nil {
+		return errors.New("config server: no serving certificate (Certificate is nil); the stream is never served in plaintext")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("config server: listen on %s: %w", addr, err)
@@ -323,7 +330,10 @@ func (s *Server) Run(ctx context.Context, addr string) error {
 
 // Serve is Run on an existing listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	g := grpc.NewServer(configstream.ServerOptions()...)
+	if s.Certificate == nil {
+		return errors.New("config server: no serving certificate (Certificate is nil); the stream is never served in plaintext")
+	}
+	g := grpc.NewServer(append(configstream.ServerOptions(), configstream.ServerTLS(s.Certificate))...)
 	s.stream.Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,28 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream/streamcert"
 )
+
+// serveTLS makes s serve certificates for 127.0.0.1 from a new CA and returns the file of
+// that CA, as a proxy has it.
+func serveTLS(t *testing.T, s *Server) string {
+	t.Helper()
+	ca, err := streamcert.NewCA("test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := &streamcert.Serving{CA: ca, Hosts: []string{"127.0.0.1"}}
+	if err := serving.Renew(); err != nil {
+		t.Fatal(err)
+	}
+	s.Certificate = serving.GetCertificate
+	f := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(f, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 var allowAll = configstream.AuthenticatorFunc(func(context.Context, string, configstream.Node) error { return nil })
 
@@ -41,6 +64,7 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	caFile := serveTLS(t, s)
 	changes := make(chan types.NamespacedName, 100)
 	s.OnChange = func(gw types.NamespacedName) { changes <- gw }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,6 +95,7 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 
 	c := &configstream.Client{
 		Address: ln.Addr().String(),
+		CAFile:  caFile,
 		Node:    configstream.Node{Pod: "gw-1", Namespace: "ns", Gateway: "gw", BuildVersion: "dev"},
 		Token:   func() (string, error) { return "t", nil },
 	}

@@ -22,7 +22,7 @@ type Applier struct {
 	// Client writes (server-side apply, delete).
 	Client client.Client
 	// Reader reads current objects, normally the manager's cache (which must hold the
-	// Deployments, Services, ServiceAccounts, PodDisruptionBudgets and
+	// Deployments, Services, ServiceAccounts, ConfigMaps, PodDisruptionBudgets and
 	// HorizontalPodAutoscalers labelled ManagedByLabel).
 	Reader client.Reader
 }
@@ -149,7 +149,7 @@ func (a *Applier) Prune(ctx context.Context, keep map[types.NamespacedName]bool)
 	deleted := 0
 	var errs []error
 	for _, list := range []client.ObjectList{
-		&appsv1.DeploymentList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
+		&appsv1.DeploymentList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{}, &corev1.ConfigMapList{},
 		&policyv1.PodDisruptionBudgetList{}, &autoscalingv2.HorizontalPodAutoscalerList{},
 	} {
 		if err := a.Reader.List(ctx, list, client.MatchingLabels{ManagedByLabel: ManagedByValue}); err != nil {

@@ -77,8 +77,8 @@ func TestApplyBudgetAndAutoscaler(t *testing.T) {
 	}
 
 	// Three replicas: a budget, no autoscaler.
-	if n := apply(&agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](3)}); n != 4 {
-		t.Fatalf("first Apply wrote %d objects, want 4 (ServiceAccount, Deployment, Service, budget)", n)
+	if n := apply(&agwv1a1.AgentgatewayParametersSpec{Replicas: ptr.To[int32](3)}); n != 5 {
+		t.Fatalf("first Apply wrote %d objects, want 5 (ServiceAccount, CA ConfigMap, Deployment, Service, budget)", n)
 	}
 	var pdb policyv1.PodDisruptionBudget
 	if !exists(&pdb) || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
@@ -148,8 +148,8 @@ func TestApplyBudgetAndAutoscaler(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prune: %v", err)
 	}
-	if n != 5 {
-		t.Fatalf("Prune deleted %d objects, want 5", n)
+	if n != 6 {
+		t.Fatalf("Prune deleted %d objects, want 6", n)
 	}
 	for _, o := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &policyv1.PodDisruptionBudget{}, &autoscalingv2.HorizontalPodAutoscaler{}} {
 		if exists(o) {

@@ -1,5 +1,7 @@
 // Package deployer turns a Gateway into the workload that serves it: a Deployment of
-// proxies, the Service in front of them, their ServiceAccount, and as the parameters say a
+// proxies, the Service in front of them, their ServiceAccount, a ConfigMap with the CA that
+// the config server's certificate chains to (XDSCAName, mounted into the proxies, which
+// verify the stream's TLS against it: --xds-ca-file), and as the parameters say a
 // PodDisruptionBudget and a HorizontalPodAutoscaler, all owned by the Gateway so Kubernetes
 // garbage-collects them with it.
 //
@@ -25,8 +27,10 @@
 // capabilities in the bounding and permitted sets but not the effective one, which only
 // ambient capabilities reach, and a container spec cannot ask for those.
 //
-// Probes hit the admin port (AdminPort, listening on the pod IP): startup and liveness on
-// /healthz, readiness on /ready. Without parameters the container requests 100m CPU and 128Mi
+// Probes hit the health port (HealthPort 15021, container port "health", on the pod IP):
+// startup and liveness on /healthz, readiness on /ready. Metrics are served on MetricsPort
+// 15020 (container port "metrics"). The admin server (/config_dump, /debug/pprof) listens on
+// the proxy's default loopback address only and is not a container port. Without parameters the container requests 100m CPU and 128Mi
 // and has no limits. Pods spread over zones and nodes (maxSkew 1, ScheduleAnyway, so a
 // single-node cluster still schedules them).
 //
@@ -40,7 +44,7 @@
 // the autoscaler once the rendering no longer has them.
 //
 // Zero-downtime rollouts: surge before unavailable (maxSurge 1, maxUnavailable 0); a proxy
-// is ready only once it applied a config (/ready on its admin port); on SIGTERM it fails
+// is ready only once it applied a config (/ready on its health port); on SIGTERM it fails
 // readiness, keeps serving for its drain period, then drains open requests, all inside
 // terminationGracePeriodSeconds.
 package deployer

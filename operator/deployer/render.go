@@ -41,12 +41,20 @@ const (
 	GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
 	GatewayClassLbl  = "gateway.networking.k8s.io/gateway-class-name"
 
-	// AdminPort is the proxy admin port (/ready, /metrics, /config_dump).
-	AdminPort = 15000
+	// HealthPort serves the proxy's /healthz and /ready on the pod IP, for the kubelet.
+	HealthPort = 15021
+	// MetricsPort serves the proxy's /metrics on the pod IP, for Prometheus. The proxy's
+	// admin server (/config_dump, /debug/pprof) keeps its default, loopback address
+	// 127.0.0.1:15000: it is reachable only from inside the pod and is no container port.
+	MetricsPort = 15020
 	// TokenAudience must match configserver.Audience; duplicated to keep this package
 	// free of the gRPC server.
 	TokenAudience = "agentgateway"
 	tokenDir      = "/var/run/secrets/agentgateway"
+	// xdsCADir holds ca.crt, the CA the config server's certificate must chain to.
+	xdsCADir = "/var/run/agentgateway/xds-ca"
+	// XDSCAKey is the key of the CA certificate in the ConfigMap XDSCAName names.
+	XDSCAKey = "ca.crt"
 
 	// proxyContainer names the proxy's container in the pod template.
 	proxyContainer = "proxy"
@@ -65,9 +73,16 @@ const (
 type Options struct {
 	// ProxyImage is the default proxy image (AgentgatewayParameters can override it).
 	ProxyImage string
-	// XDSAddress is where proxies reach the config server (host:port).
+	// XDSAddress is where proxies reach the config server (host:port); its host is the name
+	// proxies verify the server's certificate for.
 	XDSAddress string
+	// XDSCABundle is the PEM CA certificate the config server's certificate chains to. Render
+	// puts it in a ConfigMap beside each proxy Deployment, which proxies trust for the stream.
+	XDSCABundle string
 }
+
+// XDSCAName names the ConfigMap holding the config server's CA for a Gateway's proxies.
+func XDSCAName(gateway string) string { return ProxyName(gateway) + "-xds-ca" }
 
 // Port is one port the proxy listens on.
 type Port struct {
@@ -118,12 +133,15 @@ func PortsFromListeners(gw *gwv1.Gateway) []Port {
 	return ports
 }
 
-// Render returns, in this order, the ServiceAccount, Deployment, Service (when there is a
-// port to expose), PodDisruptionBudget (see PDBSettings) and HorizontalPodAutoscaler (when
-// the parameters ask for one) of in.Gateway, with TypeMeta, owner reference and
-// HashAnnotation set.
+// Render returns, in this order, the ServiceAccount, the ConfigMap with the config server's
+// CA (XDSCAName), Deployment, Service (when there is a port to expose), PodDisruptionBudget
+// (see PDBSettings) and HorizontalPodAutoscaler (when the parameters ask for one) of
+// in.Gateway, with TypeMeta, owner reference and HashAnnotation set.
 func Render(opts Options, in Input) ([]client.Object, error) {
 	gw := in.Gateway
+	if strings.TrimSpace(opts.XDSCABundle) == "" {
+		return nil, fmt.Errorf("gateway %s/%s: no config server CA bundle to give its proxies", gw.Namespace, gw.Name)
+	}
 	p := mergeParams(in.ClassParams, in.GatewayParams)
 	name := ProxyName(gw.Name)
 	selector := map[string]string{NameLabel: ProxyLabelValue, GatewayNameLabel: gw.Name}
@@ -160,6 +178,13 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 		// (for the config server) is mounted.
 		AutomountServiceAccountToken: ptr.To(false),
 	}
+	caMeta := meta()
+	caMeta.Name = XDSCAName(gw.Name)
+	caMap := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: caMeta,
+		Data:       map[string]string{XDSCAKey: opts.XDSCABundle},
+	}
 	dep := renderDeployment(opts, in, p, meta(), selector, labels, annotations)
 	var svc *corev1.Service
 	if len(in.Ports) > 0 {
@@ -189,7 +214,7 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 			}
 		}
 	}
-	objs := []client.Object{sa, dep}
+	objs := []client.Object{sa, caMap, dep}
 	if svc != nil {
 		objs = append(objs, svc)
 	}
@@ -226,7 +251,9 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 	for _, pt := range in.Ports {
 		ports = append(ports, corev1.ContainerPort{Name: pt.Name, ContainerPort: pt.Port, Protocol: pt.Protocol})
 	}
-	ports = append(ports, corev1.ContainerPort{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP})
+	ports = append(ports,
+		corev1.ContainerPort{Name: "health", ContainerPort: HealthPort, Protocol: corev1.ProtocolTCP},
+		corev1.ContainerPort{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP})
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
@@ -238,36 +265,42 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 		ImagePullPolicy: ptr.Deref(ptrIf(p.Image, func(i *agwv1a1.Image) *corev1.PullPolicy { return i.PullPolicy }), ""),
 		Args: []string{
 			"--xds-address=" + opts.XDSAddress,
+			"--xds-ca-file=" + xdsCADir + "/" + XDSCAKey,
 			"--gateway=" + gw.Name,
 			"--token-file=" + tokenDir + "/token",
-			fmt.Sprintf("--admin-addr=0.0.0.0:%d", AdminPort),
+			fmt.Sprintf("--health-addr=0.0.0.0:%d", HealthPort),
+			fmt.Sprintf("--metrics-addr=0.0.0.0:%d", MetricsPort),
 			"--log-level=" + level,
 			"--log-format=" + format,
 		},
 		Env:   env,
 		Ports: ports,
-		// The admin server listens on the pod IP (--admin-addr above), where the kubelet
-		// probes. /healthz answers while the process runs; /ready once a config is applied
-		// and not while draining. The startup probe gives a slow start (image pull done,
+		// The health server listens on the pod IP (--health-addr above), where the kubelet
+		// probes; the admin server (config dump, profiling) stays on loopback. /healthz
+		// answers while the process runs; /ready once a config is applied and not while
+		// draining. The startup probe gives a slow start (image pull done,
 		// process starting) 30 s before liveness counts; it checks /healthz, not /ready, so a
 		// proxy waiting for an unreachable operator is not restarted in a loop.
 		StartupProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("admin")}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("health")}},
 			PeriodSeconds:    1,
 			FailureThreshold: 30,
 		},
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("admin")}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("health")}},
 			PeriodSeconds:    2,
 			FailureThreshold: 2,
 		},
 		LivenessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("admin")}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("health")}},
 			PeriodSeconds:    10,
 			TimeoutSeconds:   5,
 			FailureThreshold: 3,
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "agentgateway-token", MountPath: tokenDir, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "agentgateway-token", MountPath: tokenDir, ReadOnly: true},
+			{Name: "agentgateway-xds-ca", MountPath: xdsCADir, ReadOnly: true},
+		},
 		// The proxy writes no files (no temporary files, logs to stderr), so the root
 		// filesystem is read-only and there is no writable volume.
 		SecurityContext: &corev1.SecurityContext{
@@ -335,6 +368,12 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 							Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
 								Audience: TokenAudience, ExpirationSeconds: ptr.To[int64](3600), Path: "token",
 							}}},
+						}},
+					}, {
+						// Updated in place when the CA changes; the proxy reads it on every dial.
+						Name: "agentgateway-xds-ca",
+						VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: XDSCAName(gw.Name)},
 						}},
 					}},
 				},
@@ -531,6 +570,8 @@ func overlay(obj client.Object, patch *runtime.RawExtension) error {
 		*o = corev1.Service{}
 	case *corev1.ServiceAccount:
 		*o = corev1.ServiceAccount{}
+	case *corev1.ConfigMap:
+		*o = corev1.ConfigMap{}
 	}
 	if err := json.Unmarshal(merged, obj); err != nil {
 		return fmt.Errorf("decode patched object: %w", err)

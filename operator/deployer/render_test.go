@@ -35,7 +35,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden inputs: %v", err)
 	}
-	opts := Options{ProxyImage: "ghcr.io/agentgateway-go/proxy:dev", XDSAddress: "agentgateway-xds.agentgateway-system.svc:9977"}
+	opts := Options{ProxyImage: "ghcr.io/agentgateway-go/proxy:dev", XDSAddress: "agentgateway-xds.agentgateway-system.svc:9977", XDSCABundle: testCA}
 	for _, in := range ins {
 		t.Run(strings.TrimSuffix(filepath.Base(in), ".in.yaml"), func(t *testing.T) {
 			data, err := os.ReadFile(in)
@@ -157,16 +157,52 @@ func TestRenderHardensProxyPod(t *testing.T) {
 		t.Errorf("container securityContext %+v: want read-only root, no privilege escalation, drop ALL", sc)
 	}
 	for name, probe := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port != intstr.FromString("admin") {
-			t.Errorf("%s probe %+v: want an HTTP probe on the admin port", name, probe)
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port != intstr.FromString("health") {
+			t.Errorf("%s probe %+v: want an HTTP probe on the health port", name, probe)
 		}
 	}
 	if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/ready" {
 		t.Errorf("readiness probe path %q, want /ready", c.ReadinessProbe.HTTPGet.Path)
 	}
-	// The kubelet probes the pod IP: the admin server must not listen on loopback only.
-	if !slices.Contains(c.Args, fmt.Sprintf("--admin-addr=0.0.0.0:%d", AdminPort)) {
-		t.Errorf("args %v: admin server must listen on all addresses for the kubelet's probes", c.Args)
+	// The kubelet probes the pod IP and Prometheus scrapes it: the health and metrics
+	// servers listen on all addresses. The admin server (config dump, pprof) keeps its
+	// loopback default and is no container port.
+	for _, want := range []string{
+		fmt.Sprintf("--health-addr=0.0.0.0:%d", HealthPort), fmt.Sprintf("--metrics-addr=0.0.0.0:%d", MetricsPort),
+		"--xds-ca-file=/var/run/agentgateway/xds-ca/ca.crt",
+	} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %v: want %s", c.Args, want)
+		}
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--admin-addr") {
+			t.Errorf("args %v: the admin server must keep its loopback default", c.Args)
+		}
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+		if p.ContainerPort == 15000 {
+			t.Errorf("container port %+v: the admin port is loopback only", p)
+		}
+	}
+	if ports["health"] != HealthPort || ports["metrics"] != MetricsPort {
+		t.Errorf("container ports %v: want health %d and metrics %d", ports, HealthPort, MetricsPort)
+	}
+	// The CA the proxy verifies the config server with comes from the rendered ConfigMap.
+	cm := find[*corev1.ConfigMap](t, objs)
+	if cm.Name != XDSCAName("gw") || cm.Data[XDSCAKey] != testCA {
+		t.Errorf("CA ConfigMap %s %v: want %s with the CA", cm.Name, cm.Data, XDSCAName("gw"))
+	}
+	mounted := false
+	for _, v := range pod.Volumes {
+		if v.ConfigMap != nil && v.ConfigMap.Name == cm.Name {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("volumes %+v: the CA ConfigMap is not mounted", pod.Volumes)
 	}
 	if c.Resources.Requests.Cpu().String() != "100m" || c.Resources.Requests.Memory().String() != "128Mi" {
 		t.Errorf("default requests %v: want cpu 100m, memory 128Mi", c.Resources.Requests)
@@ -298,7 +334,10 @@ func TestRenderAutoscalerNeedsCPURequest(t *testing.T) {
 	mustRender(t, in)
 }
 
-var testOptions = Options{ProxyImage: "ghcr.io/agentgateway-go/proxy:dev", XDSAddress: "xds:9977"}
+var testOptions = Options{ProxyImage: "ghcr.io/agentgateway-go/proxy:dev", XDSAddress: "xds:9977", XDSCABundle: testCA}
+
+// testCA stands for the config server's CA certificate (Render copies it, never parses it).
+const testCA = "-----BEGIN CERTIFICATE-----\nTUlJ\n-----END CERTIFICATE-----\n"
 
 func testInput(params *agwv1a1.AgentgatewayParametersSpec) Input {
 	gw := &gwv1.Gateway{Spec: gwv1.GatewaySpec{GatewayClassName: "c", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}

@@ -1,11 +1,14 @@
-// Package admin serves the proxy's operational endpoints on a separate
-// listener, never on a traffic port:
+// Package admin serves the proxy's operational endpoints on listeners of their own, never
+// on a traffic port. Admin (every endpoint) is meant for a loopback address, since the config
+// dump and profiles are for someone inside the pod; Health and Metrics are the parts the
+// kubelet and Prometheus need, served on the pod IP:
 //
-//	/ready         200 once the first config is applied, 503 before and while draining
+//	/ready         200 once the first config is applied, 503 before (with the reason the
+//	               config source gave, e.g. an unreachable config server) and while draining
 //	/healthz       200 while the process is alive
-//	/config_dump   the config being served, with private keys redacted
 //	/metrics       Prometheus metrics
-//	/debug/pprof/  Go profiling
+//	/config_dump   the config being served, with private keys redacted (Admin only)
+//	/debug/pprof/  Go profiling (Admin only)
 package admin
 
 import (
@@ -31,18 +34,24 @@ type Admin struct {
 	configs  ConfigSource
 	gatherer prometheus.Gatherer
 	draining atomic.Bool
-	mux      *http.ServeMux
+	// sourceErr is why the config source has no config to give (nil when it has).
+	sourceErr            atomic.Pointer[string]
+	mux, health, metrics *http.ServeMux
 }
 
 // New builds the admin handler.
 func New(configs ConfigSource, gatherer prometheus.Gatherer) *Admin {
-	a := &Admin{configs: configs, gatherer: gatherer, mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /ready", a.ready)
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
+	a := &Admin{configs: configs, gatherer: gatherer, mux: http.NewServeMux(), health: http.NewServeMux(), metrics: http.NewServeMux()}
+	healthz := func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
+	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	for _, m := range []*http.ServeMux{a.mux, a.health} {
+		m.HandleFunc("GET /ready", a.ready)
+		m.HandleFunc("GET /healthz", healthz)
+	}
+	for _, m := range []*http.ServeMux{a.mux, a.metrics} {
+		m.Handle("GET /metrics", metrics)
+	}
 	a.mux.HandleFunc("GET /config_dump", a.configDump)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -51,8 +60,25 @@ func New(configs ConfigSource, gatherer prometheus.Gatherer) *Admin {
 	return a
 }
 
-// ServeHTTP serves the admin endpoints.
+// ServeHTTP serves every admin endpoint.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Health serves /healthz and /ready only.
+func (a *Admin) Health() http.Handler { return a.health }
+
+// Metrics serves /metrics only.
+func (a *Admin) Metrics() http.Handler { return a.metrics }
+
+// SetSourceError records why the config source cannot deliver a config (nil: it can), for
+// /ready to say while no config is applied.
+func (a *Admin) SetSourceError(err error) {
+	if err == nil {
+		a.sourceErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	a.sourceErr.Store(&msg)
+}
 
 // SetDraining fails readiness from now on, so load balancers stop sending
 // new traffic before the proxy shuts its listeners.
@@ -66,7 +92,11 @@ func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
 	case a.draining.Load():
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 	case a.configs.Current() == nil:
-		http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
+		msg := "no config yet"
+		if reason := a.sourceErr.Load(); reason != nil {
+			msg += ": " + *reason
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 	default:
 		w.Write([]byte("ready\n"))
 	}

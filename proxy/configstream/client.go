@@ -7,14 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
@@ -24,12 +27,19 @@ import (
 type Client struct {
 	// Address of the operator's config server, host:port.
 	Address string
+	// CAFile holds the PEM CA bundle the config server's certificate must chain to. It is
+	// required (there is no plaintext stream) and read again on every connection attempt.
+	CAFile string
+	// ServerName is the name the server's certificate must carry; empty means the host of
+	// Address (the operator's Service DNS name).
+	ServerName string
 	// Node identifies this proxy.
 	Node Node
 	// Token returns the bearer token; it is called on every connect because projected
 	// ServiceAccount tokens rotate. See TokenFile.
 	Token func() (string, error)
-	// DialOptions replace the default (plaintext h2c, keepalive every 20 s).
+	// DialOptions are added to the defaults (TLS with CAFile, keepalive every 20 s); they
+	// cannot replace the transport credentials.
 	DialOptions []grpc.DialOption
 	// HeartbeatInterval defaults to 10 s.
 	HeartbeatInterval time.Duration
@@ -37,9 +47,13 @@ type Client struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
-	// StreamEnded, if set, is called with the reason every stream ended (for metrics and
-	// tests); Run keeps reconnecting regardless.
+	// StreamEnded, if set, is called with the reason every stream ended or could not be
+	// opened (for metrics, readiness and tests); Run keeps reconnecting regardless.
 	StreamEnded func(err error)
+	// StreamStarted, if set, is called when a stream was opened and the server sent its
+	// first message (a config, or nothing new when the proxy already runs the latest:
+	// then it is called when the hello was sent).
+	StreamStarted func()
 	// ApplyDelta, if set, applies the configs Run rebuilds from a delta instead of Run's
 	// apply: it is also told the version the delta was made from and which HTTP routes
 	// the delta left as they were (runtime.Runtime.ApplyDelta), so that it need not find
@@ -78,29 +92,33 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 	if c.Token == nil {
 		return errors.New("configstream client: Token is required (use TokenFile)")
 	}
+	if c.CAFile == "" {
+		return errors.New("configstream client: CAFile is required: the stream carries private keys and is only opened over TLS verified against the operator's CA")
+	}
+	host, _, err := net.SplitHostPort(c.Address)
+	if err != nil {
+		return fmt.Errorf("configstream client: Address %q: %w", c.Address, err)
+	}
+	creds := &caCredentials{caFile: c.CAFile, serverName: c.ServerName}
+	if creds.serverName == "" {
+		creds.serverName = host
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := c.DialOptions
-	if opts == nil {
-		opts = []grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-		}
-	}
-	conn, err := grpc.NewClient(c.Address, opts...)
-	if err != nil {
-		return fmt.Errorf("configstream client: dial %s: %w", c.Address, err)
-	}
-	defer conn.Close()
+	opts := append([]grpc.DialOption{
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: 10 * time.Second}),
+	}, c.DialOptions...)
+	opts = append(opts, grpc.WithTransportCredentials(creds))
 
 	minB, maxB := orDefault(c.MinBackoff, 250*time.Millisecond), orDefault(c.MaxBackoff, 30*time.Second)
 	backoff := minB
 	var cur *config.Config // the config applied last, which deltas build on
 	for {
 		start := time.Now()
-		got, err := c.session(ctx, conn, &cur, apply)
+		got, err := c.dial(ctx, opts, &cur, apply)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -112,7 +130,7 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 			backoff = minB
 		}
 		delay := backoff/2 + rand.N(backoff/2+1)
-		log.Warn("config stream ended; keeping the last good config and reconnecting", "error", err, "running", versionOf(cur), "retry_in", delay)
+		log.Warn("config stream ended; keeping the last good config and reconnecting", "address", c.Address, "error", err, "running", versionOf(cur), "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -120,6 +138,32 @@ func (c *Client) Run(ctx context.Context, apply func(*config.Config) error) erro
 		}
 		backoff = min(backoff*2, maxB)
 	}
+}
+
+// dial opens a connection (resolving Address again) and runs one stream on it. Each
+// attempt has its own connection, so every failure to resolve, connect or verify the
+// server reaches Run, which logs it and backs off.
+func (c *Client) dial(ctx context.Context, opts []grpc.DialOption, cur **config.Config, apply func(*config.Config) error) (bool, error) {
+	conn, err := grpc.NewClient(c.Address, opts...)
+	if err != nil {
+		return false, fmt.Errorf("config server %s: %w", c.Address, err)
+	}
+	defer conn.Close()
+	got, err := c.session(ctx, conn, cur, apply)
+	return got, c.describe(err)
+}
+
+// describe turns gRPC's report of a connection that could not be made into one that names
+// the config server.
+func (c *Client) describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if ok && st.Code() == codes.Unavailable {
+		return fmt.Errorf("config server %s unreachable: %s", c.Address, st.Message())
+	}
+	return err
 }
 
 // session runs one stream. cur is updated as configs are applied. got reports whether
@@ -132,9 +176,11 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, cur **confi
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-	st, err := conn.NewStream(ctx, streamDesc, fullMethod, CallCodec(), grpc.WaitForReady(true))
+	// Not WaitForReady: a connection that fails (unreachable, impostor certificate) fails
+	// the stream, so that Run reports it and backs off instead of waiting silently.
+	st, err := conn.NewStream(ctx, streamDesc, fullMethod, CallCodec())
 	if err != nil {
-		return false, fmt.Errorf("open config stream: %w", err)
+		return false, err
 	}
 	node := c.Node
 	if err := st.SendMsg(&Request{Node: &node, Running: versionOf(*cur), Deltas: !c.wholeOnly}); err != nil {
@@ -165,6 +211,13 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, cur **confi
 	}()
 	hb := time.NewTicker(orDefault(c.HeartbeatInterval, 10*time.Second))
 	defer hb.Stop()
+	started := false
+	start := func() {
+		if !started && c.StreamStarted != nil {
+			c.StreamStarted()
+		}
+		started = true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -175,8 +228,11 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn, cur **confi
 			if err := st.SendMsg(&Request{Heartbeat: true, Running: versionOf(*cur)}); err != nil {
 				return got, fmt.Errorf("send heartbeat: %w", err)
 			}
+			// The server did not end the stream after the hello: it accepted this proxy.
+			start()
 		case r := <-resps:
 			got = true
+			start()
 			ans := &Request{Version: r.Version, Nonce: r.Nonce}
 			if next, err := c.apply(r, *cur, apply); err != nil {
 				ans.Error = err.Error()

@@ -13,6 +13,44 @@
 // codec (grpc.ForceServerCodec / grpc.ForceCodec), so nothing is registered globally and
 // the wire is self-describing JSON that can be inspected when debugging.
 //
+// # Transport security
+//
+// The stream carries what a Gateway's proxies need to serve it, which includes TLS private
+// keys, API keys and other credentials, so it only runs over TLS 1.3 and both ends are
+// authenticated; there is no plaintext mode and no fallback to one.
+//
+// The server proves who it is with a certificate from the operator's own CA. The operator
+// keeps that CA in a Secret in its namespace (operator/configserver.LoadOrCreateCA: created
+// on first start, the key never leaves that namespace) and every replica issues itself a
+// short-lived serving certificate from it (package streamcert: 7 days, renewed after two
+// thirds) for the host of the address proxies dial, --xds-address, normally the Service
+// name agentgateway-xds.<namespace>.svc. The server reads the current certificate at each
+// handshake (ServerTLS with streamcert.Serving.GetCertificate), so a renewal reaches new
+// connections while established streams keep theirs and are never cut for it. A private
+// CA rather than the cluster's: proxies need a root they were given explicitly, and the
+// webhook certificate's CA is only maintained while webhooks are enabled.
+//
+// The proxy trusts only that CA: the deployer puts its certificate in a ConfigMap beside
+// the proxy Deployment, mounted and passed as --xds-ca-file (Client.CAFile). The client
+// reads the file again on every connection attempt, so a CA the operator replaced reaches
+// proxies with the kubelet's ConfigMap refresh, without a restart, and verifies the server
+// certificate for the host of Client.Address: a server on the right address with a
+// certificate from another CA, or for another name, is refused and never sees the token
+// (the handshake fails before any request). Without a CA file the client does not start.
+//
+// The proxy proves who it is with its projected ServiceAccount token (audience
+// agentgateway, one hour, bound to its pod), sent as request metadata over that verified
+// channel; see Authenticator below.
+//
+// # Connection failures
+//
+// Each connection attempt is a fresh gRPC channel (resolving the address again) and a stream
+// opened without waiting for readiness, so a name that does not resolve, a refused or
+// timed-out connection, or a failed handshake ends the attempt at once: Run logs it as a
+// warning with the address and the reason, calls Client.StreamEnded (the proxy shows the
+// reason on /ready until it has a config) and retries with exponential back-off from
+// MinBackoff to MaxBackoff (30 s) with jitter.
+//
 // # Deltas
 //
 // A Gateway's config grows with its routes, while a change to one Kubernetes object changes

@@ -14,11 +14,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/configstream/streamcert"
 )
 
 // recorder is an Observer that remembers events as strings.
@@ -143,12 +143,18 @@ type testServer struct {
 
 func startServer(t *testing.T, addr string, snaps *Snapshots) *testServer {
 	t.Helper()
+	return startServerWith(t, addr, snaps, testPKI.serving)
+}
+
+// startServerWith serves with the certificates of serving.
+func startServerWith(t *testing.T, addr string, snaps *Snapshots, serving *streamcert.Serving) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	g := grpc.NewServer(ServerOptions()...)
+	g := grpc.NewServer(append(ServerOptions(), ServerTLS(serving.GetCertificate))...)
 	NewServer(snaps, tokenAuth, rec, nil).Register(g)
 	go func() {
 		// Serve returns nil after Stop; anything else is a listener failure.
@@ -178,6 +184,7 @@ var gw = GatewayKey{Namespace: "ns", Name: "gw"}
 func client(addr, token string) *Client {
 	return &Client{
 		Address:    addr,
+		CAFile:     testPKI.caFile,
 		Node:       Node{Pod: "gw-abc", Namespace: "ns", Gateway: "gw", BuildVersion: "test"},
 		Token:      func() (string, error) { return token, nil },
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -599,7 +606,7 @@ func TestResendSendsWhole(t *testing.T) {
 	snaps := NewSnapshots()
 	v1, _ := publish(t, snaps, hosts(2))
 	ts := startServer(t, "127.0.0.1:0", snaps)
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(&caCredentials{caFile: testPKI.caFile, serverName: "127.0.0.1"}))
 	if err != nil {
 		t.Fatal(err)
 	}

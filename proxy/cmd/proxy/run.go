@@ -27,11 +27,14 @@ import (
 type options struct {
 	configPath      string
 	xdsAddr         string
+	xdsCAFile       string
 	gateway         string
 	podName         string
 	podNamespace    string
 	tokenFile       string
 	adminAddr       string
+	healthAddr      string
+	metricsAddr     string
 	pollInterval    time.Duration
 	drainPeriod     time.Duration
 	drainTimeout    time.Duration
@@ -52,11 +55,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.configPath, "config", "", "path of a YAML/JSON config file, reloaded when it changes")
 	fs.StringVar(&o.xdsAddr, "xds-address", "", "host:port of the operator's config server (proxy/configstream); replaces --config")
 	fs.StringVar(&o.xdsAddr, "xds-addr", "", "alias of --xds-address")
+	fs.StringVar(&o.xdsCAFile, "xds-ca-file", "", "PEM CA bundle the config server's certificate must chain to, for the host of --xds-address (required with it: the stream is TLS only); read again on every connection")
 	fs.StringVar(&o.gateway, "gateway", os.Getenv("GATEWAY_NAME"), "name of the Gateway this proxy serves (with --xds-addr; default $GATEWAY_NAME)")
 	fs.StringVar(&o.podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name (with --xds-addr; default $POD_NAME)")
 	fs.StringVar(&o.podNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "this pod's and the Gateway's namespace (with --xds-addr; default $POD_NAMESPACE)")
 	fs.StringVar(&o.tokenFile, "token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "ServiceAccount token presented to the config server (with --xds-addr)")
-	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:15000", "address of the admin server (/ready, /metrics, /config_dump, /debug/pprof)")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:15000", "address of the admin server (/config_dump, /debug/pprof, and /ready, /healthz, /metrics); keep it on loopback")
+	fs.StringVar(&o.healthAddr, "health-addr", "0.0.0.0:15021", "address serving only /healthz and /ready, for the kubelet (empty: not served)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "0.0.0.0:15020", "address serving only /metrics, for Prometheus (empty: not served)")
 	fs.DurationVar(&o.pollInterval, "config-poll-interval", time.Second, "how often the config file is checked for changes")
 	fs.DurationVar(&o.drainPeriod, "drain-period", 5*time.Second, "on SIGTERM, how long readiness fails before listeners close (lets load balancers notice)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long open requests may run after listeners close")
@@ -82,6 +88,8 @@ func (o *options) validate() error {
 		return errors.New("--config and --xds-address are exclusive: a proxy has one config source")
 	case o.xdsAddr != "" && (o.gateway == "" || o.podName == "" || o.podNamespace == ""):
 		return errors.New("--xds-address needs --gateway, --pod-name and --pod-namespace (or GATEWAY_NAME, POD_NAME, POD_NAMESPACE)")
+	case o.xdsAddr != "" && o.xdsCAFile == "":
+		return errors.New("--xds-address needs --xds-ca-file: the config stream carries private keys and API keys and is only opened over TLS verified against the operator's CA")
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)
 	case o.pollInterval <= 0:
@@ -113,21 +121,28 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	rt := runtime.New(o.limits.apply(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
 	adm := admin.New(rt, reg)
 
-	ln, err := net.Listen("tcp", o.adminAddr)
+	adminAddr, err := serve(log, "admin", o.adminAddr, adm)
 	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
+		return err
 	}
-	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server stopped serving", "error", err)
+	defer adminAddr.close()
+	if o.healthAddr != "" {
+		health, err := serve(log, "health", o.healthAddr, adm.Health())
+		if err != nil {
+			return err
 		}
-	}()
-	defer adminSrv.Close()
-	if adminReady != nil {
-		adminReady <- ln.Addr()
+		defer health.close()
 	}
-	log.Info("admin listening", "addr", ln.Addr().String())
+	if o.metricsAddr != "" {
+		metrics, err := serve(log, "metrics", o.metricsAddr, adm.Metrics())
+		if err != nil {
+			return err
+		}
+		defer metrics.close()
+	}
+	if adminReady != nil {
+		adminReady <- adminAddr.addr
+	}
 
 	srcCtx, stopSource := context.WithCancel(context.Background())
 	defer stopSource()
@@ -137,14 +152,27 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 			Name: "agentgateway_config_stream_disconnects_total",
 			Help: "Config streams to the operator that ended (the proxy keeps its config and reconnects).",
 		})
-		reg.MustRegister(disconnects)
+		connected := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentgateway_config_stream_connected",
+			Help: "1 while the config stream to the operator is established, 0 while the proxy cannot reach, verify or be accepted by it (the reason is logged and /ready says it until a config is applied).",
+		})
+		reg.MustRegister(disconnects, connected)
 		client := &configstream.Client{
-			Address:     o.xdsAddr,
-			Node:        configstream.Node{Pod: o.podName, Namespace: o.podNamespace, Gateway: o.gateway, BuildVersion: buildVersion()},
-			Token:       configstream.TokenFile(o.tokenFile),
-			Logger:      log,
-			StreamEnded: func(error) { disconnects.Inc() },
-			ApplyDelta:  rt.ApplyDelta,
+			Address:    o.xdsAddr,
+			CAFile:     o.xdsCAFile,
+			Node:       configstream.Node{Pod: o.podName, Namespace: o.podNamespace, Gateway: o.gateway, BuildVersion: buildVersion()},
+			Token:      configstream.TokenFile(o.tokenFile),
+			Logger:     log,
+			ApplyDelta: rt.ApplyDelta,
+			StreamStarted: func() {
+				connected.Set(1)
+				adm.SetSourceError(nil)
+			},
+			StreamEnded: func(err error) {
+				disconnects.Inc()
+				connected.Set(0)
+				adm.SetSourceError(err)
+			},
 		}
 		go func() {
 			defer close(srcDone)
@@ -188,6 +216,30 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// server is one of the proxy's operational HTTP servers.
+type server struct {
+	addr net.Addr
+	srv  *http.Server
+}
+
+func (s *server) close() { s.srv.Close() }
+
+// serve serves h on addr until closed.
+func serve(log *slog.Logger, name, addr string, h http.Handler) (*server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(name+" server stopped serving", "error", err)
+		}
+	}()
+	log.Info(name+" listening", "addr", ln.Addr().String())
+	return &server{addr: ln.Addr(), srv: srv}, nil
 }
 
 // buildVersion is the main module version, shown in proxystatus.

@@ -288,7 +288,8 @@ func startStreamProxy(t *testing.T, snaps *configstream.Snapshots, auth configst
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer(configstream.ServerOptions()...)
+	caFile, serving := testCA(t, "127.0.0.1")
+	gs := grpc.NewServer(append(configstream.ServerOptions(), configstream.ServerTLS(serving.GetCertificate))...)
 	configstream.NewServer(snaps, auth, obs, nil).Register(gs)
 	go func() {
 		// Serve returns nil after Stop; anything else is a listener failure.
@@ -302,7 +303,7 @@ func startStreamProxy(t *testing.T, snaps *configstream.Snapshots, auth configst
 	if err := os.WriteFile(tokenFile, []byte("sa-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := &options{xdsAddr: ln.Addr().String(), gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
+	o := &options{xdsAddr: ln.Addr().String(), xdsCAFile: caFile, gateway: "gw", podName: "gw-abc", podNamespace: "ns", tokenFile: tokenFile,
 		adminAddr: "127.0.0.1:0", pollInterval: time.Second, drainPeriod: time.Hour, endDrain: make(chan struct{}), drainTimeout: time.Second, logLevel: slog.LevelError}
 	ctx, cancel := context.WithCancel(context.Background())
 	adminCh := make(chan net.Addr, 1)
@@ -331,17 +332,21 @@ func TestFlags(t *testing.T) {
 	// The arguments the operator's deployer renders.
 	t.Setenv("POD_NAME", "gw-abc")
 	t.Setenv("POD_NAMESPACE", "ns")
-	if o, err := parseFlags([]string{"--xds-address=svc:9977", "--gateway=web", "--token-file=/t", "--admin-addr=0.0.0.0:15000", "--log-level=info", "--log-format=json"}); err != nil || o.xdsAddr != "svc:9977" || o.logFormat != "json" {
+	if o, err := parseFlags([]string{"--xds-address=svc:9977", "--xds-ca-file=/ca/ca.crt", "--gateway=web", "--token-file=/t", "--health-addr=0.0.0.0:15021", "--metrics-addr=0.0.0.0:15020", "--log-level=info", "--log-format=json"}); err != nil ||
+		o.xdsAddr != "svc:9977" || o.xdsCAFile != "/ca/ca.crt" || o.logFormat != "json" || o.adminAddr != "127.0.0.1:15000" || o.healthAddr != "0.0.0.0:15021" || o.metricsAddr != "0.0.0.0:15020" {
 		t.Errorf("deployer arguments: %+v %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--xds-address=svc:9977", "--gateway=web"}); err == nil || !strings.Contains(err.Error(), "--xds-ca-file") {
+		t.Errorf("a stream without a CA: %v", err)
 	}
 	if _, err := parseFlags([]string{"--config", "x", "--xds-addr", "y:1"}); err == nil {
 		t.Error("two config sources accepted")
 	}
-	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n", "--gateway", ""}); err == nil {
+	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--xds-ca-file", "c", "--pod-name", "p", "--pod-namespace", "n", "--gateway", ""}); err == nil {
 		t.Error("--xds-addr without a gateway accepted")
 	}
 	t.Setenv("GATEWAY_NAME", "gw")
-	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--pod-name", "p", "--pod-namespace", "n"}); err != nil {
+	if _, err := parseFlags([]string{"--xds-addr", "y:1", "--xds-ca-file", "c", "--pod-name", "p", "--pod-namespace", "n"}); err != nil {
 		t.Errorf("GATEWAY_NAME not used: %v", err)
 	}
 	o, err := parseFlags([]string{"--config", "x.yaml", "--admin-addr", "127.0.0.1:0", "--log-level", "debug"})
