@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
@@ -174,6 +176,23 @@ func servingMetrics(t *testing.T, rt *Runtime) string {
 	return b.String()
 }
 
+// waitSockets waits for this process's sockets on ports to be want: a
+// replaced server closes its descriptors while it shuts down.
+func waitSockets(t *testing.T, ports []int, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := ownSockets(t, ports)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sockets:\n%q\nwant %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitGoroutines waits for the goroutine count to come back to at most n.
 func waitGoroutines(t *testing.T, n int) {
 	t.Helper()
@@ -293,7 +312,7 @@ func startTxnProxy(t *testing.T) *txnProxy {
 	p.udpAddr = udpEcho(t)
 	p.cert = cert(p.ca.Issue("secure.example.com"))
 	p.httpPort, p.httpsPort, p.tcpPort, p.udpPort = freePort(t), freePort(t), freePort(t), freeUDPPort(t)
-	mustApply(t, p.rt, p.config("1", 100*time.Millisecond))
+	mustApply(t, p.rt, p.config("1", time.Second))
 	return p
 }
 
@@ -418,7 +437,7 @@ func TestRejectedConfigLeavesServingUntouched(t *testing.T) {
 
 	// The proxy still takes a good config afterwards, and the renamed
 	// binds take over their sockets.
-	good := p.config("3", 100*time.Millisecond)
+	good := p.config("3", time.Second)
 	good.Binds[1].Name = "https-renamed"
 	good.Binds[3].Name = "udp-renamed"
 	mustApply(t, p.rt, good)
@@ -451,11 +470,11 @@ func TestRejectedConfigKeepsExtAuthGrace(t *testing.T) {
 	}
 
 	// A config without ext auth drops the connection: it closes once the
-	// checks of the serving config (100ms timeout) are over, plus a second.
+	// checks of the serving config (1s timeout) are over, plus a second.
 	good := p.config("3", 0)
 	good.Binds[0].Listeners[0].HTTPRoutes[0].Rules[0].Traffic = nil
 	mustApply(t, p.rt, good)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn.mu.Lock()
 		closed := conn.closed
@@ -464,7 +483,7 @@ func TestRejectedConfigKeepsExtAuthGrace(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the dropped ext-auth connection is still open 5s later: its grace grew with the rejected config")
+			t.Fatal("the dropped ext-auth connection is still open 10s later: its grace grew with the rejected config")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -478,17 +497,15 @@ func TestRenamedBindKeepsItsSocket(t *testing.T) {
 	p.checkTraffic(t)
 	before := ownSockets(t, p.ports())
 
-	c := p.config("2", 100*time.Millisecond)
+	c := p.config("2", time.Second)
 	c.Binds[0].Name = "http-renamed"
 	c.Binds[3].Name = "udp-renamed"
 	mustApply(t, p.rt, c)
 	p.checkTraffic(t)
-	if after := ownSockets(t, p.ports()); !slices.Equal(before, after) {
-		t.Errorf("sockets changed:\nbefore %q\nafter  %q", before, after)
-	}
+	waitSockets(t, p.ports(), before)
 
 	// HTTP becomes HTTPS on the same port.
-	c = p.config("3", 100*time.Millisecond)
+	c = p.config("3", time.Second)
 	c.Binds[0].Name = "http-renamed"
 	c.Binds[3].Name = "udp-renamed"
 	c.Binds[0].Protocol = config.ProtocolHTTPS
@@ -500,9 +517,7 @@ func TestRenamedBindKeepsItsSocket(t *testing.T) {
 	if r := get(t, hc, "https://secure.example.com/", "", "X-Case", "allow"); r.code != 200 {
 		t.Errorf("https on the former http port: %d %s", r.code, r.body)
 	}
-	if after := ownSockets(t, p.ports()); !slices.Equal(before, after) {
-		t.Errorf("sockets changed:\nbefore %q\nafter  %q", before, after)
-	}
+	waitSockets(t, p.ports(), before)
 }
 
 // TestRenameUnderLoadRefusesNothing renames a bind back and forth while
@@ -592,4 +607,64 @@ func TestRenameUnderLoadRefusesNothing(t *testing.T) {
 		t.Fatalf("a request failed while the bind was renamed: %v", err)
 	}
 	t.Logf("30 renames; %d connections closed by a draining server before their request was read", dropped)
+}
+
+// TestRenamedHTTP3BindKeepsItsSockets: an HTTPS bind with HTTP/3 hands its
+// TCP and UDP sockets to the bind that replaces it, and takes them back
+// from nothing when a config that renames it is rejected.
+func TestRenamedHTTP3BindKeepsItsSockets(t *testing.T) {
+	a := startBackend(t, "a", false)
+	ca := testcerts.NewCA("h3-txn-ca")
+	leaf := ca.Issue("h3.example.com")
+	port := freeUDPPort(t)
+	rt := newRuntime(t)
+	cfg := func(version, name string) *config.Config {
+		return &config.Config{
+			Version: version,
+			Binds: []config.Bind{{Name: name, Address: "127.0.0.1", Port: port, Protocol: config.ProtocolHTTPS, HTTP3: true, Listeners: []config.Listener{{
+				Name: "l", Hostname: "h3.example.com", Protocol: config.ProtocolHTTPS,
+				TLS:        &config.ListenerTLS{Certificates: []config.Certificate{cert(leaf)}},
+				HTTPRoutes: []config.HTTPRoute{hroute("r", nil, config.HTTPRouteRule{BackendRefs: to("a")})},
+			}}}},
+			Backends: []config.Backend{be("a", a.addr)},
+		}
+	}
+	check := func() {
+		t.Helper()
+		hc := tlsClient(ca, port, false)
+		defer hc.CloseIdleConnections()
+		if r := get(t, hc, "https://h3.example.com/x", ""); r.code != 200 {
+			t.Errorf("https: %d %s", r.code, r.body)
+		}
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "h3.example.com"}}
+		defer tr.Close()
+		req, err := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/h3", port), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "h3.example.com"
+		if r := do(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, req); r.code != 200 || r.echo.Backend != "a" {
+			t.Errorf("h3: %d %s", r.code, r.body)
+		}
+	}
+	mustApply(t, rt, cfg("1", "https"))
+	check()
+	sockets := ownSockets(t, []int{port})
+	if len(sockets) != 2 {
+		t.Fatalf("sockets on the port: %q, want a TCP and a UDP one", sockets)
+	}
+
+	bad := cfg("2", "https-renamed")
+	bad.Binds = append(bad.Binds, httpBind("taken", takenPort(t), config.Listener{Name: "x"}))
+	if err := rt.Apply(bad); err == nil {
+		t.Fatal("the config was applied")
+	}
+	if got := ownSockets(t, []int{port}); !slices.Equal(got, sockets) {
+		t.Errorf("sockets after a rejected rename:\n%q\nwant %q", got, sockets)
+	}
+	check()
+
+	mustApply(t, rt, cfg("3", "https-renamed"))
+	waitSockets(t, []int{port}, sockets)
+	check()
 }
