@@ -187,6 +187,9 @@ func (gen *generation) discard() {
 		if s.tcp != nil {
 			s.tcp.Close() //nolint:errcheck // a server that never served has nothing to close but its context
 		}
+		if s.cancelBase != nil {
+			s.cancelBase() // the base context of its HTTP requests
+		}
 		s.closeSocket()
 	}
 	if gen.backends != nil {
