@@ -80,6 +80,12 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.FrontendTCPApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("FrontendTLS"):
 		return &agentgatewayv1alpha1.FrontendTLSApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimit"):
+		return &agentgatewayv1alpha1.GlobalRateLimitApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimitDescriptor"):
+		return &agentgatewayv1alpha1.GlobalRateLimitDescriptorApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GlobalRateLimitDescriptorEntry"):
+		return &agentgatewayv1alpha1.GlobalRateLimitDescriptorEntryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HeaderModifiers"):
 		return &agentgatewayv1alpha1.HeaderModifiersApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HeaderTransformation"):

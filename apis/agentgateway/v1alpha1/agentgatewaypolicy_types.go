@@ -563,12 +563,20 @@ type Authorization struct {
 }
 
 // RateLimit limits request rates.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.local) || has(self.global)",message="set local or global limits"
 type RateLimit struct {
 	// Local limits are enforced by each proxy replica on its own.
+	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	Local []LocalRateLimit `json:"local"`
+	Local []LocalRateLimit `json:"local,omitempty"`
+
+	// Global limits are kept by a rate-limit service that every replica asks, after the
+	// local limits.
+	// +optional
+	Global *GlobalRateLimit `json:"global,omitempty"`
 }
 
 // LocalRateLimit is a token bucket, per route or per computed key.
