@@ -160,10 +160,14 @@ func (c *Client) describe(err error) error {
 		return nil
 	}
 	st, ok := status.FromError(err)
-	if ok && st.Code() == codes.Unavailable {
+	switch {
+	case !ok || st.Code() != codes.Unavailable:
+		return err
+	case strings.Contains(st.Message(), "authentication handshake failed"):
+		return fmt.Errorf("config server %s refused: %s", c.Address, st.Message())
+	default:
 		return fmt.Errorf("config server %s unreachable: %s", c.Address, st.Message())
 	}
-	return err
 }
 
 // session runs one stream. cur is updated as configs are applied. got reports whether

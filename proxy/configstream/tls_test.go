@@ -140,7 +140,7 @@ func TestTLSImpostorRefused(t *testing.T) {
 	for i := 0; i < 2; i++ { // refused again on the retry
 		select {
 		case err := <-ended:
-			if err == nil || !strings.Contains(err.Error(), "not signed by the CA in "+testPKI.caFile) {
+			if err == nil || !strings.Contains(err.Error(), "config server "+ts.addr+" refused") || !strings.Contains(err.Error(), "not signed by the CA in "+testPKI.caFile) {
 				t.Fatalf("stream ended with %v, want a certificate from an unknown authority", err)
 			}
 		case <-time.After(10 * time.Second):
