@@ -60,6 +60,7 @@ func (t *translator) assembleGateway(g *gatewayIR) {
 			binds[k] = b
 		}
 		cl, el, fps := t.assembleListener(g, l, used)
+		t.bindFrontend(b, l)
 		if fingerprints != nil {
 			fingerprints[k] = append(fingerprints[k], fps)
 		}
@@ -176,7 +177,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 		} else {
 			cl.TLS = &config.ListenerTLS{Mode: config.TLSModeTerminate, Certificates: l.certs, ClientValidation: l.clientValidation}
 			if fs := l.frontend; fs != nil {
-				cl.TLS.MinVersion, cl.TLS.ALPN = fs.minVersion, fs.alpn
+				cl.TLS.MinVersion, cl.TLS.ALPN, cl.TLS.CipherSuites = fs.minVersion, fs.alpn, fs.cipherSuites
 			}
 			el.TLS = &viewsv1a1.EffectiveTLS{Mode: string(config.TLSModeTerminate), Certificates: l.certNames}
 		}

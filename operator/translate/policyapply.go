@@ -23,10 +23,15 @@ const notEnforced = "shown in effectiveconfig but not enforced by this proxy ver
 
 // frontendSettings is the merged frontend section of one listener.
 type frontendSettings struct {
-	fields     merged
-	minVersion string
-	alpn       []string
-	http3      bool
+	fields       merged
+	minVersion   string
+	alpn         []string
+	cipherSuites []string
+	http3        bool
+	// bind holds the connection settings of frontend.http and frontend.tcp
+	// (frontend.go); httpSrc and tcpSrc are the policies that set them.
+	bind            config.Frontend
+	httpSrc, tcpSrc *agwv1a1.AgentgatewayPolicy
 }
 
 // mergeFrontend merges the frontend section of the Gateway- and listener-level policies of
@@ -45,13 +50,21 @@ func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
 				fs.minVersion = string(*v.MinVersion)
 			}
 			fs.alpn = v.ALPNProtocols
-			if len(v.CipherSuites) > 0 {
-				st.note("frontend.tls.cipherSuites", notEnforced)
+			if why := cipherSuitesRefused(v); why != "" {
+				st.note("frontend.tls.cipherSuites", why)
+			} else {
+				fs.cipherSuites = v.CipherSuites
 			}
 		case *agwv1a1.FrontendHTTP:
 			fs.http3 = v.HTTP3 != nil && *v.HTTP3
-			if v.MaxRequestHeadersKB != nil || v.RequestHeaderTimeout != nil || v.IdleTimeout != nil || v.HTTP2MaxConcurrentStreams != nil {
-				st.note("frontend.http", "only http3 is enforced; the other fields are "+notEnforced)
+			if frontendHTTP(&fs.bind, v) {
+				fs.httpSrc = f.src.pol
+			}
+		case *agwv1a1.FrontendTCP:
+			if why := frontendTCP(&fs.bind, v); why != "" {
+				st.note("frontend.tcp.keepalive", why)
+			} else if v.Keepalive != nil {
+				fs.tcpSrc = f.src.pol
 			}
 		default:
 			st.note(path, notEnforced)

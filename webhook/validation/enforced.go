@@ -12,24 +12,6 @@ var notEnforced = []struct {
 	path string
 	set  func(*v1alpha1.AgentgatewayPolicySpec) bool
 }{
-	{"spec.frontend.tls.cipherSuites", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.TLS != nil && len(s.Frontend.TLS.CipherSuites) > 0
-	}},
-	{"spec.frontend.http.maxRequestHeadersKB", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.MaxRequestHeadersKB != nil
-	}},
-	{"spec.frontend.http.requestHeaderTimeout", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.RequestHeaderTimeout != nil
-	}},
-	{"spec.frontend.http.idleTimeout", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.IdleTimeout != nil
-	}},
-	{"spec.frontend.http.http2MaxConcurrentStreams", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.HTTP != nil && s.Frontend.HTTP.HTTP2MaxConcurrentStreams != nil
-	}},
-	{"spec.frontend.tcp", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.TCP != nil
-	}},
 	{"spec.frontend.accessLog", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
 		return s.Frontend != nil && s.Frontend.AccessLog != nil
 	}},
