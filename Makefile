@@ -99,9 +99,17 @@ bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh
 bench-policy: ## Policy-path benchmark: JWT + CEL transformation + rate limit vs no policy (hack/bench-policy.sh).
 	hack/bench-policy.sh
 
+.PHONY: bench-failover
+bench-failover: ## Failover benchmark: a flapping endpoint's share with no checks, outlier detection, health checks (hack/bench-failover.sh).
+	hack/bench-failover.sh
+
 .PHONY: bench-control-plane
 bench-control-plane: ## Route-lifecycle benchmark on the local cluster, with the apiserver floor.
 	hack/bench-control-plane.sh
+
+.PHONY: bench-rollout
+bench-rollout: ## Zero-downtime benchmark on the local cluster: backend and proxy rollouts, route changes under traffic.
+	hack/bench-rollout.sh
 
 .PHONY: conformance
 conformance: ## Upstream Gateway API conformance suite on the local cluster; report in e2e/conformance-report.yaml.
