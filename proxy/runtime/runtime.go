@@ -269,6 +269,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	authz := rt.authz
 	rt.mu.Unlock()
 	authz.closeAll()
+	rt.pool.Close() // stops the backends' health checks
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()
 }
