@@ -15,9 +15,6 @@ var notEnforced = []struct {
 	{"spec.frontend.accessLog", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
 		return s.Frontend != nil && s.Frontend.AccessLog != nil
 	}},
-	{"spec.backend.tcp.keepalive", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Backend != nil && s.Backend.TCP != nil && s.Backend.TCP.Keepalive != nil
-	}},
 	{"spec.backend.auth", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
 		return s.Backend != nil && s.Backend.Auth != nil
 	}},
