@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +168,70 @@ policies:
 			t.Fatal("the endpoint passing its checks again gets no requests")
 		}
 		send(t, client, "GET", s.url(80, "/b"))
+	}
+}
+
+// TestFieldsBackendCircuitBreakers: a request over backend.circuitBreakers.maxRequests is
+// answered 503 with x-agentgateway-overflow through the proxy, without reaching the backend.
+func TestFieldsBackendCircuitBreakers(t *testing.T) {
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		served.Add(1)
+		arrived <- struct{}{}
+		<-release
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before srv.Close, which waits for the handler
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{name: web, port: 80}]
+services:
+- metadata: {name: web, namespace: default}
+  spec:
+    ports: [{name: http, port: 80, protocol: TCP}]
+endpointSlices:
+- metadata: {name: web-a, namespace: default, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  ports: [{name: http, port: {{port}}, protocol: TCP}]
+  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+policies:
+- metadata: {name: cb, namespace: default, generation: 1}
+  spec:
+    targetRefs: [{group: "", kind: Service, name: web}]
+    backend:
+      circuitBreakers: {maxRequests: 1}
+`, map[string]string{"port": port})
+	first := make(chan reply, 1)
+	go func() {
+		resp, err := client.Get(s.url(80, "/"))
+		if err != nil {
+			first <- reply{code: -1, body: err.Error()}
+			return
+		}
+		resp.Body.Close()
+		first <- reply{code: resp.StatusCode}
+	}()
+	<-arrived
+	r := send(t, client, "GET", s.url(80, "/"))
+	if r.code != 503 || r.header.Get("X-Agentgateway-Overflow") != "requests" {
+		t.Fatalf("over maxRequests: %d overflow=%q", r.code, r.header.Get("X-Agentgateway-Overflow"))
+	}
+	unblock()
+	if f := <-first; f.code != 200 {
+		t.Fatalf("admitted request: %d %s", f.code, f.body)
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("backend served %d requests, want 1", n)
 	}
 }
