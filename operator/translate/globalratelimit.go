@@ -6,7 +6,8 @@ import (
 )
 
 // resolveGlobalRateLimit maps a global rate limit; its service is a backend like a
-// GRPCRoute's backendRef (HTTP/2, "+grpc"). It reports why it cannot, for fail.
+// GRPCRoute's backendRef (HTTP/2, "+grpc"; with TLS when a BackendTLSPolicy or the backend
+// asks for it). It reports why it cannot, for fail.
 func (t *translator) resolveGlobalRateLimit(p *agwv1a1.AgentgatewayPolicy, g *agwv1a1.GlobalRateLimit) (*config.GlobalRateLimit, string) {
 	name, err := t.resolveBackendFrom(agwv1a1.GroupName, "AgentgatewayPolicy", p.Namespace, g.BackendRef, modeGRPC)
 	if err != nil {
@@ -21,9 +22,6 @@ func (t *translator) resolveGlobalRateLimit(p *agwv1a1.AgentgatewayPolicy, g *ag
 		}
 		out.Descriptors = append(out.Descriptors, cd)
 	}
-	if why := globalRateLimitUnsupported(t.backends[name]); why != "" {
-		return nil, why
-	}
 	return out, ""
 }
 
@@ -35,25 +33,14 @@ func globalRateLimitBackend(tp *config.TrafficPolicy) string {
 	return tp.RateLimit.Global.Backend
 }
 
-// globalRateLimitUnsupported says why the proxy cannot ask a rate-limit service: it has no
-// TLS for it yet. BackendTLSPolicies and backend policies may add TLS after the policy was
-// resolved, so globalRateLimitBroken asks again.
-func globalRateLimitUnsupported(be *backendIR) string {
-	if be != nil && be.cfg.TLS != nil {
-		return "rate-limit service over TLS (backend " + be.cfg.Name + ") is not supported by this proxy version"
-	}
-	return ""
-}
-
 // globalRateLimitBroken says why a converted rate limit cannot be applied now, or "".
 func (t *translator) globalRateLimitBroken(tp *config.TrafficPolicy) string {
 	name := globalRateLimitBackend(tp)
 	if name == "" {
 		return ""
 	}
-	be := t.backends[name]
-	if be != nil && be.invalid != "" {
+	if be := t.backends[name]; be != nil && be.invalid != "" {
 		return "rate-limit service backend " + name + ": " + be.invalid
 	}
-	return globalRateLimitUnsupported(be)
+	return ""
 }

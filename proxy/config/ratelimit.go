@@ -8,7 +8,8 @@ import "github.com/agentgateway/agentgateway-go/proxy/cel"
 // request is within its limits. It runs after the local limits. A request
 // over a limit gets 429 with the headers the service returned.
 type GlobalRateLimit struct {
-	// Backend is the rate-limit service, a cleartext (h2c) gRPC backend.
+	// Backend is the rate-limit service, spoken to with gRPC over HTTP/2:
+	// with the backend's TLS settings when it has them, h2c otherwise.
 	Backend string `json:"backend"`
 	// Domain is the service's configuration domain the descriptors belong to.
 	Domain string `json:"domain"`
@@ -57,10 +58,8 @@ func (v *validator) globalRateLimit(g *GlobalRateLimit) {
 	}
 	n := v.in(".global", -1)
 	defer v.out(n)
-	if b := v.backend(g.Backend); b == nil {
+	if v.backend(g.Backend) == nil {
 		v.addf(".backend", "unknown backend %q; add it to backends", g.Backend)
-	} else if b.TLS != nil {
-		v.addf(".backend", "the rate-limit service over TLS is not supported yet; use a cleartext (h2c) backend")
 	}
 	if g.Domain == "" {
 		v.addf(".domain", "must not be empty")

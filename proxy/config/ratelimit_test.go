@@ -21,7 +21,7 @@ func TestGlobalRateLimitValidation(t *testing.T) {
 		{"local and global", func(r *RateLimit) { r.Local = []LocalRateLimit{{Requests: 1, Unit: RateLimitSecond}} }, nil},
 		{"neither", func(r *RateLimit) { r.Global = nil }, []string{at}},
 		{"unknown backend", func(r *RateLimit) { r.Global.Backend = "nope" }, []string{at + ".global.backend"}},
-		{"TLS backend", func(r *RateLimit) { r.Global.Backend = "tls" }, []string{at + ".global.backend"}},
+		{"TLS backend", func(r *RateLimit) { r.Global.Backend = "tls" }, nil},
 		{"no domain", func(r *RateLimit) { r.Global.Domain = "" }, []string{at + ".global.domain"}},
 		{"no descriptors", func(r *RateLimit) { r.Global.Descriptors = nil }, []string{at + ".global.descriptors"}},
 		{"no entries", func(r *RateLimit) { r.Global.Descriptors[0].Entries = nil }, []string{at + ".global.descriptors[0].entries"}},

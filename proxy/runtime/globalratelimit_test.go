@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
 	"github.com/agentgateway/agentgateway-go/proxy/ratelimit/ratelimittest"
 )
 
@@ -215,5 +218,60 @@ func TestGlobalRateLimitFailureMode(t *testing.T) {
 	}
 	if r := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/allow", silent), "", "X-Tenant", tenant); r.code != http.StatusOK {
 		t.Fatalf("silent service, failureMode Allow: %d %s", r.code, r.body)
+	}
+}
+
+// TestGlobalRateLimitOverTLS runs the service with gRPC over TLS only:
+// the backend's TLS settings apply to the rate-limit connection, and a
+// backend that does not trust the service's certificate is a failure
+// (Deny: 503).
+func TestGlobalRateLimitOverTLS(t *testing.T) {
+	ca := testcerts.NewCA("rls-ca")
+	leaf := ca.Issue("rls.example.com", "127.0.0.1")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	svc := ratelimittest.Start(t, rlsConfig, ratelimittest.Options{TLSCertPEM: leaf.CertPEM, TLSKeyPEM: leaf.KeyPEM,
+		ClientTLS: &tls.Config{RootCAs: roots, ServerName: "rls.example.com", MinVersion: tls.VersionTLS12}})
+	echo := startBackend(t, "echo", false)
+	port := freePort(t)
+	rt := newRuntime(t)
+	cfg := globalConfig(port, svc.Addr, echo.addr)
+	cfg.Backends[1].Protocol = config.BackendH2
+	cfg.Backends[1].TLS = &config.BackendTLS{CACertificates: ca.CertPEM, SNI: "rls.example.com"}
+	untrusted := be("rls-untrusted", svc.Addr)
+	untrusted.Protocol = config.BackendH2
+	untrusted.TLS = &config.BackendTLS{CACertificates: testcerts.NewCA("other-ca").CertPEM, SNI: "rls.example.com"}
+	cfg.Backends = append(cfg.Backends, untrusted)
+	wrong := globalPolicy(config.RateLimitFailDeny, 2*time.Second)
+	wrong.RateLimit.Global.Backend = "rls-untrusted"
+	rules := &cfg.Binds[0].Listeners[0].HTTPRoutes[0].Rules
+	*rules = append(*rules, config.HTTPRouteRule{Matches: pathPrefix("/untrusted"), BackendRefs: to("echo"), Traffic: wrong})
+	mustApply(t, rt, cfg)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := noRedirect()
+
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		tenant := "tls" + strconv.FormatInt(start.UnixNano(), 36)
+		var codes []int
+		for range globalLimitPerMinute + 1 {
+			codes = append(codes, get(t, c, base+"/deny", "", "X-Tenant", tenant).code)
+		}
+		if start.Truncate(time.Minute) != time.Now().Truncate(time.Minute) && attempt < 2 {
+			continue
+		}
+		for i, code := range codes {
+			want := http.StatusOK
+			if i == globalLimitPerMinute {
+				want = http.StatusTooManyRequests
+			}
+			if code != want {
+				t.Errorf("request %d over TLS: %d, want %d (all: %v)", i, code, want, codes)
+			}
+		}
+		break
+	}
+	if r := get(t, c, base+"/untrusted", "", "X-Tenant", "x"); r.code != http.StatusServiceUnavailable {
+		t.Errorf("untrusted service certificate, failureMode Deny: %d %s, want 503", r.code, r.body)
 	}
 }

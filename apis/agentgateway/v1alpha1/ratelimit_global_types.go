@@ -25,7 +25,8 @@ const (
 // as the service is configured) and a Retry-After.
 type GlobalRateLimit struct {
 	// BackendRef is the rate-limit service (a Service or AgentgatewayBackend), spoken to with
-	// gRPC over cleartext HTTP/2.
+	// gRPC over HTTP/2: over TLS when a BackendTLSPolicy or the backend's own TLS settings ask
+	// for it, cleartext otherwise.
 	BackendRef gwv1.BackendObjectReference `json:"backendRef"`
 
 	// Domain names the service's configuration the descriptors are looked up in.

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ import (
 	rlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -40,6 +42,7 @@ type Service struct {
 	bin     string
 	redis   *proc
 	env     []string
+	creds   credentials.TransportCredentials
 	service *proc
 	mu      sync.Mutex
 }
@@ -56,6 +59,11 @@ type Options struct {
 	// Env adds environment variables of the service (for example
 	// LIMIT_RESPONSE_HEADERS_ENABLED=true).
 	Env []string
+	// TLSCertPEM and TLSKeyPEM, when set, make the service serve gRPC
+	// over TLS only, with this certificate; ClientTLS is then how Start
+	// checks that the service is ready.
+	TLSCertPEM, TLSKeyPEM string
+	ClientTLS             *tls.Config
 }
 
 // Start runs redis-server on a Unix socket and the rate-limit service on a
@@ -91,6 +99,17 @@ func Start(t testing.TB, config string, opts Options) *Service {
 		"BACKEND_TYPE=redis", "REDIS_SOCKET_TYPE=unix", "REDIS_URL="+sock,
 		"RUNTIME_ROOT="+filepath.Join(s.dir, "runtime"), "RUNTIME_SUBDIRECTORY=ratelimit",
 		"RUNTIME_WATCH_ROOT=false", "RUNTIME_IGNOREDOTFILES=true")
+	if opts.TLSCertPEM != "" {
+		cert, key := filepath.Join(s.dir, "tls.crt"), filepath.Join(s.dir, "tls.key")
+		if err := os.WriteFile(cert, []byte(opts.TLSCertPEM), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(key, []byte(opts.TLSKeyPEM), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.env = append(s.env, "GRPC_SERVER_USE_TLS=true", "GRPC_SERVER_TLS_CERT="+cert, "GRPC_SERVER_TLS_KEY="+key)
+		s.creds = credentials.NewTLS(opts.ClientTLS)
+	}
 	s.env = append(s.env, opts.Env...)
 	s.startService()
 	t.Cleanup(func() { s.Stop() })
@@ -176,7 +195,11 @@ func ping(sock string) error {
 // is serving.
 func (s *Service) waitService(p *proc) {
 	s.t.Helper()
-	cc, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := s.creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	cc, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		s.t.Fatal(err)
 	}

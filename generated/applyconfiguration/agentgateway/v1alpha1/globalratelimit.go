@@ -23,7 +23,8 @@ import (
 // as the service is configured) and a Retry-After.
 type GlobalRateLimitApplyConfiguration struct {
 	// BackendRef is the rate-limit service (a Service or AgentgatewayBackend), spoken to with
-	// gRPC over cleartext HTTP/2.
+	// gRPC over HTTP/2: over TLS when a BackendTLSPolicy or the backend's own TLS settings ask
+	// for it, cleartext otherwise.
 	BackendRef *v1.BackendObjectReferenceApplyConfiguration `json:"backendRef,omitempty"`
 	// Domain names the service's configuration the descriptors are looked up in.
 	Domain *string `json:"domain,omitempty"`
