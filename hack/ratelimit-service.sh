@@ -32,8 +32,8 @@ log "building github.com/envoyproxy/ratelimit $RATELIMIT_VERSION (first time onl
   export GOFLAGS=-mod=mod GOWORK=off
   go mod init agentgateway.local/ratelimit-build >/dev/null 2>&1
   go get "github.com/envoyproxy/ratelimit@$RATELIMIT_VERSION" >&2
-  go build -trimpath -ldflags "-s -w" -o "$dir/.ratelimit.tmp" github.com/envoyproxy/ratelimit/src/service_cmd
+  go build -trimpath -ldflags "-s -w" -o "$dir/.ratelimit.$$" github.com/envoyproxy/ratelimit/src/service_cmd
 )
-mv "$dir/.ratelimit.tmp" "$bin"
+mv "$dir/.ratelimit.$$" "$bin"
 log "built in $(( $(date +%s) - start ))s"
 echo "$bin"
