@@ -27,17 +27,15 @@ func (t *translator) applyResilience(be *backendIR, st *polStatus, path string, 
 	case *agwv1a1.BackendHealthCheck:
 		hc := &config.HealthCheck{Interval: duration(v.Interval), Timeout: duration(v.Timeout),
 			HealthyThreshold: int(deref(v.HealthyThreshold, 0)), UnhealthyThreshold: int(deref(v.UnhealthyThreshold, 0))}
-		interval, timeout := config.DefaultHealthInterval, config.DefaultHealthTimeout
+		interval := config.DefaultHealthInterval
 		if hc.Interval != nil {
 			interval = max(hc.Interval.Duration, 10*time.Millisecond)
 			hc.Interval = config.D(interval)
 		}
-		if hc.Timeout != nil {
-			timeout = hc.Timeout.Duration
-		}
-		if timeout > interval {
-			// The API's own rule catches both set; a short interval with the
-			// default timeout lands here.
+		if hc.Timeout != nil && hc.Timeout.Duration > interval {
+			// A set timeout must not exceed the interval; an unset one (1s)
+			// may: the next check then waits for the slow one.
+			st.note(path+".timeout", "longer than the interval: the interval is used")
 			hc.Timeout = config.D(interval)
 		}
 		switch {

@@ -127,7 +127,6 @@ policies:
     backend:
       healthCheck:
         interval: 20ms
-        timeout: 20ms
         unhealthyThreshold: 1
         http: {path: /healthz, expectedStatuses: [{start: 200}]}
       outlierDetection: {consecutiveGatewayErrors: 0, consecutiveLocalOriginFailures: 0}

@@ -32,7 +32,8 @@ type Resilience struct {
 type HealthCheck struct {
 	// Interval between checks of one endpoint; nil means 5s.
 	Interval *Duration `json:"interval,omitempty"`
-	// Timeout of one check; nil means 1s. Must not exceed Interval.
+	// Timeout of one check; nil means 1s (even with a shorter Interval:
+	// the next check waits). A set Timeout must not exceed Interval.
 	Timeout *Duration `json:"timeout,omitempty"`
 	// HealthyThreshold is the number of consecutive passed checks that
 	// make an unhealthy endpoint healthy again; 0 means 1.

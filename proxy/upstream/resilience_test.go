@@ -90,7 +90,9 @@ func intp(n int) *int { return &n }
 func TestActiveHealthChecksHTTP(t *testing.T) {
 	before := runtime.NumGoroutine()
 	s1, s2, s3 := newHealthServer(t), newHealthServer(t), newHealthServer(t)
-	hc := &config.HealthCheck{Interval: config.D(20 * time.Millisecond), Timeout: config.D(20 * time.Millisecond),
+	// The default timeout (1s, longer than the interval): a loaded machine
+	// must not fail the healthy endpoints' checks.
+	hc := &config.HealthCheck{Interval: config.D(20 * time.Millisecond),
 		HealthyThreshold: 2, UnhealthyThreshold: 2, HTTP: &config.HTTPHealthCheck{Path: "/healthz", ExpectedStatuses: []config.StatusRange{{Start: 200, End: 204}}}}
 	cfg := config.Backend{Name: "svc", Endpoints: []config.Endpoint{{Address: s1.addr()}, {Address: s2.addr()}},
 		Resilience: &config.Resilience{HealthCheck: hc}}
