@@ -242,7 +242,7 @@ func run(proxyBin, dir, mode string, d, flip time.Duration, conns int) (float64,
 	if healthy == 0 {
 		return 0, errors.New("no request reached a healthy endpoint")
 	}
-	fmt.Fprintf(os.Stderr, "bench-failover: mode=%s healthy=%d,%d,%d flapping ok=%d failed=%d client errors=%d\n", mode,
+	fmt.Fprintf(os.Stderr, "bench-failover detail: mode=%s healthy=%d,%d,%d flapping ok=%d failed=%d client errors=%d\n", mode,
 		bs[0].ok.Load(), bs[1].ok.Load(), bs[2].ok.Load(), flapping.ok.Load(), flapping.failed.Load(), errs.Load())
 	return 100 * float64(flapping.failed.Load()) / healthy, nil
 }
