@@ -7,12 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -90,14 +93,32 @@ func TestConfigStreamEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("captured %d bytes on %s while the Gateway was programmed", len(data), localcluster.Bridge)
-	// The capture holds the stream: the ClientHello's server name is in the clear.
-	if !bytes.Contains(data, []byte("agentgateway-xds.agentgateway-system.svc")) {
-		t.Fatal("the capture has no TLS ClientHello for agentgateway-xds: the config stream was not captured, so the test proves nothing")
+	streams, err := tcpStreams(data)
+	if err != nil {
+		t.Fatalf("read capture: %v", err)
 	}
+	t.Logf("captured %d bytes, %d TCP streams on %s while the Gateway was programmed", len(data), len(streams), localcluster.Bridge)
+	// The capture holds the config stream: a connection to port 9977 whose ClientHello names
+	// the operator's Service, and whose other direction carried the config.
+	var streamBytes int
+	for key, b := range streams {
+		if strings.HasSuffix(key, ":9977") && bytes.Contains(b, []byte("agentgateway-xds.agentgateway-system.svc")) {
+			streamBytes += len(streams[reverse(key)])
+		}
+	}
+	if streamBytes < 1000 {
+		t.Fatalf("the capture has no config stream (a TLS connection to agentgateway-xds:9977 with the config coming back; %d bytes): the test would prove nothing", streamBytes)
+	}
+	t.Logf("the operator sent %d bytes on config streams", streamBytes)
+	// Neither secret is anywhere: not in a reassembled TCP stream, not in the raw capture.
 	for name, marker := range map[string]string{"API key": apiKey, "TLS private key": keyMarker} {
 		if bytes.Contains(data, []byte(marker)) {
 			t.Errorf("the %s crossed the bridge in plaintext", name)
+		}
+		for key, b := range streams {
+			if bytes.Contains(b, []byte(marker)) {
+				t.Errorf("the %s crossed the bridge in plaintext on %s", name, key)
+			}
 		}
 	}
 	if t.Failed() {
@@ -222,6 +243,90 @@ func startCapture(t *testing.T, file string) func() {
 			t.Fatalf("capture unreadable: %v\n%s", err, out)
 		}
 	}
+}
+
+// tcpStreams reassembles the TCP payloads of an Ethernet pcap (as tcpdump -w writes it) per
+// direction, keyed "srcIP:port>dstIP:port", so that a string split across segments is found.
+func tcpStreams(pcap []byte) (map[string][]byte, error) {
+	if len(pcap) < 24 {
+		return nil, fmt.Errorf("%d bytes: no pcap header", len(pcap))
+	}
+	var order binary.ByteOrder
+	switch binary.LittleEndian.Uint32(pcap) {
+	case 0xa1b2c3d4, 0xa1b23c4d:
+		order = binary.LittleEndian
+	case 0xd4c3b2a1, 0x4d3cb2a1:
+		order = binary.BigEndian
+	default:
+		return nil, fmt.Errorf("not a pcap file (magic %x)", pcap[:4])
+	}
+	if lt := order.Uint32(pcap[20:]); lt != 1 {
+		return nil, fmt.Errorf("link type %d, want Ethernet (1)", lt)
+	}
+	type segment struct {
+		seq  uint32
+		data []byte
+	}
+	segs := map[string][]segment{}
+	for off := 24; off+16 <= len(pcap); {
+		incl := int(order.Uint32(pcap[off+8:]))
+		off += 16
+		if off+incl > len(pcap) {
+			break // cut short when tcpdump stopped
+		}
+		pkt := pcap[off : off+incl]
+		off += incl
+		if len(pkt) < 14 {
+			continue
+		}
+		etherType, ip := binary.BigEndian.Uint16(pkt[12:]), pkt[14:]
+		if etherType == 0x8100 && len(pkt) >= 18 { // one VLAN tag
+			etherType, ip = binary.BigEndian.Uint16(pkt[16:]), pkt[18:]
+		}
+		if etherType != 0x0800 || len(ip) < 20 || ip[9] != 6 {
+			continue
+		}
+		ihl := int(ip[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:]))
+		if total > len(ip) || ihl+20 > total {
+			continue
+		}
+		tcp := ip[ihl:total]
+		doff := int(tcp[12]>>4) * 4
+		if doff > len(tcp) || doff == len(tcp) {
+			continue
+		}
+		key := fmt.Sprintf("%s:%d>%s:%d", net.IP(ip[12:16]), binary.BigEndian.Uint16(tcp[0:]), net.IP(ip[16:20]), binary.BigEndian.Uint16(tcp[2:]))
+		segs[key] = append(segs[key], segment{seq: binary.BigEndian.Uint32(tcp[4:]), data: tcp[doff:]})
+	}
+	out := map[string][]byte{}
+	for key, ss := range segs {
+		base := ss[0].seq
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].seq-base < ss[j].seq-base })
+		var b []byte
+		end := ss[0].seq - base
+		for _, s := range ss {
+			rel := s.seq - base
+			switch {
+			case rel+uint32(len(s.data)) <= end: // retransmitted
+			case rel <= end:
+				b = append(b, s.data[end-rel:]...)
+				end = rel + uint32(len(s.data))
+			default: // a segment the capture missed: keep what follows apart
+				b = append(b, 0)
+				b = append(b, s.data...)
+				end = rel + uint32(len(s.data))
+			}
+		}
+		out[key] = b
+	}
+	return out, nil
+}
+
+// reverse turns "a>b" into "b>a".
+func reverse(key string) string {
+	a, b, _ := strings.Cut(key, ">")
+	return b + ">" + a
 }
 
 func streamTLSManifest(t *testing.T, apiKey, certPEM, keyPEM string) string {

@@ -13,7 +13,11 @@
 // itself a short-lived certificate for the config server's Service name from the CA in the
 // Secret CASecretName of the operator's namespace (LoadOrCreateCA creates it on first start)
 // and renews it in place (streamcert.Serving), so streams survive a renewal. Proxies trust
-// that CA only, through the ConfigMap the deployer renders beside their Deployment.
+// that CA only, through the ConfigMap the deployer renders beside their Deployment. The CA
+// is valid for ten years and read at start; to replace it, delete the Secret and restart
+// the operator's replicas: the first one creates a new CA, the deployer rewrites every
+// ConfigMap, and each proxy uses the new CA on its next connection once the kubelet has
+// refreshed the mounted file (it keeps serving its config meanwhile).
 //
 // Proxies authenticate with a projected ServiceAccount token that TokenReviewer checks
 // through the TokenReview API: the token must belong to the ServiceAccount the deployer
