@@ -284,3 +284,19 @@ func (h *ruleHandler) timed() bool {
 	}
 	return false
 }
+
+// drainUpgrades waits, within ctx, for the connections that switched
+// protocols (WebSocket and the like) to end; it returns ctx's error when
+// some are left, which the caller ends by cancelling their context.
+func (s *server) drainUpgrades(ctx context.Context) error {
+	wait := time.Millisecond
+	for s.upgrades.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+	return nil
+}

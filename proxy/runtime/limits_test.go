@@ -255,3 +255,48 @@ func TestShutdownHungBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownUpgradedConnection: a connection that switched protocols
+// (which http.Server.Shutdown does not track) may relay until the drain
+// ends; then it is closed, and Shutdown returns within its context.
+func TestShutdownUpgradedConnection(t *testing.T) {
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "test")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c) //nolint:errcheck // holds the connection until the proxy closes it
+	}))
+	defer b.Close()
+	port := freePort(t)
+	rt := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	mustApply(t, rt, oneRoute(port, config.HTTPRouteRule{BackendRefs: to("b")}, be("b", b.Listener.Addr().String())))
+	rc := dialRaw(t, port)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: status %d", resp.StatusCode)
+	}
+	ctx, cancel := contextWithTimeout(time.Second)
+	defer cancel()
+	start := time.Now()
+	err = rt.Shutdown(ctx)
+	took := time.Since(start)
+	if took > 2500*time.Millisecond {
+		t.Errorf("Shutdown took %s with a 1s context", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || took < 900*time.Millisecond {
+		t.Errorf("Shutdown: %v after %s; want the upgraded connection to have the whole drain", err, took)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadAll(rc.br); err != nil {
+		t.Errorf("the upgraded connection was not closed: %v", err)
+	}
+}

@@ -53,6 +53,9 @@ type server struct {
 	// shutdown runs out of time (hijacked connections, which
 	// http.Server.Close leaves alone, end with it).
 	cancelBase context.CancelFunc
+	// upgrades counts the requests that switched protocols and still
+	// relay (http.Server.Shutdown does not wait for them).
+	upgrades atomic.Int64
 }
 
 // bindIdentity is what must stay equal for a bind to keep its socket.
@@ -213,6 +216,9 @@ func (s *server) shutdown(ctx context.Context) {
 		if err != nil {
 			s.http.Close() //nolint:errcheck // the forced close after a failed graceful shutdown has nothing more to say
 		}
+		if err == nil {
+			err = s.drainUpgrades(ctx)
+		}
 		if err != nil || ctx.Err() != nil {
 			s.cancelBase()
 		}
@@ -308,6 +314,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ProtoMajor == 1 && upgrading(r) {
 		rw.closeUnlessSwitching = true
+		s.upgrades.Add(1)
+		defer s.upgrades.Add(-1)
 	}
 	if r.URL.User != nil {
 		// An absolute-form target with userinfo ("http://a@evil/"):
