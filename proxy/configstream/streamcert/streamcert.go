@@ -164,11 +164,13 @@ type Serving struct {
 	CA *CA
 	// Hosts the certificates are valid for (see ServiceHosts).
 	Hosts []string
-	// Lifetime of each certificate (default 7 days); it is renewed once two thirds of it
-	// have passed.
+	// Lifetime of each certificate (default 7 days); it is renewed when a third of it is
+	// left.
 	Lifetime time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Renewed, if set, is called with every certificate Run issues after the first.
+	Renewed func(*tls.Certificate)
 
 	cur atomic.Pointer[tls.Certificate]
 }
@@ -202,8 +204,8 @@ func (s *Serving) lifetime() time.Duration {
 	return s.Lifetime
 }
 
-// Run issues a certificate if there is none, then renews it whenever two thirds of its
-// lifetime have passed, until ctx ends. A failed renewal is retried after a minute while the
+// Run issues a certificate if there is none, then renews it when a third of its lifetime is
+// left, until ctx ends. A failed renewal is retried after a minute while the
 // current certificate stays in use.
 func (s *Serving) Run(ctx context.Context) error {
 	log := s.Logger
@@ -215,14 +217,15 @@ func (s *Serving) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	life := s.lifetime()
 	for {
-		c := s.Current()
-		life := c.Leaf.NotAfter.Sub(c.Leaf.NotBefore)
-		wait := time.Until(c.Leaf.NotBefore.Add(life * 2 / 3))
+		// A third of the lifetime before expiry (NotAfter may be earlier than asked when the
+		// CA expires first; never renew more often than every tenth of the lifetime).
+		wait := max(time.Until(s.Current().Leaf.NotAfter.Add(-life/3)), life/10)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(max(wait, 0)):
+		case <-time.After(wait):
 		}
 		if err := s.Renew(); err != nil {
 			log.Error("renew config server certificate; retrying in a minute", "error", err)
@@ -234,5 +237,8 @@ func (s *Serving) Run(ctx context.Context) error {
 			continue
 		}
 		log.Info("config server certificate renewed", "not_after", s.Current().Leaf.NotAfter)
+		if s.Renewed != nil {
+			s.Renewed(s.Current())
+		}
 	}
 }
