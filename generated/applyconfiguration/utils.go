@@ -58,6 +58,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.BackendTLSApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BasicAuthentication"):
 		return &agentgatewayv1alpha1.BasicAuthenticationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("BodyLimits"):
+		return &agentgatewayv1alpha1.BodyLimitsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("CircuitBreakers"):
 		return &agentgatewayv1alpha1.CircuitBreakersApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClaimToHeader"):

@@ -96,7 +96,7 @@ func secretSnapshot(t *testing.T) (*translate.Snapshot, []string) {
 					APIKeyAuthentication: &agwv1a1.APIKeyAuthentication{SecretRefs: []agwv1a1.LocalObjectReference{{Name: "apikeys"}}},
 					BasicAuthentication:  &agwv1a1.BasicAuthentication{SecretRef: agwv1a1.LocalObjectReference{Name: "htpasswd"}},
 				},
-				Backend: &agwv1a1.BackendPolicy{Auth: &agwv1a1.BackendAuth{SecretRef: &agwv1a1.LocalObjectReference{Name: "backend-token"}}},
+				Backend: &agwv1a1.BackendPolicy{Auth: &agwv1a1.BackendAuth{SecretRef: agwv1a1.LocalObjectReference{Name: "backend-token"}}},
 			},
 		}},
 	}

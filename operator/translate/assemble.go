@@ -185,6 +185,7 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	var front merged
 	if l.frontend != nil {
 		front = l.frontend.fields
+		cl.AccessLog = l.frontend.accessLog
 	}
 	// The EffectiveRoutes are listed in precedence order. What orders them is known from the
 	// built routes (merging policies changes no match), so the order is settled first and

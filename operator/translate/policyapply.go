@@ -32,6 +32,8 @@ type frontendSettings struct {
 	// (frontend.go); httpSrc and tcpSrc are the policies that set them.
 	bind            config.Frontend
 	httpSrc, tcpSrc *agwv1a1.AgentgatewayPolicy
+	// accessLog is frontend.accessLog, for HTTP and HTTPS listeners (accesslog.go).
+	accessLog *config.AccessLog
 }
 
 // mergeFrontend merges the frontend section of the Gateway- and listener-level policies of
@@ -55,6 +57,8 @@ func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
 			} else {
 				fs.cipherSuites = v.CipherSuites
 			}
+		case *agwv1a1.AccessLog:
+			fs.accessLog = t.frontendAccessLog(l, st, path, v)
 		case *agwv1a1.FrontendHTTP:
 			fs.http3 = v.HTTP3 != nil && *v.HTTP3
 			if frontendHTTP(&fs.bind, v) {
@@ -130,6 +134,8 @@ func (t *translator) mergeBackend(be *backendIR) {
 				continue
 			}
 			t.applyResilience(be, st, path, v)
+		case *agwv1a1.BackendAuth:
+			t.applyBackendAuth(be, f, v)
 		default:
 			st.note(path, notEnforced)
 		}

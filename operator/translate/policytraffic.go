@@ -23,6 +23,7 @@ var enforcedTraffic = map[string]bool{
 	"traffic.authorization":        true,
 	"traffic.rateLimit":            true,
 	"traffic.transformation":       true,
+	"traffic.bodyLimits":           true,
 }
 
 // policyTraffic is the proxy form of one policy's enforced traffic fields, and why a field
@@ -107,6 +108,9 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 			why = path + ": " + why
 		}
 		st.refErrors = append(st.refErrors, why+"; requests it applies to are answered with 500")
+	}
+	if b := tr.BodyLimits; b != nil {
+		pt.cfg.BodyLimits = &config.BodyLimits{Request: deref(b.Request, 0), Response: deref(b.Response, 0)}
 	}
 	if j := tr.JWTAuthentication; j != nil {
 		out := &config.JWTAuthentication{Mode: authMode(j.Mode)}
@@ -369,5 +373,7 @@ func copyTraffic(dst, src *config.TrafficPolicy, path string) {
 		dst.RateLimit = src.RateLimit
 	case "traffic.transformation":
 		dst.Transformation = src.Transformation
+	case "traffic.bodyLimits":
+		dst.BodyLimits = src.BodyLimits
 	}
 }

@@ -11,14 +11,7 @@ import (
 var notEnforced = []struct {
 	path string
 	set  func(*v1alpha1.AgentgatewayPolicySpec) bool
-}{
-	{"spec.frontend.accessLog", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Frontend != nil && s.Frontend.AccessLog != nil
-	}},
-	{"spec.backend.auth", func(s *v1alpha1.AgentgatewayPolicySpec) bool {
-		return s.Backend != nil && s.Backend.Auth != nil
-	}},
-}
+}{}
 
 // notEnforcedWarnings lists the fields of p that are accepted but not enforced.
 func notEnforcedWarnings(p *v1alpha1.AgentgatewayPolicy) []string {

@@ -86,6 +86,7 @@ var enforcementCases = []struct{ path, spec string }{
 	{"traffic.retry", `traffic: {retry: {attempts: 1}}`},
 	{"traffic.directResponse", `traffic: {directResponse: {status: 200}}`},
 	{"traffic.sessionPersistence", `traffic: {sessionPersistence: {sessionName: s}}`},
+	{"traffic.bodyLimits", `traffic: {bodyLimits: {request: 1024, response: 2048}}`},
 }
 
 // TestNotEnforcedMatchesTranslation: the webhook warns about a field exactly when the

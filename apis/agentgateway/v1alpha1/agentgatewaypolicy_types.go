@@ -283,6 +283,30 @@ type TrafficPolicy struct {
 	// SessionPersistence sends requests of one session to the same endpoint.
 	// +optional
 	SessionPersistence *gwv1.SessionPersistence `json:"sessionPersistence,omitempty"`
+
+	// BodyLimits bound the size of request and response bodies.
+	// +optional
+	BodyLimits *BodyLimits `json:"bodyLimits,omitempty"`
+}
+
+// BodyLimits bound body sizes, in bytes.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.request) || has(self.response)",message="set request or response"
+type BodyLimits struct {
+	// Request is the largest request body accepted. A request whose Content-Length is larger
+	// is answered with 413 before the backend is contacted; a chunked body that grows larger
+	// is cut off, answered with 413 if the backend has not answered yet, and the connection
+	// closed.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Request *int64 `json:"request,omitempty"`
+
+	// Response is the largest response body passed on. A response whose Content-Length is
+	// larger is replaced by 502; a body without a length that grows larger is cut off and the
+	// client connection closed (its head is already sent).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Response *int64 `json:"response,omitempty"`
 }
 
 // Transformation changes requests and responses.
@@ -935,16 +959,12 @@ type BackendTCP struct {
 	Keepalive *TCPKeepalive `json:"keepalive,omitempty"`
 }
 
-// BackendAuth adds credentials to backend requests.
+// BackendAuth adds credentials to backend requests. Without it the client's own
+// Authorization header, if any, is forwarded unchanged.
 type BackendAuth struct {
-	// SecretRef is a Secret whose `Authorization` key is sent as the Authorization header.
-	// +optional
-	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
-
-	// Passthrough forwards the client's Authorization header unchanged (the default strips it
-	// when a policy authenticated the client).
-	// +optional
-	Passthrough *bool `json:"passthrough,omitempty"`
+	// SecretRef is a Secret in the policy's namespace whose `Authorization` key is sent as the
+	// Authorization header of every request to the backend, replacing the client's.
+	SecretRef LocalObjectReference `json:"secretRef"`
 }
 
 // AgentgatewayPolicyList is a list of AgentgatewayPolicy.

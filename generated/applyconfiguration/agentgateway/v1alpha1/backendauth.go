@@ -9,13 +9,12 @@ package v1alpha1
 // BackendAuthApplyConfiguration represents a declarative configuration of the BackendAuth type for use
 // with apply.
 //
-// BackendAuth adds credentials to backend requests.
+// BackendAuth adds credentials to backend requests. Without it the client's own
+// Authorization header, if any, is forwarded unchanged.
 type BackendAuthApplyConfiguration struct {
-	// SecretRef is a Secret whose `Authorization` key is sent as the Authorization header.
+	// SecretRef is a Secret in the policy's namespace whose `Authorization` key is sent as the
+	// Authorization header of every request to the backend, replacing the client's.
 	SecretRef *LocalObjectReferenceApplyConfiguration `json:"secretRef,omitempty"`
-	// Passthrough forwards the client's Authorization header unchanged (the default strips it
-	// when a policy authenticated the client).
-	Passthrough *bool `json:"passthrough,omitempty"`
 }
 
 // BackendAuthApplyConfiguration constructs a declarative configuration of the BackendAuth type for use with
@@ -29,13 +28,5 @@ func BackendAuth() *BackendAuthApplyConfiguration {
 // If called multiple times, the SecretRef field is set to the value of the last call.
 func (b *BackendAuthApplyConfiguration) WithSecretRef(value *LocalObjectReferenceApplyConfiguration) *BackendAuthApplyConfiguration {
 	b.SecretRef = value
-	return b
-}
-
-// WithPassthrough sets the Passthrough field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Passthrough field is set to the value of the last call.
-func (b *BackendAuthApplyConfiguration) WithPassthrough(value bool) *BackendAuthApplyConfiguration {
-	b.Passthrough = &value
 	return b
 }

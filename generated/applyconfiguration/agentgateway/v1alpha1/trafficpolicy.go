@@ -44,6 +44,8 @@ type TrafficPolicyApplyConfiguration struct {
 	DirectResponse *DirectResponseApplyConfiguration `json:"directResponse,omitempty"`
 	// SessionPersistence sends requests of one session to the same endpoint.
 	SessionPersistence *v1.SessionPersistenceApplyConfiguration `json:"sessionPersistence,omitempty"`
+	// BodyLimits bound the size of request and response bodies.
+	BodyLimits *BodyLimitsApplyConfiguration `json:"bodyLimits,omitempty"`
 }
 
 // TrafficPolicyApplyConfiguration constructs a declarative configuration of the TrafficPolicy type for use with
@@ -161,5 +163,13 @@ func (b *TrafficPolicyApplyConfiguration) WithDirectResponse(value *DirectRespon
 // If called multiple times, the SessionPersistence field is set to the value of the last call.
 func (b *TrafficPolicyApplyConfiguration) WithSessionPersistence(value *v1.SessionPersistenceApplyConfiguration) *TrafficPolicyApplyConfiguration {
 	b.SessionPersistence = value
+	return b
+}
+
+// WithBodyLimits sets the BodyLimits field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the BodyLimits field is set to the value of the last call.
+func (b *TrafficPolicyApplyConfiguration) WithBodyLimits(value *BodyLimitsApplyConfiguration) *TrafficPolicyApplyConfiguration {
+	b.BodyLimits = value
 	return b
 }
