@@ -33,21 +33,26 @@ func cipherSuitesRefused(v *agwv1a1.FrontendTLS) string {
 	return ""
 }
 
-// frontendHTTP maps frontend.http's connection settings; it reports whether any is set.
-func frontendHTTP(out *config.Frontend, v *agwv1a1.FrontendHTTP) bool {
-	set := false
+// frontendHTTP maps frontend.http's connection settings; it reports whether any is set,
+// and calls note for a timeout that is not positive, which is not applied.
+func frontendHTTP(out *config.Frontend, v *agwv1a1.FrontendHTTP, note func(field, why string)) (set bool) {
+	timeout := func(name string, in *agwv1a1.Duration, dst **config.Duration) {
+		if in == nil {
+			return
+		}
+		if d := duration(in); d != nil {
+			*dst = d
+			set = true
+			return
+		}
+		note("frontend.http."+name, fmt.Sprintf("%q not applied: it must be positive (the proxy's default applies)", string(*in)))
+	}
 	if v.MaxRequestHeadersKB != nil {
 		out.MaxRequestHeaderBytes = int(*v.MaxRequestHeadersKB) << 10
 		set = true
 	}
-	if d := duration(v.RequestHeaderTimeout); d != nil {
-		out.RequestHeaderTimeout = d
-		set = true
-	}
-	if d := duration(v.IdleTimeout); d != nil {
-		out.IdleTimeout = d
-		set = true
-	}
+	timeout("requestHeaderTimeout", v.RequestHeaderTimeout, &out.RequestHeaderTimeout)
+	timeout("idleTimeout", v.IdleTimeout, &out.IdleTimeout)
 	if v.HTTP2MaxConcurrentStreams != nil {
 		out.HTTP2MaxConcurrentStreams = int(*v.HTTP2MaxConcurrentStreams)
 		set = true

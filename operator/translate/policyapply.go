@@ -61,7 +61,7 @@ func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
 			fs.accessLog = t.frontendAccessLog(l, st, path, v)
 		case *agwv1a1.FrontendHTTP:
 			fs.http3 = v.HTTP3 != nil && *v.HTTP3
-			if frontendHTTP(&fs.bind, v) {
+			if frontendHTTP(&fs.bind, v, st.note) {
 				fs.httpSrc = f.src.pol
 			}
 		case *agwv1a1.FrontendTCP:
