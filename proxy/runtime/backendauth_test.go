@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
 // TestBackendAuth: a backend with credentials gets them on every request
-// in place of the client's Authorization header, also on retries, with
+// in place of the client's Authorization header, also on retries and
+// mirrored copies, with
 // and without the fast path; a backend without keeps the client's; a
 // changed Secret value applies on the next config; config dumps redact it.
 func TestBackendAuth(t *testing.T) {
@@ -31,6 +33,8 @@ func TestBackendAuth(t *testing.T) {
 						config.HTTPRouteRule{Matches: pathPrefix("/retry"), BackendRefs: to("secure"),
 							Retry: &config.Retry{Attempts: 1, Codes: []int{503}, Backoff: config.D(1)}},
 						config.HTTPRouteRule{Matches: pathPrefix("/plain"), BackendRefs: to("plain")},
+						config.HTTPRouteRule{Matches: pathPrefix("/mirrored"), BackendRefs: to("plain"),
+							Filters: []config.HTTPFilter{{RequestMirror: &config.RequestMirror{Backend: "secure"}}}},
 					)}})},
 					Backends: []config.Backend{secure, be("plain", plain.addr)},
 				}
@@ -62,6 +66,21 @@ func TestBackendAuth(t *testing.T) {
 			sec.reqCh = nil
 			if r := get(t, http.DefaultClient, base+"/plain", "", "Authorization", "Bearer client"); auth(r) != "Bearer client" {
 				t.Errorf("backend without credentials saw %q, want the client's", auth(r))
+			}
+
+			// A copy mirrored to the backend carries its credentials; the
+			// routed request keeps the client's.
+			sec.reqCh = make(chan echo, 1)
+			if r := get(t, http.DefaultClient, base+"/mirrored", "", "Authorization", "Bearer client"); auth(r) != "Bearer client" {
+				t.Errorf("mirrored route's own backend saw %q", auth(r))
+			}
+			select {
+			case e := <-sec.reqCh:
+				if got := strings.Join(http.Header(e.Headers).Values("Authorization"), "|"); got != "Bearer backend-token-1" {
+					t.Errorf("the mirror carried Authorization %q", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the mirror never reached the backend")
 			}
 
 			mustApply(t, rt, cfg("backend-token-2"))

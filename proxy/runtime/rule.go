@@ -102,7 +102,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			if b == nil {
 				return nil, fmt.Errorf("mirror backend %q is not defined", f.RequestMirror.Backend)
 			}
-			m := filters.NewMirror(b, b.Scheme(), f.RequestMirror.Percent, env.slots)
+			m := filters.NewMirror(withBackendAuth(env, b.Name, b), b.Scheme(), f.RequestMirror.Percent, env.slots)
 			m.Dropped = env.metrics.MirrorsDropped.Inc
 			h.mirrors = append(h.mirrors, m)
 		}
