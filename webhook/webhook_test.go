@@ -190,9 +190,9 @@ spec:
 				"agentgatewaypolicy.agentgateway.dev/inline-backend created"},
 		},
 		{
-			// Which fields are not enforced changes as the proxy gains features: every
-			// warning ValidatePolicy gives for this policy must reach kubectl.
-			name: "fields the proxy does not enforce are admitted with the webhook's warnings",
+			// Which fields are not enforced depends on the proxy version (none today):
+			// every warning ValidatePolicy gives for this policy must reach kubectl.
+			name: "a policy setting every frontend field is admitted, with every warning the webhook gives for it",
 			doc: policy("every-field", `
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   frontend:
@@ -204,7 +204,7 @@ spec:
 			warnings: true,
 		},
 		{
-			name: "backend fields the proxy does not enforce are admitted with the webhook's warnings",
+			name: "a policy setting backend fields is admitted, with every warning the webhook gives for it",
 			doc: policy("every-backend-field", `
   targetRefs: [{group: "", kind: Service, name: echo}]
   backend:

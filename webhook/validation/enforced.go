@@ -4,10 +4,11 @@ import (
 	"github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 )
 
-// notEnforced are the policy fields this proxy version accepts but does not enforce. The
-// operator's translator reports each of them in the policy's status (its notEnforced
-// note, operator/translate); the webhook warns about them at apply time. The list is kept
-// equal to the translator's by TestNotEnforcedMatchesTranslation.
+// notEnforced are the policy fields this proxy version accepts but does not enforce: none
+// today. The operator's translator reports such a field in the policy's status (its
+// notEnforced note, operator/translate, for a field it has no mapping for); the webhook
+// warns about it at apply time. The list is kept equal to the translator's by
+// TestNotEnforcedMatchesTranslation.
 var notEnforced = []struct {
 	path string
 	set  func(*v1alpha1.AgentgatewayPolicySpec) bool

@@ -77,7 +77,7 @@ func TestPolicyWarnings(t *testing.T) {
 			spec: v1alpha1.AgentgatewayPolicySpec{Traffic: timeouts},
 		},
 		{
-			name: "fields the proxy does not enforce",
+			name: "a field is warned about only while the proxy does not enforce it",
 			spec: v1alpha1.AgentgatewayPolicySpec{
 				TargetRefs: []v1alpha1.PolicyTargetReference{ref("Service", "echo")},
 				Backend:    &v1alpha1.BackendPolicy{Auth: &v1alpha1.BackendAuth{}},
