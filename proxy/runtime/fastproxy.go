@@ -133,7 +133,8 @@ func (fc *fastConn) roundTrip(b *upstream.Backend, ex *exchange, r *http.Request
 	method, uri := r.Method, r.URL.RequestURI()
 	o := &fc.s.rt.opts
 	fc.respTimedOut = false
-	for attempt := 0; ; attempt++ {
+	var rp upstream.Replay
+	for {
 		uc.AppendRequestHead(method, uri, r.Host, r.Header, r.ContentLength, "")
 		if r.ContentLength > 0 {
 			fc.bodyRead = true
@@ -164,14 +165,15 @@ func (fc *fastConn) roundTrip(b *upstream.Backend, ex *exchange, r *http.Request
 		err = uc.FlushAndFill()
 		if err == nil {
 			err = fc.readHead(uc, method)
-		} else if attempt == 0 && uc.Reused && replayable(r) && !fc.clientGone.Load() && !fc.respTimedOut {
-			// The backend closed the idle connection before or while
-			// we wrote: send the request again on a new one, as the
-			// Transport does.
+		} else if replayable(r) && !fc.clientGone.Load() && !fc.respTimedOut {
+			// The backend reset or closed the connection before any
+			// response byte: ReplayH1 sends the request to another
+			// endpoint (or, for a stale pooled one, a new connection).
 			b.ReleaseH1(uc, false)
-			if uc, err = b.DialH1(ctx, ep); err != nil {
+			if uc, err = b.ReplayH1(ctx, &rp, uc, err); err != nil {
 				return nil, err
 			}
+			ex.picked.Endpoint = uc.Endpoint
 			continue
 		}
 		if err != nil {
@@ -209,20 +211,10 @@ func (fc *fastConn) readHead(uc *upstream.H1Conn, method string) error {
 	}
 }
 
-// replayable is the Transport's rule for sending a request again after a
-// stale connection: no body, and an idempotent method or key.
-func replayable(r *http.Request) bool {
-	if r.ContentLength != 0 {
-		return false
-	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	_, k1 := r.Header["Idempotency-Key"]
-	_, k2 := r.Header["X-Idempotency-Key"]
-	return k1 || k2
-}
+// replayable: a request may be sent again after a failure before any
+// response byte when it has no body (its body streams from the client and
+// is gone once sent), whatever its method.
+func replayable(r *http.Request) bool { return r.ContentLength == 0 }
 
 // backendError answers a failed backend exchange as the general path's
 // ErrorHandler does.

@@ -78,7 +78,8 @@ func (b *Backend) plainH1(req *http.Request) bool {
 // roundTripH1 is RoundTrip on a pooled HTTP/1.1 connection: the request
 // is written and the response head read on the caller's goroutine; the
 // body reads from the connection, which goes back to the pool at EOF. A
-// stale pooled connection is retried as the Transport retries it.
+// request the backend resets before any response byte is sent again as
+// ReplayH1 decides.
 func (b *Backend) roundTripH1(req *http.Request, p *Picked) (*http.Response, error) {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
@@ -116,7 +117,11 @@ func (b *Backend) roundTripH1(req *http.Request, p *Picked) (*http.Response, err
 		ua = defaultUserAgent
 	}
 	uri := req.URL.RequestURI()
-	for attempt := 0; ; attempt++ {
+	// The body is at hand to send again, so an idempotent request with
+	// a body may be replayed too.
+	safe := len(body) == 0 || IdempotentMethod(req.Method, req.Header)
+	var rp Replay
+	for {
 		uc.ClearReadDeadline()
 		uc.AppendRequestHead(req.Method, uri, host, req.Header, int64(len(body)), ua)
 		out := uc.Out()
@@ -135,12 +140,16 @@ func (b *Backend) roundTripH1(req *http.Request, p *Picked) (*http.Response, err
 			return nil, ctxErr
 		}
 		var stale staleError
-		if attempt > 0 || !uc.Reused || !errors.As(err, &stale) || !replay {
+		if !safe || !errors.As(err, &stale) {
 			return nil, err
 		}
-		if uc, err = b.DialH1(ctx, uc.Endpoint); err != nil {
+		if uc, err = b.ReplayH1(ctx, &rp, uc, err); err != nil {
 			return nil, err
 		}
+		if p != nil {
+			p.Endpoint = uc.Endpoint
+		}
+		req.URL.Host = uc.Endpoint.Address
 	}
 }
 

@@ -51,7 +51,7 @@ var (
 // Collectors are the package's Prometheus collectors; register them
 // where the runtime's metrics are.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{connectRetriesTotal, overflowTotal, ejectionsTotal, healthTransitionsTotal}
+	return []prometheus.Collector{connectRetriesTotal, replaysTotal, overflowTotal, ejectionsTotal, healthTransitionsTotal}
 }
 
 // resilience is a compiled config.Resilience with its defaults applied.

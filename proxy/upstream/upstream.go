@@ -7,7 +7,8 @@
 // the endpoints that are healthy (active health checks, health.go), not
 // ejected (outlier detection) and not terminating; circuit breakers; and
 // sending a request to another endpoint when connecting to one fails
-// (resilience.go).
+// (resilience.go) or when one resets it before any response byte
+// (replay.go).
 package upstream
 
 import (
@@ -405,7 +406,8 @@ func WithPick(ctx context.Context, p *Picked) context.Context {
 
 // RoundTrip sends req to a picked endpoint. req.URL.Host is replaced by the
 // endpoint address; the Host header (req.Host) is left alone. When
-// connecting to the endpoint fails, the request goes to another one (up to
+// connecting to the endpoint fails, or it resets a request that is safe to
+// replay before any response byte, the request goes to another one (up to
 // the backend's connect retries). A request over a circuit breaker limit
 // is answered 503 with OverflowHeader, without an endpoint.
 func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -443,6 +445,10 @@ func (b *Backend) roundTrip(req *http.Request, p *Picked) (*http.Response, error
 	}
 	body := req.Body
 	var tried []*Endpoint
+	var gotByte *atomic.Bool
+	if b.mayRetryConnect(0) {
+		req, gotByte = replayTrace(req)
+	}
 	for {
 		ep := b.pick(prefer, tried)
 		if ep == nil {
@@ -474,7 +480,7 @@ func (b *Backend) roundTrip(req *http.Request, p *Picked) (*http.Response, error
 			b.localFailure(ep)
 		}
 		hasBody := body != nil && body != http.NoBody
-		if hasBody && (rw == nil || rw.read.Load()) || !b.retryConnect(req.Context(), err, ep, &tried) {
+		if hasBody && (rw == nil || rw.read.Load()) || !b.retryConnect(req.Context(), err, ep, &tried) && !b.replay(req.Context(), err, gotByte, ep, &tried) {
 			if rw != nil {
 				rw.detached.Store(true)
 				body.Close()
@@ -502,6 +508,21 @@ func (b *Backend) retryConnect(ctx context.Context, err error, ep *Endpoint, tri
 	}
 	*tried = append(*tried, ep)
 	connectRetriesTotal.WithLabelValues(b.Name).Inc()
+	return true
+}
+
+// replay decides whether a request whose body was not read goes to
+// another endpoint after err on ep, when err is a reset, EOF or broken
+// pipe before any response byte (see replayReason), within the connect
+// retries. It records ep as tried and counts a local-origin failure.
+func (b *Backend) replay(ctx context.Context, err error, gotByte *atomic.Bool, ep *Endpoint, tried *[]*Endpoint) bool {
+	reason := replayReason(err)
+	if reason == "" || gotByte == nil || gotByte.Load() || ctx.Err() != nil || !b.mayRetryConnect(len(*tried)) {
+		return false
+	}
+	b.localFailure(ep)
+	*tried = append(*tried, ep)
+	replaysTotal.WithLabelValues(b.Name, reason).Inc()
 	return true
 }
 

@@ -1,0 +1,145 @@
+package upstream
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/agentgateway/agentgateway-go/proxy/config"
+)
+
+// resetter accepts connections, reads a request head on each and resets
+// it (SO_LINGER 0 close), as a backend pod exiting after SIGTERM does. It
+// counts the request heads it read.
+func resetter(t *testing.T) (addr string, heads *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	heads = &atomic.Int64{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tp := textproto.NewReader(bufio.NewReader(c))
+				if _, err := tp.ReadLine(); err != nil {
+					return
+				}
+				if _, err := tp.ReadMIMEHeader(); err != nil {
+					return
+				}
+				heads.Add(1)
+				if err := c.(*net.TCPConn).SetLinger(0); err != nil {
+					t.Errorf("SetLinger: %v", err)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), heads
+}
+
+func TestResetRequestReplayedOnAnotherEndpoint(t *testing.T) {
+	live := newHealthServer(t)
+	dying, heads := resetter(t)
+	for _, h1 := range []bool{true, false} {
+		name := "replay-h1"
+		if !h1 {
+			name = "replay-transport"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := backendOf(t, config.Backend{Name: name, Endpoints: []config.Endpoint{{Address: dying}, {Address: live.addr()}},
+				// Ejection off, so every request meets the resetting endpoint.
+				Resilience: &config.Resilience{OutlierDetection: &config.OutlierDetection{ConsecutiveLocalOriginFailures: intp(0)}}})
+			if !h1 {
+				DisableH1Client.Store(true)
+				defer DisableH1Client.Store(false)
+			}
+			do := func(method, body string) (*http.Response, error) {
+				var req *http.Request
+				var err error
+				if body == "" {
+					req, err = http.NewRequest(method, "http://placeholder/x", nil)
+				} else {
+					req, err = http.NewRequest(method, "http://placeholder/x", strings.NewReader(body))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.GetBody = nil // as on a proxied request
+				req = req.WithContext(WithPick(req.Context(), &Picked{Prefer: dying}))
+				return b.RoundTrip(req)
+			}
+			replays := testutil.ToFloat64(replaysTotal.WithLabelValues(name, replayReset)) + testutil.ToFloat64(replaysTotal.WithLabelValues(name, replayEOF))
+			served, reset := live.requests.Load(), heads.Load()
+			// Every connection to the dying endpoint is new: a reset on a
+			// fresh connection is replayed, and so is a request without a
+			// body whatever its method.
+			methods := []string{"GET", "HEAD", "DELETE", "POST"}
+			for i := range 20 {
+				m := methods[i%len(methods)]
+				resp, err := do(m, "")
+				if err != nil {
+					t.Fatalf("%s %d: %v", m, i, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s %d: status %d", m, i, resp.StatusCode)
+				}
+			}
+			if got := live.requests.Load() - served; got != 20 {
+				t.Fatalf("live endpoint served %d requests, want 20", got)
+			}
+			if got := heads.Load() - reset; got != 20 {
+				t.Fatalf("dying endpoint read %d requests, want 20", got)
+			}
+			got := testutil.ToFloat64(replaysTotal.WithLabelValues(name, replayReset)) + testutil.ToFloat64(replaysTotal.WithLabelValues(name, replayEOF)) - replays
+			if got != 20 {
+				t.Fatalf("replays metric %v, want 20", got)
+			}
+			// A POST whose body was sent is not sent again.
+			served = live.requests.Load()
+			if resp, err := do("POST", "payload"); err == nil {
+				resp.Body.Close()
+				t.Fatalf("POST with a body replayed: status %d", resp.StatusCode)
+			}
+			if live.requests.Load() != served {
+				t.Fatal("POST with a body reached the other endpoint")
+			}
+			if h1 {
+				// An idempotent request's body is at hand: it is replayed.
+				resp, err := do("PUT", "payload")
+				if err != nil {
+					t.Fatalf("PUT: %v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("PUT: status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	// With connect retries off, nothing is replayed.
+	off := backendOf(t, config.Backend{Name: "replay-off", Endpoints: []config.Endpoint{{Address: dying}, {Address: live.addr()}},
+		Resilience: &config.Resilience{ConnectRetries: intp(0)}})
+	req, err := http.NewRequest("GET", "http://placeholder/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req.WithContext(WithPick(req.Context(), &Picked{Prefer: dying}))
+	if resp, err := off.RoundTrip(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("replayed with connectRetries 0")
+	}
+}
