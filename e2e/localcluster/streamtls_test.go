@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,7 +202,9 @@ func testWrongCARefused(t *testing.T, k kctl) {
 func startCapture(t *testing.T, file string) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "tcpdump", "-i", localcluster.Bridge, "-s", "0", "-U", "-n", "-w", file)
+	// Immediate mode and -U: every packet reaches the file as it is seen, none waits in a
+	// kernel buffer block when the capture is stopped.
+	cmd := exec.CommandContext(ctx, "tcpdump", "-i", localcluster.Bridge, "-s", "0", "-U", "--immediate-mode", "-n", "-w", file)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -212,12 +215,22 @@ func startCapture(t *testing.T, file string) func() {
 		t.Fatalf("start tcpdump: %v", err)
 	}
 	listening := make(chan struct{})
+	var mu sync.Mutex
 	var said bytes.Buffer
+	saidText := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.TrimSpace(said.String())
+	}
+	readAll := make(chan struct{})
 	go func() {
+		defer close(readAll)
 		sc := bufio.NewScanner(stderr)
 		closed := false
 		for sc.Scan() {
+			mu.Lock()
 			said.WriteString(sc.Text() + "\n")
+			mu.Unlock()
 			if !closed && strings.Contains(sc.Text(), "listening on") {
 				close(listening)
 				closed = true
@@ -233,11 +246,25 @@ func startCapture(t *testing.T, file string) func() {
 		cancel()
 		t.Fatal("tcpdump did not start listening within 30s")
 	}
+	// The capture works once it holds a packet (the operator's replicas talk to the apiserver
+	// on the bridge address every few seconds): only then is the Gateway created.
+	waitUntil(t, "tcpdump captures a packet", 30*time.Second, 100*time.Millisecond, func() error {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return err
+		}
+		if fi.Size() <= 24 { // the pcap file header alone
+			return fmt.Errorf("%d bytes; tcpdump said: %s", fi.Size(), saidText())
+		}
+		return nil
+	})
 	return func() {
 		cancel()
+		<-readAll // read stderr to its end before Wait closes the pipe
 		err := cmd.Wait()
+		t.Logf("tcpdump (%v): %s", err, saidText())
 		if _, statErr := os.Stat(file); statErr != nil {
-			t.Fatalf("tcpdump wrote no capture (%v): %v\n%s", statErr, err, said.String())
+			t.Fatalf("tcpdump wrote no capture (%v): %v\n%s", statErr, err, saidText())
 		}
 		if out, err := exec.Command("tcpdump", "-r", file, "-n", "-c", "1").CombinedOutput(); err != nil {
 			t.Fatalf("capture unreadable: %v\n%s", err, out)
