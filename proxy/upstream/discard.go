@@ -8,8 +8,8 @@ func (p *Pool) Discard(set map[string]*Backend) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, b := range set {
-		if p.backends[name] != b {
-			b.retire()
+		if live := p.backends[name]; live != b {
+			b.retire(live) // keeping the connection pools it shares with live
 		}
 	}
 }

@@ -259,6 +259,7 @@ type h1Body struct {
 	ctx       context.Context
 	b         *Backend
 	uc        *H1Conn
+	ep        *Endpoint // uc's, kept: once recycled uc is another request's
 	stop      func() bool
 	recycled  bool
 	closed    bool
@@ -266,7 +267,7 @@ type h1Body struct {
 
 func (b *Backend) h1Body(ctx context.Context, resp *http.Response, uc *H1Conn, stop func() bool) io.ReadCloser {
 	body := resp.Body.(*h1Body)
-	body.ctx, body.b, body.uc, body.stop = ctx, b, uc, stop
+	body.ctx, body.b, body.uc, body.ep, body.stop = ctx, b, uc, uc.Endpoint, stop
 	if body.r.Done() {
 		body.recycle()
 	}
@@ -294,7 +295,7 @@ func (body *h1Body) Close() error {
 	}
 	body.closed = true
 	body.recycle()
-	body.b.endH1(body.uc.Endpoint)
+	body.b.endH1(body.ep)
 	return nil
 }
 

@@ -77,6 +77,9 @@ func (b *Backend) AcquireH1(ctx context.Context, prefer string, check bool) (*H1
 			return nil, nil, fmt.Errorf("backend %s: %w", b.Name, ErrNoEndpoints)
 		}
 		if c := ep.h1.get(time.Now().UnixNano(), check); c != nil {
+			if c.Endpoint != ep {
+				c.Endpoint = ep // from a pool shared with an older Backend
+			}
 			ep.inflight.Add(1)
 			b.active.Add(1)
 			return c, ep, nil
@@ -88,6 +91,9 @@ func (b *Backend) AcquireH1(ctx context.Context, prefer string, check bool) (*H1
 		}
 		c, err := b.dialH1(ctx, ep, idle)
 		if errors.Is(err, errUseIdle) {
+			if reuse.Endpoint != ep {
+				reuse.Endpoint = ep
+			}
 			ep.inflight.Add(1)
 			b.active.Add(1)
 			return reuse, ep, nil

@@ -71,13 +71,14 @@ func TestH1PoolReuseAndRelease(t *testing.T) {
 		t.Fatalf("connections made: %d, want 2", n)
 	}
 
-	// A replaced backend closes its idle connections, and the ones its
-	// last requests release.
+	// A backend replaced by one whose connections differ (TCP
+	// keep-alive) closes its idle connections, and the ones its last
+	// requests release.
 	c4, _, err := b.AcquireH1(ctx, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set2, err := p.Prepare([]config.Backend{{Name: "b", ConnectTimeout: config.D(time.Second), Endpoints: []config.Endpoint{{Address: addr}}}})
+	set2, err := p.Prepare([]config.Backend{{Name: "b", Resilience: &config.Resilience{TCPKeepalive: &config.UpstreamKeepalive{Probes: 3}}, Endpoints: []config.Endpoint{{Address: addr}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,9 @@
 // http.Transport per backend and, for plain HTTP/1.1 backends, a pool of
 // h1 connections (h1pool.go) that the runtime's fast path uses directly
 // and RoundTrip uses for ordinary requests (h1client.go), all kept across
-// config reloads while the backend is unchanged so connections stay warm;
+// config reloads while the backend is unchanged so connections stay warm
+// (the h1 pools of the endpoints a changed backend keeps too, see
+// shareConns);
 // endpoint selection by power-of-two-choices on in-flight requests among
 // the endpoints that are healthy (active health checks, health.go), not
 // ejected (outlier detection) and not terminating; circuit breakers; and
@@ -59,8 +61,10 @@ type Endpoint struct {
 	unhealthy atomic.Bool
 	// terminating endpoints get requests only when all are terminating.
 	terminating bool
-	// h1 holds idle connections of the runtime's HTTP/1.1 fast path.
-	h1 h1Pool
+	// h1 holds idle connections of the runtime's HTTP/1.1 fast path; a
+	// backend rebuilt with the same connection settings shares it (see
+	// shareConns).
+	h1 *h1Pool
 }
 
 // InFlight reports the current number of outstanding requests.
@@ -161,7 +165,7 @@ func newBackend(c *config.Backend, spec string) (*Backend, error) {
 		if len(b.endpoints) > 0 && w != b.endpoints[0].weight {
 			b.uniform = false
 		}
-		ep := &Endpoint{Address: e.Address, weight: w, terminating: e.Terminating}
+		ep := &Endpoint{Address: e.Address, weight: w, terminating: e.Terminating, h1: &h1Pool{}}
 		total += w
 		b.endpoints = append(b.endpoints, ep)
 		b.cumWeight = append(b.cumWeight, total)
@@ -566,12 +570,36 @@ func (b *Backend) CloseIdle() {
 }
 
 // retire closes idle connections for good: a backend replaced by a new
-// config closes the fast-path connections its last requests release.
-func (b *Backend) retire() {
+// config closes the fast-path connections its last requests release,
+// except in the pools it shares with keep (its replacement, or the live
+// backend of a discarded one; may be nil).
+func (b *Backend) retire(keep *Backend) {
 	b.stopHealth()
 	b.transport.CloseIdleConnections()
 	for _, ep := range b.endpoints {
+		if keep != nil {
+			if k := keep.byAddr[ep.Address]; k != nil && k.h1 == ep.h1 {
+				continue
+			}
+		}
 		ep.h1.closeIdle(true)
+	}
+}
+
+// shareConns makes b, a rebuilt old, use the fast-path connection pools of
+// the endpoints it keeps, when the connections are interchangeable: plain
+// HTTP/1.1 both, the same TCP keep-alive, and no connection limit (whose
+// count belongs to the backend that dialed). A config change (endpoints
+// added or removed, other settings) then keeps warm connections.
+func (b *Backend) shareConns(old *Backend) {
+	if !b.plainProto() || !old.plainProto() || b.res.maxConns > 0 || old.res.maxConns > 0 ||
+		b.dialer.KeepAliveConfig != old.dialer.KeepAliveConfig {
+		return
+	}
+	for _, ep := range b.endpoints {
+		if o := old.byAddr[ep.Address]; o != nil {
+			ep.h1 = o.h1
+		}
 	}
 }
 
@@ -609,6 +637,9 @@ func (p *Pool) Prepare(cs []config.Backend) (map[string]*Backend, error) {
 		if err != nil {
 			return nil, err
 		}
+		if old := p.backends[c.Name]; old != nil {
+			b.shareConns(old)
+		}
 		out[c.Name] = b
 	}
 	return out, nil
@@ -616,7 +647,9 @@ func (p *Pool) Prepare(cs []config.Backend) (map[string]*Backend, error) {
 
 // Commit makes set the pool's backends, starts the health checks of new
 // backends and releases the idle connections (and stops the health checks)
-// of backends no longer used. In-flight requests on them finish normally.
+// of backends no longer used, except the fast-path connections a
+// replacement shares (see shareConns). In-flight requests on them finish
+// normally.
 // A backend that replaces one of the same name takes over the health and
 // ejection state of the endpoints it keeps.
 func (p *Pool) Commit(set map[string]*Backend) {
@@ -630,7 +663,7 @@ func (p *Pool) Commit(set map[string]*Backend) {
 	}
 	for name, old := range p.backends {
 		if set[name] != old {
-			old.retire()
+			old.retire(set[name])
 		}
 	}
 	p.backends = set
