@@ -73,10 +73,11 @@ type Replay struct {
 // IdempotentMethod; a body it has sent must be at hand to send again),
 // whether it is after err ended the exchange on c before any response
 // byte. c must have been released. It returns a new connection, to
-// another endpoint when there is one within the connect retries (c's
-// endpoint counts a local-origin failure), or to the same one when c was
-// a pooled connection the backend may just have closed while idle
-// (once); or the error to answer with.
+// another endpoint when there is one within the connect retries, or to
+// the same one when c was a pooled connection the backend may just have
+// closed while idle (once); or the error to answer with. A new connection
+// that failed counts a local-origin failure of its endpoint; a pooled one
+// does not (a backend closing idle connections is not failing).
 func (b *Backend) ReplayH1(ctx context.Context, r *Replay, c *H1Conn, err error) (*H1Conn, error) {
 	reason := replayReason(err)
 	if reason == "" || ctx.Err() != nil {
@@ -85,7 +86,7 @@ func (b *Backend) ReplayH1(ctx context.Context, r *Replay, c *H1Conn, err error)
 	ep := c.Endpoint
 	var next *Endpoint
 	if b.mayRetryConnect(len(r.tried)) {
-		if next = b.pick("", append(r.tried, ep)); next != nil {
+		if next = b.pick("", append(r.tried, ep)); next != nil && !c.Reused {
 			b.localFailure(ep)
 		}
 	}
@@ -100,10 +101,17 @@ func (b *Backend) ReplayH1(ctx context.Context, r *Replay, c *H1Conn, err error)
 	return b.DialH1(ctx, next)
 }
 
-// replayTrace reports whether a response byte arrived, for the
-// Transport's requests.
-func replayTrace(req *http.Request) (*http.Request, *atomic.Bool) {
-	got := &atomic.Bool{}
-	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { got.Store(true) }}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace)), got
+// replayState records, for the Transport's requests, whether a response
+// byte arrived and whether the connection was a pooled one.
+type replayState struct {
+	gotByte, reused atomic.Bool
+}
+
+func replayTrace(req *http.Request) (*http.Request, *replayState) {
+	st := &replayState{}
+	trace := &httptrace.ClientTrace{
+		GotConn:              func(i httptrace.GotConnInfo) { st.reused.Store(i.Reused) },
+		GotFirstResponseByte: func() { st.gotByte.Store(true) },
+	}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace)), st
 }

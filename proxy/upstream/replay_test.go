@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -129,6 +130,15 @@ func TestResetRequestReplayedOnAnotherEndpoint(t *testing.T) {
 				}
 			}
 		})
+	}
+	// With the default outlier detection the reset of a new connection
+	// is a local-origin failure that ejects the endpoint.
+	ej := backendOf(t, config.Backend{Name: "replay-eject", Endpoints: []config.Endpoint{{Address: dying}, {Address: live.addr()}}})
+	if resp := get(t, ej, dying); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !ej.byAddr[dying].ejected(time.Now().UnixNano()) {
+		t.Fatal("endpoint that reset a new connection not ejected")
 	}
 	// With connect retries off, nothing is replayed.
 	off := backendOf(t, config.Backend{Name: "replay-off", Endpoints: []config.Endpoint{{Address: dying}, {Address: live.addr()}},

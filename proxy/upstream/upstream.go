@@ -449,9 +449,9 @@ func (b *Backend) roundTrip(req *http.Request, p *Picked) (*http.Response, error
 	}
 	body := req.Body
 	var tried []*Endpoint
-	var gotByte *atomic.Bool
+	var rs *replayState
 	if b.mayRetryConnect(0) {
-		req, gotByte = replayTrace(req)
+		req, rs = replayTrace(req)
 	}
 	for {
 		ep := b.pick(prefer, tried)
@@ -484,7 +484,7 @@ func (b *Backend) roundTrip(req *http.Request, p *Picked) (*http.Response, error
 			b.localFailure(ep)
 		}
 		hasBody := body != nil && body != http.NoBody
-		if hasBody && (rw == nil || rw.read.Load()) || !b.retryConnect(req.Context(), err, ep, &tried) && !b.replay(req.Context(), err, gotByte, ep, &tried) {
+		if hasBody && (rw == nil || rw.read.Load()) || !b.retryConnect(req.Context(), err, ep, &tried) && !b.replay(req.Context(), err, rs, ep, &tried) {
 			if rw != nil {
 				rw.detached.Store(true)
 				body.Close()
@@ -518,13 +518,16 @@ func (b *Backend) retryConnect(ctx context.Context, err error, ep *Endpoint, tri
 // replay decides whether a request whose body was not read goes to
 // another endpoint after err on ep, when err is a reset, EOF or broken
 // pipe before any response byte (see replayReason), within the connect
-// retries. It records ep as tried and counts a local-origin failure.
-func (b *Backend) replay(ctx context.Context, err error, gotByte *atomic.Bool, ep *Endpoint, tried *[]*Endpoint) bool {
+// retries. It records ep as tried and, unless the connection was a pooled
+// one (see ReplayH1), counts a local-origin failure.
+func (b *Backend) replay(ctx context.Context, err error, rs *replayState, ep *Endpoint, tried *[]*Endpoint) bool {
 	reason := replayReason(err)
-	if reason == "" || gotByte == nil || gotByte.Load() || ctx.Err() != nil || !b.mayRetryConnect(len(*tried)) {
+	if reason == "" || rs == nil || rs.gotByte.Load() || ctx.Err() != nil || !b.mayRetryConnect(len(*tried)) {
 		return false
 	}
-	b.localFailure(ep)
+	if !rs.reused.Load() {
+		b.localFailure(ep)
+	}
 	*tried = append(*tried, ep)
 	replaysTotal.WithLabelValues(b.Name, reason).Inc()
 	return true
