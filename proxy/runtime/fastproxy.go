@@ -133,7 +133,7 @@ func (fc *fastConn) roundTrip(b *upstream.Backend, ex *exchange, r *http.Request
 	method, uri := r.Method, r.URL.RequestURI()
 	o := &fc.s.rt.opts
 	fc.respTimedOut = false
-	var rp upstream.Replay
+	rp := upstream.Replay{NotIdempotent: !upstream.IdempotentMethod(r.Method, r.Header)}
 	for {
 		uc.AppendRequestHead(method, uri, r.Host, r.Header, r.ContentLength, "")
 		if r.ContentLength > 0 {
@@ -213,7 +213,8 @@ func (fc *fastConn) readHead(uc *upstream.H1Conn, method string) error {
 
 // replayable: a request may be sent again after a failure before any
 // response byte when it has no body (its body streams from the client and
-// is gone once sent), whatever its method.
+// is gone once sent); upstream.Replay decides by its method whether a
+// new connection's failure allows it.
 func replayable(r *http.Request) bool { return r.ContentLength == 0 }
 
 // backendError answers a failed backend exchange as the general path's

@@ -120,7 +120,7 @@ func (b *Backend) roundTripH1(req *http.Request, p *Picked) (*http.Response, err
 	// The body is at hand to send again, so an idempotent request with
 	// a body may be replayed too.
 	safe := len(body) == 0 || IdempotentMethod(req.Method, req.Header)
-	var rp Replay
+	rp := Replay{NotIdempotent: !IdempotentMethod(req.Method, req.Header)}
 	for {
 		uc.ClearReadDeadline()
 		uc.AppendRequestHead(req.Method, uri, host, req.Header, int64(len(body)), ua)

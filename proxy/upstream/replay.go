@@ -64,9 +64,16 @@ func IdempotentMethod(method string, h http.Header) bool {
 	return k1 || k2
 }
 
-// Replay is the state of one request's replays; the zero value is ready.
+// Replay is the state of one request's replays; the zero value is ready
+// for an idempotent request.
 type Replay struct {
-	tried []*Endpoint
+	// NotIdempotent marks a request RFC 9110 does not let a client send
+	// twice (see IdempotentMethod): it is replayed only after a pooled
+	// connection failed, which the backend closed while idle without
+	// reading it (as net/http retries), never after a new connection
+	// failed, where the backend may have acted on it.
+	NotIdempotent bool
+	tried         []*Endpoint
 }
 
 // ReplayH1 decides, for a request that may be sent again (see
@@ -80,7 +87,7 @@ type Replay struct {
 // does not (a backend closing idle connections is not failing).
 func (b *Backend) ReplayH1(ctx context.Context, r *Replay, c *H1Conn, err error) (*H1Conn, error) {
 	reason := replayReason(err)
-	if reason == "" || ctx.Err() != nil {
+	if reason == "" || ctx.Err() != nil || (r.NotIdempotent && !c.Reused) {
 		return nil, err
 	}
 	ep := c.Endpoint
@@ -105,10 +112,11 @@ func (b *Backend) ReplayH1(ctx context.Context, r *Replay, c *H1Conn, err error)
 // byte arrived and whether the connection was a pooled one.
 type replayState struct {
 	gotByte, reused atomic.Bool
+	notIdempotent   bool
 }
 
 func replayTrace(req *http.Request) (*http.Request, *replayState) {
-	st := &replayState{}
+	st := &replayState{notIdempotent: !IdempotentMethod(req.Method, req.Header)}
 	trace := &httptrace.ClientTrace{
 		GotConn:              func(i httptrace.GotConnInfo) { st.reused.Store(i.Reused) },
 		GotFirstResponseByte: func() { st.gotByte.Store(true) },

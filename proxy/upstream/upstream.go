@@ -526,6 +526,9 @@ func (b *Backend) replay(ctx context.Context, err error, rs *replayState, ep *En
 		return false
 	}
 	if !rs.reused.Load() {
+		if rs.notIdempotent {
+			return false // the backend may have acted on it (see Replay)
+		}
 		b.localFailure(ep)
 	}
 	*tried = append(*tried, ep)
