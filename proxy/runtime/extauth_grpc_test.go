@@ -315,7 +315,10 @@ func TestExtAuthGRPCNewEndpoints(t *testing.T) {
 			Version: version,
 			Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "web", HTTPRoutes: []config.HTTPRoute{hroute("r", nil,
 				config.HTTPRouteRule{Matches: pathPrefix("/"), BackendRefs: to("a"), Traffic: &config.TrafficPolicy{ExtAuth: &config.ExtAuth{
-					Backend: "authz", Protocol: config.ExtAuthGRPC, Timeout: &config.Duration{Duration: 100 * time.Millisecond}}}},
+					// Long enough for a first check on a new connection under -race
+					// on a loaded machine; the old connection closes one timeout
+					// after the swap.
+					Backend: "authz", Protocol: config.ExtAuthGRPC, Timeout: &config.Duration{Duration: time.Second}}}},
 			)}})},
 			Backends: []config.Backend{be("a", a.addr), be("authz", addr)},
 		})

@@ -229,6 +229,34 @@ func freeUDPPort(t *testing.T) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeTCPUDPPort returns a port free for both TCP and UDP on loopback, for
+// an HTTPS bind with HTTP/3 (a UDP-free port may have its TCP number taken
+// by another test's connection).
+func freeTCPUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			if err := pc.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cerr := ln.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
+		if err == nil {
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both TCP and UDP in 100 tries")
+	return 0
+}
+
 func udpEcho(t *testing.T) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -616,7 +644,7 @@ func TestRenamedHTTP3BindKeepsItsSockets(t *testing.T) {
 	a := startBackend(t, "a", false)
 	ca := testcerts.NewCA("h3-txn-ca")
 	leaf := ca.Issue("h3.example.com")
-	port := freeUDPPort(t)
+	port := freeTCPUDPPort(t)
 	rt := newRuntime(t)
 	cfg := func(version, name string) *config.Config {
 		return &config.Config{
