@@ -159,7 +159,7 @@ metadata: {name: raw, namespace: default}
 spec:
   static: {host: raw.example.com, port: 9000, appProtocol: tcp}
 `,
-			want: []string{"Warning: spec.static.appProtocol: tcp does not change how the proxy connects", "agentgatewaybackend.agentgateway.dev/raw created"},
+			want: []string{"Warning: spec.static.appProtocol: tcp makes this a raw TCP backend", "agentgatewaybackend.agentgateway.dev/raw created"},
 		},
 		{
 			name: "backend section on a Gateway target is admitted with a warning",

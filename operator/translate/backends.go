@@ -230,6 +230,11 @@ func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMod
 	if st == nil {
 		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s has no supported variant (static)", ns, name)}
 	}
+	app := deref(st.AppProtocol, "http")
+	if app == "tcp" && mode != modeL4 && mode != modeUDP {
+		// A raw TCP backend speaks no HTTP: HTTPRoutes and GRPCRoutes cannot use it.
+		return "", &refError{string(gwv1.RouteReasonUnsupportedProtocol), fmt.Sprintf("AgentgatewayBackend %s/%s has appProtocol tcp: only TCPRoutes and TLSRoutes may use it (set http, https or kubernetes.io/h2c for HTTP and gRPC)", ns, name)}
+	}
 	cname := "agentgatewaybackend/" + ns + "/" + name + modeSuffix(mode)
 	if _, ok := t.backends[cname]; ok {
 		return cname, nil
@@ -237,7 +242,6 @@ func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMod
 	b := &backendIR{target: ObjectKey{Group: agwv1a1.GroupName, Kind: "AgentgatewayBackend", Namespace: ns, Name: name}, port: st.Port, mode: mode}
 	b.cfg.Name = cname
 	b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(st.Host, strconv.Itoa(int(st.Port)))}}
-	app := deref(st.AppProtocol, "http")
 	switch {
 	case mode == modeL4 || mode == modeUDP || app == "tcp":
 		b.cfg.Protocol = config.BackendTCP

@@ -11,9 +11,8 @@ import (
 // ValidateBackend checks what the CRD schema cannot: a static backend must not point at an
 // unspecified address, and pointing at loopback or link-local addresses (the proxy itself,
 // cloud metadata services) is almost always a mistake, so it is a warning. appProtocol tcp
-// is warned about too: it does not change how the proxy connects (TCPRoutes and TLSRoutes
-// forward bytes whatever the value; HTTPRoutes and GRPCRoutes speak HTTP/1.1 to it, which a
-// gRPC backend does not understand) and it makes a policy's backend.http.version ignored.
+// gets a warning too, saying what it means: only TCPRoutes and TLSRoutes may use the backend,
+// and HTTPRoutes and GRPCRoutes that reference it get ResolvedRefs=False.
 func ValidateBackend(b *v1alpha1.AgentgatewayBackend) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var warnings []string
@@ -31,7 +30,7 @@ func ValidateBackend(b *v1alpha1.AgentgatewayBackend) (field.ErrorList, []string
 		}
 		if s.AppProtocol != nil && *s.AppProtocol == "tcp" {
 			warnings = append(warnings, field.NewPath("spec", "static", "appProtocol").String()+
-				": tcp does not change how the proxy connects: TCPRoutes and TLSRoutes forward bytes whatever the value, HTTPRoutes and GRPCRoutes speak HTTP/1.1 to the backend (gRPC needs kubernetes.io/h2c), and an AgentgatewayPolicy's backend.http.version is ignored")
+				": tcp makes this a raw TCP backend: only TCPRoutes and TLSRoutes may use it; HTTPRoutes and GRPCRoutes that reference it get ResolvedRefs=False (UnsupportedProtocol) and answer 500")
 		}
 	}
 	return errs, warnings

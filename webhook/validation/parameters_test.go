@@ -113,8 +113,8 @@ func TestValidateBackendAddresses(t *testing.T) {
 	}
 }
 
-// TestValidateBackendAppProtocolTCP: appProtocol tcp changes nothing the proxy does, so it
-// is admitted with a warning that says what happens instead.
+// TestValidateBackendAppProtocolTCP: appProtocol tcp is admitted with a warning that says
+// HTTPRoutes and GRPCRoutes cannot use the backend.
 func TestValidateBackendAppProtocolTCP(t *testing.T) {
 	for app, want := range map[string]int{"tcp": 1, "http": 0, "kubernetes.io/h2c": 0, "https": 0} {
 		b := &v1alpha1.AgentgatewayBackend{Spec: v1alpha1.AgentgatewayBackendSpec{Static: &v1alpha1.StaticBackend{Host: "api.example.com", Port: 80, AppProtocol: &app}}}
@@ -122,7 +122,7 @@ func TestValidateBackendAppProtocolTCP(t *testing.T) {
 		if len(errs) != 0 || len(warnings) != want {
 			t.Errorf("appProtocol %s: errors %v, warnings %q; want %d warnings", app, errs, warnings, want)
 		}
-		if want == 1 && !strings.HasPrefix(warnings[0], "spec.static.appProtocol: tcp does not change how the proxy connects") {
+		if want == 1 && !strings.HasPrefix(warnings[0], "spec.static.appProtocol: tcp makes this a raw TCP backend") {
 			t.Errorf("appProtocol tcp: warning %q", warnings[0])
 		}
 	}

@@ -51,7 +51,9 @@ type StaticBackend struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
 
-	// AppProtocol spoken by the backend, as on a Service port: http (default), kubernetes.io/h2c, or https.
+	// AppProtocol spoken by the backend, as on a Service port: http (default), kubernetes.io/h2c,
+	// https, or tcp (a raw TCP backend: only TCPRoutes and TLSRoutes may use it; HTTPRoutes and
+	// GRPCRoutes that reference it get ResolvedRefs=False).
 	// +optional
 	// +kubebuilder:validation:Enum=http;kubernetes.io/h2c;https;tcp
 	AppProtocol *string `json:"appProtocol,omitempty"`

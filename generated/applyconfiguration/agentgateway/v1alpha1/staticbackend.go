@@ -15,7 +15,9 @@ type StaticBackendApplyConfiguration struct {
 	Host *string `json:"host,omitempty"`
 	// Port of the backend.
 	Port *int32 `json:"port,omitempty"`
-	// AppProtocol spoken by the backend, as on a Service port: http (default), kubernetes.io/h2c, or https.
+	// AppProtocol spoken by the backend, as on a Service port: http (default), kubernetes.io/h2c,
+	// https, or tcp (a raw TCP backend: only TCPRoutes and TLSRoutes may use it; HTTPRoutes and
+	// GRPCRoutes that reference it get ResolvedRefs=False).
 	AppProtocol *string `json:"appProtocol,omitempty"`
 }
 
