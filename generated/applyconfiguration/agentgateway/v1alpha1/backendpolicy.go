@@ -30,8 +30,9 @@ type BackendPolicyApplyConfiguration struct {
 	// with the x-agentgateway-overflow header naming the limit.
 	CircuitBreakers *CircuitBreakersApplyConfiguration `json:"circuitBreakers,omitempty"`
 	// ConnectRetries is how many other endpoints a request is sent to when connecting to an
-	// endpoint fails before any byte of the request was sent (an endpoint that went away in a
-	// rollout, say). Defaults to 2; 0 disables.
+	// endpoint fails, or the endpoint resets or closes the connection before any byte of the
+	// response (an endpoint that went away in a rollout, say). After a reset on a new
+	// connection only idempotent requests are sent again. Defaults to 2; 0 disables.
 	ConnectRetries *int32 `json:"connectRetries,omitempty"`
 }
 
