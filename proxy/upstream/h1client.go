@@ -119,8 +119,9 @@ func (b *Backend) roundTripH1(req *http.Request, p *Picked) (*http.Response, err
 	uri := req.URL.RequestURI()
 	// The body is at hand to send again, so an idempotent request with
 	// a body may be replayed too.
-	safe := len(body) == 0 || IdempotentMethod(req.Method, req.Header)
-	rp := Replay{NotIdempotent: !IdempotentMethod(req.Method, req.Header)}
+	idempotent := IdempotentMethod(req.Method, req.Header)
+	safe := len(body) == 0 || idempotent
+	rp := Replay{NotIdempotent: !idempotent}
 	for {
 		uc.ClearReadDeadline()
 		uc.AppendRequestHead(req.Method, uri, host, req.Header, int64(len(body)), ua)
