@@ -30,18 +30,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"github.com/agentgateway/agentgateway-go/hack/bench/cluster"
 )
+
+const prog = "bench-rollout"
 
 type options struct {
 	namespace, gateway, class string
@@ -53,15 +48,15 @@ type options struct {
 
 func main() {
 	o := options{}
-	flag.StringVar(&o.namespace, "namespace", envStr("BENCH_NAMESPACE", "agw-rollout"), "namespace of the benchmark's objects (env BENCH_NAMESPACE)")
+	flag.StringVar(&o.namespace, "namespace", cluster.EnvStr("BENCH_NAMESPACE", "agw-rollout"), "namespace of the benchmark's objects (env BENCH_NAMESPACE)")
 	flag.StringVar(&o.gateway, "gateway", "rollout", "name of the benchmark's Gateway")
-	flag.StringVar(&o.class, "gateway-class", envStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
-	flag.IntVar(&o.clients, "clients", envInt("BENCH_CLIENTS", 8), "concurrent keep-alive clients (env BENCH_CLIENTS)")
-	flag.DurationVar(&o.interval, "interval", envDuration("BENCH_INTERVAL", 10*time.Millisecond), "least time between the starts of two requests of one client (env BENCH_INTERVAL)")
-	flag.IntVar(&o.changes, "changes", envInt("BENCH_CHANGES", 30), "route changes in the routes phase (env BENCH_CHANGES)")
-	flag.DurationVar(&o.settle, "settle", envDuration("BENCH_SETTLE", 5*time.Second), "traffic kept in a phase after its rollout completed (env BENCH_SETTLE)")
-	flag.DurationVar(&o.timeout, "timeout", envDuration("BENCH_TIMEOUT", 20*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
-	flag.DurationVar(&o.stepTimeout, "step-timeout", envDuration("BENCH_STEP_TIMEOUT", 5*time.Minute), "bound on one rollout or one route change (env BENCH_STEP_TIMEOUT)")
+	flag.StringVar(&o.class, "gateway-class", cluster.EnvStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
+	flag.IntVar(&o.clients, "clients", cluster.EnvInt(prog, "BENCH_CLIENTS", 8), "concurrent keep-alive clients (env BENCH_CLIENTS)")
+	flag.DurationVar(&o.interval, "interval", cluster.EnvDuration(prog, "BENCH_INTERVAL", 10*time.Millisecond), "least time between the starts of two requests of one client (env BENCH_INTERVAL)")
+	flag.IntVar(&o.changes, "changes", cluster.EnvInt(prog, "BENCH_CHANGES", 30), "route changes in the routes phase (env BENCH_CHANGES)")
+	flag.DurationVar(&o.settle, "settle", cluster.EnvDuration(prog, "BENCH_SETTLE", 5*time.Second), "traffic kept in a phase after its rollout completed (env BENCH_SETTLE)")
+	flag.DurationVar(&o.timeout, "timeout", cluster.EnvDuration(prog, "BENCH_TIMEOUT", 20*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
+	flag.DurationVar(&o.stepTimeout, "step-timeout", cluster.EnvDuration(prog, "BENCH_STEP_TIMEOUT", 5*time.Minute), "bound on one rollout or one route change (env BENCH_STEP_TIMEOUT)")
 	flag.Parse()
 	if o.clients < 1 || o.clients > 256 || o.changes < 0 || o.changes > 10000 || o.interval < 0 || o.settle < 0 {
 		fmt.Fprintln(os.Stderr, "bench-rollout: clients 1..256, changes 0..10000, interval and settle >= 0")
@@ -88,19 +83,13 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	ctrl.SetLogger(logr.Discard())
-	klog.SetLogger(logr.Discard())
-	cfg, err := ctrl.GetConfig()
+	cfg, err := cluster.Config()
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w (set KUBECONFIG)", err)
-	}
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), gwv1.Install(scheme)); err != nil {
 		return err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, _, err := cluster.NewClient(cfg)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
 	b := &bench{o: o, c: c}
 	logf("namespace %s: echo Deployment %s (%d replicas), Services %v, Gateway %s (class %s), HTTPRoute %s",
@@ -148,35 +137,4 @@ func run(ctx context.Context, o options) error {
 	}
 	printReport(os.Stdout, results)
 	return nil
-}
-
-func envStr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(k string, def int) int {
-	if v := os.Getenv(k); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-rollout: %s=%q is not a whole number\n", k, v)
-			os.Exit(2)
-		}
-		return n
-	}
-	return def
-}
-
-func envDuration(k string, def time.Duration) time.Duration {
-	if v := os.Getenv(k); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-rollout: %s=%q is not a duration (e.g. 30s): %v\n", k, v, err)
-			os.Exit(2)
-		}
-		return d
-	}
-	return def
 }

@@ -20,6 +20,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
+	"github.com/agentgateway/agentgateway-go/hack/bench/cluster"
 )
 
 const (
@@ -58,20 +59,8 @@ func routeRules(svc string, change int) []gwv1.HTTPRouteRule {
 // interrupted run is waited out while terminating; objects that exist are reset to change 0.
 func (b *bench) environment(ctx context.Context) error {
 	ns := b.o.namespace
-	for {
-		cur := &corev1.Namespace{}
-		err := b.c.Get(ctx, types.NamespacedName{Name: ns}, cur)
-		if apierrors.IsNotFound(err) || (err == nil && cur.DeletionTimestamp == nil) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("get namespace %s: %w", ns, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	if err := cluster.WaitNamespace(ctx, b.c, ns); err != nil {
+		return err
 	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -87,16 +76,7 @@ func (b *bench) environment(ctx context.Context) error {
 		})
 	}
 	objs = append(objs,
-		&gwv1.Gateway{
-			ObjectMeta: metav1.ObjectMeta{Name: b.o.gateway, Namespace: ns},
-			Spec: gwv1.GatewaySpec{
-				GatewayClassName: gwv1.ObjectName(b.o.class),
-				Listeners: []gwv1.Listener{{
-					Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80,
-					AllowedRoutes: &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: ptr.To(gwv1.NamespacesFromSame)}},
-				}},
-			},
-		},
+		cluster.Gateway(ns, b.o.gateway, b.o.class),
 		&gwv1.HTTPRoute{
 			ObjectMeta: metav1.ObjectMeta{Name: routeName, Namespace: ns},
 			Spec: gwv1.HTTPRouteSpec{

@@ -31,19 +31,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/agentgateway/agentgateway-go/hack/bench/cluster"
 )
+
+const prog = "bench-control-plane"
 
 type options struct {
 	routes, flips, createWorkers int
@@ -54,15 +50,15 @@ type options struct {
 
 func main() {
 	o := options{}
-	flag.IntVar(&o.routes, "routes", envInt("BENCH_ROUTES", 1000), "routes to add (env BENCH_ROUTES)")
-	flag.IntVar(&o.flips, "flips", envInt("BENCH_FLIPS", 1000), "backend flips of route 1 (env BENCH_FLIPS)")
-	flag.IntVar(&o.createWorkers, "create-workers", envInt("BENCH_CREATE_WORKERS", 16), "concurrent creates and deletes in the bulk setup step (env BENCH_CREATE_WORKERS)")
-	flag.StringVar(&o.namespace, "namespace", envStr("BENCH_NAMESPACE", "agw-bench"), "namespace of the benchmark's objects (env BENCH_NAMESPACE)")
+	flag.IntVar(&o.routes, "routes", cluster.EnvInt(prog, "BENCH_ROUTES", 1000), "routes to add (env BENCH_ROUTES)")
+	flag.IntVar(&o.flips, "flips", cluster.EnvInt(prog, "BENCH_FLIPS", 1000), "backend flips of route 1 (env BENCH_FLIPS)")
+	flag.IntVar(&o.createWorkers, "create-workers", cluster.EnvInt(prog, "BENCH_CREATE_WORKERS", 16), "concurrent creates and deletes in the bulk setup step (env BENCH_CREATE_WORKERS)")
+	flag.StringVar(&o.namespace, "namespace", cluster.EnvStr("BENCH_NAMESPACE", "agw-bench"), "namespace of the benchmark's objects (env BENCH_NAMESPACE)")
 	flag.StringVar(&o.gateway, "gateway", "bench", "name of the benchmark's Gateway")
-	flag.StringVar(&o.class, "gateway-class", envStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
-	flag.DurationVar(&o.timeout, "timeout", envDuration("BENCH_TIMEOUT", 45*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
-	flag.DurationVar(&o.probeInterval, "probe-interval", envDuration("BENCH_PROBE_INTERVAL", time.Millisecond), "least time between two propagation probes of a route; 0 probes back to back (env BENCH_PROBE_INTERVAL)")
-	flag.DurationVar(&o.routeTimeout, "route-timeout", envDuration("BENCH_ROUTE_TIMEOUT", 30*time.Second), "bound on one route's propagation or one flip (env BENCH_ROUTE_TIMEOUT)")
+	flag.StringVar(&o.class, "gateway-class", cluster.EnvStr("BENCH_GATEWAY_CLASS", "agentgateway"), "GatewayClass of the Gateway (env BENCH_GATEWAY_CLASS)")
+	flag.DurationVar(&o.timeout, "timeout", cluster.EnvDuration(prog, "BENCH_TIMEOUT", 45*time.Minute), "bound on the whole run (env BENCH_TIMEOUT)")
+	flag.DurationVar(&o.probeInterval, "probe-interval", cluster.EnvDuration(prog, "BENCH_PROBE_INTERVAL", time.Millisecond), "least time between two propagation probes of a route; 0 probes back to back (env BENCH_PROBE_INTERVAL)")
+	flag.DurationVar(&o.routeTimeout, "route-timeout", cluster.EnvDuration(prog, "BENCH_ROUTE_TIMEOUT", 30*time.Second), "bound on one route's propagation or one flip (env BENCH_ROUTE_TIMEOUT)")
 	flag.Parse()
 	if o.routes < 1 || o.routes > 100000 || o.flips < 0 || o.flips > 1000000 || o.createWorkers < 1 || o.createWorkers > 256 {
 		fmt.Fprintln(os.Stderr, "bench-control-plane: routes 1..100000, flips 0..1e6, create-workers 1..256")
@@ -88,22 +84,14 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	// client-go's and controller-runtime's own logs (watch restarts and the like) are not
-	// part of the report.
-	ctrl.SetLogger(logr.Discard())
-	klog.SetLogger(logr.Discard())
-	cfg, err := ctrl.GetConfig()
+	cfg, err := cluster.Config()
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w (set KUBECONFIG)", err)
-	}
-	cfg.QPS, cfg.Burst = 500, 1000 // the bulk step is about apiserver throughput, not client throttling
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), gwv1.Install(scheme)); err != nil {
 		return err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	cfg.QPS, cfg.Burst = 500, 1000 // the bulk step is about apiserver throughput, not client throttling
+	c, scheme, err := cluster.NewClient(cfg)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
 	b := &bench{o: o, c: c}
 	if kc, err := kubernetes.NewForConfig(cfg); err == nil {
@@ -155,37 +143,6 @@ func run(ctx context.Context, o options) error {
 	r.teardowns = [2]time.Duration{first, second}
 	r.print(os.Stdout)
 	return nil
-}
-
-func envStr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(k string, def int) int {
-	if v := os.Getenv(k); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-control-plane: %s=%q is not a whole number\n", k, v)
-			os.Exit(2)
-		}
-		return n
-	}
-	return def
-}
-
-func envDuration(k string, def time.Duration) time.Duration {
-	if v := os.Getenv(k); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-control-plane: %s=%q is not a duration (e.g. 30m): %v\n", k, v, err)
-			os.Exit(2)
-		}
-		return d
-	}
-	return def
 }
 
 // loadavg is the 1-minute load average, printed so results from a busy machine are

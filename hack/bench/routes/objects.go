@@ -17,6 +17,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/localcluster"
+	"github.com/agentgateway/agentgateway-go/hack/bench/cluster"
 )
 
 // routeLabel marks the routes the benchmark creates, so it deletes only those.
@@ -60,21 +61,8 @@ func routeRules(i int, backend string) []gwv1.HTTPRouteRule {
 
 // environment creates (or reuses) the namespace, the echo backends and the Gateway.
 func environment(ctx context.Context, c client.Client, ns, gateway, class string) error {
-	// A namespace still terminating from an earlier run accepts no new objects.
-	for {
-		cur := &corev1.Namespace{}
-		err := c.Get(ctx, types.NamespacedName{Name: ns}, cur)
-		if apierrors.IsNotFound(err) || (err == nil && cur.DeletionTimestamp == nil) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("get namespace %s: %w", ns, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	if err := cluster.WaitNamespace(ctx, c, ns); err != nil {
+		return err
 	}
 	objs := []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}}
 	for _, b := range backends {
@@ -89,16 +77,7 @@ func environment(ctx context.Context, c client.Client, ns, gateway, class string
 				},
 			})
 	}
-	objs = append(objs, &gwv1.Gateway{
-		ObjectMeta: metav1.ObjectMeta{Name: gateway, Namespace: ns},
-		Spec: gwv1.GatewaySpec{
-			GatewayClassName: gwv1.ObjectName(class),
-			Listeners: []gwv1.Listener{{
-				Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80,
-				AllowedRoutes: &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: ptr.To(gwv1.NamespacesFromSame)}},
-			}},
-		},
-	})
+	objs = append(objs, cluster.Gateway(ns, gateway, class))
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
