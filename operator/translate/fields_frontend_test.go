@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
 )
 
@@ -25,20 +22,7 @@ func TestFieldsFrontendLimits(t *testing.T) {
 	ca := testcerts.NewCA("fields-ca")
 	leaf := ca.Issue("www.example.com") // ECDSA
 	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
-	s := serve(t, gatewayBase+`
-    - name: https
-      port: 443
-      protocol: HTTPS
-      tls: {certificateRefs: [{name: tls}]}
-httpRoutes:
-- metadata: {name: web, namespace: default, generation: 1}
-  spec:
-    parentRefs: [{name: gw}]
-    rules:
-    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
-backends:
-- metadata: {name: echo, namespace: default, generation: 1}
-  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+	s := serve(t, gatewayBase+httpsListener+echoRoute+`
 policies:
 - metadata: {name: frontend, namespace: default, generation: 1}
   spec:
@@ -46,10 +30,7 @@ policies:
     frontend:
       tls: {cipherSuites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]}
       http: {maxRequestHeadersKB: 1, requestHeaderTimeout: 300ms, idleTimeout: 300ms}
-`, map[string]string{"port": echoPort}, corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "default"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: []byte(leaf.CertPEM), corev1.TLSPrivateKeyKey: []byte(leaf.KeyPEM)},
-	})
+`, map[string]string{"port": echoPort}, tlsSecret(leaf))
 
 	if r := send(t, client, "GET", s.url(80, "/"), "X-Big", strings.Repeat("a", 512)); r.code != 200 {
 		t.Errorf("a head within maxRequestHeadersKB: %d", r.code)

@@ -55,6 +55,50 @@ gateways:
     - {name: http, port: 80, protocol: HTTP}
 `
 
+// httpsListener, appended to gatewayBase, adds an HTTPS listener on port 443 with the
+// certificate of Secret tls (see tlsSecret).
+const httpsListener = `
+    - name: https
+      port: 443
+      protocol: HTTPS
+      tls: {certificateRefs: [{name: tls}]}
+`
+
+// echoRoute is HTTPRoute web on Gateway gw with one rule to AgentgatewayBackend echo, a
+// static backend on 127.0.0.1:{{port}}.
+const echoRoute = `
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
+backends:
+- metadata: {name: echo, namespace: default, generation: 1}
+  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+`
+
+// loopbackService is Service name with one TCP port (portName, port) and an EndpointSlice
+// per target port, each with the ready endpoint 127.0.0.1.
+func loopbackService(name, portName string, port int, targetPorts ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "services:\n- metadata: {name: %s, namespace: default}\n  spec:\n    ports: [{name: %s, port: %d, protocol: TCP}]\nendpointSlices:\n", name, portName, port)
+	for i, tp := range targetPorts {
+		fmt.Fprintf(&b, "- metadata: {name: %s-%c, namespace: default, labels: {kubernetes.io/service-name: %s}}\n", name, 'a'+i, name)
+		fmt.Fprintf(&b, "  addressType: IPv4\n  ports: [{name: %s, port: %s, protocol: TCP}]\n", portName, tp)
+		b.WriteString("  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n")
+	}
+	return b.String()
+}
+
+// tlsSecret is Secret default/tls holding leaf, the certificate of httpsListener.
+func tlsSecret(leaf *testcerts.Leaf) corev1.Secret {
+	return corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "default"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: []byte(leaf.CertPEM), corev1.TLSPrivateKeyKey: []byte(leaf.KeyPEM)},
+	}
+}
+
 // served is a translated Gateway served on loopback.
 type served struct {
 	res   *translate.Result
@@ -134,6 +178,46 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// portOf is the port of a host:port address.
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// serverPort is the loopback port a test server listens on.
+func serverPort(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	return portOf(t, srv.Listener.Addr().String())
+}
+
+// startProtoRecorder starts a backend speaking HTTP/1.1 and h2c that answers "ok"; proto
+// is the protocol the last request for a path arrived with ("" if none did).
+func startProtoRecorder(t *testing.T) (port string, proto func(path string) string) {
+	t.Helper()
+	var mu sync.Mutex
+	protos := map[string]string{} // path -> protocol the backend saw
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.URL.Path] = r.Proto
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return serverPort(t, srv), func(path string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return protos[path]
+	}
+}
+
 // echoed is what echo backends answer: who answered and what they saw.
 type echoed struct {
 	Backend string      `json:"backend"`
@@ -160,11 +244,7 @@ func startEcho(t *testing.T, name, addr string) (host, port string) {
 	s.Listener = ln
 	s.Start()
 	t.Cleanup(s.Close)
-	host, port, err = net.SplitHostPort(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return host, port
+	return "127.0.0.1", portOf(t, ln.Addr().String())
 }
 
 type reply struct {
@@ -211,20 +291,7 @@ func TestFieldsFrontendTLS(t *testing.T) {
 	ca := testcerts.NewCA("fields-ca")
 	leaf := ca.Issue("www.example.com")
 	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
-	s := serve(t, gatewayBase+`
-    - name: https
-      port: 443
-      protocol: HTTPS
-      tls: {certificateRefs: [{name: tls}]}
-httpRoutes:
-- metadata: {name: web, namespace: default, generation: 1}
-  spec:
-    parentRefs: [{name: gw}]
-    rules:
-    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
-backends:
-- metadata: {name: echo, namespace: default, generation: 1}
-  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+	s := serve(t, gatewayBase+httpsListener+echoRoute+`
 policies:
 - metadata: {name: frontend, namespace: default, generation: 1}
   spec:
@@ -232,10 +299,7 @@ policies:
     frontend:
       tls: {minVersion: "1.3", alpnProtocols: [http/1.1]}
       http: {http3: true}
-`, map[string]string{"port": echoPort}, corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "default"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: []byte(leaf.CertPEM), corev1.TLSPrivateKeyKey: []byte(leaf.KeyPEM)},
-	})
+`, map[string]string{"port": echoPort}, tlsSecret(leaf))
 	addr := fmt.Sprintf("127.0.0.1:%d", s.ports[443])
 
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com", MaxVersion: tls.VersionTLS12})
@@ -285,10 +349,7 @@ func TestFieldsBackendTLS(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	defer srv.Close()
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, srv)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -532,10 +593,7 @@ func TestFieldsBackendRequestTimeoutAndRetryBudget(t *testing.T) {
 		}
 	}))
 	defer flaky.Close()
-	_, port, err := net.SplitHostPort(flaky.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, flaky)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -585,20 +643,7 @@ policies:
 func TestFieldsSessionPersistence(t *testing.T) {
 	_, p1 := startEcho(t, "e1", "127.0.0.1:0")
 	_, p2 := startEcho(t, "e2", "127.0.0.1:0")
-	s := serve(t, gatewayBase+`
-services:
-- metadata: {name: echo, namespace: default}
-  spec:
-    ports: [{name: http, port: 80, protocol: TCP}]
-endpointSlices:
-- metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
-  addressType: IPv4
-  ports: [{name: http, port: {{p1}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-- metadata: {name: echo-2, namespace: default, labels: {kubernetes.io/service-name: echo}}
-  addressType: IPv4
-  ports: [{name: http, port: {{p2}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+	s := serve(t, gatewayBase+loopbackService("echo", "http", 80, "{{p1}}", "{{p2}}")+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
   spec:
@@ -640,16 +685,7 @@ policies:
 // allowOrigins, allowMethods, allowHeaders and maxAge answer preflights.
 func TestFieldsCORS(t *testing.T) {
 	_, echoPort := startEcho(t, "echo", "127.0.0.1:0")
-	s := serve(t, gatewayBase+`
-httpRoutes:
-- metadata: {name: web, namespace: default, generation: 1}
-  spec:
-    parentRefs: [{name: gw}]
-    rules:
-    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
-backends:
-- metadata: {name: echo, namespace: default, generation: 1}
-  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+	s := serve(t, gatewayBase+echoRoute+`
 policies:
 - metadata: {name: cors, namespace: default, generation: 1}
   spec:
@@ -699,10 +735,7 @@ func TestFieldsExtAuthTimeout(t *testing.T) {
 		}
 	}))
 	defer authz.Close()
-	_, authzPort, err := net.SplitHostPort(authz.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	authzPort := serverPort(t, authz)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -758,16 +791,7 @@ func TestFieldsJWKSCacheDuration(t *testing.T) {
 		fmt.Fprint(w, current)
 	}))
 	defer jwksSrv.Close()
-	s := serve(t, gatewayBase+`
-httpRoutes:
-- metadata: {name: web, namespace: default, generation: 1}
-  spec:
-    parentRefs: [{name: gw}]
-    rules:
-    - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: echo}]
-backends:
-- metadata: {name: echo, namespace: default, generation: 1}
-  spec: {static: {host: 127.0.0.1, port: {{port}}}}
+	s := serve(t, gatewayBase+echoRoute+`
 policies:
 - metadata: {name: jwt, namespace: default, generation: 1}
   spec:
@@ -805,23 +829,7 @@ policies:
 // TestFieldsBackendHTTP2: backend.http.version HTTP2 on a plain backend, and appProtocol
 // kubernetes.io/h2c on an AgentgatewayBackend, make the proxy speak h2c to the backend.
 func TestFieldsBackendHTTP2(t *testing.T) {
-	var mu sync.Mutex
-	protos := map[string]string{} // path -> protocol the backend saw
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		protos[r.URL.Path] = r.Proto
-		mu.Unlock()
-		fmt.Fprint(w, "ok")
-	}))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	defer srv.Close()
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port, proto := startProtoRecorder(t)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -852,10 +860,7 @@ policies:
 		if r := send(t, client, "GET", s.url(80, path)); r.code != 200 {
 			t.Errorf("%s: %d %s", path, r.code, r.body)
 		}
-		mu.Lock()
-		got := protos[path]
-		mu.Unlock()
-		if got != want {
+		if got := proto(path); got != want {
 			t.Errorf("%s: the backend saw %q, want %q", path, got, want)
 		}
 	}
@@ -865,11 +870,7 @@ policies:
 // to a backend that never completes the handshake (a listener whose accept queue is full
 // drops SYNs), instead of the 10s default.
 func TestFieldsBackendConnectTimeout(t *testing.T) {
-	addr := fullListener(t)
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := portOf(t, fullListener(t))
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -947,10 +948,7 @@ func TestFieldsRetryBudgetInterval(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, srv)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -996,23 +994,7 @@ policies:
 // ExtensionRef filter (a policy without targets, inline on one rule), and through a Service
 // port target (sectionName names the port).
 func TestFieldsAttachment(t *testing.T) {
-	var mu sync.Mutex
-	protos := map[string]string{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		protos[r.URL.Path] = r.Proto
-		mu.Unlock()
-		fmt.Fprint(w, "ok")
-	}))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	defer srv.Close()
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port, proto := startProtoRecorder(t)
 	s := serve(t, gatewayBase+`
 services:
 - metadata: {name: echo, namespace: default}
@@ -1061,10 +1043,7 @@ policies:
 		if r.code != c.code || r.header.Get("X-Selected") != "yes" {
 			t.Errorf("%s: %d, x-selected %q; want %d and the selected policy's header", c.path, r.code, r.header.Get("X-Selected"), c.code)
 		}
-		mu.Lock()
-		got := protos[c.path]
-		mu.Unlock()
-		if got != c.proto {
+		if got := proto(c.path); got != c.proto {
 			t.Errorf("%s: the backend saw %q, want %q", c.path, got, c.proto)
 		}
 	}

@@ -2,7 +2,6 @@ package translate_test
 
 import (
 	"crypto/tls"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,10 +26,7 @@ func TestFieldsBackendTLSDefaultSNI(t *testing.T) {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, srv)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -38,15 +34,7 @@ httpRoutes:
     parentRefs: [{name: gw}]
     rules:
     - backendRefs: [{name: secure, port: 443}]
-services:
-- metadata: {name: secure, namespace: default}
-  spec:
-    ports: [{name: https, port: 443, protocol: TCP}]
-endpointSlices:
-- metadata: {name: secure-a, namespace: default, labels: {kubernetes.io/service-name: secure}}
-  addressType: IPv4
-  ports: [{name: https, port: {{port}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+`+loopbackService("secure", "https", 443, "{{port}}")+`
 configMaps:
 - metadata: {name: ca, namespace: default}
   data:
@@ -89,14 +77,8 @@ func TestFieldsBackendHealthCheck(t *testing.T) {
 		}
 	}))
 	t.Cleanup(bad.Close)
-	_, okPort, err := net.SplitHostPort(ok.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, badPort, err := net.SplitHostPort(bad.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	okPort := serverPort(t, ok)
+	badPort := serverPort(t, bad)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -107,19 +89,7 @@ httpRoutes:
       backendRefs: [{name: web, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /b}}]
       backendRefs: [{name: web, port: 80}]
-services:
-- metadata: {name: web, namespace: default}
-  spec:
-    ports: [{name: http, port: 80, protocol: TCP}]
-endpointSlices:
-- metadata: {name: web-a, namespace: default, labels: {kubernetes.io/service-name: web}}
-  addressType: IPv4
-  ports: [{name: http, port: {{ok}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-- metadata: {name: web-b, namespace: default, labels: {kubernetes.io/service-name: web}}
-  addressType: IPv4
-  ports: [{name: http, port: {{bad}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+`+loopbackService("web", "http", 80, "{{ok}}", "{{bad}}")+`
 policies:
 - metadata: {name: health, namespace: default, generation: 1}
   spec:
@@ -184,10 +154,7 @@ func TestFieldsBackendCircuitBreakers(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before srv.Close, which waits for the handler
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, srv)
 	s := serve(t, gatewayBase+`
 httpRoutes:
 - metadata: {name: web, namespace: default, generation: 1}
@@ -195,15 +162,7 @@ httpRoutes:
     parentRefs: [{name: gw}]
     rules:
     - backendRefs: [{name: web, port: 80}]
-services:
-- metadata: {name: web, namespace: default}
-  spec:
-    ports: [{name: http, port: 80, protocol: TCP}]
-endpointSlices:
-- metadata: {name: web-a, namespace: default, labels: {kubernetes.io/service-name: web}}
-  addressType: IPv4
-  ports: [{name: http, port: {{port}}, protocol: TCP}]
-  endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+`+loopbackService("web", "http", 80, "{{port}}")+`
 policies:
 - metadata: {name: cb, namespace: default, generation: 1}
   spec:
