@@ -6,7 +6,7 @@
 //
 //	source (file poller, config.Decode: strict) or configstream.Client (the operator's gRPC
 //	stream, ACK/NACK; a delta is rebuilt into a whole config by configdelta.Apply)
-//	  └─ runtime.Apply/ApplyDelta: Config.Validate (every error, with field paths) ─ build the next
+//	  └─ dataplane.Apply/ApplyDelta: Config.Validate (every error, with field paths) ─ build the next
 //	     generation beside the serving one (graph, backends, sockets) ─ swap it in whole, or
 //	     discard it ─ drain removed binds
 //	      └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
@@ -27,7 +27,7 @@
 //     connections that the fast path and RoundTrip use; endpoint choice by
 //     power of two choices on in-flight requests; passive ejection of
 //     refusing endpoints; backend TLS with SAN verification.
-//   - runtime: binds (sockets) and the handler graph. HTTP/1.1 and h2c on
+//   - dataplane: binds (sockets) and the handler graph. HTTP/1.1 and h2c on
 //     HTTP binds, where plain proxied HTTP/1.1 takes a fast path (package
 //     h1, one goroutine per connection, no net/http) and everything else
 //     is handed to net/http; HTTPS with per-SNI certificates, ALPN, client
@@ -38,7 +38,7 @@
 //     CSRF, CEL authorization via package cel, local rate limits) and
 //     metrics live here.
 //   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
-//     the runtime.
+//     the dataplane.
 //   - h1: the HTTP/1.1 wire format of the fast path: a request parser that
 //     accepts only the unambiguous subset (the rest goes to net/http), a
 //     response reader with the Transport's rules, body framing, and
@@ -100,7 +100,7 @@
 // # Reload guarantees
 //
 // A config is applied whole or not at all. Applying one builds its
-// generation (runtime/generation.go) beside the serving one: the config is
+// generation (dataplane/generation.go) beside the serving one: the config is
 // validated; backends are prepared in the upstream pool, unchanged ones
 // reused; rate limiters, retry budgets and ext-auth connections are taken
 // from copies of the serving sets; routes, policies and listener TLS
@@ -122,7 +122,7 @@
 // their client connections; backends whose config is unchanged keep their
 // connection pools. A push from the operator usually carries one changed
 // route as a delta; HTTP routes equal to the serving config's keep their
-// compiled rules and are not validated again (runtime/routecache.go, and with
+// compiled rules and are not validated again (dataplane/routecache.go, and with
 // ApplyDelta the routes the delta did not carry are not even compared), so a
 // reload costs about the routes that changed plus one pass to rebuild the
 // router's table. BenchmarkProxyApply in hack/bench/routes measures it.

@@ -34,7 +34,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
-	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 )
 
 // The tests of this file take AgentgatewayPolicy fields from the API object to the wire: a
@@ -154,7 +154,7 @@ func serve(t *testing.T, doc string, vars map[string]string, secrets ...corev1.S
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("translated config: %v", err)
 	}
-	rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
+	rt := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

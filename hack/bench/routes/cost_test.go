@@ -25,7 +25,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/configdelta"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
-	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 )
 
 // The benchmarks below price, without a cluster, each step a route change goes through
@@ -252,7 +252,7 @@ func BenchmarkPushDecode(b *testing.B) {
 // swapping it in, alternating between two versions (one route more or less) so every
 // Apply is a real change: whole, as a config read from a file or pushed whole (every
 // route is compared with the route cache's copy), and delta, as the config stream applies
-// a config rebuilt from a delta (runtime.ApplyDelta: only the routes the delta carried).
+// a config rebuilt from a delta (dataplane.ApplyDelta: only the routes the delta carried).
 func BenchmarkProxyApply(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -287,7 +287,7 @@ func BenchmarkProxyApply(b *testing.B) {
 					name = "delta"
 				}
 				b.Run(name, func(b *testing.B) {
-					rt := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					rt := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 					defer func() {
 						if err := rt.Shutdown(context.Background()); err != nil {
 							b.Error(err)

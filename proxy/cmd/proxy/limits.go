@@ -5,7 +5,7 @@ import (
 	"flag"
 	"time"
 
-	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 )
 
 // limitFlags are the proxy-wide limits and timeouts of client connections
@@ -28,8 +28,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.IntVar(&l.http2MaxStreams, "http2-max-concurrent-streams", 1000, "concurrent HTTP/2 and HTTP/3 streams per client connection")
 	fs.DurationVar(&l.requestHeaderTimeout, "request-header-timeout", 10*time.Second, "time a client has to send a request head")
 	fs.DurationVar(&l.idleTimeout, "idle-timeout", 120*time.Second, "keep-alive connections idle this long are closed")
-	fs.DurationVar(&l.requestBodyTimeout, "request-body-timeout", runtime.DefaultRequestBodyTimeout, "longest wait for the next bytes of a request body (408 and both connections closed); 0 is none")
-	fs.DurationVar(&l.responseHeaderTimeout, "response-header-timeout", runtime.DefaultResponseHeaderTimeout, "longest wait for a backend's response head on routes without timeouts.request or timeouts.backendRequest (504); 0 is none")
+	fs.DurationVar(&l.requestBodyTimeout, "request-body-timeout", dataplane.DefaultRequestBodyTimeout, "longest wait for the next bytes of a request body (408 and both connections closed); 0 is none")
+	fs.DurationVar(&l.responseHeaderTimeout, "response-header-timeout", dataplane.DefaultResponseHeaderTimeout, "longest wait for a backend's response head on routes without timeouts.request or timeouts.backendRequest (504); 0 is none")
 	return l
 }
 
@@ -52,7 +52,7 @@ func (l *limitFlags) validate() error {
 }
 
 // apply sets the limits in o.
-func (l *limitFlags) apply(o runtime.Options) runtime.Options {
+func (l *limitFlags) apply(o dataplane.Options) dataplane.Options {
 	if l == nil {
 		return o
 	}

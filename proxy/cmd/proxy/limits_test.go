@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 )
 
 func TestLimitFlags(t *testing.T) {
@@ -13,7 +13,7 @@ func TestLimitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro := o.limits.apply(runtime.Options{})
+	ro := o.limits.apply(dataplane.Options{})
 	if ro.MaxConnections != 5 || ro.RequestBodyTimeout != -1 || ro.ResponseHeaderTimeout != 3*time.Second || ro.IdleTimeout != 7*time.Second ||
 		ro.ReadHeaderTimeout != 10*time.Second || ro.MaxHeaderBytes != 64<<10 || ro.MaxConcurrentStreams != 1000 {
 		t.Errorf("options %+v", ro)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/admin"
 	"github.com/agentgateway/agentgateway-go/proxy/configstream"
-	"github.com/agentgateway/agentgateway-go/proxy/runtime"
+	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 	"github.com/agentgateway/agentgateway-go/proxy/source"
 )
 
@@ -118,7 +118,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := runtime.New(o.limits.apply(runtime.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
+	rt := dataplane.New(o.limits.apply(dataplane.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
 	adm := admin.New(rt, reg)
 
 	adminAddr, err := serve(log, "admin", o.adminAddr, adm)
