@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
 // authResult is what an authenticator decided.
@@ -44,6 +45,17 @@ func newAPIKeyAuth(c *config.APIKeyAuthentication) *apiKeyAuth {
 		a.keys[sha256.Sum256([]byte(k.Key))] = &cel.APIKey{Name: k.Name, Metadata: k.Metadata}
 	}
 	return a
+}
+
+func (*apiKeyAuth) Phase() policy.Phase { return policy.PhaseAuthentication }
+
+func (a *apiKeyAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	switch res := a.check(r, act); {
+	case res == authInvalid, res == authNone && !a.optional:
+		localError(w, r, http.StatusUnauthorized, "missing or invalid API key")
+		return false
+	}
+	return true
 }
 
 func (a *apiKeyAuth) check(r *http.Request, act *cel.Activation) authResult {
@@ -98,6 +110,18 @@ func newBasicAuth(c *config.BasicAuthentication) (*basicAuth, error) {
 	return &basicAuth{optional: c.Mode == config.AuthModeOptional, realm: realm, users: users, verified: map[[32]byte]bool{}}, nil
 }
 
+func (*basicAuth) Phase() policy.Phase { return policy.PhaseAuthentication }
+
+func (b *basicAuth) Request(w http.ResponseWriter, r *http.Request, _ *cel.Activation) bool {
+	switch res := b.check(r); {
+	case res == authInvalid, res == authNone && !b.optional:
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+b.realm+`", charset="UTF-8"`)
+		localError(w, r, http.StatusUnauthorized, "missing or invalid credentials")
+		return false
+	}
+	return true
+}
+
 func (b *basicAuth) check(r *http.Request) authResult {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
@@ -149,6 +173,16 @@ func newCSRF(c *config.CSRF) *csrf {
 		x.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
 	}
 	return x
+}
+
+func (*csrf) Phase() policy.Phase { return policy.PhaseCSRF }
+
+func (x *csrf) Request(w http.ResponseWriter, r *http.Request, _ *cel.Activation) bool {
+	if !x.allowed(r) {
+		localError(w, r, http.StatusForbidden, "cross-origin request rejected (CSRF)")
+		return false
+	}
+	return true
 }
 
 // allowed accepts safe methods, requests without Origin (not from a

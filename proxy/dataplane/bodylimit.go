@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
 // Body limits (config.BodyLimits) of a rule's traffic policy. Rules with a
@@ -27,6 +29,16 @@ func newBodyLimits(c *config.BodyLimits) *bodyLimits {
 		return nil
 	}
 	return &bodyLimits{request: c.Request, response: c.Response}
+}
+
+func (*bodyLimits) Phase() policy.Phase { return policy.PhaseLimits }
+
+func (l *bodyLimits) Request(w http.ResponseWriter, r *http.Request, _ *cel.Activation) bool {
+	return l.limitRequest(w, r)
+}
+
+func (l *bodyLimits) Response(resp *http.Response, _ *cel.Activation) error {
+	return l.limitResponse(resp)
 }
 
 // limitRequest answers 413 (and closes the connection) for a request body
@@ -63,14 +75,6 @@ func (l *bodyLimits) limitResponse(resp *http.Response) error {
 		resp.Body = &limitedBody{ReadCloser: resp.Body, left: l.response, err: errResponseTooLarge}
 	}
 	return nil
-}
-
-// limitResponse is the rule's response hook (ModifyResponse).
-func (tp *trafficPolicy) limitResponse(resp *http.Response) error {
-	if tp == nil {
-		return nil
-	}
-	return tp.bodyLimits.limitResponse(resp)
 }
 
 // bodyLimitError answers a backend exchange that failed because a body

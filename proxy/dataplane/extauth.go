@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -72,8 +73,10 @@ func newExtAuth(c *config.ExtAuth, env *buildEnv) *extAuth {
 	return e
 }
 
-// check asks the service; it reports false after answering the client.
-func (e *extAuth) check(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+func (*extAuth) Phase() policy.Phase { return policy.PhaseExtAuth }
+
+// Request asks the service; it reports false after answering the client.
+func (e *extAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	if e.grpc != nil {
 		return e.checkGRPC(w, r, act)
 	}

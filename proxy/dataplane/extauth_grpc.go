@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -203,7 +204,7 @@ func deny(w http.ResponseWriter, r *http.Request, d *authv3.DeniedHttpResponse) 
 	h := w.Header()
 	applyHeaderOptions(h, d.GetHeaders())
 	body := d.GetBody()
-	if isGRPC(r) {
+	if policy.IsGRPC(r) {
 		msg := body
 		if msg == "" {
 			msg = http.StatusText(code)

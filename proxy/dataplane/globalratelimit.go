@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -63,13 +64,15 @@ func newGlobalLimit(c *config.GlobalRateLimit, env *buildEnv) (*globalLimit, err
 	return g, nil
 }
 
-// check asks the service; it reports false after answering the client.
+// Request asks the service; it reports false after answering the client.
 // OK lets the request through with the headers the service adds;
 // OVER_LIMIT answers 429 with the service's response headers (and a
 // Retry-After when it says when the limit resets); a failed call, a
 // timeout or an UNKNOWN answer is a failure, which the failure mode
 // decides.
-func (g *globalLimit) check(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+func (*globalLimit) Phase() policy.Phase { return policy.PhaseRateLimit }
+
+func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	descs := g.requestDescriptors(r, act)
 	if len(descs) == 0 {
 		return true

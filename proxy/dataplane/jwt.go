@@ -23,6 +23,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
 // clockSkew tolerates clocks that disagree a little on exp and nbf.
@@ -140,6 +141,22 @@ func newJWTAuth(c *config.JWTAuthentication) (*jwtAuth, error) {
 
 // check validates the request's token, fills act.JWT and applies
 // ClaimsToHeaders.
+func (*jwtAuth) Phase() policy.Phase { return policy.PhaseAuthentication }
+
+func (a *jwtAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	switch res, err := a.check(r, act); {
+	case res == authInvalid, res == authNone && !a.optional:
+		msg := "missing bearer token"
+		if err != nil {
+			msg = "invalid token: " + err.Error()
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		localError(w, r, http.StatusUnauthorized, msg)
+		return false
+	}
+	return true
+}
+
 func (a *jwtAuth) check(r *http.Request, act *cel.Activation) (authResult, error) {
 	var token, header string
 	for _, h := range a.headers {

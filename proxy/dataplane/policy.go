@@ -1,32 +1,27 @@
 package dataplane
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
-// trafficPolicy is a compiled config.TrafficPolicy.
+// trafficPolicy is a compiled config.TrafficPolicy: its policies as steps
+// sorted by phase (see package policy), run in that order for every request
+// of the rule, and those of them that also act on the backend's response.
 type trafficPolicy struct {
-	extAuth       *extAuth
-	reqTransform  *transformRules
-	respTransform *transformRules
-	jwt           *jwtAuth
-	apiKey        *apiKeyAuth
-	basic         *basicAuth
-	csrf          *csrf
-	authAction    config.AuthorizationAction
-	authRules     []*cel.Program
-	limits        []*limiter
-	bodyLimits    *bodyLimits
-	global        *globalLimit // globalratelimit.go
+	steps     []policy.Step
+	responses []policy.ResponseStep
 }
 
 // buildTraffic compiles the traffic policy of one rule of the route routeKey.
@@ -37,21 +32,25 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 	if tp == nil {
 		return nil, nil
 	}
-	limiters := env.limiters
-	out := &trafficPolicy{bodyLimits: newBodyLimits(tp.BodyLimits)}
+	var steps []policy.Step
+	add := func(s policy.Step) { steps = append(steps, s) }
+	if bl := newBodyLimits(tp.BodyLimits); bl != nil {
+		add(bl)
+	}
 	if e := tp.ExtAuth; e != nil {
-		out.extAuth = newExtAuth(e, env)
-		if out.extAuth.backend == nil {
+		ea := newExtAuth(e, env)
+		if ea.backend == nil {
 			return nil, fmt.Errorf("ext auth backend %q is not defined", e.Backend)
 		}
+		add(ea)
 	}
 	if t := tp.Transformation; t != nil {
-		var err error
-		if out.reqTransform, err = compileTransform(t.Request, false); err != nil {
-			return nil, fmt.Errorf("request transformation: %w", err)
+		tr, err := newTransform(t)
+		if err != nil {
+			return nil, err
 		}
-		if out.respTransform, err = compileTransform(t.Response, true); err != nil {
-			return nil, fmt.Errorf("response transformation: %w", err)
+		if tr != nil {
+			add(tr)
 		}
 	}
 	if j := tp.JWTAuthentication; j != nil {
@@ -59,106 +58,112 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		if err != nil {
 			return nil, fmt.Errorf("jwt authentication: %w", err)
 		}
-		out.jwt = ja
+		add(ja)
 	}
 	if a := tp.APIKeyAuthentication; a != nil {
-		out.apiKey = newAPIKeyAuth(a)
+		add(newAPIKeyAuth(a))
 	}
 	if b := tp.BasicAuthentication; b != nil {
 		ba, err := newBasicAuth(b)
 		if err != nil {
 			return nil, fmt.Errorf("basic authentication: %w", err)
 		}
-		out.basic = ba
+		add(ba)
 	}
 	if c := tp.CSRF; c != nil {
-		out.csrf = newCSRF(c)
+		add(newCSRF(c))
 	}
 	if a := tp.Authorization; a != nil {
-		out.authAction = a.Action
-		for i, expr := range a.Rules {
-			p, err := cel.Compile(cel.PhaseAuthorization, cel.KindCondition, expr)
-			if err != nil {
-				return nil, fmt.Errorf("authorization rule %d: %w", i, err)
-			}
-			out.authRules = append(out.authRules, p)
+		az, err := newAuthorization(a)
+		if err != nil {
+			return nil, err
+		}
+		if az != nil {
+			add(az)
 		}
 	}
 	if rl := tp.RateLimit; rl != nil {
 		for i := range rl.Local {
-			l, err := limiters.get(routeKey, &rl.Local[i])
+			l, err := env.limiters.get(routeKey, &rl.Local[i])
 			if err != nil {
 				return nil, fmt.Errorf("rate limit %d: %w", i, err)
 			}
-			out.limits = append(out.limits, l)
+			add(l)
 		}
 		if rl.Global != nil {
 			g, err := newGlobalLimit(rl.Global, env)
 			if err != nil {
 				return nil, fmt.Errorf("global rate limit: %w", err)
 			}
-			out.global = g
+			add(g)
+		}
+	}
+	// Stable: within a phase, steps keep the order above (jwt, API key,
+	// basic; local limits, then global).
+	slices.SortStableFunc(steps, func(a, b policy.Step) int { return cmp.Compare(a.Phase(), b.Phase()) })
+	out := &trafficPolicy{steps: steps}
+	for _, s := range steps {
+		if rs, ok := s.(policy.ResponseStep); ok {
+			out.responses = append(out.responses, rs)
 		}
 	}
 	return out, nil
 }
 
-// enforce runs the policy phases in order (authentication, CSRF, ext
-// auth, authorization, rate limiting, request transformation); it reports
-// false after writing the rejection. act is kept for the response phase.
+// enforce runs the steps in phase order (body limits, authentication, CSRF,
+// ext auth, authorization, rate limiting, request transformation); it
+// reports false after a step wrote the rejection. act is kept for the
+// response phase.
 func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
-	if !tp.bodyLimits.limitRequest(w, r) {
-		return false
-	}
-	if tp.jwt != nil {
-		switch res, err := tp.jwt.check(r, act); {
-		case res == authInvalid, res == authNone && !tp.jwt.optional:
-			msg := "missing bearer token"
-			if err != nil {
-				msg = "invalid token: " + err.Error()
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			localError(w, r, http.StatusUnauthorized, msg)
+	for _, s := range tp.steps {
+		if !s.Request(w, r, act) {
 			return false
 		}
 	}
-	if tp.apiKey != nil {
-		switch res := tp.apiKey.check(r, act); {
-		case res == authInvalid, res == authNone && !tp.apiKey.optional:
-			localError(w, r, http.StatusUnauthorized, "missing or invalid API key")
-			return false
+	return true
+}
+
+// response runs the response side of the steps (the body limit, the
+// response transformation) on a backend response; act is nil when the
+// request had none.
+func (tp *trafficPolicy) response(resp *http.Response, act *cel.Activation) error {
+	if tp == nil {
+		return nil
+	}
+	for _, s := range tp.responses {
+		if err := s.Response(resp, act); err != nil {
+			return err
 		}
 	}
-	if tp.basic != nil {
-		switch res := tp.basic.check(r); {
-		case res == authInvalid, res == authNone && !tp.basic.optional:
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+tp.basic.realm+`", charset="UTF-8"`)
-			localError(w, r, http.StatusUnauthorized, "missing or invalid credentials")
-			return false
+	return nil
+}
+
+// authorization is a compiled config.Authorization.
+type authorization struct {
+	action config.AuthorizationAction
+	rules  []*cel.Program
+}
+
+func newAuthorization(a *config.Authorization) (*authorization, error) {
+	az := &authorization{action: a.Action}
+	for i, expr := range a.Rules {
+		p, err := cel.Compile(cel.PhaseAuthorization, cel.KindCondition, expr)
+		if err != nil {
+			return nil, fmt.Errorf("authorization rule %d: %w", i, err)
 		}
+		az.rules = append(az.rules, p)
 	}
-	if tp.csrf != nil && !tp.csrf.allowed(r) {
-		localError(w, r, http.StatusForbidden, "cross-origin request rejected (CSRF)")
-		return false
+	if len(az.rules) == 0 {
+		return nil, nil
 	}
-	if tp.extAuth != nil && !tp.extAuth.check(w, r, act) {
-		return false
-	}
-	if len(tp.authRules) > 0 && !tp.authorized(r, act) {
+	return az, nil
+}
+
+func (*authorization) Phase() policy.Phase { return policy.PhaseAuthorization }
+
+func (az *authorization) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	if !az.authorized(r, act) {
 		localError(w, r, http.StatusForbidden, "forbidden by authorization policy")
-		return false
-	}
-	for _, l := range tp.limits {
-		if ok, wait := l.allow(r, act); !ok {
-			w.Header().Set("Retry-After", retryAfter(wait))
-			localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
-			return false
-		}
-	}
-	if tp.global != nil && !tp.global.check(w, r, act) {
-		return false
-	}
-	if tp.reqTransform != nil && !tp.transformRequest(w, r, act) {
 		return false
 	}
 	return true
@@ -167,25 +172,25 @@ func (tp *trafficPolicy) enforce(w http.ResponseWriter, r *http.Request, act *ce
 // authorized applies the action. Evaluation errors fail closed: an Allow
 // or Require rule that errors does not match, a Deny rule that errors
 // matches.
-func (tp *trafficPolicy) authorized(r *http.Request, act *cel.Activation) bool {
+func (az *authorization) authorized(r *http.Request, act *cel.Activation) bool {
 	ctx := r.Context()
-	switch tp.authAction {
+	switch az.action {
 	case config.AuthorizationAllow:
-		for _, p := range tp.authRules {
+		for _, p := range az.rules {
 			if ok, err := p.EvalBool(ctx, act); err == nil && ok {
 				return true
 			}
 		}
 		return false
 	case config.AuthorizationDeny:
-		for _, p := range tp.authRules {
+		for _, p := range az.rules {
 			if ok, err := p.EvalBool(ctx, act); err != nil || ok {
 				return false
 			}
 		}
 		return true
 	default: // Require
-		for _, p := range tp.authRules {
+		for _, p := range az.rules {
 			if ok, err := p.EvalBool(ctx, act); err != nil || !ok {
 				return false
 			}
@@ -213,6 +218,17 @@ type limiter struct {
 type bucket struct {
 	tokens float64
 	last   time.Time
+}
+
+func (*limiter) Phase() policy.Phase { return policy.PhaseRateLimit }
+
+func (l *limiter) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	if ok, wait := l.allow(r, act); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
+		return false
+	}
+	return true
 }
 
 // allow takes a token from the request's bucket; when there is none it

@@ -242,14 +242,14 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			gotResponseHead(resp.Request.Context()) // limits.go
-			if err := rule.traffic.limitResponse(resp); err != nil {
-				return err
-			}
-			ex := exchangeFrom(resp.Request.Context())
-			if ex == nil || rule.traffic == nil || rule.traffic.respTransform == nil || ex.act == nil {
+			if rule.traffic == nil {
 				return nil
 			}
-			return rule.traffic.respTransform.applyResponse(resp, resp.Request, ex.act)
+			var act *cel.Activation
+			if ex := exchangeFrom(resp.Request.Context()); ex != nil {
+				act = ex.act
+			}
+			return rule.traffic.response(resp, act)
 		},
 		// Silence the default logger; errors are counted in metrics.
 		ErrorLog: discardLogger,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
 // transformBodyLimit bounds bodies buffered for CEL body transformations.
@@ -120,10 +121,38 @@ func (t *transformRules) apply(r *http.Request, act *cel.Activation, h http.Head
 	return body, nil
 }
 
-// transformRequest applies request rules, buffering the body when a body
-// rule needs it. It reports false after answering the client.
-func (tp *trafficPolicy) transformRequest(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
-	t := tp.reqTransform
+// transformation is a compiled config.Transformation: request rules, run
+// before the request goes to the backend, and response rules, run on the
+// backend's response.
+type transformation struct {
+	request, response *transformRules
+}
+
+// newTransform compiles t; it returns nil when t has no rules.
+func newTransform(t *config.Transformation) (*transformation, error) {
+	out := &transformation{}
+	var err error
+	if out.request, err = compileTransform(t.Request, false); err != nil {
+		return nil, fmt.Errorf("request transformation: %w", err)
+	}
+	if out.response, err = compileTransform(t.Response, true); err != nil {
+		return nil, fmt.Errorf("response transformation: %w", err)
+	}
+	if out.request == nil && out.response == nil {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func (*transformation) Phase() policy.Phase { return policy.PhaseTransform }
+
+// Request applies request rules, buffering the body when a body rule needs
+// it. It reports false after answering the client.
+func (tr *transformation) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	t := tr.request
+	if t == nil {
+		return true
+	}
 	if t.body != nil && r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(r.Body, transformBodyLimit+1))
 		if err != nil {
@@ -155,6 +184,15 @@ func setBody(r *http.Request, b []byte) {
 	r.ContentLength = int64(len(b))
 	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
 	r.TransferEncoding = nil
+}
+
+// Response applies response rules to a backend response of a request with
+// CEL variables act.
+func (tr *transformation) Response(resp *http.Response, act *cel.Activation) error {
+	if tr.response == nil || act == nil {
+		return nil
+	}
+	return tr.response.applyResponse(resp, resp.Request, act)
 }
 
 // applyResponse applies response rules to a backend response.
