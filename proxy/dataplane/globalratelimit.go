@@ -64,14 +64,14 @@ func newGlobalLimit(c *config.GlobalRateLimit, env *buildEnv) (*globalLimit, err
 	return g, nil
 }
 
+func (*globalLimit) Phase() policy.Phase { return policy.PhaseRateLimit }
+
 // Request asks the service; it reports false after answering the client.
 // OK lets the request through with the headers the service adds;
 // OVER_LIMIT answers 429 with the service's response headers (and a
 // Retry-After when it says when the limit resets); a failed call, a
 // timeout or an UNKNOWN answer is a failure, which the failure mode
 // decides.
-func (*globalLimit) Phase() policy.Phase { return policy.PhaseRateLimit }
-
 func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	descs := g.requestDescriptors(r, act)
 	if len(descs) == 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/jwtauth"
 )
 
 // trafficPolicy is a compiled config.TrafficPolicy: its policies as steps
@@ -54,7 +55,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		}
 	}
 	if j := tp.JWTAuthentication; j != nil {
-		ja, err := newJWTAuth(j)
+		ja, err := jwtauth.New(j)
 		if err != nil {
 			return nil, fmt.Errorf("jwt authentication: %w", err)
 		}

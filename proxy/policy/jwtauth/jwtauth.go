@@ -1,4 +1,9 @@
-package dataplane
+// Package jwtauth is the JWT authentication policy
+// (config.JWTAuthentication): a bearer token (or one in a configured
+// header) is verified against the issuer's JWKS, inline or fetched and
+// cached; its claims become the CEL variable jwt and may be copied into
+// request headers.
+package jwtauth
 
 import (
 	"context"
@@ -29,14 +34,30 @@ import (
 // clockSkew tolerates clocks that disagree a little on exp and nbf.
 const clockSkew = 60 * time.Second
 
-// jwtAuth is a compiled JWTAuthentication.
-type jwtAuth struct {
-	optional  bool
-	providers map[string]*jwtProvider // by issuer
-	headers   []string                // distinct token headers, canonical
+// result is what the check decided.
+type result int
+
+const (
+	authNone    result = iota // no token presented
+	authOK                    // a valid token
+	authInvalid               // a token presented and not valid
+)
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
-type jwtProvider struct {
+// Auth is a compiled JWTAuthentication.
+type Auth struct {
+	optional  bool
+	providers map[string]*provider // by issuer
+	headers   []string             // distinct token headers, canonical
+}
+
+type provider struct {
 	issuer    string
 	audiences []string
 	claims    []config.ClaimToHeader
@@ -111,8 +132,9 @@ func fetchJWKS(ctx context.Context, url string) ([]config.JWK, error) {
 	return config.ParseJWKS(body)
 }
 
-func newJWTAuth(c *config.JWTAuthentication) (*jwtAuth, error) {
-	a := &jwtAuth{optional: c.Mode == config.AuthModeOptional, providers: map[string]*jwtProvider{}}
+// New compiles c.
+func New(c *config.JWTAuthentication) (*Auth, error) {
+	a := &Auth{optional: c.Mode == config.AuthModeOptional, providers: map[string]*provider{}}
 	seen := map[string]bool{}
 	for _, p := range c.Providers {
 		src := &jwksSource{url: p.JWKS.RemoteURL, ttl: 5 * time.Minute}
@@ -134,16 +156,17 @@ func newJWTAuth(c *config.JWTAuthentication) (*jwtAuth, error) {
 			seen[h] = true
 			a.headers = append(a.headers, h)
 		}
-		a.providers[p.Issuer] = &jwtProvider{issuer: p.Issuer, audiences: p.Audiences, claims: p.ClaimsToHeaders, header: h, keys: src}
+		a.providers[p.Issuer] = &provider{issuer: p.Issuer, audiences: p.Audiences, claims: p.ClaimsToHeaders, header: h, keys: src}
 	}
 	return a, nil
 }
 
-// check validates the request's token, fills act.JWT and applies
-// ClaimsToHeaders.
-func (*jwtAuth) Phase() policy.Phase { return policy.PhaseAuthentication }
+// Phase is authentication.
+func (*Auth) Phase() policy.Phase { return policy.PhaseAuthentication }
 
-func (a *jwtAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+// Request rejects (401, with WWW-Authenticate) a request without a valid
+// token, or with none when the token is required.
+func (a *Auth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	switch res, err := a.check(r, act); {
 	case res == authInvalid, res == authNone && !a.optional:
 		msg := "missing bearer token"
@@ -151,13 +174,15 @@ func (a *jwtAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activ
 			msg = "invalid token: " + err.Error()
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		localError(w, r, http.StatusUnauthorized, msg)
+		policy.Error(w, r, http.StatusUnauthorized, msg)
 		return false
 	}
 	return true
 }
 
-func (a *jwtAuth) check(r *http.Request, act *cel.Activation) (authResult, error) {
+// check validates the request's token, fills act.JWT and applies
+// ClaimsToHeaders.
+func (a *Auth) check(r *http.Request, act *cel.Activation) (result, error) {
 	var token, header string
 	for _, h := range a.headers {
 		v := strings.TrimSpace(r.Header.Get(h))
@@ -185,7 +210,7 @@ func (a *jwtAuth) check(r *http.Request, act *cel.Activation) (authResult, error
 	return authOK, nil
 }
 
-func (a *jwtAuth) verify(ctx context.Context, token, header string) (map[string]any, *jwtProvider, error) {
+func (a *Auth) verify(ctx context.Context, token, header string) (map[string]any, *provider, error) {
 	parts := strings.Split(token, ".")
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
