@@ -14,6 +14,9 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/apikey"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/basicauth"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/csrf"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/jwtauth"
 )
 
@@ -62,17 +65,17 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		add(ja)
 	}
 	if a := tp.APIKeyAuthentication; a != nil {
-		add(newAPIKeyAuth(a))
+		add(apikey.New(a))
 	}
 	if b := tp.BasicAuthentication; b != nil {
-		ba, err := newBasicAuth(b)
+		ba, err := basicauth.New(b)
 		if err != nil {
 			return nil, fmt.Errorf("basic authentication: %w", err)
 		}
 		add(ba)
 	}
 	if c := tp.CSRF; c != nil {
-		add(newCSRF(c))
+		add(csrf.New(c))
 	}
 	if a := tp.Authorization; a != nil {
 		az, err := newAuthorization(a)
