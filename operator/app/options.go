@@ -38,6 +38,8 @@ type Options struct {
 	LogFormat        string
 	LeaseDuration    time.Duration
 	ShutdownDeadline time.Duration
+	XDSCALifetime    time.Duration
+	XDSCAPropagation time.Duration
 }
 
 // AddFlags registers the flags on fs with their defaults.
@@ -59,6 +61,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&o.LeaseDuration, "leader-lease-duration", 15*time.Second, "leader election lease duration")
 	fs.DurationVar(&o.ShutdownDeadline, "shutdown-deadline", 20*time.Second, "how long runnables get to stop on SIGTERM")
+	fs.DurationVar(&o.XDSCALifetime, "xds-ca-lifetime", streamcert.CALifetime, "lifetime of the config stream's CAs; a next CA is added when a third is left")
+	fs.DurationVar(&o.XDSCAPropagation, "xds-ca-propagation", 5*time.Minute, "how long proxies are given to trust a next CA (published to every proxy's <proxy>-xds-ca ConfigMap, refreshed by the kubelet) before it signs the config servers' certificates")
 }
 
 // Validate reports every invalid option.
@@ -75,6 +79,9 @@ func (o *Options) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(o.XDSBindAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--xds-bind-address: %w", err))
+	}
+	if o.XDSCAPropagation < 0 || o.XDSCALifetime < 0 || (o.XDSCALifetime > 0 && o.XDSCAPropagation*3 >= o.XDSCALifetime) {
+		errs = append(errs, fmt.Errorf("--xds-ca-propagation %s must be positive and under a third of --xds-ca-lifetime %s (the next CA is added when a third is left)", o.XDSCAPropagation, o.XDSCALifetime))
 	}
 	if o.LogFormat != "json" && o.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use json or text", o.LogFormat))

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOptionsFromManifestArgs(t *testing.T) {
@@ -32,5 +33,16 @@ func TestOptionsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a complaint about %s", err, want)
 		}
+	}
+}
+
+func TestOptionsValidateCARotation(t *testing.T) {
+	o := Options{ProxyImage: "p", XDSAddress: "xds:9977", XDSBindAddr: ":9977", LogFormat: "json", XDSCALifetime: time.Hour, XDSCAPropagation: 30 * time.Minute}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--xds-ca-propagation") {
+		t.Fatalf("propagation longer than a third of the lifetime: %v", err)
+	}
+	o.XDSCAPropagation = 5 * time.Minute
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -102,12 +102,6 @@ func Run(ctx context.Context, c *Config) error {
 	if err != nil {
 		return err
 	}
-	ca := c.XDSCA
-	if ca == nil {
-		if ca, err = loadCA(ctx, restCfg, c.Namespace); err != nil {
-			return err
-		}
-	}
 	xdsHost, _, err := net.SplitHostPort(c.XDSAddress)
 	if err != nil {
 		return fmt.Errorf("--xds-address: %w", err)
@@ -115,7 +109,36 @@ func Run(ctx context.Context, c *Config) error {
 	// Every replica issues its own short-lived serving certificate from the shared CA, for
 	// the name proxies dial and verify; streams keep their connection's certificate while
 	// new connections get the renewed one.
-	serving := &streamcert.Serving{CA: ca, Hosts: streamcert.ServiceHosts(xdsHost), Logger: log.With("component", "configserver")}
+	serving := &streamcert.Serving{Hosts: streamcert.ServiceHosts(xdsHost), Logger: log.With("component", "configserver")}
+	deploy := c.Deployer
+	var keeper *configserver.CAKeeper
+	var prov atomic.Pointer[provider.Provider]
+	if c.XDSCA != nil {
+		serving.CA = c.XDSCA
+		deploy.XDSCABundle = string(c.XDSCA.CertPEM)
+	} else {
+		if keeper, err = newCAKeeper(restCfg, c, log); err != nil {
+			return err
+		}
+		st, err := keeper.Load(ctx)
+		if err != nil {
+			return err
+		}
+		serving.CA = st.Signing
+		// The CA rotates: a new signing CA (only ever one proxies already trust) signs this
+		// replica's certificate at once, and a changed bundle goes to every proxy's ConfigMap.
+		keeper.OnChange = func(st configserver.CAState) {
+			if !serving.Signer().Cert.Equal(st.Signing.Cert) {
+				if err := serving.SetCA(st.Signing); err != nil {
+					log.Error("config server certificate from the rotated CA; keeping the previous one", "error", err)
+				}
+			}
+			if p := prov.Load(); p != nil {
+				p.Trigger()
+			}
+		}
+		deploy.XDSCABundleFunc = func() string { return string(keeper.State().Bundle) }
+	}
 	if err := serving.Renew(); err != nil {
 		return fmt.Errorf("config server certificate: %w", err)
 	}
@@ -123,8 +146,11 @@ func Run(ctx context.Context, c *Config) error {
 	if err := mgr.Add(everyReplica(serving.Run)); err != nil {
 		return fmt.Errorf("add config server certificate renewal: %w", err)
 	}
-	deploy := c.Deployer
-	deploy.XDSCABundle = string(ca.CertPEM)
+	if keeper != nil {
+		if err := mgr.Add(everyReplica(keeper.Run)); err != nil {
+			return fmt.Errorf("add config server CA keeper: %w", err)
+		}
+	}
 	var xdsUp atomic.Bool
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		xdsUp.Store(true)
@@ -139,15 +165,17 @@ func Run(ctx context.Context, c *Config) error {
 			return fmt.Errorf("set up aggregated API: %w", err)
 		}
 	}
-	if _, err := provider.Setup(mgr, provider.Options{
+	p, err := provider.Setup(mgr, provider.Options{
 		Deployer:     deploy,
 		ConfigServer: cs,
 		Log:          log.With("component", "provider"),
 		Registerer:   ctrlmetrics.Registry,
 		OnResult:     onResult,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("set up provider: %w", err)
 	}
+	prov.Store(p)
 	if c.Hooks.Webhooks != nil {
 		if err := c.Hooks.Webhooks(mgr); err != nil {
 			return fmt.Errorf("set up webhooks: %w", err)
@@ -184,21 +212,24 @@ func Run(ctx context.Context, c *Config) error {
 	return nil
 }
 
-// loadCA reads (or, the first time, creates) the config stream's CA Secret in namespace,
-// with a client of its own: the manager's cache is not running yet.
-func loadCA(ctx context.Context, restCfg *rest.Config, namespace string) (*streamcert.CA, error) {
-	if namespace == "" {
+// newCAKeeper keeps the config stream's CA Secret in c.Namespace, with a client of its
+// own: the manager's cache is not running yet when the CA is first read, and only this one
+// Secret is watched.
+func newCAKeeper(restCfg *rest.Config, c *Config, log *slog.Logger) (*configserver.CAKeeper, error) {
+	if c.Namespace == "" {
 		return nil, errors.New("--namespace (or POD_NAMESPACE) is required: the config server's CA Secret lives there")
 	}
-	direct, err := client.New(restCfg, client.Options{})
+	direct, err := client.NewWithWatch(restCfg, client.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	ca, err := configserver.LoadOrCreateCA(ctx, direct, types.NamespacedName{Namespace: namespace, Name: configserver.CASecretName})
-	if err != nil {
-		return nil, err
-	}
-	return ca, nil
+	return &configserver.CAKeeper{
+		Client:      direct,
+		Key:         types.NamespacedName{Namespace: c.Namespace, Name: configserver.CASecretName},
+		Lifetime:    c.XDSCALifetime,
+		Propagation: c.XDSCAPropagation,
+		Log:         log.With("component", "configserver-ca"),
+	}, nil
 }
 
 // certWaitingServer starts the webhook server only once the rotated certificate exists:

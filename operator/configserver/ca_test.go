@@ -6,50 +6,56 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/agentgateway/agentgateway-go/proxy/configstream/streamcert"
 )
 
-func TestLoadOrCreateCA(t *testing.T) {
+func TestCAKeeperLoad(t *testing.T) {
 	ctx := context.Background()
 	key := types.NamespacedName{Namespace: "agentgateway-system", Name: CASecretName}
 	c := fake.NewClientBuilder().Build()
-	first, err := LoadOrCreateCA(ctx, c, key)
+	first, err := (&CAKeeper{Client: c, Key: key}).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := LoadOrCreateCA(ctx, c, key)
+	again, err := (&CAKeeper{Client: c, Key: key}).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(first.CertPEM, again.CertPEM) {
+	if !bytes.Equal(first.Signing.CertPEM, again.Signing.CertPEM) || !bytes.Equal(first.Bundle, first.Signing.CertPEM) {
 		t.Fatal("a second replica got another CA")
 	}
 	var sec corev1.Secret
 	if err := c.Get(ctx, key, &sec); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(sec.Data[CACertKey], first.CertPEM) || len(sec.Data[CAKeyKey]) == 0 {
+	if !bytes.Equal(sec.Data[CACertKey], first.Signing.CertPEM) || len(sec.Data[CAKeyKey]) == 0 {
 		t.Fatalf("Secret data %v", sec.Data)
+	}
+	if life := time.Until(first.Signing.Cert.NotAfter); life < streamcert.CALifetime-time.Hour || life > streamcert.CALifetime {
+		t.Errorf("CA valid for %s, want %s", life, streamcert.CALifetime)
 	}
 
 	// A Secret a manifest made empty is filled.
 	empty := fake.NewClientBuilder().WithObjects(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}).Build()
-	filled, err := LoadOrCreateCA(ctx, empty, key)
+	filled, err := (&CAKeeper{Client: empty, Key: key}).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := empty.Get(ctx, key, &sec); err != nil || !bytes.Equal(sec.Data[CACertKey], filled.CertPEM) {
+	if err := empty.Get(ctx, key, &sec); err != nil || !bytes.Equal(sec.Data[CACertKey], filled.Signing.CertPEM) {
 		t.Fatalf("empty Secret not filled: %v %v", err, sec.Data)
 	}
 
 	// A broken CA is reported, not replaced behind the proxies' back.
 	broken := fake.NewClientBuilder().WithObjects(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
 		Data: map[string][]byte{CACertKey: []byte("junk")}}).Build()
-	if _, err := LoadOrCreateCA(ctx, broken, key); err == nil || !strings.Contains(err.Error(), "delete the Secret") {
+	if _, err := (&CAKeeper{Client: broken, Key: key}).Load(ctx); err == nil || !strings.Contains(err.Error(), "delete the Secret") {
 		t.Fatalf("broken CA: %v", err)
 	}
 }

@@ -11,13 +11,16 @@
 //
 // The stream is served over TLS only (Server.Certificate is required): every replica issues
 // itself a short-lived certificate for the config server's Service name from the CA in the
-// Secret CASecretName of the operator's namespace (LoadOrCreateCA creates it on first start)
-// and renews it in place (streamcert.Serving), so streams survive a renewal. Proxies trust
-// that CA only, through the ConfigMap the deployer renders beside their Deployment. The CA
-// is valid for ten years and read at start; to replace it, delete the Secret and restart
-// the operator's replicas: the first one creates a new CA, the deployer rewrites every
-// ConfigMap, and each proxy uses the new CA on its next connection once the kubelet has
-// refreshed the mounted file (it keeps serving its config meanwhile).
+// Secret CASecretName of the operator's namespace and renews it in place
+// (streamcert.Serving), so streams survive a renewal. Proxies trust the CA bundle the
+// deployer renders in a ConfigMap beside their Deployment. CAKeeper keeps that Secret on
+// every replica and rotates the CA without a restart: a year-long CA (--xds-ca-lifetime)
+// gets a next CA when a third is left, which is published to every proxy ConfigMap at once
+// and signs the replicas' certificates only --xds-ca-propagation (5 minutes) later; the
+// replaced CA stays trusted until it expires. Deleting the Secret, or writing another CA
+// into it, starts the same rotation. Open streams are not cut: TLS is checked at the
+// handshake, proxies read the bundle at each dial, and the kubelet refreshes the mounted
+// file in place (the Deployment does not change, so pods are not rolled).
 //
 // Proxies authenticate with a projected ServiceAccount token that TokenReviewer checks
 // through the TokenReview API: the token must belong to the ServiceAccount the deployer

@@ -76,9 +76,20 @@ type Options struct {
 	// XDSAddress is where proxies reach the config server (host:port); its host is the name
 	// proxies verify the server's certificate for.
 	XDSAddress string
-	// XDSCABundle is the PEM CA certificate the config server's certificate chains to. Render
+	// XDSCABundle is the PEM CA certificates the config server's certificate chains to. Render
 	// puts it in a ConfigMap beside each proxy Deployment, which proxies trust for the stream.
 	XDSCABundle string
+	// XDSCABundleFunc, if set, is called at every Render for the bundle instead of
+	// XDSCABundle: the CAs rotate (configserver.CAKeeper), and the kubelet updates the
+	// mounted ConfigMap in place, so proxies trust the next CA without a restart.
+	XDSCABundleFunc func() string
+}
+
+func (o Options) xdsCABundle() string {
+	if o.XDSCABundleFunc != nil {
+		return o.XDSCABundleFunc()
+	}
+	return o.XDSCABundle
 }
 
 // XDSCAName names the ConfigMap holding the config server's CA for a Gateway's proxies.
@@ -139,7 +150,8 @@ func PortsFromListeners(gw *gwv1.Gateway) []Port {
 // in.Gateway, with TypeMeta, owner reference and HashAnnotation set.
 func Render(opts Options, in Input) ([]client.Object, error) {
 	gw := in.Gateway
-	if strings.TrimSpace(opts.XDSCABundle) == "" {
+	caBundle := opts.xdsCABundle()
+	if strings.TrimSpace(caBundle) == "" {
 		return nil, fmt.Errorf("gateway %s/%s: no config server CA bundle to give its proxies", gw.Namespace, gw.Name)
 	}
 	p := mergeParams(in.ClassParams, in.GatewayParams)
@@ -183,7 +195,7 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 	caMap := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: caMeta,
-		Data:       map[string]string{XDSCAKey: opts.XDSCABundle},
+		Data:       map[string]string{XDSCAKey: caBundle},
 	}
 	dep := renderDeployment(opts, in, p, meta(), selector, labels, annotations)
 	var svc *corev1.Service

@@ -30,10 +30,12 @@
 // CA rather than the cluster's: proxies need a root they were given explicitly, and the
 // webhook certificate's CA is only maintained while webhooks are enabled.
 //
-// The proxy trusts only that CA: the deployer puts its certificate in a ConfigMap beside
-// the proxy Deployment, mounted and passed as --xds-ca-file (Client.CAFile). The client
-// reads the file again on every connection attempt, so a CA the operator replaced reaches
-// proxies with the kubelet's ConfigMap refresh, without a restart, and verifies the server
+// The proxy trusts only the operator's CAs: the deployer puts their certificates (the
+// signing CA, the next one during a rotation, and replaced ones until they expire) in a
+// ConfigMap beside the proxy Deployment, mounted and passed as --xds-ca-file
+// (Client.CAFile). The client reads the file again on every connection attempt, so a
+// rotated CA reaches proxies with the kubelet's ConfigMap refresh, without a restart
+// (operator/configserver.CAKeeper has the rules), and verifies the server
 // certificate for the host of Client.Address: a server on the right address with a
 // certificate from another CA, or for another name, is refused and never sees the token
 // (the handshake fails before any request). Without a CA file the client does not start.

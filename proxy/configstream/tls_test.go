@@ -244,3 +244,105 @@ func TestTLSRotation(t *testing.T) {
 	default:
 	}
 }
+
+// TestTLSCARotation: the operator's CA rotates. The proxy's CA file (the mounted
+// ConfigMap) first gains the next CA beside the current one; then the server's
+// certificates are signed by the next CA. The stream established under the first CA keeps
+// going; a proxy dialling afresh with the bundle connects to the new certificate; once the
+// first CA is dropped from the bundle, a proxy that trusts only it is refused.
+func TestTLSCARotation(t *testing.T) {
+	dir := t.TempDir()
+	p, err := newPKI(dir, "ca-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca2, err := streamcert.NewCA("ca-2", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := NewSnapshots()
+	c1 := cfg(t, 8080)
+	mustSet(t, snaps, gw, c1)
+	ts := startServerWith(t, "127.0.0.1:0", snaps, p.serving)
+
+	// The proxy's mounted CA file, replaced as the kubelet does (a new file renamed over).
+	bundleFile := filepath.Join(dir, "bundle.crt")
+	writeBundle := func(cas ...*streamcert.CA) {
+		t.Helper()
+		var pem []byte
+		for _, ca := range cas {
+			pem = append(pem, ca.CertPEM...)
+		}
+		tmp := bundleFile + ".tmp"
+		if err := os.WriteFile(tmp, pem, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, bundleFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeBundle(p.ca)
+
+	started, ended := make(chan struct{}, 10), make(chan error, 10)
+	c := client(ts.addr, "good-gw")
+	c.CAFile = bundleFile
+	c.StreamStarted = func() { started <- struct{}{} }
+	c.StreamEnded = func(err error) { ended <- err }
+	runClient(t, c, &applier{})
+	ts.rec.waitFor(t, "acked "+c1.Version)
+
+	// Publish the bundle, then sign with the next CA.
+	writeBundle(p.ca, ca2)
+	if err := p.serving.SetCA(ca2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.serving.Current().Leaf.Verify(x509.VerifyOptions{Roots: poolOf(t, ca2), DNSName: "127.0.0.1"}); err != nil {
+		t.Fatalf("the server's certificate after SetCA: %v", err)
+	}
+	// The established stream still carries new versions.
+	c2 := cfg(t, 9090)
+	mustSet(t, snaps, gw, c2)
+	ts.rec.waitFor(t, "acked "+c2.Version)
+
+	// A new proxy with the bundle connects to the certificate of the next CA.
+	fresh := client(ts.addr, "good-gw")
+	fresh.Node.Pod = "gw-bundle"
+	fresh.CAFile = bundleFile
+	runClient(t, fresh, &applier{})
+	ts.rec.waitFor(t, "connected gw-bundle running=")
+
+	// The first CA is dropped: a proxy trusting only it is refused; the bundle still works.
+	writeBundle(ca2)
+	if _, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: poolOf(t, p.ca), ServerName: "127.0.0.1", NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS13}); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("a dial trusting only the first CA: %v, want an unknown authority", err)
+	}
+	onlyFirst := filepath.Join(dir, "ca-1.crt")
+	oldEnded := make(chan error, 10)
+	old := client(ts.addr, "good-gw")
+	old.Node.Pod = "gw-old"
+	old.CAFile = onlyFirst
+	old.StreamEnded = func(err error) { oldEnded <- err }
+	runClient(t, old, &applier{})
+	select {
+	case err := <-oldEnded:
+		if err == nil || !strings.Contains(err.Error(), "not signed by the CA in "+onlyFirst) {
+			t.Fatalf("proxy trusting only the first CA: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a proxy trusting only the dropped CA was not refused")
+	}
+	again := client(ts.addr, "good-gw")
+	again.Node.Pod = "gw-after"
+	again.CAFile = bundleFile
+	runClient(t, again, &applier{})
+	ts.rec.waitFor(t, "connected gw-after running=")
+
+	if n := len(started); n != 1 {
+		t.Fatalf("the first proxy's stream started %d times, want once", n)
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("the established stream ended on rotation: %v", err)
+	default:
+	}
+}

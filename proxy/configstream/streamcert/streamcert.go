@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -33,11 +34,17 @@ type CA struct {
 	CertPEM, KeyPEM []byte
 }
 
-// CALifetime is how long a new CA is valid.
-const CALifetime = 10 * 365 * 24 * time.Hour
+// CALifetime is how long a new CA is valid unless the operator is told otherwise
+// (--xds-ca-lifetime).
+const CALifetime = 365 * 24 * time.Hour
 
 // NewCA generates a CA (ECDSA P-256) named name, valid for lifetime from now.
 func NewCA(name string, lifetime time.Duration) (*CA, error) {
+	return NewCAAt(name, time.Now(), lifetime)
+}
+
+// NewCAAt is NewCA with now given.
+func NewCAAt(name string, now time.Time, lifetime time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
@@ -46,7 +53,6 @@ func NewCA(name string, lifetime time.Duration) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"agentgateway-go"}},
@@ -148,6 +154,40 @@ func ServiceHosts(host string) []string {
 	return out
 }
 
+// ParseCertificates returns the certificates of a PEM bundle, skipping other blocks and
+// certificates that do not parse, without duplicates.
+func ParseCertificates(bundle []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(bundle) > 0 {
+		var b *pem.Block
+		b, bundle = pem.Decode(bundle)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil || slices.ContainsFunc(out, c.Equal) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// EncodeCertificates is certs as a PEM bundle, in order, without duplicates.
+func EncodeCertificates(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for i, c := range certs {
+		if slices.ContainsFunc(certs[:i], c.Equal) {
+			continue
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
 func serialNumber() (*big.Int, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
@@ -160,7 +200,7 @@ func serialNumber() (*big.Int, error) {
 // server reads it on every handshake (GetCertificate), so a renewed certificate is served
 // to new connections while established streams keep the one they started with.
 type Serving struct {
-	// CA signs the certificates.
+	// CA signs the certificates until SetCA replaces it.
 	CA *CA
 	// Hosts the certificates are valid for (see ServiceHosts).
 	Hosts []string
@@ -173,16 +213,39 @@ type Serving struct {
 	Renewed func(*tls.Certificate)
 
 	cur atomic.Pointer[tls.Certificate]
+	ca  atomic.Pointer[CA]
 }
 
 // Renew issues a new certificate now and serves it from then on.
 func (s *Serving) Renew() error {
-	c, err := s.CA.Issue(s.Hosts, s.lifetime())
+	ca := s.ca.Load()
+	if ca == nil {
+		ca = s.CA
+	}
+	if ca == nil {
+		return errors.New("config server certificate: no CA to sign it")
+	}
+	c, err := ca.Issue(s.Hosts, s.lifetime())
 	if err != nil {
 		return err
 	}
 	s.cur.Store(c)
 	return nil
+}
+
+// SetCA makes ca sign the certificates from now on and serves a certificate it signs
+// at once (the CA rotated). Connections established before keep theirs.
+func (s *Serving) SetCA(ca *CA) error {
+	s.ca.Store(ca)
+	return s.Renew()
+}
+
+// Signer is the CA signing the certificates now.
+func (s *Serving) Signer() *CA {
+	if ca := s.ca.Load(); ca != nil {
+		return ca
+	}
+	return s.CA
 }
 
 // Current is the certificate served now (nil before the first Renew).
