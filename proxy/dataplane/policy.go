@@ -15,9 +15,12 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/apikey"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/authz"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/basicauth"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/csrf"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/jwtauth"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/transform"
 )
 
 // trafficPolicy is a compiled config.TrafficPolicy: its policies as steps
@@ -38,7 +41,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 	}
 	var steps []policy.Step
 	add := func(s policy.Step) { steps = append(steps, s) }
-	if bl := newBodyLimits(tp.BodyLimits); bl != nil {
+	if bl := bodylimit.New(tp.BodyLimits); bl != nil {
 		add(bl)
 	}
 	if e := tp.ExtAuth; e != nil {
@@ -49,7 +52,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		add(ea)
 	}
 	if t := tp.Transformation; t != nil {
-		tr, err := newTransform(t)
+		tr, err := transform.New(t)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +81,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		add(csrf.New(c))
 	}
 	if a := tp.Authorization; a != nil {
-		az, err := newAuthorization(a)
+		az, err := authz.New(a)
 		if err != nil {
 			return nil, err
 		}
@@ -140,67 +143,6 @@ func (tp *trafficPolicy) response(resp *http.Response, act *cel.Activation) erro
 		}
 	}
 	return nil
-}
-
-// authorization is a compiled config.Authorization.
-type authorization struct {
-	action config.AuthorizationAction
-	rules  []*cel.Program
-}
-
-func newAuthorization(a *config.Authorization) (*authorization, error) {
-	az := &authorization{action: a.Action}
-	for i, expr := range a.Rules {
-		p, err := cel.Compile(cel.PhaseAuthorization, cel.KindCondition, expr)
-		if err != nil {
-			return nil, fmt.Errorf("authorization rule %d: %w", i, err)
-		}
-		az.rules = append(az.rules, p)
-	}
-	if len(az.rules) == 0 {
-		return nil, nil
-	}
-	return az, nil
-}
-
-func (*authorization) Phase() policy.Phase { return policy.PhaseAuthorization }
-
-func (az *authorization) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
-	if !az.authorized(r, act) {
-		localError(w, r, http.StatusForbidden, "forbidden by authorization policy")
-		return false
-	}
-	return true
-}
-
-// authorized applies the action. Evaluation errors fail closed: an Allow
-// or Require rule that errors does not match, a Deny rule that errors
-// matches.
-func (az *authorization) authorized(r *http.Request, act *cel.Activation) bool {
-	ctx := r.Context()
-	switch az.action {
-	case config.AuthorizationAllow:
-		for _, p := range az.rules {
-			if ok, err := p.EvalBool(ctx, act); err == nil && ok {
-				return true
-			}
-		}
-		return false
-	case config.AuthorizationDeny:
-		for _, p := range az.rules {
-			if ok, err := p.EvalBool(ctx, act); err != nil || ok {
-				return false
-			}
-		}
-		return true
-	default: // Require
-		for _, p := range az.rules {
-			if ok, err := p.EvalBool(ctx, act); err != nil || !ok {
-				return false
-			}
-		}
-		return true
-	}
 }
 
 // maxBuckets bounds the per-key buckets of one limiter; when full, the

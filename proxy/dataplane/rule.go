@@ -15,6 +15,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/filters"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -197,7 +198,7 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			ref.reqMod.Apply(pr.Out.Header)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if bodyLimitError(w, r, err) {
+			if bodylimit.HandleError(w, r, err) {
 				return
 			}
 			ex := exchangeFrom(r.Context())

@@ -1,4 +1,8 @@
-package dataplane
+// Package transform is the transformation policy (config.Transformation):
+// CEL expressions set, add and remove request headers and may replace the
+// request body before the request goes to the backend, and do the same to
+// the backend's response.
+package transform
 
 import (
 	"bytes"
@@ -121,16 +125,16 @@ func (t *transformRules) apply(r *http.Request, act *cel.Activation, h http.Head
 	return body, nil
 }
 
-// transformation is a compiled config.Transformation: request rules, run
+// Transformation is a compiled config.Transformation: request rules, run
 // before the request goes to the backend, and response rules, run on the
 // backend's response.
-type transformation struct {
+type Transformation struct {
 	request, response *transformRules
 }
 
-// newTransform compiles t; it returns nil when t has no rules.
-func newTransform(t *config.Transformation) (*transformation, error) {
-	out := &transformation{}
+// New compiles t; it returns nil when t has no rules.
+func New(t *config.Transformation) (*Transformation, error) {
+	out := &Transformation{}
 	var err error
 	if out.request, err = compileTransform(t.Request, false); err != nil {
 		return nil, fmt.Errorf("request transformation: %w", err)
@@ -144,11 +148,12 @@ func newTransform(t *config.Transformation) (*transformation, error) {
 	return out, nil
 }
 
-func (*transformation) Phase() policy.Phase { return policy.PhaseTransform }
+// Phase is transform: the last before the backend.
+func (*Transformation) Phase() policy.Phase { return policy.PhaseTransform }
 
 // Request applies request rules, buffering the body when a body rule needs
 // it. It reports false after answering the client.
-func (tr *transformation) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+func (tr *Transformation) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	t := tr.request
 	if t == nil {
 		return true
@@ -156,18 +161,18 @@ func (tr *transformation) Request(w http.ResponseWriter, r *http.Request, act *c
 	if t.body != nil && r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(r.Body, transformBodyLimit+1))
 		if err != nil {
-			localError(w, r, http.StatusBadRequest, "reading request body")
+			policy.Error(w, r, http.StatusBadRequest, "reading request body")
 			return false
 		}
 		if len(b) > transformBodyLimit {
-			localError(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge.Error())
+			policy.Error(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge.Error())
 			return false
 		}
 		act.Request.Body = b
 	}
 	body, err := t.apply(r, act, r.Header)
 	if err != nil {
-		localError(w, r, http.StatusInternalServerError, err.Error())
+		policy.Error(w, r, http.StatusInternalServerError, err.Error())
 		return false
 	}
 	switch {
@@ -188,7 +193,7 @@ func setBody(r *http.Request, b []byte) {
 
 // Response applies response rules to a backend response of a request with
 // CEL variables act.
-func (tr *transformation) Response(resp *http.Response, act *cel.Activation) error {
+func (tr *Transformation) Response(resp *http.Response, act *cel.Activation) error {
 	if tr.response == nil || act == nil {
 		return nil
 	}

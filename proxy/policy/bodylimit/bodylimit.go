@@ -1,4 +1,8 @@
-package dataplane
+// Package bodylimit is the body limits policy (config.BodyLimits): a
+// request body over its limit is answered 413 before the backend is
+// contacted or cut off while it streams, a response body over its limit
+// 502 or cut off; the connection is closed either way.
+package bodylimit
 
 import (
 	"errors"
@@ -10,43 +14,47 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
-// Body limits (config.BodyLimits) of a rule's traffic policy. Rules with a
-// traffic policy are served by net/http only (fastEligible), so these
-// hooks are the only place the limits are enforced.
+// Rules with a traffic policy are served by net/http only (the data
+// plane's fast path does not take them), so these hooks are the only place
+// the limits are enforced.
 
 var (
 	errRequestTooLarge  = errors.New("request body larger than the route's limit")
 	errResponseTooLarge = errors.New("response body larger than the route's limit")
 )
 
-// bodyLimits are the compiled limits; nil or 0 means no limit.
-type bodyLimits struct {
+// Limits are the compiled limits; 0 means no limit.
+type Limits struct {
 	request, response int64
 }
 
-func newBodyLimits(c *config.BodyLimits) *bodyLimits {
+// New compiles c; nil for none.
+func New(c *config.BodyLimits) *Limits {
 	if c == nil {
 		return nil
 	}
-	return &bodyLimits{request: c.Request, response: c.Response}
+	return &Limits{request: c.Request, response: c.Response}
 }
 
-func (*bodyLimits) Phase() policy.Phase { return policy.PhaseLimits }
+// Phase is limits: before anything reads the body.
+func (*Limits) Phase() policy.Phase { return policy.PhaseLimits }
 
-func (l *bodyLimits) Request(w http.ResponseWriter, r *http.Request, _ *cel.Activation) bool {
+// Request applies the request limit (limitRequest).
+func (l *Limits) Request(w http.ResponseWriter, r *http.Request, _ *cel.Activation) bool {
 	return l.limitRequest(w, r)
 }
 
-func (l *bodyLimits) Response(resp *http.Response, _ *cel.Activation) error {
+// Response applies the response limit (limitResponse).
+func (l *Limits) Response(resp *http.Response, _ *cel.Activation) error {
 	return l.limitResponse(resp)
 }
 
 // limitRequest answers 413 (and closes the connection) for a request body
 // whose declared length is over the limit, before the backend is
 // contacted, and bounds a body of unknown length: reading past the limit
-// fails the backend request, which tooLarge turns into 413. It reports
+// fails the backend request, which HandleError turns into 413. It reports
 // false after answering.
-func (l *bodyLimits) limitRequest(w http.ResponseWriter, r *http.Request) bool {
+func (l *Limits) limitRequest(w http.ResponseWriter, r *http.Request) bool {
 	if l == nil || l.request == 0 || r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
@@ -60,11 +68,11 @@ func (l *bodyLimits) limitRequest(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// limitResponse refuses (errResponseTooLarge, which bodyLimitError turns
+// limitResponse refuses (errResponseTooLarge, which HandleError turns
 // into 502) a response whose declared length is over the limit, and
 // bounds a body of unknown length: reading past the limit fails the copy
 // to the client, which aborts the response and closes the connection.
-func (l *bodyLimits) limitResponse(resp *http.Response) error {
+func (l *Limits) limitResponse(resp *http.Response) error {
 	if l == nil || l.response == 0 || resp.StatusCode == http.StatusSwitchingProtocols || resp.Request.Method == http.MethodHead {
 		return nil
 	}
@@ -77,18 +85,18 @@ func (l *bodyLimits) limitResponse(resp *http.Response) error {
 	return nil
 }
 
-// bodyLimitError answers a backend exchange that failed because a body
+// HandleError answers a backend exchange that failed because a body
 // was over its limit: 413 for the request's, 502 for the response's, and
 // the connection is closed either way (the rest of the body is not
 // read). It reports false for any other failure.
-func bodyLimitError(w http.ResponseWriter, r *http.Request, err error) bool {
+func HandleError(w http.ResponseWriter, r *http.Request, err error) bool {
 	if errors.Is(err, errRequestTooLarge) {
 		requestTooLarge(w, r)
 		return true
 	}
 	if errors.Is(err, errResponseTooLarge) {
 		w.Header().Set("Connection", "close")
-		localError(w, r, http.StatusBadGateway, "response body too large")
+		policy.Error(w, r, http.StatusBadGateway, "response body too large")
 		return true
 	}
 	return false
@@ -96,7 +104,7 @@ func bodyLimitError(w http.ResponseWriter, r *http.Request, err error) bool {
 
 func requestTooLarge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
-	localError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+	policy.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 }
 
 // limitedBody fails with err once more than left bytes are read.
