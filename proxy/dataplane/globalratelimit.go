@@ -97,7 +97,7 @@ func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.A
 	case rlsv3.RateLimitResponse_OVER_LIMIT:
 		addHeaderValues(w.Header(), resp.GetResponseHeadersToAdd())
 		if wait, ok := resetWait(resp); ok && w.Header().Get("Retry-After") == "" {
-			w.Header().Set("Retry-After", retryAfter(wait))
+			w.Header().Set("Retry-After", policy.RetryAfter(wait))
 		}
 		localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return false

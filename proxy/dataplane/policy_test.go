@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -172,15 +171,4 @@ func TestRateLimitBucketPerRoute(t *testing.T) {
 	check("two.example", "/", 200) // another route: its own bucket
 	check("two.example", "/", 200)
 	check("two.example", "/", 429)
-}
-
-func TestRetryAfter(t *testing.T) {
-	for _, c := range []struct {
-		wait time.Duration
-		want string
-	}{{0, "1"}, {time.Millisecond, "1"}, {time.Second, "1"}, {1001 * time.Millisecond, "2"}, {20 * time.Second, "20"}} {
-		if got := retryAfter(c.wait); got != c.want {
-			t.Errorf("retryAfter(%s) = %s, want %s", c.wait, got, c.want)
-		}
-	}
 }

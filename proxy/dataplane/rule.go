@@ -16,6 +16,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/filters"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -49,7 +50,7 @@ type buildEnv struct {
 	backends map[string]*upstream.Backend
 	metrics  *Metrics
 	slots    chan struct{} // mirror concurrency, shared by the config
-	limiters *limiterSet
+	limiters *localratelimit.Set
 	authz    *grpcConns // ext-auth gRPC connections, kept across reloads
 	log      errorLogger
 	budgets  *budgetSet // retry budgets, kept across reloads

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -96,7 +97,7 @@ type Runtime struct {
 	metrics *Metrics
 	pool    *upstream.Pool
 	slots   chan struct{}
-	limits  *limiterSet
+	limits  *localratelimit.Set
 	budgets *budgetSet // retry budgets (retry.go)
 	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
 	routes  routeCache // compiled routes of the serving config (routecache.go)
@@ -125,7 +126,7 @@ func New(opts Options) *Runtime {
 		metrics:    newMetrics(opts.Registerer),
 		pool:       upstream.NewPool(),
 		slots:      make(chan struct{}, opts.MirrorConcurrency),
-		limits:     newLimiterSet(),
+		limits:     localratelimit.NewSet(),
 		budgets:    newBudgetSet(),
 		authz:      newGRPCConns(),
 		genMetrics: newGenerationMetrics(opts.Registerer),

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"maps"
 	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
 )
 
 // stagedSets are the limiter, retry budget and ext-auth connection sets a
@@ -12,7 +14,7 @@ import (
 // and undoes the one change a build makes to objects it shares with the
 // serving generation: the drain grace of an ext-auth connection.
 type stagedSets struct {
-	limits  *limiterSet
+	limits  *localratelimit.Set
 	budgets *budgetSet
 	authz   *grpcConns
 	// grace is the drain grace of each serving ext-auth connection before
@@ -24,9 +26,7 @@ type stagedSets struct {
 func (rt *Runtime) stageSets() *stagedSets {
 	st := &stagedSets{grace: map[*grpcConn]time.Duration{}}
 
-	rt.limits.mu.Lock()
-	st.limits = &limiterSet{all: maps.Clone(rt.limits.all)}
-	rt.limits.mu.Unlock()
+	st.limits = rt.limits.Stage()
 
 	rt.budgets.mu.Lock()
 	st.budgets = &budgetSet{all: maps.Clone(rt.budgets.all)}
@@ -39,7 +39,6 @@ func (rt *Runtime) stageSets() *stagedSets {
 	}
 	rt.authz.mu.Unlock()
 
-	st.limits.begin()
 	st.budgets.begin()
 	st.authz.begin()
 	return st
@@ -48,7 +47,7 @@ func (rt *Runtime) stageSets() *stagedSets {
 // commit makes the staged sets the serving ones: what the new config does
 // not use is dropped (ext-auth connections close after their grace).
 func (st *stagedSets) commit(rt *Runtime) {
-	st.limits.commit()
+	st.limits.Commit()
 	st.budgets.commit()
 	st.authz.commit()
 	rt.limits, rt.budgets, rt.authz = st.limits, st.budgets, st.authz

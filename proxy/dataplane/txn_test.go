@@ -131,11 +131,9 @@ func internalState(rt *Runtime) []string {
 	for name, b := range rt.graph.Load().backends {
 		out = append(out, fmt.Sprintf("backend %s %p", name, b))
 	}
-	rt.limits.mu.Lock()
-	for k, l := range rt.limits.all {
+	for k, l := range rt.limits.Snapshot() {
 		out = append(out, fmt.Sprintf("limiter %q %p", k, l))
 	}
-	rt.limits.mu.Unlock()
 	rt.budgets.mu.Lock()
 	for k, b := range rt.budgets.all {
 		out = append(out, fmt.Sprintf("budget %q %p", k, b))

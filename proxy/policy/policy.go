@@ -20,9 +20,11 @@
 package policy
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
@@ -141,4 +143,10 @@ func GRPCStatus(code int) int {
 	default:
 		return 2 // UNKNOWN
 	}
+}
+
+// RetryAfter renders a wait as Retry-After seconds, rounded up: a client that
+// comes back sooner would only be refused again.
+func RetryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
 }
