@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 )
 
 // authzServer is an Envoy ext_authz v3 server; the x-case request header
@@ -328,12 +328,10 @@ func TestExtAuthGRPCNewEndpoints(t *testing.T) {
 	if r := get(t, noRedirect(), url, "", "X-Case", "allow"); r.code != 200 {
 		t.Fatalf("first service: %d", r.code)
 	}
-	rt.authz.mu.Lock()
-	var old *grpcConn
-	for _, c := range rt.authz.all {
-		old = c
+	var old *callout.Conn
+	for _, c := range rt.authz.Snapshot() {
+		old = c.Conn
 	}
-	rt.authz.mu.Unlock()
 	apply("2", second.addr)
 	if r := get(t, noRedirect(), url, "", "X-Case", "allow"); r.code != 200 {
 		t.Fatalf("second service: %d", r.code)
@@ -342,21 +340,13 @@ func TestExtAuthGRPCNewEndpoints(t *testing.T) {
 		t.Errorf("each service must have seen a check")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		old.mu.Lock()
-		closed := old.closed
-		old.mu.Unlock()
-		if closed {
-			break
-		}
+	for !old.Closed() {
 		if time.Now().After(deadline) {
 			t.Fatal("the connection to the replaced backend was not closed")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rt.authz.mu.Lock()
-	n := len(rt.authz.all)
-	rt.authz.mu.Unlock()
+	n := len(rt.authz.Snapshot())
 	if n != 1 {
 		t.Errorf("%d connections kept, want 1", n)
 	}
@@ -420,42 +410,5 @@ func TestExtAuthGRPCAllowedHeaders(t *testing.T) {
 	hr = authz.last("body").GetAttributes().GetRequest().GetHttp()
 	if string(hr.GetRawBody()) != "01234567" || hr.GetHeaders()["x-envoy-auth-partial-body"] != "false" {
 		t.Errorf("service saw body %q, headers %v", hr.GetRawBody(), hr.GetHeaders())
-	}
-}
-
-func TestApplyHeaderOptions(t *testing.T) {
-	h := http.Header{"X-A": {"1"}, "X-B": {"1"}}
-	applyHeaderOptions(h, []*corev3.HeaderValueOption{
-		header("x-a", "2", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD),
-		header("x-b", "2", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS),
-		header("x-c", "2", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS),
-		header("x-d", "2", corev3.HeaderValueOption_ADD_IF_ABSENT),
-		{Header: &corev3.HeaderValue{Key: "x-e", RawValue: []byte("raw")}},
-		{Header: &corev3.HeaderValue{Key: "x-a", Value: "3"}, Append: wrapperspb.Bool(true)},
-		header("x-bad", "line\nbreak", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD),
-		header("bad name", "v", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD),
-		header("content-length", "5", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD),
-	})
-	want := http.Header{"X-A": {"1", "2", "3"}, "X-B": {"2"}, "X-D": {"2"}, "X-E": {"raw"}}
-	if fmt.Sprint(h) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", h, want)
-	}
-}
-
-// TestDenyGRPCClient: a gRPC client cannot read an HTTP error, so a denial
-// reaches it as a gRPC status (trailers-only), with the service's headers.
-func TestDenyGRPCClient(t *testing.T) {
-	r := httptest.NewRequest("POST", "/pkg.Svc/Method", nil)
-	r.ProtoMajor, r.Proto = 2, "HTTP/2.0"
-	r.Header.Set("Content-Type", "application/grpc")
-	w := httptest.NewRecorder()
-	deny(w, r, &authv3.DeniedHttpResponse{
-		Status:  &typev3.HttpStatus{Code: typev3.StatusCode_Unauthorized},
-		Headers: []*corev3.HeaderValueOption{header("x-reason", "expired", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD)},
-		Body:    "token expired",
-	})
-	h := w.Result().Header
-	if w.Code != 200 || h.Get("Grpc-Status") != "16" || h.Get("Grpc-Message") != "token expired" || h.Get("X-Reason") != "expired" {
-		t.Errorf("got %d %v", w.Code, h)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/policy/basicauth"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/csrf"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/extauth"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/globalratelimit"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/jwtauth"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/transform"
 )
@@ -40,9 +42,9 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 		add(bl)
 	}
 	if e := tp.ExtAuth; e != nil {
-		ea := newExtAuth(e, env)
-		if ea.backend == nil {
-			return nil, fmt.Errorf("ext auth backend %q is not defined", e.Backend)
+		ea, err := extauth.New(e, policyEnv{env}, env.authz)
+		if err != nil {
+			return nil, err
 		}
 		add(ea)
 	}
@@ -93,7 +95,7 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 			add(l)
 		}
 		if rl.Global != nil {
-			g, err := newGlobalLimit(rl.Global, env)
+			g, err := globalratelimit.New(rl.Global, policyEnv{env}, env.authz)
 			if err != nil {
 				return nil, fmt.Errorf("global rate limit: %w", err)
 			}

@@ -15,7 +15,9 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/filters"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
@@ -51,7 +53,7 @@ type buildEnv struct {
 	metrics  *Metrics
 	slots    chan struct{} // mirror concurrency, shared by the config
 	limiters *localratelimit.Set
-	authz    *grpcConns // ext-auth gRPC connections, kept across reloads
+	authz    *callout.Conns // ext-auth and rate-limit gRPC connections, kept across reloads
 	log      errorLogger
 	budgets  *budgetSet // retry budgets, kept across reloads
 	// backendBudgets are the budgets of backends with a RetryBudget, by
@@ -77,9 +79,17 @@ func backendBudgets(s *budgetSet, backends []config.Backend) map[string]*retryBu
 	return out
 }
 
-type errorLogger interface {
-	Debug(msg string, args ...any)
-}
+type errorLogger = policy.Logger
+
+// policyEnv is the policy.Env of a config being built.
+type policyEnv struct{ env *buildEnv }
+
+// Backend looks the backend up without recording it as a dependency of
+// the rule: rules with traffic policies are rebuilt on every reload
+// (buildEnv.untracked).
+func (p policyEnv) Backend(name string) *upstream.Backend { return p.env.backends[name] }
+
+func (p policyEnv) Logger() policy.Logger { return p.env.log }
 
 func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHandler, error) {
 	rule := &route.Rules[ruleIndex]

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
@@ -98,9 +99,9 @@ type Runtime struct {
 	pool    *upstream.Pool
 	slots   chan struct{}
 	limits  *localratelimit.Set
-	budgets *budgetSet // retry budgets (retry.go)
-	authz   *grpcConns // ext-auth gRPC connections (extauth_grpc.go)
-	routes  routeCache // compiled routes of the serving config (routecache.go)
+	budgets *budgetSet     // retry budgets (retry.go)
+	authz   *callout.Conns // gRPC connections of ext auth and global rate limits
+	routes  routeCache     // compiled routes of the serving config (routecache.go)
 	// genMetrics describe the serving generation (generation.go).
 	genMetrics *generationMetrics
 	// building holds, while Apply opens sockets, those of the binds it
@@ -128,7 +129,7 @@ func New(opts Options) *Runtime {
 		slots:      make(chan struct{}, opts.MirrorConcurrency),
 		limits:     localratelimit.NewSet(),
 		budgets:    newBudgetSet(),
-		authz:      newGRPCConns(),
+		authz:      callout.NewConns(),
 		genMetrics: newGenerationMetrics(opts.Registerer),
 		servers:    map[string]*server{},
 		conns:      newConnLimiter(opts.MaxConnections, opts.Registerer),
@@ -269,7 +270,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.mu.Lock()
 	authz := rt.authz
 	rt.mu.Unlock()
-	authz.closeAll()
+	authz.CloseAll()
 	rt.pool.Close() // stops the backends' health checks
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()

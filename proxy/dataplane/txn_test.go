@@ -23,6 +23,7 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 )
 
 // servingState is what a rejected config must leave exactly as it was.
@@ -139,13 +140,9 @@ func internalState(rt *Runtime) []string {
 		out = append(out, fmt.Sprintf("budget %q %p", k, b))
 	}
 	rt.budgets.mu.Unlock()
-	rt.authz.mu.Lock()
-	for b, c := range rt.authz.all {
-		c.mu.Lock()
-		out = append(out, fmt.Sprintf("ext-auth %s %p grace %s closed %t", b.Name, c, c.grace, c.closed))
-		c.mu.Unlock()
+	for _, c := range rt.authz.Snapshot() {
+		out = append(out, fmt.Sprintf("ext-auth %s %p grace %s closed %t", c.Backend, c.Conn, c.Grace, c.Closed))
 	}
-	rt.authz.mu.Unlock()
 	for id, es := range rt.routes.serving {
 		for _, e := range es {
 			out = append(out, fmt.Sprintf("route %s/%s %p", id.bind, id.listener, e))
@@ -479,12 +476,10 @@ func TestRejectedConfigLeavesServingUntouched(t *testing.T) {
 func TestRejectedConfigKeepsExtAuthGrace(t *testing.T) {
 	p := startTxnProxy(t)
 	p.checkTraffic(t) // opens the ext-auth connection
-	p.rt.authz.mu.Lock()
-	var conn *grpcConn
-	for _, c := range p.rt.authz.all {
-		conn = c
+	var conn *callout.Conn
+	for _, c := range p.rt.authz.Snapshot() {
+		conn = c.Conn
 	}
-	p.rt.authz.mu.Unlock()
 	if conn == nil {
 		t.Fatal("no ext-auth connection")
 	}
@@ -501,13 +496,7 @@ func TestRejectedConfigKeepsExtAuthGrace(t *testing.T) {
 	good.Binds[0].Listeners[0].HTTPRoutes[0].Rules[0].Traffic = nil
 	mustApply(t, p.rt, good)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn.mu.Lock()
-		closed := conn.closed
-		conn.mu.Unlock()
-		if closed {
-			break
-		}
+	for !conn.Closed() {
 		if time.Now().After(deadline) {
 			t.Fatal("the dropped ext-auth connection is still open 10s later: its grace grew with the rejected config")
 		}

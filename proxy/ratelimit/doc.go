@@ -1,5 +1,5 @@
 // Package ratelimit groups what the proxy's global rate limits need besides
-// the runtime's own check (proxy/dataplane/globalratelimit.go), which asks a
+// the proxy's own check (proxy/policy/globalratelimit), which asks a
 // rate-limit service over the Envoy rate-limit protocol
 // (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit).
 //

@@ -1,4 +1,8 @@
-package dataplane
+// Package globalratelimit is the global rate limit policy
+// (config.GlobalRateLimit): descriptors computed with CEL are sent to a
+// rate-limit service shared by every replica, over the Envoy rate-limit
+// protocol.
+package globalratelimit
 
 import (
 	"context"
@@ -14,23 +18,24 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
 // defaultGlobalTimeout bounds a rate-limit call when the policy sets no timeout.
 const defaultGlobalTimeout = time.Second
 
-// globalLimit is a compiled config.GlobalRateLimit: a limit kept by a
+// Limit is a compiled config.GlobalRateLimit: a limit kept by a
 // rate-limit service shared by every replica, asked over the Envoy
 // rate-limit protocol (envoy.service.ratelimit.v3.RateLimitService).
-type globalLimit struct {
+type Limit struct {
 	backend     *upstream.Backend
-	conn        *grpcConn
+	conn        *callout.Conn
 	domain      string
 	descriptors [][]globalEntry
 	timeout     time.Duration
 	failDeny    bool
-	log         errorLogger
+	log         policy.Logger
 }
 
 type globalEntry struct {
@@ -38,9 +43,11 @@ type globalEntry struct {
 	value *cel.Program
 }
 
-func newGlobalLimit(c *config.GlobalRateLimit, env *buildEnv) (*globalLimit, error) {
-	g := &globalLimit{backend: env.backends[c.Backend], domain: c.Domain, timeout: defaultGlobalTimeout,
-		failDeny: c.FailureMode == config.RateLimitFailDeny, log: env.log}
+// New compiles c; the connection to the service comes from conns, shared
+// with ext auth checks on the same backend.
+func New(c *config.GlobalRateLimit, env policy.Env, conns *callout.Conns) (*Limit, error) {
+	g := &Limit{backend: env.Backend(c.Backend), domain: c.Domain, timeout: defaultGlobalTimeout,
+		failDeny: c.FailureMode == config.RateLimitFailDeny, log: env.Logger()}
 	if g.backend == nil {
 		return nil, fmt.Errorf("rate-limit service backend %q is not defined", c.Backend)
 	}
@@ -60,11 +67,12 @@ func newGlobalLimit(c *config.GlobalRateLimit, env *buildEnv) (*globalLimit, err
 	}
 	// The connection is shared with ext auth checks on the same backend;
 	// one HTTP/2 connection carries both services.
-	g.conn = env.authz.get(g.backend, g.timeout)
+	g.conn = conns.Get(g.backend, g.timeout)
 	return g, nil
 }
 
-func (*globalLimit) Phase() policy.Phase { return policy.PhaseRateLimit }
+// Phase is rate limit.
+func (*Limit) Phase() policy.Phase { return policy.PhaseRateLimit }
 
 // Request asks the service; it reports false after answering the client.
 // OK lets the request through with the headers the service adds;
@@ -72,12 +80,12 @@ func (*globalLimit) Phase() policy.Phase { return policy.PhaseRateLimit }
 // Retry-After when it says when the limit resets); a failed call, a
 // timeout or an UNKNOWN answer is a failure, which the failure mode
 // decides.
-func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+func (g *Limit) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	descs := g.requestDescriptors(r, act)
 	if len(descs) == 0 {
 		return true
 	}
-	client, err := g.conn.rateLimitClient()
+	client, err := g.conn.RateLimitClient()
 	if err != nil {
 		g.log.Debug("global rate limit failed", "backend", g.backend.Name, "error", err)
 		return g.failed(w, r)
@@ -99,7 +107,7 @@ func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.A
 		if wait, ok := resetWait(resp); ok && w.Header().Get("Retry-After") == "" {
 			w.Header().Set("Retry-After", policy.RetryAfter(wait))
 		}
-		localError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
+		policy.Error(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return false
 	default:
 		g.log.Debug("global rate limit failed", "backend", g.backend.Name, "error", "the service answered UNKNOWN")
@@ -110,7 +118,7 @@ func (g *globalLimit) Request(w http.ResponseWriter, r *http.Request, act *cel.A
 // requestDescriptors evaluates the descriptors for r. As in Envoy, a
 // descriptor one of whose entries cannot be computed (an error or an empty
 // value) is not sent.
-func (g *globalLimit) requestDescriptors(r *http.Request, act *cel.Activation) []*rlv3.RateLimitDescriptor {
+func (g *Limit) requestDescriptors(r *http.Request, act *cel.Activation) []*rlv3.RateLimitDescriptor {
 	out := make([]*rlv3.RateLimitDescriptor, 0, len(g.descriptors))
 	ctx := r.Context()
 next:
@@ -130,11 +138,11 @@ next:
 
 // failed applies the failure mode: Allow lets the request through, Deny
 // answers 503.
-func (g *globalLimit) failed(w http.ResponseWriter, r *http.Request) bool {
+func (g *Limit) failed(w http.ResponseWriter, r *http.Request) bool {
 	if !g.failDeny {
 		return true
 	}
-	localError(w, r, http.StatusServiceUnavailable, "rate limit service unavailable")
+	policy.Error(w, r, http.StatusServiceUnavailable, "rate limit service unavailable")
 	return false
 }
 
@@ -163,21 +171,9 @@ func addHeaderValues(h http.Header, hvs []*corev3.HeaderValue) {
 		if value == "" && len(hv.GetRawValue()) > 0 {
 			value = string(hv.GetRawValue())
 		}
-		if !settableHeader(hv.GetKey()) || !httpguts.ValidHeaderFieldValue(value) {
+		if !callout.SettableHeader(hv.GetKey()) || !httpguts.ValidHeaderFieldValue(value) {
 			continue
 		}
 		h.Add(hv.GetKey(), value)
 	}
-}
-
-// rateLimitClient returns a rate-limit service client on the connection.
-func (c *grpcConn) rateLimitClient() (rlsv3.RateLimitServiceClient, error) {
-	if _, err := c.client(); err != nil {
-		return nil, err
-	}
-	gc := c.auth.Load()
-	if gc == nil {
-		return nil, errConnClosed
-	}
-	return rlsv3.NewRateLimitServiceClient(gc.cc), nil
 }

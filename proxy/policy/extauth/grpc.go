@@ -1,8 +1,7 @@
-package dataplane
+package extauth
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -10,42 +9,34 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"golang.org/x/net/http/httpguts"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/resolver"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
-	"github.com/agentgateway/agentgateway-go/proxy/upstream"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 )
 
 // grpcCheck is the gRPC side of an ExtAuth policy: the Envoy ext_authz v3
 // protocol (envoy.service.auth.v3.Authorization/Check), so authorization
 // servers written for Envoy work unchanged.
 type grpcCheck struct {
-	conn       *grpcConn
+	conn       *callout.Conn
 	extensions map[string]string
-	log        errorLogger
+	log        policy.Logger
 }
 
 // checkGRPC asks the service; it reports false after answering the client.
 // Status OK allows the request with the service's changes; any other status
 // denies it with the service's denied_response; a failed call, a timeout
 // or an error_response is a failure, which the failure mode decides.
-func (e *extAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
-	client, err := e.grpc.conn.client()
+func (e *ExtAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	client, err := e.grpc.conn.AuthClient()
 	if err != nil {
 		e.grpc.log.Debug("ext auth failed", "backend", e.backend.Name, "error", err)
 		return e.failed(w, r)
@@ -85,7 +76,7 @@ func (e *extAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Act
 // forwarded ones, when the policy limits them), pseudo headers included,
 // the path with its query, and the body (up to the configured size) as
 // raw_body, and as body when it is valid UTF-8.
-func (e *extAuth) checkRequest(r *http.Request, act *cel.Activation) (*authv3.CheckRequest, error) {
+func (e *ExtAuth) checkRequest(r *http.Request, act *cel.Activation) (*authv3.CheckRequest, error) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -168,7 +159,7 @@ func allow(w http.ResponseWriter, r *http.Request, act *cel.Activation, resp *au
 	ok := resp.GetOkResponse()
 	applyHeaderOptions(r.Header, ok.GetHeaders())
 	for _, name := range ok.GetHeadersToRemove() {
-		if settableHeader(name) {
+		if callout.SettableHeader(name) {
 			r.Header.Del(name)
 		}
 	}
@@ -209,7 +200,7 @@ func deny(w http.ResponseWriter, r *http.Request, d *authv3.DeniedHttpResponse) 
 		if msg == "" {
 			msg = http.StatusText(code)
 		}
-		localError(w, r, code, msg)
+		policy.Error(w, r, code, msg)
 		return
 	}
 	if body != "" && h.Get("Content-Type") == "" {
@@ -263,24 +254,10 @@ func headerOption(o *corev3.HeaderValueOption) (name, value string, valid bool) 
 	if value == "" && len(hv.GetRawValue()) > 0 {
 		value = string(hv.GetRawValue())
 	}
-	if !settableHeader(hv.GetKey()) || !httpguts.ValidHeaderFieldValue(value) {
+	if !callout.SettableHeader(hv.GetKey()) || !httpguts.ValidHeaderFieldValue(value) {
 		return "", "", false
 	}
 	return http.CanonicalHeaderKey(hv.GetKey()), value, true
-}
-
-// settableHeader says whether an authorization service may set or remove a
-// header: not a pseudo header, not Host (that would change the request's
-// target) and not one that frames the message or the connection.
-func settableHeader(name string) bool {
-	if !httpguts.ValidHeaderFieldName(name) {
-		return false // also rejects pseudo headers (":path")
-	}
-	switch http.CanonicalHeaderKey(name) {
-	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade":
-		return false
-	}
-	return true
 }
 
 // setQuery applies query parameter changes to the request sent to the
@@ -298,180 +275,3 @@ func setQuery(r *http.Request, set []*corev3.QueryParameter, remove []string) {
 	}
 	r.URL.RawQuery = q.Encode()
 }
-
-// grpcConns keeps one gRPC client connection per ext-auth backend across
-// reloads, keyed by the compiled backend: the upstream pool keeps a
-// backend's *upstream.Backend while its config (endpoints included) is
-// unchanged, so the connection is reused until the backend changes.
-// Building a config marks the connections it uses (begin, get); commit
-// closes the others once the checks that may still use them are over.
-type grpcConns struct {
-	mu   sync.Mutex
-	all  map[*upstream.Backend]*grpcConn
-	used map[*upstream.Backend]bool
-}
-
-func newGRPCConns() *grpcConns {
-	return &grpcConns{all: map[*upstream.Backend]*grpcConn{}}
-}
-
-func (s *grpcConns) begin() {
-	s.mu.Lock()
-	s.used = map[*upstream.Backend]bool{}
-	s.mu.Unlock()
-}
-
-// get returns the connection to b; timeout is the longest a check on it
-// may take, which bounds how long a dropped connection must stay open.
-func (s *grpcConns) get(b *upstream.Backend, timeout time.Duration) *grpcConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used[b] = true
-	c := s.all[b]
-	if c == nil {
-		c = newGRPCConn(b)
-		s.all[b] = c
-	}
-	c.grace = max(c.grace, timeout)
-	return c
-}
-
-func (s *grpcConns) commit() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for b, c := range s.all {
-		if !s.used[b] {
-			delete(s.all, b)
-			// Requests still running on the previous config may be
-			// checking on it; none takes longer than its timeout.
-			time.AfterFunc(c.grace+time.Second, c.close)
-		}
-	}
-}
-
-// closeAll closes every connection, at shutdown.
-func (s *grpcConns) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for b, c := range s.all {
-		delete(s.all, b)
-		c.close()
-	}
-}
-
-// grpcConn is a gRPC client connection to one backend, created on first
-// use. Calls are balanced round robin over the backend's endpoints.
-type grpcConn struct {
-	addrs     []string
-	authority string
-	tls       *tls.Config   // the backend's TLS settings; nil for h2c
-	grace     time.Duration // guarded by grpcConns.mu
-
-	auth   atomic.Pointer[grpcClient]
-	mu     sync.Mutex
-	closed bool
-}
-
-type grpcClient struct {
-	cc   *grpc.ClientConn
-	auth authv3.AuthorizationClient
-}
-
-var errConnClosed = errors.New("ext auth connection closed by a config change")
-
-func newGRPCConn(b *upstream.Backend) *grpcConn {
-	c := &grpcConn{authority: "extauth", tls: b.ClientTLS()}
-	for _, ep := range b.Endpoints() {
-		c.addrs = append(c.addrs, ep.Address)
-	}
-	if len(c.addrs) > 0 {
-		// Servers may check :authority; an endpoint address is a valid one
-		// (a host name for ExternalName Services).
-		c.authority = c.addrs[0]
-	}
-	if c.tls != nil && c.tls.ServerName != "" {
-		// gRPC requires the authority to be the TLS server name.
-		c.authority = c.tls.ServerName
-	}
-	return c
-}
-
-func (c *grpcConn) client() (authv3.AuthorizationClient, error) {
-	if gc := c.auth.Load(); gc != nil {
-		return gc.auth, nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, errConnClosed
-	}
-	if gc := c.auth.Load(); gc != nil {
-		return gc.auth, nil
-	}
-	// HTTP/2 over the backend's TLS settings (gRPC offers ALPN h2 and,
-	// without an SNI, verifies the authority: the first endpoint's host),
-	// or cleartext HTTP/2 (h2c).
-	creds := insecure.NewCredentials()
-	if c.tls != nil {
-		creds = credentials.NewTLS(c.tls)
-	}
-	cc, err := grpc.NewClient(endpointScheme+":///extauth",
-		grpc.WithTransportCredentials(creds),
-		grpc.WithResolvers(endpointResolver(c.addrs)),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-		grpc.WithAuthority(c.authority),
-		grpc.WithUserAgent("agentgateway"),
-		// An authorization service that restarts must be back in use within
-		// seconds, not after the default two-minute backoff.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-	)
-	if err != nil {
-		return nil, err
-	}
-	gc := &grpcClient{cc: cc, auth: authv3.NewAuthorizationClient(cc)}
-	c.auth.Store(gc)
-	return gc.auth, nil
-}
-
-func (c *grpcConn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if gc := c.auth.Swap(nil); gc != nil {
-		gc.cc.Close() //nolint:errcheck // closing a client connection only releases it
-	}
-}
-
-// endpointScheme names the resolver that hands gRPC a backend's endpoint
-// addresses: the proxy config resolves Services itself, so there is no
-// name to look up.
-const endpointScheme = "agw-endpoints"
-
-// endpointResolver is a resolver.Builder (and its Resolver) for a fixed
-// list of addresses; a backend whose endpoints change gets a new
-// connection, so the list never changes.
-type endpointResolver []string
-
-func (e endpointResolver) Build(_ resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
-	if len(e) == 0 {
-		// Calls fail at once (Unavailable) instead of waiting for their
-		// deadline, so the failure mode applies without delay.
-		cc.ReportError(upstream.ErrNoEndpoints)
-		return e, nil
-	}
-	st := resolver.State{}
-	for _, a := range e {
-		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
-	}
-	if err := cc.UpdateState(st); err != nil {
-		cc.ReportError(err)
-	}
-	return e, nil
-}
-
-func (endpointResolver) Scheme() string                        { return endpointScheme }
-func (endpointResolver) ResolveNow(resolver.ResolveNowOptions) {}
-func (endpointResolver) Close()                                {}

@@ -1,9 +1,14 @@
-package dataplane
+// Package extauth is the external authorization policy (config.ExtAuth):
+// each request is checked with a service, over HTTP (the request's headers
+// forwarded, a 2xx allows) or over gRPC (the Envoy ext_authz v3 protocol,
+// grpc.go), which may change the request and decides the denial.
+package extauth
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,12 +18,13 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
-// extAuth is a compiled ExtAuth policy; grpc is set for protocol GRPC
-// (extauth_grpc.go).
-type extAuth struct {
+// ExtAuth is a compiled ExtAuth policy; grpc is set for protocol GRPC
+// (grpc.go).
+type ExtAuth struct {
 	backend     *upstream.Backend
 	grpc        *grpcCheck
 	prefix      string
@@ -51,15 +57,19 @@ var errAuthBodyTooLarge = errors.New("request body larger than the authorization
 // deniedBodyLimit bounds the denial body relayed to the client.
 const deniedBodyLimit = 64 << 10
 
-func newExtAuth(c *config.ExtAuth, env *buildEnv) *extAuth {
-	e := &extAuth{backend: env.backends[c.Backend], prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes,
+// New compiles c; a gRPC service's connection comes from conns.
+func New(c *config.ExtAuth, env policy.Env, conns *callout.Conns) (*ExtAuth, error) {
+	e := &ExtAuth{backend: env.Backend(c.Backend), prefix: c.PathPrefix, signIn: c.SignInRedirectURL, bodyBytes: c.IncludeBodyBytes,
 		failOpen: c.FailOpen, timeout: 2 * time.Second, allAllowed: c.AllUpstreamHeaders, require200: c.Require200, rejectLarge: c.RejectLargeBody}
 	e.rawPrefix = (&url.URL{Path: c.PathPrefix}).EscapedPath()
 	if c.Timeout != nil {
 		e.timeout = c.Timeout.Duration
 	}
-	if c.Protocol == config.ExtAuthGRPC && e.backend != nil {
-		e.grpc = &grpcCheck{conn: env.authz.get(e.backend, e.timeout), extensions: c.ContextExtensions, log: env.log}
+	if e.backend == nil {
+		return nil, fmt.Errorf("ext auth backend %q is not defined", c.Backend)
+	}
+	if c.Protocol == config.ExtAuthGRPC {
+		e.grpc = &grpcCheck{conn: conns.Get(e.backend, e.timeout), extensions: c.ContextExtensions, log: env.Logger()}
 	}
 	if len(c.ForwardHeaders) > 0 {
 		e.forward = map[string]bool{}
@@ -70,13 +80,14 @@ func newExtAuth(c *config.ExtAuth, env *buildEnv) *extAuth {
 	for _, h := range c.AllowedUpstreamHeaders {
 		e.allowed = append(e.allowed, http.CanonicalHeaderKey(h))
 	}
-	return e
+	return e, nil
 }
 
-func (*extAuth) Phase() policy.Phase { return policy.PhaseExtAuth }
+// Phase is ext auth.
+func (*ExtAuth) Phase() policy.Phase { return policy.PhaseExtAuth }
 
 // Request asks the service; it reports false after answering the client.
-func (e *extAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+func (e *ExtAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	if e.grpc != nil {
 		return e.checkGRPC(w, r, act)
 	}
@@ -120,7 +131,7 @@ func (e *extAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activ
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if e.require200 && resp.StatusCode != http.StatusOK {
 			// Relaying a 2xx would tell the client its request succeeded.
-			localError(w, r, http.StatusForbidden, "authorization denied")
+			policy.Error(w, r, http.StatusForbidden, "authorization denied")
 			return false
 		}
 		e.copyUpstream(r.Header, resp.Header)
@@ -159,7 +170,7 @@ func (e *extAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activ
 // service (partial says the body is longer), or errAuthBodyTooLarge when a
 // longer body must be refused. The backend still gets the whole body:
 // what was read, then the rest.
-func (e *extAuth) readBody(r *http.Request) (buf []byte, partial bool, err error) {
+func (e *ExtAuth) readBody(r *http.Request) (buf []byte, partial bool, err error) {
 	if e.rejectLarge && r.ContentLength > int64(e.bodyBytes) {
 		return nil, true, errAuthBodyTooLarge
 	}
@@ -179,14 +190,14 @@ func (e *extAuth) readBody(r *http.Request) (buf []byte, partial bool, err error
 }
 
 // tooLarge refuses a request whose body is longer than the service may see.
-func (e *extAuth) tooLarge(w http.ResponseWriter, r *http.Request) bool {
-	localError(w, r, http.StatusRequestEntityTooLarge, errAuthBodyTooLarge.Error())
+func (e *ExtAuth) tooLarge(w http.ResponseWriter, r *http.Request) bool {
+	policy.Error(w, r, http.StatusRequestEntityTooLarge, errAuthBodyTooLarge.Error())
 	return false
 }
 
 // copyUpstream copies the allowed headers of an allowing answer onto the
 // request sent to the backend, replacing the client's values.
-func (e *extAuth) copyUpstream(dst, answer http.Header) {
+func (e *ExtAuth) copyUpstream(dst, answer http.Header) {
 	if e.allAllowed {
 		connection := map[string]bool{}
 		for _, f := range answer.Values("Connection") {
@@ -195,7 +206,7 @@ func (e *extAuth) copyUpstream(dst, answer http.Header) {
 			}
 		}
 		for name, vs := range answer {
-			if !excludedUpstream[name] && !connection[name] && settableHeader(name) {
+			if !excludedUpstream[name] && !connection[name] && callout.SettableHeader(name) {
 				dst[name] = append([]string(nil), vs...)
 			}
 		}
@@ -208,11 +219,11 @@ func (e *extAuth) copyUpstream(dst, answer http.Header) {
 	}
 }
 
-func (e *extAuth) failed(w http.ResponseWriter, r *http.Request) bool {
+func (e *ExtAuth) failed(w http.ResponseWriter, r *http.Request) bool {
 	if e.failOpen {
 		return true
 	}
-	localError(w, r, http.StatusForbidden, "authorization service unavailable")
+	policy.Error(w, r, http.StatusForbidden, "authorization service unavailable")
 	return false
 }
 
@@ -262,4 +273,9 @@ func browserNavigation(r *http.Request) bool {
 		return mode == "navigate"
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
