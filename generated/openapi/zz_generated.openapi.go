@@ -583,7 +583,7 @@ func schema_agentgateway_go_apis_views_v1alpha1_ProxyStatus(ref common.Reference
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ProxyStatus is one proxy pod connected to the control plane: which Gateway it serves, the config version it acknowledged, and the last version it rejected and why. It has the proxy pod's name and namespace.",
+				Description: "ProxyStatus is one proxy pod known to the control plane: which Gateway it serves, whether it holds a config stream (and if not, since when), the config version it acknowledged, and the last version it rejected and why. It has the proxy pod's name and namespace. Running proxy pods without a stream are listed too, once past a grace period.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {
@@ -635,6 +635,12 @@ func schema_agentgateway_go_apis_views_v1alpha1_ProxyStatus(ref common.Reference
 							Default:     false,
 							Type:        []string{"boolean"},
 							Format:      "",
+						},
+					},
+					"disconnectedSince": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DisconnectedSince is set when the proxy holds no config stream: when its last stream ended, or, for a running pod that had none, when its proxy container started. Such pods are listed once they have been without a stream for a grace period (the operator's --proxy-disconnect-grace), and the operator then records a Warning Event ConfigStreamDisconnected on the Gateway.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
 						},
 					},
 					"connectedSince": {

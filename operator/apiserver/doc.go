@@ -1,6 +1,7 @@
 // Package apiserver is the operator's aggregated API server for views.agentgateway.dev/v1alpha1:
 // `kubectl get effectiveconfig` (what each Gateway's proxies run, with every policy merged) and
-// `kubectl get proxystatus` (each proxy pod and the config it acknowledged or rejected).
+// `kubectl get proxystatus` (each proxy pod, whether it holds a config stream or since when
+// it has not, and the config it acknowledged or rejected).
 //
 // # Shape
 //
@@ -56,6 +57,10 @@
 //     PeerSyncer imports the peers' partitions, found through the EndpointSlices of the API
 //     Service; the union is the same everywhere, one poll interval late. A replica that goes
 //     away takes its partition with it; its proxies reconnect elsewhere and reappear there.
+//     Running proxy pods that hold a stream to no replica for longer than the grace period
+//     (configserver.Disconnects) are published by every replica in its partition, with
+//     Connected false and DisconnectedSince (publish.WithDisconnected); a replica leaves out
+//     its ended stream of a proxy that a peer reports connected.
 //     EffectiveConfig's PROXIES column is computed from that union, so it agrees too.
 //   - resourceVersions differ per replica by design (the epoch): a watch that lands on another
 //     replica than its list gets 410 and relists there, which informers handle.

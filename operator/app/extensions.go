@@ -66,29 +66,8 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 		if self == "" {
 			self = "operator"
 		}
-		publishProxies := func() {
-			views.PublishProxyStatuses(self, publish.ProxyStatuses(p.ConfigServer.Proxies(), nil))
-		}
+		publishProxies := ProxyViews(views, self, p)
 		p.ConfigServer.AddChangeListener(func(types.NamespacedName) { publishProxies() })
-		// The leader writes Programmed from proxy acknowledgements, but a proxy may be
-		// connected to another replica: count what the peer syncer learned from them.
-		p.ConfigServer.RemoteProxies = func() []configserver.ProxyState {
-			all, _ := views.ProxyStatuses.List("")
-			local := map[types.NamespacedName]bool{}
-			for _, ps := range views.LocalProxyStatuses(self) {
-				local[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] = true
-			}
-			var remote []configserver.ProxyState
-			for _, ps := range all {
-				if ps.Connected && !local[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] {
-					remote = append(remote, configserver.ProxyState{
-						Pod: ps.Pod, Namespace: ps.Namespace, Gateway: ps.Gateway, Connected: true,
-						AckedVersion: ps.AckedVersion, RejectedVersion: ps.RejectedVersion, LastError: ps.LastError,
-					})
-				}
-			}
-			return remote
-		}
 		if !o.DisableWebhooks && o.Namespace != "" {
 			kc, err := kubernetes.NewForConfig(mgr.GetConfig())
 			if err != nil {
@@ -161,6 +140,52 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 		}, nil
 	}
 	return h
+}
+
+// ProxyViews wires the proxystatuses of views to the running operator: it sets
+// p.ConfigServer.RemoteProxies to the connected proxies the other replicas published (so
+// the leader counts their acknowledgements), and returns the function that publishes this
+// replica's proxies together with the running proxy pods that hold no stream anywhere
+// (p.Disconnected). Call the function whenever the config server's proxies change.
+func ProxyViews(views *apiserver.Views, self string, p Pipeline) func() {
+	remote := func() []configserver.ProxyState {
+		// Every other replica's own partition: the merged list would hide a proxy that moved
+		// to another replica behind this replica's entry of its ended stream.
+		var out []configserver.ProxyState
+		seen := map[types.NamespacedName]bool{}
+		for _, part := range views.ProxyStatuses.Partitions() {
+			if part == self {
+				continue
+			}
+			for _, ps := range views.ProxyStatuses.Partition(part) {
+				k := types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}
+				if !ps.Connected || seen[k] {
+					continue
+				}
+				seen[k] = true
+				out = append(out, configserver.ProxyState{
+					Pod: ps.Pod, Namespace: ps.Namespace, Gateway: ps.Gateway, Connected: true,
+					AckedVersion: ps.AckedVersion, RejectedVersion: ps.RejectedVersion, LastError: ps.LastError,
+				})
+			}
+		}
+		return out
+	}
+	p.ConfigServer.RemoteProxies = remote
+	return func() {
+		statuses := publish.ProxyStatuses(p.ConfigServer.Proxies(), nil)
+		var ds []configserver.Disconnected
+		if p.Disconnected != nil {
+			ds = p.Disconnected()
+		}
+		elsewhere := map[types.NamespacedName]bool{}
+		for _, r := range remote() {
+			elsewhere[types.NamespacedName{Namespace: r.Namespace, Name: r.Pod}] = true
+		}
+		views.PublishProxyStatuses(self, publish.WithDisconnected(statuses, ds, func(ns, pod string) bool {
+			return elsewhere[types.NamespacedName{Namespace: ns, Name: pod}]
+		}))
+	}
 }
 
 // remoteAcks summarizes, per Gateway, which remote proxies acknowledged which version, so a

@@ -40,6 +40,7 @@ type Options struct {
 	ShutdownDeadline time.Duration
 	XDSCALifetime    time.Duration
 	XDSCAPropagation time.Duration
+	DisconnectGrace  time.Duration
 }
 
 // AddFlags registers the flags on fs with their defaults.
@@ -62,6 +63,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.LeaseDuration, "leader-lease-duration", 15*time.Second, "leader election lease duration")
 	fs.DurationVar(&o.ShutdownDeadline, "shutdown-deadline", 20*time.Second, "how long runnables get to stop on SIGTERM")
 	fs.DurationVar(&o.XDSCALifetime, "xds-ca-lifetime", streamcert.CALifetime, "lifetime of the config stream's CAs; a next CA is added when a third is left")
+	fs.DurationVar(&o.DisconnectGrace, "proxy-disconnect-grace", 30*time.Second, "how long a running proxy pod may hold no config stream before proxystatuses show it disconnected and a ConfigStreamDisconnected Event is recorded on its Gateway")
 	fs.DurationVar(&o.XDSCAPropagation, "xds-ca-propagation", 5*time.Minute, "how long proxies are given to trust a next CA (published to every proxy's <proxy>-xds-ca ConfigMap, refreshed by the kubelet) before it signs the config servers' certificates")
 }
 
@@ -82,6 +84,9 @@ func (o *Options) Validate() error {
 	}
 	if o.XDSCAPropagation < 0 || o.XDSCALifetime < 0 || (o.XDSCALifetime > 0 && o.XDSCAPropagation*3 >= o.XDSCALifetime) {
 		errs = append(errs, fmt.Errorf("--xds-ca-propagation %s must be positive and under a third of --xds-ca-lifetime %s (the next CA is added when a third is left)", o.XDSCAPropagation, o.XDSCALifetime))
+	}
+	if o.DisconnectGrace < 0 {
+		errs = append(errs, fmt.Errorf("--proxy-disconnect-grace %s must not be negative", o.DisconnectGrace))
 	}
 	if o.LogFormat != "json" && o.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use json or text", o.LogFormat))

@@ -47,6 +47,10 @@ type Hooks struct {
 // Pipeline is what the hooks can reach of the running operator.
 type Pipeline struct {
 	ConfigServer *configserver.Server
+	// Disconnected returns the running proxy pods without a config stream to any replica
+	// past the grace period (--proxy-disconnect-grace). When it changes, the config
+	// server's change listeners are called for the Gateways concerned.
+	Disconnected func() []configserver.Disconnected
 }
 
 // SetGlobalLoggers routes controller-runtime's and client-go's (klog) process-wide loggers
@@ -159,9 +163,13 @@ func Run(ctx context.Context, c *Config) error {
 	})); err != nil {
 		return fmt.Errorf("add config server: %w", err)
 	}
+	disconnected, err := watchDisconnects(mgr, scheme, cs, c.DisconnectGrace, log)
+	if err != nil {
+		return err
+	}
 	var onResult func(*translate.Result)
 	if c.Hooks.AggregatedAPI != nil {
-		if onResult, err = c.Hooks.AggregatedAPI(mgr, Pipeline{ConfigServer: cs}, c.APIBindAddr); err != nil {
+		if onResult, err = c.Hooks.AggregatedAPI(mgr, Pipeline{ConfigServer: cs, Disconnected: disconnected}, c.APIBindAddr); err != nil {
 			return fmt.Errorf("set up aggregated API: %w", err)
 		}
 	}

@@ -33,8 +33,10 @@ type ProxyState struct {
 	Pod, Namespace, Gateway, BuildVersion string
 	Connected                             bool
 	ConnectedSince, LastHeartbeat         time.Time
-	AckedVersion                          string
-	RejectedVersion, LastError            string
+	// DisconnectedAt is when the stream ended (zero while Connected).
+	DisconnectedAt             time.Time
+	AckedVersion               string
+	RejectedVersion, LastError string
 	// LatestVersion is the Gateway's newest published version.
 	LatestVersion string
 }
@@ -442,6 +444,6 @@ func (o *observer) Nacked(id configstream.StreamID, n configstream.Node, version
 func (o *observer) Disconnected(id configstream.StreamID, n configstream.Node, _ error) {
 	now := o.now()
 	o.metrics.connected.Dec()
-	o.update(id, n, func(p *proxy) { p.Connected, p.gone = false, now })
+	o.update(id, n, func(p *proxy) { p.Connected, p.gone, p.DisconnectedAt = false, now, now })
 	o.changed(n)
 }

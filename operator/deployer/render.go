@@ -58,6 +58,8 @@ const (
 
 	// proxyContainer names the proxy's container in the pod template.
 	proxyContainer = "proxy"
+	// ProxyContainer is proxyContainer for readers of the proxy pods.
+	ProxyContainer = proxyContainer
 	// proxyUID is the user and group proxies run as: the images' USER (nonroot, 65532).
 	proxyUID = 65532
 	// Requests of the proxy container when AgentgatewayParameters set no resources.

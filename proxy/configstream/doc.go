@@ -51,7 +51,9 @@
 // timed-out connection, or a failed handshake ends the attempt at once: Run logs it as a
 // warning with the address and the reason, calls Client.StreamEnded (the proxy shows the
 // reason on /ready until it has a config) and retries with exponential back-off from
-// MinBackoff to MaxBackoff (30 s) with jitter.
+// MinBackoff to MaxBackoff (30 s) with jitter. The operator sees it too: a Running proxy
+// pod without a stream past a grace period is listed disconnected in proxystatuses and
+// named in a ConfigStreamDisconnected Event on its Gateway (operator/configserver.Disconnects).
 //
 // # Deltas
 //

@@ -4,9 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// ProxyStatus is one proxy pod connected to the control plane: which Gateway it serves, the
-// config version it acknowledged, and the last version it rejected and why. It has the proxy
-// pod's name and namespace.
+// ProxyStatus is one proxy pod known to the control plane: which Gateway it serves, whether
+// it holds a config stream (and if not, since when), the config version it acknowledged,
+// and the last version it rejected and why. It has the proxy pod's name and namespace.
+// Running proxy pods without a stream are listed too, once past a grace period.
 //
 // +genclient
 // +genclient:onlyVerbs=get,list,watch
@@ -25,6 +26,13 @@ type ProxyStatus struct {
 	Node string `json:"node,omitempty"`
 	// Connected is true while the proxy holds a config stream.
 	Connected bool `json:"connected"`
+	// DisconnectedSince is set when the proxy holds no config stream: when its last stream
+	// ended, or, for a running pod that had none, when its proxy container started. Such
+	// pods are listed once they have been without a stream for a grace period (the
+	// operator's --proxy-disconnect-grace), and the operator then records a Warning Event
+	// ConfigStreamDisconnected on the Gateway.
+	// +optional
+	DisconnectedSince *metav1.Time `json:"disconnectedSince,omitempty"`
 	// ConnectedSince is when the current (or last) stream opened.
 	// +optional
 	ConnectedSince *metav1.Time `json:"connectedSince,omitempty"`

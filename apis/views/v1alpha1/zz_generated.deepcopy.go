@@ -223,6 +223,10 @@ func (in *ProxyStatus) DeepCopyInto(out *ProxyStatus) {
 	*out = *in
 	out.TypeMeta = in.TypeMeta
 	in.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	if in.DisconnectedSince != nil {
+		in, out := &in.DisconnectedSince, &out.DisconnectedSince
+		*out = (*in).DeepCopy()
+	}
 	if in.ConnectedSince != nil {
 		in, out := &in.ConnectedSince, &out.ConnectedSince
 		*out = (*in).DeepCopy()

@@ -40,9 +40,15 @@ func ProxyStatuses(states []configserver.ProxyState, node func(namespace, pod st
 				Name:              s.Pod,
 				CreationTimestamp: metav1.NewTime(s.ConnectedSince.Truncate(time.Second)),
 			},
-			Gateway:         s.Gateway,
-			Pod:             s.Pod,
-			Connected:       s.Connected,
+			Gateway:   s.Gateway,
+			Pod:       s.Pod,
+			Connected: s.Connected,
+			DisconnectedSince: func() *metav1.Time {
+				if s.Connected {
+					return nil
+				}
+				return timePtr(s.DisconnectedAt)
+			}(),
 			ConnectedSince:  timePtr(s.ConnectedSince),
 			LastHeartbeat:   timePtr(s.LastHeartbeat),
 			AckedVersion:    s.AckedVersion,
@@ -55,6 +61,49 @@ func ProxyStatuses(states []configserver.ProxyState, node func(namespace, pod st
 			p.Node = node(s.Namespace, s.Pod)
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// WithDisconnected is statuses (this replica's proxies, from ProxyStatuses) with the running
+// proxy pods that hold no config stream to any replica (configserver.Disconnects): a pod
+// this replica knows is marked disconnected since ds says; the others are added. A proxy
+// this replica lost that is connected to another replica (elsewhere) is left out, so that
+// the peers' view of it as connected is the one served.
+func WithDisconnected(statuses []*viewsv1a1.ProxyStatus, ds []configserver.Disconnected, elsewhere func(namespace, pod string) bool) []*viewsv1a1.ProxyStatus {
+	byPod := map[[2]string]configserver.Disconnected{}
+	for _, d := range ds {
+		byPod[[2]string{d.Namespace, d.Pod}] = d
+	}
+	out := make([]*viewsv1a1.ProxyStatus, 0, len(statuses)+len(ds))
+	for _, s := range statuses {
+		k := [2]string{s.Namespace, s.Pod}
+		d, down := byPod[k]
+		switch {
+		case s.Connected:
+		case down:
+			s.DisconnectedSince = timePtr(d.Since.Truncate(time.Second))
+			if s.Node == "" {
+				s.Node = d.Node
+			}
+			delete(byPod, k)
+		case elsewhere != nil && elsewhere(s.Namespace, s.Pod):
+			continue
+		}
+		out = append(out, s)
+	}
+	for _, d := range ds {
+		if _, ok := byPod[[2]string{d.Namespace, d.Pod}]; !ok {
+			continue
+		}
+		since := metav1.NewTime(d.Since.Truncate(time.Second))
+		out = append(out, &viewsv1a1.ProxyStatus{
+			ObjectMeta:        metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Pod, CreationTimestamp: since},
+			Gateway:           d.Gateway,
+			Pod:               d.Pod,
+			Node:              d.Node,
+			DisconnectedSince: &since,
+		})
 	}
 	return out
 }

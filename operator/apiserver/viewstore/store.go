@@ -255,6 +255,18 @@ func (s *Store[T]) Partition(partition string) []T {
 	return out
 }
 
+// Partitions returns the names of the partitions holding objects, sorted.
+func (s *Store[T]) Partitions() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.parts))
+	for p := range s.parts {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // put stores o under k if it differs from the stored object. o must be a copy that nothing
 // outside the store holds and that was never stored under k. Called with mu held.
 func (s *Store[T]) put(partition string, k types.NamespacedName, o T) {

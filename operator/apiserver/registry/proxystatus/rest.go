@@ -1,5 +1,6 @@
 // Package proxystatus serves proxystatuses.views.agentgateway.dev: one object per proxy pod
-// known to the control plane, read from the operator's view store.
+// known to the control plane (connected, recently disconnected, or running without a config
+// stream past a grace period), read from the operator's view store.
 package proxystatus
 
 import (
@@ -84,6 +85,7 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name", Description: "Name of the proxy pod."},
 	{Name: "Gateway", Type: "string", Description: "Gateway the proxy serves."},
 	{Name: "Connected", Type: "boolean", Description: "Whether the proxy holds a config stream."},
+	{Name: "Disconnected", Type: "string", Description: "Time since the proxy lost its config stream, or since its pod started running without one."},
 	{Name: "Version", Type: "string", Description: "Config version the proxy applied."},
 	{Name: "Synced", Type: "boolean", Description: "Whether the applied version is the Gateway's latest."},
 	{Name: "Last-Error", Type: "string", Description: "Why the proxy refused its last rejected version."},
@@ -106,9 +108,14 @@ func (r *REST) cells(o *viewsv1a1.ProxyStatus, age string) []any {
 	if o.LastHeartbeat != nil {
 		heartbeat = duration.HumanDuration(r.now().Sub(o.LastHeartbeat.Time))
 	}
+	disconnected := "<none>"
+	if !o.Connected && o.DisconnectedSince != nil {
+		disconnected = duration.HumanDuration(r.now().Sub(o.DisconnectedSince.Time))
+	}
 	return []any{
 		o.Gateway,
 		o.Connected,
+		disconnected,
 		o.AckedVersion,
 		Synced(o),
 		lastErr,
