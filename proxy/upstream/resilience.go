@@ -235,10 +235,34 @@ type overflowError struct{ limit string }
 
 func (e *overflowError) Error() string { return "backend circuit breaker open: " + e.limit }
 
+// overflowCounter returns the backend's overflow counter of limit.
+func (b *Backend) overflowCounter(limit string) prometheus.Counter {
+	p := &b.overflows[limitIndex(limit)]
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := overflowTotal.WithLabelValues(b.Name, limit)
+	p.Store(&c)
+	return c
+}
+
+func limitIndex(limit string) int {
+	switch limit {
+	case limitRequests:
+		return 0
+	case limitConnections:
+		return 1
+	case limitPending:
+		return 2
+	default:
+		return 3 // limitRetries
+	}
+}
+
 // overflow answers a request refused by a circuit breaker: 503 with
 // OverflowHeader naming the limit.
 func (b *Backend) overflow(req *http.Request, limit string) *http.Response {
-	overflowTotal.WithLabelValues(b.Name, limit).Inc()
+	b.overflowCounter(limit).Inc()
 	closeBody(req)
 	body := "upstream overflow: " + limit + "\n"
 	return &http.Response{

@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
@@ -90,6 +92,11 @@ type Backend struct {
 	retrying atomic.Int64 // retries in flight
 
 	res resilience
+	// overflows holds the agentgateway_upstream_overflow_total counter
+	// of each circuit breaker limit (limitIndex), resolved on the first
+	// refusal and kept: a refusal then costs no label lookup, and a
+	// backend that never refuses exports no series.
+	overflows [4]atomic.Pointer[prometheus.Counter]
 	// Circuit breakers: requests admitted, connections open, requests
 	// waiting for a connection.
 	admitted, conns, pending atomic.Int64
@@ -104,7 +111,7 @@ type Backend struct {
 // EndRetry when a reserved retry finishes.
 func (b *Backend) StartRetry() bool {
 	if m := b.res.maxRetries; m > 0 && b.retrying.Load() >= m {
-		overflowTotal.WithLabelValues(b.Name, limitRetries).Inc()
+		b.overflowCounter(limitRetries).Inc()
 		return false
 	}
 	limit := max(int64(minRetryConcurrency), b.active.Load()*retryBudgetPercent/100)
