@@ -64,7 +64,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ShutdownDeadline, "shutdown-deadline", 20*time.Second, "how long runnables get to stop on SIGTERM")
 	fs.DurationVar(&o.XDSCALifetime, "xds-ca-lifetime", streamcert.CALifetime, "lifetime of the config stream's CAs; a next CA is added when a third is left")
 	fs.DurationVar(&o.DisconnectGrace, "proxy-disconnect-grace", 30*time.Second, "how long a running proxy pod may hold no config stream before proxystatuses show it disconnected and a ConfigStreamDisconnected Event is recorded on its Gateway")
-	fs.DurationVar(&o.XDSCAPropagation, "xds-ca-propagation", 5*time.Minute, "how long proxies are given to trust a next CA (published to every proxy's <proxy>-xds-ca ConfigMap, refreshed by the kubelet) before it signs the config servers' certificates")
+	fs.DurationVar(&o.XDSCAPropagation, "xds-ca-propagation", 5*time.Minute, "how long proxies are given to trust a next CA before it signs the config servers' certificates (it also waits until every proxy's <proxy>-xds-ca ConfigMap holds it; this covers the kubelet's refresh of the mounted file)")
 }
 
 // Validate reports every invalid option.

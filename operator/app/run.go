@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -237,7 +239,28 @@ func newCAKeeper(restCfg *rest.Config, c *Config, log *slog.Logger) (*configserv
 		Lifetime:    c.XDSCALifetime,
 		Propagation: c.XDSCAPropagation,
 		Log:         log.With("component", "configserver-ca"),
+		Published: func(ctx context.Context, cert []byte) (bool, string, error) {
+			return caPublished(ctx, direct, cert)
+		},
 	}, nil
+}
+
+// caPublished reports whether every proxy's CA ConfigMap (deployer.XDSCAName) holds cert,
+// and if not, names the first that does not.
+func caPublished(ctx context.Context, c client.Reader, cert []byte) (bool, string, error) {
+	var cms corev1.ConfigMapList
+	if err := c.List(ctx, &cms, client.MatchingLabels{deployer.NameLabel: deployer.ProxyLabelValue}); err != nil {
+		return false, "", fmt.Errorf("list proxy CA ConfigMaps: %w", err)
+	}
+	for _, cm := range cms.Items {
+		if cm.Name != deployer.XDSCAName(cm.Labels[deployer.GatewayNameLabel]) {
+			continue
+		}
+		if !strings.Contains(cm.Data[deployer.XDSCAKey], string(cert)) {
+			return false, cm.Namespace + "/" + cm.Name, nil
+		}
+	}
+	return true, "", nil
 }
 
 // certWaitingServer starts the webhook server only once the rotated certificate exists:

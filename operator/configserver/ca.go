@@ -59,13 +59,15 @@ type CAState struct {
 //   - A CA is valid for Lifetime. When a third of it is left, a next CA is generated and
 //     stored beside it (next.crt, next.key, CANextSinceAnnotation); from then on the
 //     bundle published to proxies (CAState.Bundle) trusts both.
-//   - Propagation after the next CA was added, it becomes the signing CA and the replaced
-//     CA's certificate moves to previous.crt, where it stays, and in the bundle, until it
-//     expires. Every replica re-issues its serving certificate from the new CA at once;
-//     open streams keep theirs (TLS is checked at the handshake only).
-//   - Rule: the new CA signs only after Propagation, which must cover the operator
-//     publishing the bundle to every proxy ConfigMap and the kubelet refreshing the
-//     mounted file (about a minute by default; proxies read it at each dial).
+//   - Once the next CA is in every proxy's bundle (Published) and Propagation has passed
+//     since it was added, it becomes the signing CA and the replaced CA's certificate
+//     moves to previous.crt, where it stays, and in the bundle, until it expires. Every
+//     replica re-issues its serving certificate from the new CA at once; open streams
+//     keep theirs (TLS is checked at the handshake only).
+//   - Rule: the new CA signs only when every proxy ConfigMap holds it and Propagation has
+//     passed, which must cover the kubelet refreshing the mounted file (about a minute by
+//     default; proxies read it at each dial). A ConfigMap that is never updated holds the
+//     rotation back (the keeper logs which) until the signing CA expires.
 //   - A deleted Secret is recreated with the CA the replica knows as signing CA and a new
 //     next CA; a Secret whose CA an administrator replaced keeps the known CA signing and
 //     takes the administrator's as next CA. Either way proxies never meet a CA they do not
@@ -81,6 +83,9 @@ type CAKeeper struct {
 	Lifetime time.Duration
 	// Propagation is how long a next CA is trusted before it signs (default 5 minutes).
 	Propagation time.Duration
+	// Published, if set, reports whether every proxy's CA bundle holds the certificate
+	// (PEM), and if not, which does not: the next CA signs only once it does.
+	Published func(ctx context.Context, cert []byte) (bool, string, error)
 	Log         *slog.Logger
 	// OnChange is called (from Run) whenever the signing CA or the bundle changes.
 	OnChange func(CAState)
@@ -159,8 +164,13 @@ func (k *CAKeeper) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		started := time.Now()
 		k.runWatch(ctx, w)
 		w.Stop()
+		// A watch the apiserver ends at once (or keeps ending) must not become a busy loop.
+		if time.Since(started) < time.Second && !sleepCtx(ctx, time.Second) {
+			return nil
+		}
 	}
 	return nil
 }
@@ -208,7 +218,19 @@ func (k *CAKeeper) sync(ctx context.Context) (time.Time, error) {
 		k.mu.Lock()
 		known := k.known
 		k.mu.Unlock()
-		want, err := k.plan(have, known)
+		published := true
+		if have.next != nil && k.Published != nil && !k.now().Before(have.nextSince.Add(k.propagation())) {
+			ok, missing, err := k.Published(ctx, have.next.CertPEM)
+			switch {
+			case err != nil:
+				k.log().Error("check that proxies were given the next config server CA; not rotating yet", "error", err)
+				published = false
+			case !ok:
+				k.log().Warn("next config server CA not in every proxy's bundle yet; not rotating", "missing", missing)
+				published = false
+			}
+		}
+		want, err := k.plan(have, known, published)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -239,7 +261,11 @@ func (k *CAKeeper) sync(ctx context.Context) (time.Time, error) {
 			k.log().Info("updated config server CA Secret", "secret", k.Key, "signing_ca_expires", want.current.Cert.NotAfter, "next_ca", want.next != nil, "previous_cas", len(want.previous))
 		}
 		k.adopt(want)
-		return k.due(want), nil
+		due := k.due(want)
+		if !published {
+			due = k.now().Add(10 * time.Second)
+		}
+		return due, nil
 	}
 	return time.Time{}, fmt.Errorf("config server CA Secret %s: changed concurrently five times; retrying", k.Key)
 }
@@ -264,8 +290,8 @@ func (k *CAKeeper) adopt(want caSet) {
 }
 
 // plan applies the rules to the Secret's content have (zero when missing) given what this
-// replica knew (nil at start).
-func (k *CAKeeper) plan(have caSet, known *caSet) (caSet, error) {
+// replica knew (nil at start) and whether have's next CA reached every proxy.
+func (k *CAKeeper) plan(have caSet, known *caSet, published bool) (caSet, error) {
 	now := k.now()
 	knownValid := known != nil && known.current != nil && now.Before(known.current.Cert.NotAfter)
 	switch {
@@ -301,7 +327,7 @@ func (k *CAKeeper) plan(have caSet, known *caSet) (caSet, error) {
 			have.current, have.next = ca, nil
 		}
 	}
-	if have.next != nil && !now.Before(have.nextSince.Add(k.propagation())) {
+	if have.next != nil && published && !now.Before(have.nextSince.Add(k.propagation())) {
 		have.previous = append(have.previous, have.current.Cert)
 		have.current, have.next = have.next, nil
 	}

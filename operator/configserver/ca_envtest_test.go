@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,9 +55,33 @@ func TestCAKeeperRotation(t *testing.T) {
 	}
 	key := types.NamespacedName{Namespace: "agentgateway-system", Name: CASecretName}
 	clock := &testClock{now: time.Now()}
+	secret := func() *corev1.Secret {
+		t.Helper()
+		var sec corev1.Secret
+		if err := c.Get(ctx, key, &sec); err != nil {
+			t.Fatal(err)
+		}
+		return &sec
+	}
 	const lifetime, propagation = 30 * 24 * time.Hour, time.Hour
+	// Whether every proxy's bundle holds the next CA (the operator lists the ConfigMaps).
+	var published atomic.Bool
+	published.Store(true)
 	replica := func() *CAKeeper {
-		return &CAKeeper{Client: c, Key: key, Lifetime: lifetime, Propagation: propagation, Now: clock.Now}
+		return &CAKeeper{Client: c, Key: key, Lifetime: lifetime, Propagation: propagation, Now: clock.Now,
+			Published: func(ctx context.Context, cert []byte) (bool, string, error) {
+				var sec corev1.Secret
+				if err := c.Get(ctx, key, &sec); err != nil {
+					return false, "", err
+				}
+				if !bytes.Contains(sec.Data[CANextCertKey], cert) {
+					return false, "", errors.New("asked about another certificate than the next CA")
+				}
+				if !published.Load() {
+					return false, "apps/web-agentgateway-xds-ca", nil
+				}
+				return true, "", nil
+			}}
 	}
 	a, b := replica(), replica()
 	ca1, err := a.Load(ctx)
@@ -64,14 +90,6 @@ func TestCAKeeperRotation(t *testing.T) {
 	}
 	if st, err := b.Load(ctx); err != nil || !st.Signing.Cert.Equal(ca1.Signing.Cert) {
 		t.Fatalf("second replica: %v, same CA %v", err, err == nil && st.Signing.Cert.Equal(ca1.Signing.Cert))
-	}
-	secret := func() *corev1.Secret {
-		t.Helper()
-		var sec corev1.Secret
-		if err := c.Get(ctx, key, &sec); err != nil {
-			t.Fatal(err)
-		}
-		return &sec
 	}
 	// syncBoth syncs both replicas at once and checks they agree.
 	syncBoth := func(what string) CAState {
@@ -130,6 +148,12 @@ func TestCAKeeperRotation(t *testing.T) {
 		t.Fatal("the next CA signs before the propagation delay")
 	}
 	clock.Set(clock.Now().Add(2 * time.Minute))
+	// A proxy ConfigMap without the next CA holds the rotation back.
+	published.Store(false)
+	if st = syncBoth("after propagation, not published"); !st.Signing.Cert.Equal(ca1.Signing.Cert) {
+		t.Fatal("the next CA signs before every proxy bundle holds it")
+	}
+	published.Store(true)
 	st = syncBoth("after propagation")
 	if !st.Signing.Cert.Equal(next.Cert) {
 		t.Fatalf("the next CA does not sign after the propagation delay: %s", describe(st))

@@ -16,8 +16,9 @@
 // deployer renders in a ConfigMap beside their Deployment. CAKeeper keeps that Secret on
 // every replica and rotates the CA without a restart: a year-long CA (--xds-ca-lifetime)
 // gets a next CA when a third is left, which is published to every proxy ConfigMap at once
-// and signs the replicas' certificates only --xds-ca-propagation (5 minutes) later; the
-// replaced CA stays trusted until it expires. Deleting the Secret, or writing another CA
+// and signs the replicas' certificates only once every ConfigMap holds it and
+// --xds-ca-propagation (5 minutes) has passed; the replaced CA stays trusted until it
+// expires. Deleting the Secret, or writing another CA
 // into it, starts the same rotation. Open streams are not cut: TLS is checked at the
 // handshake, proxies read the bundle at each dial, and the kubelet refreshes the mounted
 // file in place (the Deployment does not change, so pods are not rolled).
