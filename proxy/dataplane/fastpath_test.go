@@ -419,6 +419,9 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			"routeKey", "reqMod", "respMod", "rewrite", "session", "refs", "cumWeight",
 			// Rules with these go to the general path.
 			"redirect", "direct", "cors", "mirrors", "traffic", "timeout",
+			// Set only with a timeout or a per-try timeout (a retrier on
+			// every ref), both of which go to the general path.
+			"timed",
 		},
 		"refHandler": {
 			"backend", "reqMod", "respMod",

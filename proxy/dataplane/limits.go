@@ -267,24 +267,6 @@ func timedOut(ctx context.Context) bool {
 	return errors.As(context.Cause(ctx), &e)
 }
 
-// timed reports whether the rule bounds its backend exchanges itself
-// (timeouts.request or timeouts.backendRequest), which replaces the
-// default ResponseHeaderTimeout.
-func (h *ruleHandler) timed() bool {
-	if h.timeout > 0 {
-		return true
-	}
-	for _, ref := range h.refs {
-		if ref.proxy == nil {
-			continue
-		}
-		if rt, ok := ref.proxy.Transport.(*retrier); ok && rt.attemptTimeout > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // drainUpgrades waits, within ctx, for the connections that switched
 // protocols (WebSocket and the like) to end; it returns ctx's error when
 // some are left, which the caller ends by cancelling their context.

@@ -38,6 +38,10 @@ type ruleHandler struct {
 	refs      []*refHandler
 	cumWeight []int // prefix sums; empty or total 0 means "no backend": 500
 	timeout   time.Duration
+	// timed says the rule bounds its backend exchanges itself
+	// (timeouts.request or timeouts.backendRequest), which replaces the
+	// default ResponseHeaderTimeout (limits.go).
+	timed bool
 }
 
 // refHandler proxies to one backendRef of a rule.
@@ -139,6 +143,9 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			attemptTimeout = t.BackendRequest.Duration
 		}
 	}
+	// Every valid ref gets a retrier with attemptTimeout; a rule without
+	// one never reaches a backend.
+	h.timed = h.timeout > 0 || attemptTimeout > 0
 	var ruleBudget *retryBudget
 	if rule.Retry != nil && rule.Retry.Budget != nil {
 		// Per rule: its requests fund its retries, whichever backendRef

@@ -382,7 +382,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
 	ctx = upstream.WithPick(ctx, &ex.picked)
 	ctx = withTimedBody(ctx, tb)
-	if d := s.rt.opts.ResponseHeaderTimeout; d > 0 && !rule.timed() {
+	if d := s.rt.opts.ResponseHeaderTimeout; d > 0 && !rule.timed {
 		var stop func()
 		ctx, stop = headerDeadline(ctx, d)
 		defer stop()
