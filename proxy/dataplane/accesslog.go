@@ -73,8 +73,8 @@ func (al *accessLog) record(log *slog.Logger, r *http.Request, ex *exchange, e a
 	}
 	act.Response = &cel.Response{Code: e.status, Headers: e.header}
 	upstream := ""
-	if ex.ref != nil && ex.ref.backend != nil {
-		act.Backend = &cel.Backend{Name: ex.ref.backend.Name, Protocol: celProtocol(ex.ref.backend.Protocol)}
+	if ex.ref != nil {
+		act.Backend = ex.ref.celBackend
 	}
 	if ex.picked.Endpoint != nil {
 		upstream = ex.picked.Endpoint.Address

@@ -428,6 +428,9 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			// Only a bare *upstream.Backend transport: a retrier (retries,
 			// per-try timeouts, budgets) goes to the general path.
 			"proxy",
+			// The access log's CEL variable; the fast path hands listeners
+			// with an access log to net/http.
+			"celBackend",
 		},
 	}
 	for _, typ := range []reflect.Type{reflect.TypeOf(ruleHandler{}), reflect.TypeOf(refHandler{})} {

@@ -50,6 +50,9 @@ type refHandler struct {
 	reqMod  *filters.HeaderModifier
 	respMod *filters.HeaderModifier
 	proxy   *httputil.ReverseProxy
+	// celBackend is the backend CEL variable of the access log
+	// (accesslog.go), built once; expressions only read it.
+	celBackend *cel.Backend
 }
 
 type buildEnv struct {
@@ -173,6 +176,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			if ref.backend == nil {
 				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
 			}
+			ref.celBackend = &cel.Backend{Name: ref.backend.Name, Protocol: celProtocol(ref.backend.Protocol)}
 			var budgets []*retryBudget
 			if ruleBudget != nil {
 				budgets = append(budgets, ruleBudget)
