@@ -165,9 +165,12 @@ type Conn struct {
 	closed bool
 }
 
+// grpcClient is a dialed connection with the clients of both services,
+// made once with it.
 type grpcClient struct {
 	cc   *grpc.ClientConn
 	auth authv3.AuthorizationClient
+	rls  rlsv3.RateLimitServiceClient
 }
 
 // ErrConnClosed fails calls on a connection a config change closed.
@@ -193,8 +196,26 @@ func newGRPCConn(b *upstream.Backend) *Conn {
 // AuthClient returns an ext_authz client on the connection, dialing on
 // first use.
 func (c *Conn) AuthClient() (authv3.AuthorizationClient, error) {
+	gc, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	return gc.auth, nil
+}
+
+// RateLimitClient returns a rate-limit service client on the connection,
+// dialing on first use.
+func (c *Conn) RateLimitClient() (rlsv3.RateLimitServiceClient, error) {
+	gc, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	return gc.rls, nil
+}
+
+func (c *Conn) client() (*grpcClient, error) {
 	if gc := c.auth.Load(); gc != nil {
-		return gc.auth, nil
+		return gc, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -202,7 +223,7 @@ func (c *Conn) AuthClient() (authv3.AuthorizationClient, error) {
 		return nil, ErrConnClosed
 	}
 	if gc := c.auth.Load(); gc != nil {
-		return gc.auth, nil
+		return gc, nil
 	}
 	// HTTP/2 over the backend's TLS settings (gRPC offers ALPN h2 and,
 	// without an SNI, verifies the authority: the first endpoint's host),
@@ -227,9 +248,9 @@ func (c *Conn) AuthClient() (authv3.AuthorizationClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc := &grpcClient{cc: cc, auth: authv3.NewAuthorizationClient(cc)}
+	gc := &grpcClient{cc: cc, auth: authv3.NewAuthorizationClient(cc), rls: rlsv3.NewRateLimitServiceClient(cc)}
 	c.auth.Store(gc)
-	return gc.auth, nil
+	return gc, nil
 }
 
 func (c *Conn) close() {
@@ -284,16 +305,4 @@ func SettableHeader(name string) bool {
 		return false
 	}
 	return true
-}
-
-// RateLimitClient returns a rate-limit service client on the connection.
-func (c *Conn) RateLimitClient() (rlsv3.RateLimitServiceClient, error) {
-	if _, err := c.AuthClient(); err != nil {
-		return nil, err
-	}
-	gc := c.auth.Load()
-	if gc == nil {
-		return nil, ErrConnClosed
-	}
-	return rlsv3.NewRateLimitServiceClient(gc.cc), nil
 }
