@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/retrybudget"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -100,13 +101,13 @@ type backendDep struct {
 
 type backendBudgetDep struct {
 	name string
-	b    *retryBudget
+	b    *retrybudget.Budget
 }
 
 type ruleBudgetDep struct {
 	scope string
 	c     *config.RetryBudget // in the cache's copy of the route
-	b     *retryBudget
+	b     *retrybudget.Budget
 }
 
 // current reports whether a build in env would take the same things; it marks the rule
@@ -126,7 +127,7 @@ func (d *ruleDeps) current(env *buildEnv) bool {
 		}
 	}
 	for _, x := range d.ruleBudgets {
-		if env.budgets.get(x.scope, x.c) != x.b {
+		if env.budgets.Get(x.scope, x.c) != x.b {
 			return false
 		}
 	}
@@ -143,7 +144,7 @@ func (env *buildEnv) backend(name string) *upstream.Backend {
 	return b
 }
 
-func (env *buildEnv) backendBudget(name string) *retryBudget {
+func (env *buildEnv) backendBudget(name string) *retrybudget.Budget {
 	b := env.backendBudgets[name]
 	if env.deps != nil {
 		env.deps.backendBudgets = append(env.deps.backendBudgets, backendBudgetDep{name, b})
@@ -151,8 +152,8 @@ func (env *buildEnv) backendBudget(name string) *retryBudget {
 	return b
 }
 
-func (env *buildEnv) ruleBudget(scope string, c *config.RetryBudget) *retryBudget {
-	b := env.budgets.get(scope, c)
+func (env *buildEnv) ruleBudget(scope string, c *config.RetryBudget) *retrybudget.Budget {
+	b := env.budgets.Get(scope, c)
 	if env.deps != nil {
 		env.deps.ruleBudgets = append(env.deps.ruleBudgets, ruleBudgetDep{scope, c, b})
 	}

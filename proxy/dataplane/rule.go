@@ -19,6 +19,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/retrybudget"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -62,10 +63,10 @@ type buildEnv struct {
 	limiters *localratelimit.Set
 	authz    *callout.Conns // ext-auth and rate-limit gRPC connections, kept across reloads
 	log      errorLogger
-	budgets  *budgetSet // retry budgets, kept across reloads
+	budgets  *retrybudget.Set // retry budgets, kept across reloads
 	// backendBudgets are the budgets of backends with a RetryBudget, by
 	// backend name.
-	backendBudgets map[string]*retryBudget
+	backendBudgets map[string]*retrybudget.Budget
 	// auth are the Authorization values of backends with credentials
 	// (backendauth.go), by backend name.
 	auth map[string]string
@@ -76,11 +77,11 @@ type buildEnv struct {
 }
 
 // backendBudgets returns the budgets of the backends that have one.
-func backendBudgets(s *budgetSet, backends []config.Backend) map[string]*retryBudget {
-	out := map[string]*retryBudget{}
+func backendBudgets(s *retrybudget.Set, backends []config.Backend) map[string]*retrybudget.Budget {
+	out := map[string]*retrybudget.Budget{}
 	for i := range backends {
 		if rb := backends[i].RetryBudget; rb != nil {
-			out[backends[i].Name] = s.get("backend\x00"+backends[i].Name, rb)
+			out[backends[i].Name] = s.Get("backend\x00"+backends[i].Name, rb)
 		}
 	}
 	return out
@@ -149,7 +150,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	// Every valid ref gets a retrier with attemptTimeout; a rule without
 	// one never reaches a backend.
 	h.timed = h.timeout > 0 || attemptTimeout > 0
-	var ruleBudget *retryBudget
+	var ruleBudget *retrybudget.Budget
 	if rule.Retry != nil && rule.Retry.Budget != nil {
 		// Per rule: its requests fund its retries, whichever backendRef
 		// they went to.
@@ -177,7 +178,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
 			}
 			ref.celBackend = &cel.Backend{Name: ref.backend.Name, Protocol: celProtocol(ref.backend.Protocol)}
-			var budgets []*retryBudget
+			var budgets []*retrybudget.Budget
 			if ruleBudget != nil {
 				budgets = append(budgets, ruleBudget)
 			}
@@ -193,7 +194,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 	return h, nil
 }
 
-func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *config.Retry, attemptTimeout time.Duration, budgets []*retryBudget) *httputil.ReverseProxy {
+func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *config.Retry, attemptTimeout time.Duration, budgets []*retrybudget.Budget) *httputil.ReverseProxy {
 	var transport http.RoundTripper = ref.backend
 	if retry != nil || attemptTimeout > 0 || len(budgets) > 0 {
 		// A backend budget counts every request to the backend, also of

@@ -28,6 +28,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/retrybudget"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -99,9 +100,9 @@ type Runtime struct {
 	pool    *upstream.Pool
 	slots   chan struct{}
 	limits  *localratelimit.Set
-	budgets *budgetSet     // retry budgets (retry.go)
-	authz   *callout.Conns // gRPC connections of ext auth and global rate limits
-	routes  routeCache     // compiled routes of the serving config (routecache.go)
+	budgets *retrybudget.Set // retry budgets (retry.go)
+	authz   *callout.Conns   // gRPC connections of ext auth and global rate limits
+	routes  routeCache       // compiled routes of the serving config (routecache.go)
 	// genMetrics describe the serving generation (generation.go).
 	genMetrics *generationMetrics
 	// building holds, while Apply opens sockets, those of the binds it
@@ -128,7 +129,7 @@ func New(opts Options) *Runtime {
 		pool:       upstream.NewPool(),
 		slots:      make(chan struct{}, opts.MirrorConcurrency),
 		limits:     localratelimit.NewSet(),
-		budgets:    newBudgetSet(),
+		budgets:    retrybudget.NewSet(),
 		authz:      callout.NewConns(),
 		genMetrics: newGenerationMetrics(opts.Registerer),
 		servers:    map[string]*server{},

@@ -1,10 +1,9 @@
 package dataplane
 
 import (
-	"maps"
-
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/retrybudget"
 )
 
 // stagedSets are the limiter, retry budget and ext-auth connection sets a
@@ -16,27 +15,20 @@ import (
 // (callout.Conns.Discard).
 type stagedSets struct {
 	limits  *localratelimit.Set
-	budgets *budgetSet
+	budgets *retrybudget.Set
 	authz   *callout.Conns
 }
 
 // stageSets copies the serving sets. Called with Runtime.mu held.
 func (rt *Runtime) stageSets() *stagedSets {
-	st := &stagedSets{limits: rt.limits.Stage(), authz: rt.authz.Stage()}
-
-	rt.budgets.mu.Lock()
-	st.budgets = &budgetSet{all: maps.Clone(rt.budgets.all)}
-	rt.budgets.mu.Unlock()
-
-	st.budgets.begin()
-	return st
+	return &stagedSets{limits: rt.limits.Stage(), budgets: rt.budgets.Stage(), authz: rt.authz.Stage()}
 }
 
 // commit makes the staged sets the serving ones: what the new config does
 // not use is dropped (ext-auth connections close after their grace).
 func (st *stagedSets) commit(rt *Runtime) {
 	st.limits.Commit()
-	st.budgets.commit()
+	st.budgets.Commit()
 	st.authz.Commit()
 	rt.limits, rt.budgets, rt.authz = st.limits, st.budgets, st.authz
 }

@@ -135,11 +135,9 @@ func internalState(rt *Runtime) []string {
 	for k, l := range rt.limits.Snapshot() {
 		out = append(out, fmt.Sprintf("limiter %q %p", k, l))
 	}
-	rt.budgets.mu.Lock()
-	for k, b := range rt.budgets.all {
+	for k, b := range rt.budgets.Snapshot() {
 		out = append(out, fmt.Sprintf("budget %q %p", k, b))
 	}
-	rt.budgets.mu.Unlock()
 	for _, c := range rt.authz.Snapshot() {
 		out = append(out, fmt.Sprintf("ext-auth %s %p grace %s closed %t", c.Backend, c.Conn, c.Grace, c.Closed))
 	}
