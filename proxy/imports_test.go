@@ -45,3 +45,23 @@ func TestNoForbiddenImports(t *testing.T) {
 		t.Fatalf("the proxy depends on forbidden packages (remove the import chain; `go mod why -m` helps):\n  %s", strings.Join(bad, "\n  "))
 	}
 }
+
+// TestPoliciesStayOutOfTheDataPlane keeps the policy packages
+// (proxy/policy/...) independent of the data plane that runs them: they
+// take what they need through policy.Env and their New arguments, so
+// proxy/dataplane may import them and never the other way round.
+func TestPoliciesStayOutOfTheDataPlane(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-test", "-f", "{{.ImportPath}}", "./policy/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	const dataplane = "github.com/agentgateway/agentgateway-go/proxy/dataplane"
+	for _, p := range strings.Fields(string(out)) {
+		if p == dataplane || strings.HasPrefix(p, dataplane+"/") {
+			t.Fatalf("a package under proxy/policy depends on %s; pass what it needs through policy.Env or its New instead", p)
+		}
+	}
+}

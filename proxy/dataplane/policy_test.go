@@ -1,15 +1,22 @@
 package dataplane
 
 import (
+	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/localratelimit"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
 func TestAuthorizationAndRateLimit(t *testing.T) {
@@ -171,4 +178,60 @@ func TestRateLimitBucketPerRoute(t *testing.T) {
 	check("two.example", "/", 200) // another route: its own bucket
 	check("two.example", "/", 200)
 	check("two.example", "/", 429)
+}
+
+// TestTrafficStepsInPhaseOrder compiles a traffic policy with every
+// policy and checks the order enforce runs them in (package policy's
+// phase table) and the response steps.
+func TestTrafficStepsInPhaseOrder(t *testing.T) {
+	backends, err := upstream.NewPool().Prepare([]config.Backend{be("authz", "127.0.0.1:1"), be("rls", "127.0.0.1:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum([]byte("pw"))
+	env := &buildEnv{backends: backends, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		limiters: localratelimit.NewSet().Stage(), authz: callout.NewConns().Stage()}
+	t.Cleanup(env.authz.CloseAll)
+	tp, err := buildTraffic(&config.TrafficPolicy{
+		Transformation: &config.Transformation{
+			Request:  &config.TransformationRules{Set: []config.HeaderTransformation{{Name: "x-a", Value: `"a"`}}},
+			Response: &config.TransformationRules{Set: []config.HeaderTransformation{{Name: "x-b", Value: `"b"`}}},
+		},
+		RateLimit: &config.RateLimit{
+			Local:  []config.LocalRateLimit{{Requests: 1}, {Requests: 2}},
+			Global: &config.GlobalRateLimit{Backend: "rls", Domain: "d", Descriptors: []config.RateLimitDescriptor{{Entries: []config.RateLimitDescriptorEntry{{Key: "k", Value: `"v"`}}}}},
+		},
+		Authorization:        &config.Authorization{Action: config.AuthorizationRequire, Rules: []string{`true`}},
+		ExtAuth:              &config.ExtAuth{Backend: "authz"},
+		CSRF:                 &config.CSRF{},
+		BasicAuthentication:  &config.BasicAuthentication{Htpasswd: "alice:{SHA}" + base64.StdEncoding.EncodeToString(sum[:])},
+		APIKeyAuthentication: &config.APIKeyAuthentication{Keys: []config.APIKey{{Name: "k", Key: "secret"}}},
+		JWTAuthentication:    &config.JWTAuthentication{Providers: []config.JWTProvider{{Name: "p", Issuer: "https://issuer", JWKS: config.JWKS{Inline: newSigner(t, "k1").jwks()}}}},
+		BodyLimits:           &config.BodyLimits{Request: 10, Response: 10},
+	}, env, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps, responses []string
+	for _, s := range tp.steps {
+		steps = append(steps, fmt.Sprintf("%s %T", s.Phase(), s))
+	}
+	for _, s := range tp.responses {
+		responses = append(responses, fmt.Sprintf("%T", s))
+	}
+	want := []string{
+		"Limits *bodylimit.Limits",
+		"Authentication *jwtauth.Auth", "Authentication *apikey.Auth", "Authentication *basicauth.Auth",
+		"CSRF *csrf.Policy",
+		"ExtAuth *extauth.ExtAuth",
+		"Authorization *authz.Rules",
+		"RateLimit *localratelimit.Limiter", "RateLimit *localratelimit.Limiter", "RateLimit *globalratelimit.Limit",
+		"Transform *transform.Transformation",
+	}
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps\n  %s\nwant\n  %s", strings.Join(steps, "\n  "), strings.Join(want, "\n  "))
+	}
+	if want := []string{"*bodylimit.Limits", "*transform.Transformation"}; !slices.Equal(responses, want) {
+		t.Errorf("response steps %v, want %v", responses, want)
+	}
 }
