@@ -9,7 +9,8 @@
 //	  └─ dataplane.Apply/ApplyDelta: Config.Validate (every error, with field paths) ─ build the next
 //	     generation beside the serving one (graph, backends, sockets) ─ swap it in whole, or
 //	     discard it ─ drain removed binds
-//	      └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (filters) ─ upstream.Backend
+//	      └─ per request: bind ─ listener (Host/SNI) ─ router.Table ─ rule (policy steps in phase
+//	         order, filters) ─ upstream.Backend
 //
 // # Packages
 //
@@ -33,10 +34,18 @@
 //     is handed to net/http; HTTPS with per-SNI certificates, ALPN, client
 //     certificates and 421 for coalesced connections; HTTP/3 (package h3)
 //     on the same port; TCP, TLS passthrough/terminate and UDP through
-//     package l4. Timeouts, retries (with a budget), session persistence,
-//     mirroring, traffic policies (JWT, API key and basic authentication,
-//     CSRF, CEL authorization via package cel, local rate limits) and
-//     metrics live here.
+//     package l4. The route graph, the all-or-nothing swap of a config's
+//     generation, timeouts, retries, session persistence, mirroring and
+//     metrics live here; a rule's traffic policies run as the steps of
+//     package policy.
+//   - policy: the interface between the request path and the traffic
+//     policies (a Step per compiled policy, run in the phase order of its
+//     table), and one package per policy under it: jwtauth, apikey,
+//     basicauth, csrf, extauth (HTTP and gRPC), authz (CEL rules),
+//     localratelimit, globalratelimit, bodylimit, transform; retrybudget
+//     for the retrier; callout for the gRPC connections ext auth and
+//     global rate limits share. They take what they need through
+//     policy.Env and never import the data plane.
 //   - l4, h3: connection-level forwarding and the HTTP/3 server, driven by
 //     the dataplane.
 //   - h1: the HTTP/1.1 wire format of the fast path: a request parser that
