@@ -6,17 +6,18 @@
 // in that order for every request the rule serves; a step that rejects the
 // request writes the answer itself and stops the request there.
 //
-// Phases run in this order; a phase's steps run in the order the rule's
-// policy lists them (jwt, API key, basic; local limits, then global):
+// Phases run in this order, and the steps of one phase in the order listed
+// (jwt, API key, basic; the local limits, then the global one). CEL() maps
+// a phase to the phase of proxy/cel whose variables its steps read or fill:
 //
-//	phase           policies                       CEL phase (proxy/cel)
-//	Limits          bodylimit                      -
-//	Authentication  jwtauth, apikey, basicauth     sets the Authorization phase's jwt, apiKey
-//	CSRF            csrf                           -
-//	ExtAuth         extauth                        sets the Authorization phase's extauthz
-//	Authorization   authz                          Authorization
-//	RateLimit       localratelimit, globalratelimit RateLimitDescriptor
-//	Transform       transform                      RequestHeaders, RequestBody (Response on the way back)
+//	phase           policies                         CEL phase (proxy/cel)
+//	Limits          bodylimit                        -
+//	Authentication  jwtauth, apikey, basicauth       Authorization (fills jwt, apiKey)
+//	CSRF            csrf                             -
+//	ExtAuth         extauth                          Authorization (fills extauthz)
+//	Authorization   authz                            Authorization
+//	RateLimit       localratelimit, globalratelimit  RateLimitDescriptor
+//	Transform       transform                        RequestHeaders, RequestBody; Response on the way back
 package policy
 
 import (

@@ -3,6 +3,8 @@ package policy
 import (
 	"testing"
 	"time"
+
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -13,5 +15,28 @@ func TestRetryAfter(t *testing.T) {
 		if got := RetryAfter(c.wait); got != c.want {
 			t.Errorf("RetryAfter(%s) = %s, want %s", c.wait, got, c.want)
 		}
+	}
+}
+
+func TestPhases(t *testing.T) {
+	want := []struct {
+		name string
+		cel  cel.Phase
+	}{
+		{"Limits", ""},
+		{"Authentication", cel.PhaseAuthorization},
+		{"CSRF", ""},
+		{"ExtAuth", cel.PhaseAuthorization},
+		{"Authorization", cel.PhaseAuthorization},
+		{"RateLimit", cel.PhaseRateLimitDescriptor},
+		{"Transform", cel.PhaseRequestHeaders},
+	}
+	for p := PhaseLimits; p <= PhaseTransform; p++ {
+		if p.String() != want[p].name || p.CEL() != want[p].cel {
+			t.Errorf("phase %d: %s %q, want %s %q", int(p), p, p.CEL(), want[p].name, want[p].cel)
+		}
+	}
+	if got := Phase(len(want)).String(); got != "Phase(7)" {
+		t.Errorf("unknown phase named %q", got)
 	}
 }
