@@ -1,5 +1,7 @@
 # agentgateway-go. `make help` lists the targets.
 SHELL := /usr/bin/env bash
+# go.mod needs Go 1.27; the go command fetches this toolchain from the module proxy.
+export GOTOOLCHAIN := go1.27.3
 GO ?= go
 BIN := $(CURDIR)/bin
 # Tests of CRDs, webhooks and the aggregated API run against a real kube-apiserver and etcd

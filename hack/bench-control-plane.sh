@@ -24,6 +24,7 @@
 #   BENCH_KEEP=1               keep the namespace afterwards (for inspection)
 #   KUBECONFIG                 default: the local cluster's (hack/local-cluster.sh kubeconfig)
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log() { echo "bench-control-plane: $*" >&2; }

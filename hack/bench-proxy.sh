@@ -29,6 +29,7 @@
 # Everything listens on 127.0.0.1. Processes this script starts are stopped
 # by PID on exit; nothing else is touched.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 cd "$(dirname "$0")/.."
 

@@ -9,6 +9,7 @@
 # AGW_CONFORMANCE_TIMEOUT (go test -timeout, default 60m); AGW_CONFORMANCE_SKIP_SETUP=1 reuses
 # an already running cluster. The cluster is left running: `make down` removes it.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { echo "conformance: $* ($(date -u +%H:%M:%S))"; }

@@ -22,6 +22,7 @@
 #   FUZZ_TIMEOUT=20m      go test -timeout per target (a hung input fails)
 #   FUZZ_LOG_DIR=_output/fuzz
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 cd "$(dirname "$0")/.."
 

@@ -10,6 +10,7 @@
 # under kube/<version>/bin, so a second run costs nothing. Progress goes to stderr; the only
 # line on stdout is the binary directory, so callers can do KUBEBUILDER_ASSETS=$(hack/kube-binaries.sh).
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=$(awk '$1=="require" && $2=="go.etcd.io/etcd/server/v3" {print $3}' "$(dirname "$0")/tools/etcd/go.mod")

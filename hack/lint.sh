@@ -11,6 +11,7 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go) under lint/<version>/, so it is built once;
 # the linter's own analysis cache lives beside it unless GOLANGCI_LINT_CACHE is set.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/hack/tools/lint"

@@ -8,6 +8,7 @@
 # ${XDG_CACHE_HOME:-~/.cache}/agentgateway-go/cluster. `kubeconfig` prints only the path, so
 # `export KUBECONFIG=$(hack/local-cluster.sh kubeconfig)` works.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AGW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go}
 bin="$cache/bin/localcluster-cli"

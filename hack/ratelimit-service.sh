@@ -11,6 +11,7 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go) under ratelimit/<version>/, so a second run
 # costs nothing. Progress goes to stderr; stdout has only the path.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 # The module has no tagged release newer than v1.4.0 (2019); this is its main branch of January 2026.
 RATELIMIT_VERSION=v1.4.1-0.20260122083618-3fb702589d36

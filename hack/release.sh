@@ -10,6 +10,7 @@
 # `make push`. RELEASE_SKIP_IMAGES=1 reuses the layout already in IMAGE_LAYOUT.
 # A release is built from a commit: a dirty tree is refused unless RELEASE_ALLOW_DIRTY=1.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

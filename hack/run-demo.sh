@@ -4,6 +4,7 @@
 # waits until the Gateway is Programmed (its proxy acknowledged the config), and prints the
 # curl that reaches it. Needs root. `make down` removes everything.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { echo "run: $* ($(date -u +%H:%M:%S))"; }

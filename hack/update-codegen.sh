@@ -3,6 +3,7 @@
 # from the types in apis/. Generators are pinned by the root go.mod (tool directives) and by
 # k8s.io/code-generator's kube_codegen.sh of that version.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

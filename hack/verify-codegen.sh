@@ -3,6 +3,7 @@
 # hack/update-codegen.sh produces from apis/. It regenerates into a scratch copy of the tree,
 # so it never touches the working tree.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
