@@ -76,7 +76,7 @@ traffic:
   cors: {allowOrigins: ["https://app.example.com"], allowMethods: [GET, POST]}
   timeouts: {request: 10s, backendRequest: 2s}
   retry: {attempts: 2, codes: [502, 503], backoff: 100ms, budget: {percent: 20, interval: 10s, minRetriesPerSecond: 3}}
-  sessionPersistence: {sessionName: agw-session, type: Cookie}
+  sessionPersistence: {type: Cookie, cookie: {name: agw-session}}
 backend:
   tls:
     mtlsCertificateRef: {name: client-cert}

@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/features"
 )
 
-// supportedFeatures are the Gateway API v1.6.3 features this translator (and the proxy
+// supportedFeatures are the Gateway API v1.7.0 features this translator (and the proxy
 // config contract) implement; GatewayClass status.supportedFeatures lists them, and the
 // conformance suite runs exactly these. Add a feature here only with its golden case.
 //
@@ -52,8 +52,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRoute303RedirectStatusCode,
 	features.SupportHTTPRoute307RedirectStatusCode,
 	features.SupportHTTPRoute308RedirectStatusCode,
-	features.SupportHTTPRouteRetry,
-	features.SupportHTTPRouteRetryBackendTimeout,
+	features.SupportHTTPRouteRetryCodes,
 	features.SupportHTTPRouteRetryConnectionError,
 	features.SupportGRPCRoute,
 	features.SupportGRPCRouteNamedRouteRule,

@@ -656,12 +656,12 @@ policies:
   spec:
     targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: header}]
     traffic:
-      sessionPersistence: {sessionName: x-session, type: Header}
+      sessionPersistence: {type: Header, header: {name: x-session}}
 - metadata: {name: cookie, namespace: default, generation: 1}
   spec:
     targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, sectionName: cookie}]
     traffic:
-      sessionPersistence: {sessionName: sid, absoluteTimeout: 1h, cookieConfig: {lifetimeType: Permanent}}
+      sessionPersistence: {absoluteTimeout: 1h, cookie: {name: sid, lifetimeType: Permanent}}
 `, map[string]string{"p1": p1, "p2": p2})
 
 	first := send(t, client, "GET", s.url(80, "/header"))

@@ -57,6 +57,9 @@ func (t *translator) buildGRPCRoute(r *routeIR) {
 		if terminal(out.Filters) {
 			out.BackendRefs = nil
 		}
+		if p := sessionPersistenceProblem(rule.SessionPersistence); p != "" {
+			r.rejected = fmt.Sprintf("rule %d: %s", i, p)
+		}
 		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))

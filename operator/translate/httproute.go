@@ -223,6 +223,9 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 		}
 		out.Timeouts = timeouts(rule.Timeouts)
 		out.Retry = retry(rule.Retry)
+		if p := sessionPersistenceProblem(rule.SessionPersistence); p != "" {
+			r.rejected = fmt.Sprintf("rule %d: %s", i, p)
+		}
 		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
@@ -456,16 +459,31 @@ func retry(r *gwv1.HTTPRouteRetry) *config.Retry {
 	return out
 }
 
-// defaultSessionName is used when a sessionPersistence leaves sessionName empty.
+// defaultSessionName is used when a sessionPersistence names no cookie.
 const defaultSessionName = "agw-session"
+
+// sessionPersistenceProblem says why the proxy cannot honour s, or "" when it can:
+// the proxy sets every session cookie with Path=/.
+func sessionPersistenceProblem(s *gwv1.SessionPersistence) string {
+	if s != nil && s.Cookie != nil && s.Cookie.Path != nil && *s.Cookie.Path != "/" {
+		return fmt.Sprintf("sessionPersistence.cookie.path %q is not supported; only \"/\" is", *s.Cookie.Path)
+	}
+	return ""
+}
 
 func sessionPersistence(s *gwv1.SessionPersistence) *config.SessionPersistence {
 	if s == nil {
 		return nil
 	}
 	out := &config.SessionPersistence{Type: config.SessionPersistenceType(deref(s.Type, gwv1.CookieBasedSessionPersistence)),
-		SessionName: deref(s.SessionName, defaultSessionName)}
-	if s.CookieConfig == nil || deref(s.CookieConfig.LifetimeType, gwv1.SessionCookieLifetimeType) == gwv1.PermanentCookieLifetimeType {
+		SessionName: defaultSessionName}
+	switch {
+	case out.Type == config.SessionPersistenceHeader && s.Header != nil:
+		out.SessionName = string(s.Header.Name)
+	case s.Cookie != nil && s.Cookie.Name != nil:
+		out.SessionName = string(*s.Cookie.Name)
+	}
+	if s.Cookie == nil || deref(s.Cookie.LifetimeType, gwv1.SessionCookieLifetimeType) == gwv1.PermanentCookieLifetimeType {
 		out.AbsoluteTimeout = duration(s.AbsoluteTimeout)
 	}
 	return out

@@ -307,7 +307,9 @@ func (t *translator) mergeRule(a *attachment, i int, base config.HTTPRouteRule) 
 				rule.Filters = append(rule.Filters, config.HTTPFilter{CORS: cors(v)})
 			}
 		case *gwv1.SessionPersistence:
-			if rule.SessionPersistence != nil {
+			if p := sessionPersistenceProblem(v); p != "" {
+				st.note(path, p)
+			} else if rule.SessionPersistence != nil {
 				m.shadow(path, routeWins)
 			} else {
 				rule.SessionPersistence = sessionPersistence(v)

@@ -85,7 +85,7 @@ var enforcementCases = []struct{ path, spec string }{
 	{"traffic.timeouts", `traffic: {timeouts: {request: 1s}}`},
 	{"traffic.retry", `traffic: {retry: {attempts: 1}}`},
 	{"traffic.directResponse", `traffic: {directResponse: {status: 200}}`},
-	{"traffic.sessionPersistence", `traffic: {sessionPersistence: {sessionName: s}}`},
+	{"traffic.sessionPersistence", `traffic: {sessionPersistence: {cookie: {name: s}}}`},
 	{"traffic.bodyLimits", `traffic: {bodyLimits: {request: 1024, response: 2048}}`},
 }
 

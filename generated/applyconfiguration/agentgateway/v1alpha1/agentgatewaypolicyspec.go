@@ -13,9 +13,11 @@ package v1alpha1
 type AgentgatewayPolicySpecApplyConfiguration struct {
 	// TargetRefs are the objects this policy attaches to. Leave both targetRefs and
 	// targetSelectors empty for a policy used only inline through an ExtensionRef filter.
+	//
 	TargetRefs []PolicyTargetReferenceApplyConfiguration `json:"targetRefs,omitempty"`
 	// TargetSelectors attach this policy to every object of a kind whose labels match, in the
 	// policy's namespace.
+	//
 	TargetSelectors []PolicyTargetSelectorApplyConfiguration `json:"targetSelectors,omitempty"`
 	// Frontend configures how the proxy accepts connections: TLS, HTTP and TCP settings of a
 	// listener, and access logs.
