@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # conformance.sh (make conformance): brings up the local cluster with agentgateway-go installed
-# (hack/run-demo.sh), then runs the unmodified upstream Gateway API conformance suite v1.6.3
+# (hack/run-demo.sh), then runs the unmodified upstream Gateway API conformance suite v1.7.0
 # (e2e/conformance) against GatewayClass agentgateway. Report: e2e/conformance-report.yaml.
 # It fails unless every profile run has core and extended success with every feature
 # supported, 0 failed and 0 skipped. Needs root. Environment: AGW_CONFORMANCE_PROFILES

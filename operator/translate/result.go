@@ -79,7 +79,7 @@ type GatewayClassResult struct {
 	Generation int64  `json:"generation"`
 	// Conditions: Accepted (True/Accepted, or False/InvalidParameters).
 	Conditions []metav1.Condition `json:"conditions"`
-	// SupportedFeatures is status.supportedFeatures, sorted by name (v1.6.3 names).
+	// SupportedFeatures is status.supportedFeatures, sorted by name (v1.7.0 names).
 	SupportedFeatures []gwv1.SupportedFeature `json:"supportedFeatures,omitempty"`
 }
 

@@ -30,7 +30,7 @@ type Snapshot struct {
 	TLSRoutes      []gwv1.TLSRoute     `json:"tlsRoutes,omitempty"`
 	TCPRoutes      []gwv1.TCPRoute     `json:"tcpRoutes,omitempty"`
 	UDPRoutes      []gwv1.UDPRoute     `json:"udpRoutes,omitempty"`
-	// ReferenceGrants are read as v1beta1, the storage version of the v1.6.3 CRD (v1 is
+	// ReferenceGrants are read as v1beta1, the storage version of the v1.7.0 CRD (v1 is
 	// served too, with the same schema).
 	ReferenceGrants    []gwv1b1.ReferenceGrant `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []gwv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
