@@ -8,7 +8,7 @@
 #
 # The version is the one required by hack/tools/lint/go.mod, built from the Go module proxy with
 # that module's go.sum. The binary is cached in $AGW_CACHE_DIR (default
-# ${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go) under lint/<version>/, so it is built once;
+# ${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go) under lint/<version>-<go version>/, so it is built once;
 # the linter's own analysis cache lives beside it unless GOLANGCI_LINT_CACHE is set.
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3 # go.mod needs Go 1.27; the go command fetches it from the module proxy
@@ -18,7 +18,8 @@ mod="$root/hack/tools/lint"
 version=$(awk '$1=="require" && $2=="github.com/golangci/golangci-lint/v2" {print $3}' "$mod/go.mod")
 if [ -z "$version" ]; then echo "lint: no golangci-lint requirement in $mod/go.mod" >&2; exit 2; fi
 cache=${AGW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentgateway-go}
-dir="$cache/lint/$version"
+# The binary must be built by a Go at least as new as go.mod's, so the cache key names the toolchain.
+dir="$cache/lint/$version-$(cd "$mod" && go env GOVERSION)"
 bin="$dir/golangci-lint"
 
 if [ ! -x "$bin" ]; then
