@@ -161,7 +161,7 @@ func (t *translator) backendTrafficStatuses(usedBy map[string][]*gatewayIR) {
 		}
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		var notes []string
-		if x.p.Spec.SessionPersistence != nil {
+		if x.p.Spec.SessionPersistence != nil { //nolint:staticcheck // deprecated in v1.7.0 but still served: the note says it has no effect
 			notes = append(notes, "sessionPersistence is not supported by agentgateway yet and has no effect")
 		}
 		var anc []gwv1.PolicyAncestorStatus

@@ -223,10 +223,11 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 		}
 		out.Timeouts = timeouts(rule.Timeouts)
 		out.Retry = retry(rule.Retry)
-		if p := sessionPersistenceProblem(rule.SessionPersistence); p != "" {
+		sp := rule.SessionPersistence //nolint:staticcheck // deprecated in v1.7.0 (XBackend carries it now) but still served, so still honoured
+		if p := sessionPersistenceProblem(sp); p != "" {
 			r.rejected = fmt.Sprintf("rule %d: %s", i, p)
 		}
-		out.SessionPersistence = sessionPersistence(rule.SessionPersistence)
+		out.SessionPersistence = sessionPersistence(sp)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
 		if inline != nil {
