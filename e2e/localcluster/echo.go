@@ -10,7 +10,7 @@ import (
 // EchoImage is the Gateway API conformance echo server, the backend of the e2e tests and
 // benchmarks. It answers on port 3000 with a JSON description of the request and of the
 // pod that served it (POD_NAME, NAMESPACE).
-const EchoImage = "registry.k8s.io/gateway-api/echo-basic:v1.6.3"
+const EchoImage = "registry.k8s.io/gateway-api/conformance/echo-basic:v0.1.0"
 
 // EchoDeployment is a Deployment name in ns of replicas echo servers labelled app=name,
 // ready once they answer on port 3000.

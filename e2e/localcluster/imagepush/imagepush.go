@@ -43,11 +43,18 @@ type Source struct {
 	URL string
 }
 
-// Echo and CoreDNS name the images tests and the conformance suite (v1.6.3) use.
+// Echo names the conformance echo server that tests and the conformance suite (v1.7.0) run;
+// CoreDNS is the cluster DNS, run on the node from the binary built for its image.
 var (
-	Echo    = "registry.k8s.io/gateway-api/echo-basic:v1.6.3"
+	Echo    = "registry.k8s.io/gateway-api/conformance/echo-basic:v0.1.0"
 	CoreDNS = "registry.k8s.io/coredns/coredns:v1.12.2"
 )
+
+// echoV020 is the tag the v1.7.0 suite's udp-echo Deployment names. The Go module proxy does
+// not serve sigs.k8s.io/gateway-api-conformance-images v0.2.0 (403), so the image under this
+// tag is built from v0.1.0, whose UDP echo server (UDP_ECHO_SERVER) answers with the JSON
+// envelope (request, namespace, service, pod) that the suite's utils/udp reads.
+const echoV020 = "registry.k8s.io/gateway-api/conformance/echo-basic:v0.2.0"
 
 // Sources lists every image the local registry holds. The echo server's tags are those in the
 // conformance module's manifests and in e2e/localcluster.
@@ -56,10 +63,9 @@ var Sources = []Source{
 		URL: "https://github.com/agentgateway/agentgateway-go"},
 	{Refs: []string{"ghcr.io/agentgateway-go/proxy:dev"}, ModuleDir: ".", Package: "./proxy/cmd/proxy", Path: "/proxy",
 		URL: "https://github.com/agentgateway/agentgateway-go"},
-	{Refs: []string{Echo, "registry.k8s.io/gateway-api/echo-basic:v1.5.1",
-		"registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.2", "registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3"},
-		ModuleDir: "hack/tools/echo", Package: "sigs.k8s.io/gateway-api/conformance/echo-basic", Path: "/echo-basic",
-		URL: "https://github.com/kubernetes-sigs/gateway-api"},
+	{Refs: []string{Echo, echoV020},
+		ModuleDir: "hack/tools/echo", Package: "sigs.k8s.io/gateway-api-conformance-images/echo-basic", Path: "/echo-basic",
+		URL: "https://github.com/kubernetes-sigs/gateway-api-conformance-images"},
 	{Refs: []string{CoreDNS}, ModuleDir: "hack/tools/coredns", Package: "github.com/coredns/coredns", Path: "/coredns",
 		URL: "https://github.com/coredns/coredns"},
 }

@@ -36,11 +36,11 @@ func TestPushThroughMirrorAndPullBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := m.Rewrite("registry.k8s.io/gateway-api/echo-basic:v1.6.3")
+	ref, err := m.Rewrite("registry.k8s.io/gateway-api/conformance/echo-basic:v0.1.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ref.String(), host+"/gateway-api/echo-basic:v1.6.3"; got != want {
+	if got, want := ref.String(), host+"/gateway-api/conformance/echo-basic:v0.1.0"; got != want {
 		t.Fatalf("Rewrite = %s, want %s", got, want)
 	}
 	img, err := random.Image(256, 2)
@@ -54,7 +54,7 @@ func TestPushThroughMirrorAndPullBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byDigest, err := m.Rewrite("registry.k8s.io/gateway-api/echo-basic@" + d.String())
+	byDigest, err := m.Rewrite("registry.k8s.io/gateway-api/conformance/echo-basic@" + d.String())
 	if err != nil {
 		t.Fatal(err)
 	}

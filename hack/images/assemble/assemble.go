@@ -17,7 +17,7 @@
 //		Binaries: []assemble.Binary{
 //			{Platform: "linux/amd64", Source: "out/amd64/echo-basic"},
 //		},
-//		Meta: assemble.Metadata{Source: "https://github.com/kubernetes-sigs/gateway-api", Version: "v1.6.3", Created: t},
+//		Meta: assemble.Metadata{Source: "https://github.com/kubernetes-sigs/gateway-api-conformance-images", Version: "v0.1.0", Created: t},
 //	})
 package assemble
 
