@@ -153,20 +153,23 @@ func specificity(p string) int {
 }
 
 type refCand struct {
-	route               *config.HTTPRoute
-	rule, match         int
-	host, kind, pathLen int
-	method              bool
-	headers, queries    int
-	prefix              string
-	creation            time.Time
-	namespace, name     string
+	route            *config.HTTPRoute
+	rule, match      int
+	host, orig       int // specificity of the hostname filed under, and of the route's own
+	kind, pathLen    int
+	method           bool
+	headers, queries int
+	prefix           string
+	creation         time.Time
+	namespace, name  string
 }
 
 func (a *refCand) better(b *refCand) bool {
 	switch {
 	case a.host != b.host:
 		return a.host < b.host
+	case a.orig != b.orig:
+		return a.orig < b.orig
 	case a.kind != b.kind:
 		return a.kind < b.kind
 	case a.kind != 2 && a.pathLen != b.pathLen:
@@ -203,19 +206,20 @@ func refRoute(l *config.Listener, r *http.Request, host string) *refCand {
 	}
 	for ri := range l.HTTPRoutes {
 		route := &l.HTTPRoutes[ri]
-		hostRank := -1
+		hostRank, origRank := -1, -1
 		if len(route.Hostnames) == 0 {
-			hostRank = specificity(l.Hostname)
+			hostRank, origRank = specificity(l.Hostname), specificity("")
 		}
 		for _, h := range route.Hostnames {
 			if !refWildcard(h, host) {
 				continue
 			}
 			// Both match the host: the more specific one is what the
-			// route is filed under.
-			s := min(specificity(h), specificity(l.Hostname))
-			if hostRank < 0 || s < hostRank {
-				hostRank = s
+			// route is filed under; among routes filed under the same,
+			// the more specific route hostname goes first.
+			s, o := min(specificity(h), specificity(l.Hostname)), specificity(h)
+			if hostRank < 0 || s < hostRank || s == hostRank && o < origRank {
+				hostRank, origRank = s, o
 			}
 		}
 		if hostRank < 0 {
@@ -227,7 +231,7 @@ func refRoute(l *config.Listener, r *http.Request, host string) *refCand {
 				matches = []config.HTTPRouteMatch{{}}
 			}
 			for mi, m := range matches {
-				c := &refCand{route: route, rule: ruleIdx, match: mi, host: hostRank, creation: route.CreationTimestamp, namespace: route.Namespace, name: route.Name}
+				c := &refCand{route: route, rule: ruleIdx, match: mi, host: hostRank, orig: origRank, creation: route.CreationTimestamp, namespace: route.Namespace, name: route.Name}
 				path := config.PathMatch{Type: config.PathMatchPathPrefix, Value: "/"}
 				if m.Path != nil {
 					path = *m.Path

@@ -4,7 +4,11 @@
 //  1. hostname: routes of the most specific matching hostname first (exact,
 //     then longer wildcards, then routes without hostnames); a request that
 //     matches no rule of a more specific hostname falls through to less
-//     specific ones;
+//     specific ones. Routes whose hostnames narrowed by the listener's come
+//     out the same rank by the hostname configured on the route, with the
+//     same order (GatewayRouteHostnameIntersectionPrecedence): on listener
+//     abc.example.com a route for abc.example.com goes before one for
+//     *.example.com, and that before a route without hostnames;
 //  2. within a hostname: Exact path, then the longest PathPrefix (which
 //     matches whole segments), then RegularExpression paths;
 //  3. then matches with a method, then more header matches, then more query
@@ -57,6 +61,7 @@ type entry[T any] struct {
 	route     *config.HTTPRoute
 	ruleIndex int
 	// order key
+	host       hostRank // of the route hostname this entry was filed under
 	kind       pathKind
 	pathLen    int
 	hasMethod  bool
@@ -107,9 +112,21 @@ func Build[T any](l *config.Listener, build func(route *config.HTTPRoute, ruleIn
 			if err != nil {
 				return nil, fmt.Errorf("route %s rule %d: %w", route.EffectiveKey(), ruleIdx, err)
 			}
-			for _, h := range hosts {
-				cur, _ := t.hosts.Get(h)
-				t.hosts.Add(h, append(cur, entries...))
+			for i, h := range hosts {
+				es := entries
+				if i > 0 && h.rank != hosts[0].rank {
+					// Filed under another rank: the entries need their own copy.
+					es = make([]*entry[T], len(entries))
+					for j, e := range entries {
+						c := *e
+						es[j] = &c
+					}
+				}
+				for _, e := range es {
+					e.host = h.rank
+				}
+				cur, _ := t.hosts.Get(h.name)
+				t.hosts.Add(h.name, append(cur, es...))
 			}
 		}
 	}
@@ -127,18 +144,58 @@ func sortAll[T any](h *HostIndex[[]*entry[T]]) {
 	}
 }
 
-// effectiveHostnames narrows a route's hostnames by the listener hostname,
-// deduplicated. "" stands for "any host".
-func effectiveHostnames(listener string, route []string) []string {
-	if len(route) == 0 {
-		return []string{listener}
+// hostRank is how specific a hostname configured on a route is: exact names
+// before wildcards, longer before shorter; a route without hostnames has the
+// zero rank, the least specific.
+type hostRank struct {
+	exact  bool
+	length int
+}
+
+func rankOf(h string) hostRank {
+	return hostRank{exact: !strings.HasPrefix(h, "*."), length: len(h)}
+}
+
+// before says whether a is more specific than b.
+func (a hostRank) before(b hostRank) bool {
+	if a.exact != b.exact {
+		return a.exact
 	}
-	seen := map[string]bool{}
-	var out []string
+	return a.length > b.length
+}
+
+// filedHost is a hostname a route is matched under and the rank of the route
+// hostname it came from.
+type filedHost struct {
+	name string
+	rank hostRank
+}
+
+// effectiveHostnames narrows a route's hostnames by the listener hostname,
+// deduplicated; when two route hostnames narrow to the same name, the more
+// specific one's rank is kept. "" stands for "any host".
+func effectiveHostnames(listener string, route []string) []filedHost {
+	if len(route) == 0 {
+		return []filedHost{{name: listener}}
+	}
+	var out []filedHost
 	for _, h := range route {
-		if x, ok := Intersect(listener, h); ok && !seen[x] {
-			seen[x] = true
-			out = append(out, x)
+		x, ok := Intersect(listener, h)
+		if !ok {
+			continue
+		}
+		r, dup := rankOf(h), false
+		for i := range out {
+			if out[i].name == x {
+				dup = true
+				if r.before(out[i].rank) {
+					out[i].rank = r
+				}
+				break
+			}
+		}
+		if !dup {
+			out = append(out, filedHost{name: x, rank: r})
 		}
 	}
 	return out
@@ -230,6 +287,9 @@ func sortEntries[T any](es []*entry[T]) {
 }
 
 func less[T any](a, b *entry[T]) bool {
+	if a.host != b.host {
+		return a.host.before(b.host)
+	}
 	if a.kind != b.kind {
 		return a.kind < b.kind
 	}

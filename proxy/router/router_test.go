@@ -138,6 +138,53 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestHostnameIntersectionPrecedence: routes whose hostnames narrow to the same name on a
+// listener rank by the hostname configured on the route before anything else (the cases of
+// the upstream HTTPRouteMultipleRoutesAttachmentSameHostnameIntersection test).
+func TestHostnameIntersectionPrecedence(t *testing.T) {
+	hdr := func(name, value string) []config.HeaderMatch { return []config.HeaderMatch{{Name: name, Value: value}} }
+	exactListener := &config.Listener{Name: "exact", Hostname: "abc.example.com", HTTPRoutes: []config.HTTPRoute{
+		route("ns", "wc-older", 0, []string{"*.example.com"},
+			rule(config.HTTPRouteMatch{Path: prefix("/path/prefix"), Headers: hdr("Header-B", "B")}),
+			rule(config.HTTPRouteMatch{Path: prefix("/wc-only")})),
+		route("ns", "exact-newer", 1, []string{"abc.example.com"}, rule(config.HTTPRouteMatch{Path: prefix("/path"), Headers: hdr("Header-A", "A")})),
+		route("ns", "no-hostnames-oldest", -1, nil, rule(config.HTTPRouteMatch{Path: prefix("/path/prefix/longer")})),
+	}}
+	wcListener := &config.Listener{Name: "wc", Hostname: "*.example.com", HTTPRoutes: []config.HTTPRoute{
+		route("ns", "com-older", 0, []string{"*.com"}, rule(config.HTTPRouteMatch{Path: prefix("/path/prefix")})),
+		route("ns", "example-newer", 1, []string{"*.example.com"}, rule(config.HTTPRouteMatch{Path: prefix("/path")})),
+	}}
+	cases := []struct {
+		l    *config.Listener
+		req  req
+		want string
+	}{
+		// Exact route hostname beats the older wildcard one and its longer prefix.
+		{exactListener, req{host: "abc.example.com", target: "/path/prefix/longer", headers: map[string]string{"Header-A": "A", "Header-B": "B"}}, "ns/exact-newer#0"},
+		// What the exact route does not match falls to the wildcard route, then to the
+		// route without hostnames (least specific, though the oldest with the longest prefix).
+		{exactListener, req{host: "abc.example.com", target: "/path/prefix/longer", headers: map[string]string{"Header-B": "B"}}, "ns/wc-older#0"},
+		{exactListener, req{host: "abc.example.com", target: "/wc-only"}, "ns/wc-older#1"},
+		{exactListener, req{host: "abc.example.com", target: "/path/prefix/longer"}, "ns/no-hostnames-oldest#0"},
+		{exactListener, req{host: "xyz.example.com", target: "/path"}, ""},
+		// The longer wildcard beats the shorter, older one with a longer prefix.
+		{wcListener, req{host: "abc.example.com", target: "/path/prefix/longer"}, "ns/example-newer#0"},
+		{wcListener, req{host: "abc.example.com", target: "/other"}, ""},
+	}
+	for _, c := range cases {
+		tbl := build(t, c.l)
+		r := c.req.http()
+		m, ok := tbl.Route(r, NormalizeHost(c.req.host))
+		got := ""
+		if ok {
+			got = m.Value
+		}
+		if got != c.want {
+			t.Errorf("listener %s: %s%s %v: got %q, want %q", c.l.Hostname, c.req.host, c.req.target, c.req.headers, got, c.want)
+		}
+	}
+}
+
 func TestRegexAndMatchDetails(t *testing.T) {
 	l := &config.Listener{HTTPRoutes: []config.HTTPRoute{
 		route("ns", "re", 0, nil, rule(config.HTTPRouteMatch{
