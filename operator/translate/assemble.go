@@ -192,20 +192,28 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	// each EffectiveRoute is then written straight to its place. This also counts what the
 	// listener serves, so the lists below are allocated once.
 	httpOK := l.protocol == gwv1.HTTPProtocolType || l.protocol == gwv1.HTTPSProtocolType
+	var sni map[*attachment][]string
+	if l.protocol == gwv1.TLSProtocolType {
+		sni = sniOwners(l.routes)
+	}
 	nHTTP, nL4 := 0, 0
 	entries := make([]effEntry, 0, len(l.routes)) // routes mostly have one rule
 	for ri, a := range l.routes {
 		b := a.route.built
 		host := keyOfHosts(a.hostnames)
+		orig := keyOfOwnHosts(l.hostname, a.route.hostnames)
 		switch {
 		case b.http != nil && httpOK:
 			nHTTP++
 			for i := range b.http.Rules {
-				entries = append(entries, effEntry{host: host, key: rulePrecedence(b.http.Rules[i]), hasKey: true, route: ri, rule: i, er: len(entries)})
+				entries = append(entries, effEntry{host: host, orig: orig, key: rulePrecedence(b.http.Rules[i]), hasKey: true, route: ri, rule: i, er: len(entries)})
 			}
 		case b.l4 != nil:
+			if keep, ok := sni[a]; ok && len(keep) == 0 {
+				continue // every SNI name it narrows to belongs to a more specific route
+			}
 			nL4++
-			entries = append(entries, effEntry{host: host, route: ri, er: len(entries)})
+			entries = append(entries, effEntry{host: host, orig: orig, route: ri, er: len(entries)})
 		}
 	}
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].less(&entries[j]) })
@@ -277,10 +285,17 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 				t.res.assembled[key] = &assembledRoute{fp: fp, hostnames: a.hostnames, hr: hr, views: views}
 			}
 		case b.l4 != nil:
+			hostnames := a.hostnames
 			lr := *b.l4
+			if keep, ok := sni[a]; ok {
+				if len(keep) == 0 {
+					continue
+				}
+				hostnames, lr.Hostnames = keep, keep
+			}
 			lr.BackendRefs = t.useBackendRefs(g, b.l4.BackendRefs, used)
 			cl.L4Routes = append(cl.L4Routes, lr)
-			er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: "0", Hostnames: a.hostnames}
+			er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: "0", Hostnames: hostnames}
 			er.Backends = t.effectiveBackends(lr.BackendRefs)
 			el.Routes[place[k]] = er
 			k++

@@ -81,11 +81,28 @@ func keyOfHosts(hs []string) hostKey {
 	return best
 }
 
+// keyOfOwnHosts ranks the most specific of a route's own hostnames that intersects the
+// listener's: among routes whose hostnames narrow to the same names on a listener, the one
+// with the more specific own hostname goes first (GatewayRouteHostnameIntersectionPrecedence).
+// A route without hostnames has the zero key.
+func keyOfOwnHosts(listener string, route []string) hostKey {
+	var best hostKey
+	for _, h := range route {
+		if _, ok := hostnameMatch(listener, h); ok {
+			if k := keyOfHosts([]string{h}); k.moreSpecific(best) {
+				best = k
+			}
+		}
+	}
+	return best
+}
+
 // effEntry orders one EffectiveRoute of a listener; ties keep route order (oldest route
 // first, then namespace/name) and rule order. It holds only what orders the route, computed
 // once, so sorting moves small values and compares without recomputing.
 type effEntry struct {
 	host   hostKey  // keyOfHosts of the route's hostnames on the listener
+	orig   hostKey  // keyOfOwnHosts: its own hostnames, which break ties of host
 	key    matchKey // rulePrecedence of an HTTP rule
 	hasKey bool     // false for L4 routes, which have no matches
 	route  int
@@ -94,9 +111,11 @@ type effEntry struct {
 }
 
 func (a *effEntry) less(b *effEntry) bool {
-	ha, hb := a.host, b.host
-	if ha != hb {
-		return ha.exact > hb.exact || ha.exact == hb.exact && ha.length > hb.length
+	if a.host != b.host {
+		return a.host.moreSpecific(b.host)
+	}
+	if a.orig != b.orig {
+		return a.orig.moreSpecific(b.orig)
 	}
 	if a.hasKey && b.hasKey {
 		if a.key.less(b.key) {
