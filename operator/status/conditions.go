@@ -1,18 +1,28 @@
 package status
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // mergeConditions returns want with LastTransitionTime taken from old when the condition's
-// status did not change, and now otherwise. Conditions of old that want lacks are dropped:
-// translation reports every condition it owns.
+// status did not change, and now otherwise. Conditions of old that want lacks are dropped
+// (translation reports every condition it owns), except those of a domain-prefixed type
+// ("example.com/Ready"): another controller owns them, so they are kept as they are, after
+// ours.
 func mergeConditions(old, want []metav1.Condition, now metav1.Time) []metav1.Condition {
-	if want == nil {
+	var foreign []metav1.Condition
+	for _, c := range old {
+		if strings.Contains(c.Type, "/") && meta.FindStatusCondition(want, c.Type) == nil {
+			foreign = append(foreign, c)
+		}
+	}
+	if want == nil && foreign == nil {
 		return nil
 	}
-	out := make([]metav1.Condition, len(want))
+	out := make([]metav1.Condition, len(want), len(want)+len(foreign))
 	for i, c := range want {
 		if prev := meta.FindStatusCondition(old, c.Type); prev != nil && prev.Status == c.Status {
 			c.LastTransitionTime = prev.LastTransitionTime
@@ -21,7 +31,7 @@ func mergeConditions(old, want []metav1.Condition, now metav1.Time) []metav1.Con
 		}
 		out[i] = c
 	}
-	return out
+	return append(out, foreign...)
 }
 
 // pending turns a Programmed=True condition into False/Pending with reason why, keeping

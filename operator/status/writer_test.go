@@ -145,6 +145,66 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+// TestWriterKeepsForeignConditions: conditions of a domain-prefixed type on a Gateway and its
+// listeners belong to another controller and survive our writes unchanged, while a type of
+// ours that translation no longer reports goes (upstream GatewayPreserveForeignConditions).
+func TestWriterKeepsForeignConditions(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
+	seeded := metav1.Condition{Type: "example.com/Stale", Status: "True", Reason: "Seeded", ObservedGeneration: 1,
+		LastTransitionTime: metav1.NewTime(time.Date(2025, 5, 5, 0, 0, 0, 0, time.UTC))}
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Generation: 2}}
+	gw.Status.Conditions = []metav1.Condition{cond("Conflicted", "True", "Old", 1), seeded}
+	gw.Status.Listeners = []gwv1.ListenerStatus{{Name: "http", Conditions: []metav1.Condition{seeded, cond("Programmed", "True", "Programmed", 1)}}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(gw).WithStatusSubresource(&gwv1.Gateway{}).Build()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := &Writer{
+		Client: c, Reader: c, ControllerName: ours,
+		Programmed:  func(types.NamespacedName, int64) (bool, string) { return true, "" },
+		ServiceName: func(gw string) string { return gw + "-agentgateway" },
+		Now:         func() time.Time { return clock },
+	}
+	res := &translate.Result{Gateways: []translate.GatewayResult{{Namespace: "ns", Name: "web", Generation: 2,
+		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 2)},
+		Listeners:  []gwv1.ListenerStatus{{Name: "http", Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", 2)}}}}}}
+	ctx := context.Background()
+	for i := range 2 { // the second write finds the status it wrote and changes nothing
+		n, err := w.Write(ctx, res)
+		if err != nil || n != 1-i {
+			t.Fatalf("write %d: n=%d err=%v", i, n, err)
+		}
+		var got gwv1.Gateway
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
+			t.Fatal(err)
+		}
+		types := func(cs []metav1.Condition) (out []string) {
+			for _, c := range cs {
+				out = append(out, c.Type)
+			}
+			return out
+		}
+		if g, l := types(got.Status.Conditions), types(got.Status.Listeners[0].Conditions); !slices.Equal(g, []string{"Accepted", "example.com/Stale"}) ||
+			!slices.Equal(l, []string{"Programmed", "example.com/Stale"}) {
+			t.Fatalf("write %d: gateway conditions %v, listener conditions %v", i, g, l)
+		}
+		same := func(c metav1.Condition) bool {
+			return c.LastTransitionTime.Equal(&seeded.LastTransitionTime) && c.Status == seeded.Status &&
+				c.Reason == seeded.Reason && c.Message == seeded.Message && c.ObservedGeneration == seeded.ObservedGeneration
+		}
+		if f := meta.FindStatusCondition(got.Status.Conditions, seeded.Type); !same(*f) {
+			t.Fatalf("write %d: foreign condition changed: %+v", i, *f)
+		}
+		if f := meta.FindStatusCondition(got.Status.Listeners[0].Conditions, seeded.Type); !same(*f) {
+			t.Fatalf("write %d: foreign listener condition changed: %+v", i, *f)
+		}
+	}
+}
+
 // TestWriterStaticAddressNotUsable: a static address the load balancer did not assign keeps
 // the Gateway Programmed=False/AddressNotUsable even after its proxies acknowledged; once the
 // load balancer assigns it, Programmed=True and only that address is reported.
