@@ -23,7 +23,9 @@ type btlsIR struct {
 
 // applyBackendTLSPolicies originates TLS to the Services (or Service ports) a
 // BackendTLSPolicy targets. The oldest policy wins a Service port; an invalid policy makes
-// its backends unusable rather than silently falling back to plaintext.
+// its backends unusable rather than silently falling back to plaintext. Behind TLSRoutes
+// the proxy originates it only where it terminated the client's TLS (a passed-through
+// stream is the client's own TLS already).
 func (t *translator) applyBackendTLSPolicies() {
 	for i := range t.s.BackendTLSPolicies {
 		p := &t.s.BackendTLSPolicies[i]
@@ -34,7 +36,7 @@ func (t *translator) applyBackendTLSPolicies() {
 	sort.Slice(t.btls, func(i, j int) bool { return olderFirst(&t.btls[i].p.ObjectMeta, &t.btls[j].p.ObjectMeta) })
 	for _, name := range sortedKeys(t.backends) {
 		be := t.backends[name]
-		if be.target.Kind != "Service" || be.mode == modeL4 || be.mode == modeUDP {
+		if be.target.Kind != "Service" || be.mode == modeUDP {
 			continue
 		}
 		// The policy naming the port (sectionName) beats one naming the whole Service; among

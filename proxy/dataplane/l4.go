@@ -38,7 +38,9 @@ func l4Config(b *config.Bind, _ *bindState, g *graph, s *server) (l4.Config, err
 		mixedTerminate := cfg.Passthrough && l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough
 		for ri := range l.L4Routes {
 			r := &l.L4Routes[ri]
-			lr := l4.Route{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g)}
+			// Where the proxy ends the client's TLS it opens TLS to backends that have it.
+			terminated := b.Protocol == config.ProtocolTLS && (!cfg.Passthrough || mixedTerminate)
+			lr := l4.Route{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g, terminated)}
 			if mixedTerminate {
 				lr.Terminate = terminate
 			}
@@ -91,13 +93,15 @@ func udpConfig(b *config.Bind, g *graph) (l4.UDPConfig, error) {
 		}
 	}
 	r := &rs[best]
-	return l4.UDPConfig{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g)}, nil
+	return l4.UDPConfig{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g, false)}, nil
 }
 
 // l4Targets flattens weighted backendRefs into weighted endpoint addresses:
 // each ref's weight is split over its backend's endpoints by their
-// weights. Invalid refs get no traffic.
-func l4Targets(refs []config.BackendRef, g *graph) []l4.WeightedTarget {
+// weights. Invalid refs get no traffic. With originate, the targets of a
+// backend with TLS get its client config: only routes whose client TLS the
+// proxy terminated re-encrypt (a passed-through stream is already TLS).
+func l4Targets(refs []config.BackendRef, g *graph, originate bool) []l4.WeightedTarget {
 	var out []l4.WeightedTarget
 	for _, ref := range refs {
 		w := 1
@@ -112,10 +116,14 @@ func l4Targets(refs []config.BackendRef, g *graph) []l4.WeightedTarget {
 		for _, e := range b.Endpoints {
 			sum += max(e.Weight, 1)
 		}
+		var clientTLS *tls.Config
+		if ub := g.backends[b.Name]; originate && b.TLS != nil && ub != nil {
+			clientTLS = ub.ClientTLS()
+		}
 		for _, e := range b.Endpoints {
 			// Scaled by 1000 so integer division keeps the proportions.
 			tw := uint32(max(1, w*max(e.Weight, 1)*1000/sum))
-			out = append(out, l4.WeightedTarget{Addr: e.Address, Weight: tw})
+			out = append(out, l4.WeightedTarget{Addr: e.Address, Weight: tw, TLS: clientTLS})
 		}
 	}
 	return out

@@ -347,7 +347,7 @@ func (s *Server) handle(tc *trackedConn) {
 		conn.SetDeadline(time.Time{})
 		client, hello = tlsConn, nil
 	}
-	addr, err := rt.picker.pick()
+	addr, originate, err := rt.picker.pickTarget()
 	if err != nil {
 		s.c.noRoute.Add(1)
 		log.Debug("l4: route has no backend", "route", rt.name)
@@ -366,6 +366,18 @@ func (s *Server) handle(tc *trackedConn) {
 	defer backend.Close()
 	if !tc.setBackend(backend) {
 		return
+	}
+	if originate != nil {
+		// The client's TLS ended here; the backend wants its own (BackendTLSPolicy).
+		backend.SetDeadline(time.Now().Add(st.handshake))
+		tlsBackend := tls.Client(backend, originate)
+		if err := tlsBackend.HandshakeContext(s.ctx); err != nil {
+			s.c.dialErrors.Add(1)
+			log.Debug("l4: backend tls handshake failed", "error", err)
+			return
+		}
+		backend.SetDeadline(time.Time{})
+		backend = tlsBackend
 	}
 	if len(hello) > 0 {
 		// Replay the ClientHello we consumed for routing; from here the

@@ -1,6 +1,7 @@
 package l4
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,10 @@ type WeightedTarget struct {
 	// Addr is a "host:port" dialed as is; resolution, if any, happens at dial time.
 	Addr   string
 	Weight uint32
+	// TLS, when set, makes the proxy open TLS to the target with this client
+	// config (a BackendTLSPolicy behind a route whose TLS the proxy
+	// terminated) and forward the plaintext over it. TCP routes only.
+	TLS *tls.Config
 }
 
 // picker chooses a target in proportion to its weight. It is immutable after
@@ -21,6 +26,7 @@ type WeightedTarget struct {
 // swaps in a new one.
 type picker struct {
 	addrs []string
+	tls   []*tls.Config // of each address; nil entries dial plain TCP
 	// cum holds the running sum of weights; a uniform draw in [0, total) is
 	// located with a binary search, which stays cheap for large target lists.
 	cum   []uint64
@@ -40,6 +46,7 @@ func newPicker(targets []WeightedTarget) (*picker, error) {
 		}
 		p.total += uint64(t.Weight)
 		p.addrs = append(p.addrs, t.Addr)
+		p.tls = append(p.tls, t.TLS)
 		p.cum = append(p.cum, p.total)
 	}
 	return p, nil
@@ -48,11 +55,17 @@ func newPicker(targets []WeightedTarget) (*picker, error) {
 // pick returns a target address, or errNoBackend when every weight is zero so
 // the caller closes the client connection: the L4 equivalent of the spec's 500.
 func (p *picker) pick() (string, error) {
+	addr, _, err := p.pickTarget()
+	return addr, err
+}
+
+// pickTarget is pick with the target's TLS client config (nil for plain TCP).
+func (p *picker) pickTarget() (string, *tls.Config, error) {
 	switch len(p.addrs) {
 	case 0:
-		return "", errNoBackend
+		return "", nil, errNoBackend
 	case 1:
-		return p.addrs[0], nil
+		return p.addrs[0], p.tls[0], nil
 	}
 	n := rand.Uint64N(p.total)
 	lo, hi := 0, len(p.cum)-1
@@ -64,5 +77,5 @@ func (p *picker) pick() (string, error) {
 			lo = mid + 1
 		}
 	}
-	return p.addrs[lo], nil
+	return p.addrs[lo], p.tls[lo], nil
 }

@@ -3,6 +3,7 @@ package l4
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -176,5 +177,54 @@ func TestPassthroughListenerWithTerminateRoute(t *testing.T) {
 	}
 	if _, err := NewServer(Config{Routes: []Route{{Backends: one(plain.Addr().String()), Terminate: &tls.Config{}}}}, nil); err == nil {
 		t.Fatal("Terminate route accepted on a plain TCP listener")
+	}
+}
+
+// TestTLSTerminateReencrypts: a target with a TLS client config gets the plaintext of a
+// terminated connection over TLS of its own (BackendTLSPolicy behind a Terminate TLSRoute):
+// the backend sees the configured server name, and a backend the config does not trust gets
+// no bytes while the client's connection is closed.
+func TestTLSTerminateReencrypts(t *testing.T) {
+	ca, otherCA := newTestCA(t), newTestCA(t)
+	sawSNI := make(chan string, 1)
+	backendTLS := &tls.Config{
+		Certificates: []tls.Certificate{ca.leaf(t, "backend", "abc.example.com")},
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			sawSNI <- h.ServerName
+			return nil, nil
+		},
+	}
+	secure := listenTCP(t)
+	serveConns(t, secure, func(c net.Conn) { lineEcho("secure")(tls.Server(c, backendTLS)) })
+	untrusted := tlsBackend(t, otherCA, "untrusted", "abc.example.com")
+	client := &tls.Config{ServerName: "abc.example.com", RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+	_, addr := startServer(t, Config{
+		TLS: &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "proxy", "tls.example.com", "bad.example.com")}},
+		Routes: []Route{
+			{Name: "good", Hostnames: []string{"tls.example.com"}, Backends: []WeightedTarget{{Addr: secure.Addr().String(), Weight: 1, TLS: client}}},
+			{Name: "bad", Hostnames: []string{"bad.example.com"}, Backends: []WeightedTarget{{Addr: untrusted, Weight: 1, TLS: client}}},
+		},
+	})
+
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "tls.example.com", RootCAs: ca.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	askLine(t, c, bufio.NewReader(c), "ping", "secure:ping")
+	c.Close()
+	if got := <-sawSNI; got != "abc.example.com" {
+		t.Fatalf("backend saw server name %q, want abc.example.com", got)
+	}
+
+	c, err = tls.Dial("tcp", addr, &tls.Config{ServerName: "bad.example.com", RootCAs: ca.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(c); len(b) != 0 || err != nil && !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("untrusted backend: read %q, %v; want the connection closed", b, err)
 	}
 }
