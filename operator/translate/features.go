@@ -14,7 +14,9 @@ import (
 // GatewayAddressEmpty, GatewayStaticAddresses and GatewayInfrastructure are delivered by the
 // deployer (an address without a value gets one from the load balancer);
 // GatewayHTTPSListenerDetectMisdirectedRequests by the proxy (421 when the request's Host
-// selects another listener than the connection's SNI).
+// selects another listener than the connection's SNI); GatewayRouteHostnameIntersectionPrecedence
+// by the proxy's HTTP router (router.Build) for HTTP and gRPC routes and by sniOwners for
+// TLSRoutes.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -24,6 +26,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayAddressEmpty,
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 	features.SupportGatewayBackendClientCertificate,
+	features.SupportGatewayRouteHostnameIntersectionPrecedence,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportListenerSet,
@@ -56,6 +59,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteRetryConnectionError,
 	features.SupportGRPCRoute,
 	features.SupportGRPCRouteNamedRouteRule,
+	features.SupportGRPCRouteRequestHeaderModifier,
 	features.SupportTLSRoute,
 	features.SupportTLSRouteModeTerminate,
 	features.SupportTLSRouteModeMixed,
