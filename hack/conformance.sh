@@ -3,7 +3,8 @@
 # (hack/run-demo.sh), then runs the unmodified upstream Gateway API conformance suite v1.7.0
 # (e2e/conformance) against GatewayClass agentgateway. Report: e2e/conformance-report.yaml.
 # It fails unless every profile run has core and extended success with every feature
-# supported, 0 failed and 0 skipped. Needs root. Environment: AGW_CONFORMANCE_PROFILES
+# supported but the pending ones (pendingFeatures in e2e/conformance), 0 failed and 0
+# skipped. Needs root. Environment: AGW_CONFORMANCE_PROFILES
 # (default all five Gateway profiles; e.g. GATEWAY-HTTP alone) and the other
 # AGW_CONFORMANCE_* knobs documented in e2e/conformance/conformance_test.go;
 # AGW_CONFORMANCE_TIMEOUT (go test -timeout, default 60m); AGW_CONFORMANCE_SKIP_SETUP=1 reuses

@@ -10,7 +10,8 @@ import (
 )
 
 // TestReportProblems checks the strict reading of a report against the committed one (which
-// must be clean) and against copies with a skipped test and an unsupported feature.
+// must be clean) and against copies with a skipped test, an unsupported feature and a
+// pending one (accepted, and named in the summary).
 func TestReportProblems(t *testing.T) {
 	b, err := os.ReadFile("../conformance-report.yaml")
 	if err != nil {
@@ -27,9 +28,12 @@ func TestReportProblems(t *testing.T) {
 		t.Errorf("committed report is not clean: %v", problems)
 	}
 	rep.ProfileReports[0].Extended.Skipped = 1
-	rep.ProfileReports[1].Extended.UnsupportedFeatures = []string{"SomeFeature"}
-	problems, _ := reportProblems(&rep)
-	if len(problems) != 2 || !strings.Contains(problems[0], "1 skipped") || !strings.Contains(problems[1], "SomeFeature") {
+	rep.ProfileReports[1].Extended.UnsupportedFeatures = []string{"SomeFeature", "GatewayListenerFilters"}
+	problems, summary := reportProblems(&rep)
+	if len(problems) != 2 || !strings.Contains(problems[0], "1 skipped") || !strings.Contains(problems[1], "[SomeFeature]") {
 		t.Errorf("problems %q", problems)
+	}
+	if !strings.Contains(strings.Join(summary, "\n"), "pending extended features (not claimed): [GatewayListenerFilters]") {
+		t.Errorf("summary %q does not name the pending feature", summary)
 	}
 }
