@@ -86,7 +86,7 @@ type CAKeeper struct {
 	// Published, if set, reports whether every proxy's CA bundle holds the certificate
 	// (PEM), and if not, which does not: the next CA signs only once it does.
 	Published func(ctx context.Context, cert []byte) (bool, string, error)
-	Log         *slog.Logger
+	Log       *slog.Logger
 	// OnChange is called (from Run) whenever the signing CA or the bundle changes.
 	OnChange func(CAState)
 	// Now defaults to time.Now (tests move the clock).
