@@ -11,6 +11,12 @@
 // desired-state hash annotation is unchanged, so a reconcile that changes nothing writes
 // nothing.
 //
+// The Service is a LoadBalancer, or of the parameters' service.type, except for a Gateway
+// whose spec.addresses all ask for routability Cluster (GEP-5093) or for one the operator
+// does not support (ClusterOnly): its Service is ClusterIP, reachable from inside the cluster
+// only. Static IPs of the default routability (StaticIPs) go to the load balancer or become
+// external IPs.
+//
 // Parameters come from GatewayClass.spec.parametersRef (defaults for the class) and
 // Gateway.spec.infrastructure.parametersRef; the Gateway's win field by field. Overlays
 // (strategic-merge patches) are applied last, class first, so they can reach anything.

@@ -416,9 +416,14 @@ func renderService(in Input, p agwv1a1.AgentgatewayParametersSpec, meta metav1.O
 			}
 			maps.Copy(svc.Annotations, s.Annotations)
 		}
-		if s.ExternalTrafficPolicy != nil && svc.Spec.Type != corev1.ServiceTypeClusterIP {
-			svc.Spec.ExternalTrafficPolicy = *s.ExternalTrafficPolicy
-		}
+	}
+	// Routability Cluster (GEP-5093): a Gateway that asks only for cluster addresses gets a
+	// ClusterIP Service, reachable from inside the cluster only.
+	if ClusterOnly(gw) {
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
+	}
+	if s := p.Service; s != nil && s.ExternalTrafficPolicy != nil && svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		svc.Spec.ExternalTrafficPolicy = *s.ExternalTrafficPolicy
 	}
 	for _, pt := range in.Ports {
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
@@ -440,11 +445,13 @@ func renderService(in Input, p agwv1a1.AgentgatewayParametersSpec, meta metav1.O
 }
 
 // StaticIPs are the IP addresses a Gateway asks for in spec.addresses (type IPAddress or
-// unset, with a value); an address without a value asks for any address.
+// unset, with a value, of the default routability); an address without a value asks for any
+// address. A value with routability Cluster is the Service's cluster IP or unsatisfied, never
+// a load balancer or external IP.
 func StaticIPs(gw *gwv1.Gateway) []string {
 	var ips []string
 	for _, a := range gw.Spec.Addresses {
-		if (a.Type == nil || *a.Type == gwv1.IPAddressType) && validIP(a.Value) {
+		if (a.Type == nil || *a.Type == gwv1.IPAddressType) && DefaultRoutability(a.Routability) && validIP(a.Value) {
 			ips = append(ips, a.Value)
 		}
 	}
