@@ -49,15 +49,16 @@ func pending(conds []metav1.Condition, why string) []metav1.Condition {
 	return out
 }
 
-// addressNotUsable turns a True or Pending Programmed into False/AddressNotUsable with why:
-// an address the load balancer will not assign outlasts any proxy acknowledgement.
-func addressNotUsable(conds []metav1.Condition, why string) []metav1.Condition {
+// addressNotProgrammed turns a True or Pending Programmed into False with reason and why:
+// an address that is not assigned (AddressNotAssigned) or that the load balancer will not
+// assign (AddressNotUsable) outlasts any proxy acknowledgement.
+func addressNotProgrammed(conds []metav1.Condition, reason, why string) []metav1.Condition {
 	out := make([]metav1.Condition, len(conds))
 	copy(out, conds)
 	for i := range out {
 		if out[i].Type == "Programmed" && (out[i].Status == metav1.ConditionTrue || out[i].Reason == "Pending") {
 			out[i].Status = metav1.ConditionFalse
-			out[i].Reason = "AddressNotUsable"
+			out[i].Reason = reason
 			out[i].Message = why
 		}
 	}

@@ -15,5 +15,11 @@
 // package turns it into "a proxy of this Gateway acknowledged a config reflecting the
 // Gateway's current generation" through the Programmed function (configserver).
 //
+// Gateway addresses come from the proxy Service, matched to spec.addresses one entry to one
+// address (assignAddresses, GEP-5093): every status address carries its routability (the
+// cluster IP as Cluster, a load balancer or external address as empty), and the
+// AddressesAssigned condition says whether every, some or no requested address is assigned;
+// with none, Programmed is False with reason AddressNotAssigned.
+//
 // Entries of other controllers (route parents, policy ancestors) are left as they are.
 package status

@@ -250,12 +250,20 @@ func (w *Writer) gateway(ctx context.Context, r *translate.GatewayResult, now me
 	if err := w.Reader.Get(ctx, key, gw); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
-	addrs, unusable, err := w.addresses(ctx, gw)
+	assigned, unusable, err := w.addresses(ctx, gw)
 	if err != nil {
 		return false, err
 	}
-	if unusable != "" {
-		conds = addressNotUsable(conds, unusable)
+	addrs := assigned.addresses
+	switch {
+	case unusable != "":
+		conds = addressNotProgrammed(conds, string(gwv1.GatewayReasonAddressNotUsable), unusable)
+	case assigned.noneReason != "":
+		conds = addressNotProgrammed(conds, string(gwv1.GatewayReasonAddressNotAssigned), assigned.noneReason)
+	}
+	if c := assigned.condition; c != nil {
+		c.ObservedGeneration = r.Generation
+		conds = append(slices.Clone(conds), *c)
 	}
 	hold := func(before, after any) bool {
 		return onlyAttachedRoutes(before.(gwv1.GatewayStatus), after.(gwv1.GatewayStatus)) && w.holdGateway(key)
@@ -360,29 +368,22 @@ func (w *Writer) TakeDue() time.Time {
 	return due
 }
 
-// addresses reports the proxy Service's load balancer addresses, or its cluster IP while
-// there is none (no load balancer controller, or a ClusterIP Service), so clients inside the
-// cluster always have an address to use. unusable explains, when non-empty, which static
-// addresses of spec.addresses the load balancer did not assign.
-func (w *Writer) addresses(ctx context.Context, gw *gwv1.Gateway) (out []gwv1.GatewayStatusAddress, unusable string, err error) {
+// addresses matches the Gateway's spec.addresses to the proxy Service's addresses
+// (assignAddresses); without a Service there is nothing to report yet. unusable explains,
+// when non-empty, which static addresses of spec.addresses the load balancer did not assign.
+func (w *Writer) addresses(ctx context.Context, gw *gwv1.Gateway) (out assignment, unusable string, err error) {
 	svc := &corev1.Service{}
 	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: w.ServiceName(gw.Name)}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", nil
+			return assignment{}, "", nil
 		}
-		return nil, "", fmt.Errorf("read proxy service of gateway %s/%s: %w", gw.Namespace, gw.Name, err)
-	}
-	assigned := map[string]bool{}
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		switch {
-		case in.IP != "":
-			assigned[in.IP] = true
-			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: in.IP})
-		case in.Hostname != "":
-			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.HostnameAddressType), Value: in.Hostname})
-		}
+		return assignment{}, "", fmt.Errorf("read proxy service of gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 	}
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		assigned := map[string]bool{}
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			assigned[in.IP] = true
+		}
 		var missing []string
 		for _, ip := range deployer.StaticIPs(gw) {
 			if !assigned[ip] {
@@ -394,15 +395,7 @@ func (w *Writer) addresses(ctx context.Context, gw *gwv1.Gateway) (out []gwv1.Ga
 				svc.Name, strings.Join(missing, ", "))
 		}
 	}
-	if len(out) == 0 {
-		for _, ip := range svc.Spec.ExternalIPs {
-			out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: ip})
-		}
-	}
-	if len(out) == 0 && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
-		out = append(out, gwv1.GatewayStatusAddress{Type: ptr.To(gwv1.IPAddressType), Value: svc.Spec.ClusterIP})
-	}
-	return out, unusable, nil
+	return assignAddresses(gw, svc), unusable, nil
 }
 
 func (w *Writer) listenerSet(ctx context.Context, r *translate.ListenerSetResult, now metav1.Time) (bool, error) {
