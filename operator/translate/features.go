@@ -13,6 +13,9 @@ import (
 //
 // GatewayAddressEmpty, GatewayStaticAddresses and GatewayInfrastructure are delivered by the
 // deployer (an address without a value gets one from the load balancer);
+// GatewayAddressRoutability and GatewayAddressRoutabilityCluster by the deployer (a Gateway
+// asking only for Cluster addresses gets a ClusterIP Service) and the status writer
+// (status.addresses[].routability and AddressesAssigned, operator/status assignAddresses);
 // GatewayHTTPSListenerDetectMisdirectedRequests by the proxy (421 when the request's Host
 // selects another listener than the connection's SNI); GatewayRouteHostnameIntersectionPrecedence
 // by the proxy's HTTP router (router.Build) for HTTP and gRPC routes and by sniOwners for
@@ -24,6 +27,8 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayInfrastructure,
 	features.SupportGatewayStaticAddresses,
 	features.SupportGatewayAddressEmpty,
+	features.SupportGatewayAddressRoutability,
+	features.SupportGatewayAddressRoutabilityCluster,
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 	features.SupportGatewayBackendClientCertificate,
 	features.SupportGatewayRouteHostnameIntersectionPrecedence,
