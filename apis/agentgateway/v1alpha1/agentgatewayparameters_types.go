@@ -174,7 +174,8 @@ type Logging struct {
 
 // ServiceSettings shapes the proxy Service.
 type ServiceSettings struct {
-	// Type of the Service. Defaults to LoadBalancer.
+	// Type of the Service. Defaults to LoadBalancer. A Gateway whose spec.addresses all ask
+	// for routability Cluster gets a ClusterIP Service whatever this says.
 	// +optional
 	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
 	Type *corev1.ServiceType `json:"type,omitempty"`

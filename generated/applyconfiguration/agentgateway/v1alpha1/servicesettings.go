@@ -15,7 +15,8 @@ import (
 //
 // ServiceSettings shapes the proxy Service.
 type ServiceSettingsApplyConfiguration struct {
-	// Type of the Service. Defaults to LoadBalancer.
+	// Type of the Service. Defaults to LoadBalancer. A Gateway whose spec.addresses all ask
+	// for routability Cluster gets a ClusterIP Service whatever this says.
 	Type *v1.ServiceType `json:"type,omitempty"`
 	// Annotations added to the Service, for example for a cloud load balancer.
 	Annotations map[string]string `json:"annotations,omitempty"`
