@@ -467,8 +467,13 @@ type BackendRef struct {
 	// the traffic is answered with 500, as the Gateway API requires. The
 	// value is a human-readable reason, shown in /config_dump.
 	Invalid string `json:"invalid,omitempty"`
-	// Filters applied only when this backendRef is picked; only
-	// RequestHeaderModifier and ResponseHeaderModifier are allowed.
+	// Filters applied only when this backendRef is picked, after the rule's
+	// own filters; only RequestHeaderModifier, ResponseHeaderModifier and
+	// URLRewrite are allowed. A URLRewrite here works on the request as the
+	// rule's URLRewrite left it: its hostname replaces the rule's, and its
+	// path modifier the rule's path. ReplacePrefixMatch replaces the prefix
+	// the rule matched, so it is rejected when the rule's URLRewrite also
+	// rewrites the path (that prefix is gone by then).
 	Filters []HTTPFilter `json:"filters,omitempty"`
 }
 

@@ -503,11 +503,17 @@ func (v *validator) httpRule(r *HTTPRouteRule) {
 		// reject so the operator notices.
 		v.addf(".backendRefs", "must be empty when the rule has a RequestRedirect or DirectResponse filter")
 	}
+	rulePath := rewritesPath(r.Filters)
 	for i := range r.BackendRefs {
 		bn := v.in(".backendRefs", i)
 		v.backendRef(&r.BackendRefs[i])
 		fn := v.in(".filters", -1)
 		v.filters(r.BackendRefs[i].Filters, allPrefix, true)
+		for j, f := range r.BackendRefs[i].Filters {
+			if rulePath && f.URLRewrite != nil && f.URLRewrite.Path != nil && f.URLRewrite.Path.Type == ReplacePrefixMatch {
+				v.addAt("", j, "urlRewrite.path ReplacePrefixMatch cannot follow the rule's urlRewrite of the path: the matched prefix is gone by then; use ReplaceFullPath or rewrite the path in one place")
+			}
+		}
 		v.out(fn)
 		v.out(bn)
 	}
@@ -842,8 +848,8 @@ func (v *validator) filters(fs []HTTPFilter, allPrefix, backendLevel bool) (term
 			continue
 		}
 		kind := filterKindNames[bits.TrailingZeros8(uint8(k))]
-		if backendLevel && k != kindRequestHeaderModifier && k != kindResponseHeaderModifier {
-			v.addf("", "only requestHeaderModifier and responseHeaderModifier are allowed on backendRefs, got %s", kind)
+		if backendLevel && k != kindRequestHeaderModifier && k != kindResponseHeaderModifier && k != kindURLRewrite {
+			v.addf("", "only requestHeaderModifier, responseHeaderModifier and urlRewrite are allowed on backendRefs, got %s", kind)
 			v.out(n)
 			continue
 		}
@@ -971,6 +977,16 @@ func (v *validator) headerModifier(h *HeaderModifier) {
 			v.addAt(".remove", i, "invalid header name %q", x)
 		}
 	}
+}
+
+// rewritesPath reports whether fs holds a URLRewrite with a path modifier.
+func rewritesPath(fs []HTTPFilter) bool {
+	for i := range fs {
+		if fs[i].URLRewrite != nil && fs[i].URLRewrite.Path != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) pathModifier(m *PathModifier, allPrefix bool) {

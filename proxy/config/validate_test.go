@@ -195,3 +195,58 @@ func TestBackendLookupFewAndMany(t *testing.T) {
 		}
 	}
 }
+
+// A backendRef may carry a URLRewrite; its ReplacePrefixMatch needs PathPrefix matches and a
+// rule that leaves the path alone, and other filters than the header modifiers and URLRewrite
+// stay rule-only.
+func TestBackendRefURLRewrite(t *testing.T) {
+	prefix := []HTTPRouteMatch{{Path: &PathMatch{Type: PathMatchPathPrefix, Value: "/p"}}}
+	exact := []HTTPRouteMatch{{Path: &PathMatch{Type: PathMatchExact, Value: "/p"}}}
+	full := &URLRewrite{Path: &PathModifier{Type: ReplaceFullPath, ReplaceFullPath: "/f"}}
+	pre := &URLRewrite{Path: &PathModifier{Type: ReplacePrefixMatch, ReplacePrefixMatch: "/q"}}
+	host := &URLRewrite{Hostname: "internal.example"}
+	cases := []struct {
+		name    string
+		matches []HTTPRouteMatch
+		rule    []HTTPFilter
+		ref     []HTTPFilter
+		want    string // substring of the only error; "" for valid
+	}{
+		{"prefix on ref", prefix, nil, []HTTPFilter{{URLRewrite: pre}}, ""},
+		{"full path on ref", exact, nil, []HTTPFilter{{URLRewrite: full}}, ""},
+		{"host on rule, prefix on ref", prefix, []HTTPFilter{{URLRewrite: host}}, []HTTPFilter{{URLRewrite: pre}}, ""},
+		{"path on rule, full path on ref", prefix, []HTTPFilter{{URLRewrite: pre}}, []HTTPFilter{{URLRewrite: full}}, ""},
+		{"path on rule, prefix on ref", prefix, []HTTPFilter{{URLRewrite: full}}, []HTTPFilter{{URLRewrite: pre}}, "cannot follow the rule's urlRewrite"},
+		{"prefix on ref, exact match", exact, nil, []HTTPFilter{{URLRewrite: pre}}, "needs every match of the rule to be a PathPrefix"},
+		{"bad hostname on ref", prefix, nil, []HTTPFilter{{URLRewrite: &URLRewrite{Hostname: "*.x"}}}, "must be a DNS name"},
+		{"two rewrites on ref", prefix, nil, []HTTPFilter{{URLRewrite: host}, {URLRewrite: full}}, "may appear only once"},
+		{"redirect on ref", prefix, nil, []HTTPFilter{{RequestRedirect: &RequestRedirect{Hostname: "x"}}}, "only requestHeaderModifier, responseHeaderModifier and urlRewrite"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Config{
+				Version:  "1",
+				Backends: []Backend{{Name: "b", Endpoints: []Endpoint{{Address: "1.2.3.4:80"}}}},
+				Binds: []Bind{{Name: "a", Port: 80, Protocol: ProtocolHTTP, Listeners: []Listener{{Name: "l", Protocol: ProtocolHTTP, HTTPRoutes: []HTTPRoute{
+					{RouteMeta: RouteMeta{Namespace: "n", Name: "r"}, Rules: []HTTPRouteRule{{
+						Matches: tc.matches, Filters: tc.rule, BackendRefs: []BackendRef{{Backend: "b", Filters: tc.ref}},
+					}}},
+				}}}}},
+			}
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			errs, ok := err.(Errors)
+			if !ok || len(errs) != 1 {
+				t.Fatalf("Validate = %v, want one error with %q", err, tc.want)
+			}
+			if !strings.Contains(errs[0].Msg, tc.want) || !strings.HasPrefix(errs[0].Path, "binds[0].listeners[0].httpRoutes[0].rules[0].backendRefs[0].filters[") {
+				t.Errorf("error %s: %s, want %q under backendRefs[0].filters", errs[0].Path, errs[0].Msg, tc.want)
+			}
+		})
+	}
+}

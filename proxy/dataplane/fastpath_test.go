@@ -285,6 +285,13 @@ func TestFastPathErrorsMatchGeneralPath(t *testing.T) {
 	fast, general := twoProxiesFor(t, func(port int) *config.Config {
 		rules := []config.HTTPRouteRule{
 			{Matches: pathPrefix("/ok"), BackendRefs: to("s"), Filters: []config.HTTPFilter{{URLRewrite: &config.URLRewrite{Hostname: "rewritten.example", Path: &config.PathModifier{Type: config.ReplacePrefixMatch, ReplacePrefixMatch: "/new"}}}}},
+			{Matches: pathPrefix("/bref"), Filters: []config.HTTPFilter{{URLRewrite: &config.URLRewrite{Hostname: "rule.example"}}}, BackendRefs: []config.BackendRef{{Backend: "s", Filters: []config.HTTPFilter{
+				{URLRewrite: &config.URLRewrite{Hostname: "ref.example", Path: &config.PathModifier{Type: config.ReplacePrefixMatch, ReplacePrefixMatch: "/ref"}}},
+				{RequestHeaderModifier: &config.HeaderModifier{Set: []config.HTTPHeader{{Name: "X-Ref", Value: "1"}}}},
+			}}}},
+			{Matches: pathPrefix("/layered"), Filters: []config.HTTPFilter{{URLRewrite: &config.URLRewrite{Path: &config.PathModifier{Type: config.ReplacePrefixMatch, ReplacePrefixMatch: "/v2/"}}}}, BackendRefs: []config.BackendRef{{Backend: "s", Filters: []config.HTTPFilter{
+				{URLRewrite: &config.URLRewrite{Hostname: "ref.example"}},
+			}}}},
 			{Matches: pathPrefix("/empty"), BackendRefs: to("empty")},
 			{Matches: pathPrefix("/refused"), BackendRefs: to("refused")},
 			{Matches: pathPrefix("/invalid"), BackendRefs: []config.BackendRef{{Invalid: "no such service"}}},
@@ -309,6 +316,7 @@ func TestFastPathErrorsMatchGeneralPath(t *testing.T) {
 	}
 	cases := map[string][]string{
 		"rewrite":      {req("GET", "/ok/x?y=1", "example.com", "X-Reply: ")},
+		"ref rewrite":  {req("GET", "/bref/x%20y?y=1", "example.com", "X-Reply: "), req("GET", "/bref", "example.com", "X-Reply: "), req("GET", "/layered/a/b", "example.com", "X-Reply: ")},
 		"no listener":  {req("GET", "/ok", "other.example"), req("HEAD", "/ok", "other.example")},
 		"no route":     {req("GET", "/nowhere", "example.com"), req("POST", "/nowhere", "example.com", "Content-Length: 4") + "abcd" + req("GET", "/nowhere", "example.com")},
 		"errors":       {req("GET", "/empty", "example.com"), req("GET", "/refused", "example.com"), req("GET", "/invalid", "example.com"), req("GET", "/none", "example.com")},
@@ -424,7 +432,7 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			"timed",
 		},
 		"refHandler": {
-			"backend", "reqMod", "respMod",
+			"backend", "reqMod", "respMod", "rewrite",
 			// Only a bare *upstream.Backend transport: a retrier (retries,
 			// per-try timeouts, budgets) goes to the general path.
 			"proxy",

@@ -49,6 +49,7 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 	h["X-Forwarded-Host"] = fc.xf[1:2:2]
 	h["X-Forwarded-Proto"] = fc.xf[2:3:3]
 	rule.rewrite.Apply(r, ex.prefix)
+	ref.rewrite.Apply(r, ex.prefix)
 	ref.reqMod.Apply(h)
 
 	b := ref.backend

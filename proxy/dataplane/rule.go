@@ -50,6 +50,8 @@ type refHandler struct {
 	backend *upstream.Backend // nil for an invalid ref: 500
 	reqMod  *filters.HeaderModifier
 	respMod *filters.HeaderModifier
+	// rewrite runs after the rule's (config.BackendRef.Filters).
+	rewrite *filters.Rewrite
 	proxy   *httputil.ReverseProxy
 	// celBackend is the backend CEL variable of the access log
 	// (accesslog.go), built once; expressions only read it.
@@ -171,6 +173,9 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 			if m := br.Filters[j].ResponseHeaderModifier; m != nil {
 				ref.respMod = filters.NewHeaderModifier(m)
 			}
+			if rw := br.Filters[j].URLRewrite; rw != nil {
+				ref.rewrite = filters.NewRewrite(rw)
+			}
 		}
 		if br.Invalid == "" {
 			ref.backend = env.backend(br.Backend)
@@ -217,6 +222,7 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			pr.Out.Host = pr.In.Host
 			if ex != nil {
 				rule.rewrite.Apply(pr.Out, ex.prefix)
+				ref.rewrite.Apply(pr.Out, ex.prefix)
 			}
 			ref.reqMod.Apply(pr.Out.Header)
 		},
