@@ -46,6 +46,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRoutePathRedirect,
 	features.SupportHTTPRouteHostRewrite,
 	features.SupportHTTPRoutePathRewrite,
+	features.SupportHTTPRouteBackendURLRewrite,
 	features.SupportHTTPRouteRequestMirror,
 	features.SupportHTTPRouteRequestMultipleMirrors,
 	features.SupportHTTPRouteRequestPercentageMirror,

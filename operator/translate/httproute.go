@@ -203,8 +203,10 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 		for _, br := range rule.BackendRefs {
 			ref := t.backendRef(r, br.BackendObjectReference, br.Weight, modeHTTP, b)
 			for _, f := range br.Filters {
-				if f.Type != gwv1.HTTPRouteFilterRequestHeaderModifier && f.Type != gwv1.HTTPRouteFilterResponseHeaderModifier {
-					r.rejected = fmt.Sprintf("rule %d: backendRef filter %s is not supported; only header modifiers are", i, f.Type)
+				switch f.Type {
+				case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier, gwv1.HTTPRouteFilterURLRewrite:
+				default:
+					r.rejected = fmt.Sprintf("rule %d: backendRef filter %s is not supported; only RequestHeaderModifier, ResponseHeaderModifier and URLRewrite are", i, f.Type)
 					continue
 				}
 				if cf, _ := t.httpFilter(r, f, b); cf != nil {
