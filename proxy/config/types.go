@@ -99,6 +99,10 @@ type Listener struct {
 	L4Routes []L4Route `json:"l4Routes,omitempty"`
 	// AccessLog logs the HTTP requests of this listener.
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// PreRouting are filters every request of an HTTP or HTTPS listener
+	// goes through, in this order, before its route is looked up; see
+	// ListenerFilter.
+	PreRouting []ListenerFilter `json:"preRouting,omitempty"`
 }
 
 // TLSMode says whether a TLS listener terminates TLS or passes it through.

@@ -259,6 +259,7 @@ func (v *validator) bind(b *Bind) {
 
 func (v *validator) listener(b *Bind, l *Listener) {
 	v.listenerAccessLog(b, l)
+	v.preRouting(b, l)
 	if l.Protocol != b.Protocol {
 		v.addf(".protocol", "must equal the bind protocol %q, got %q", b.Protocol, l.Protocol)
 	}
@@ -608,6 +609,51 @@ func (v *validator) transformation(r *TransformationRules, response bool) {
 	}
 }
 
+// extAuth checks an ExtAuth, at the current path.
+func (v *validator) extAuth(e *ExtAuth) {
+	if v.backend(e.Backend) == nil {
+		v.addf(".backend", "unknown backend %q; add it to backends", e.Backend)
+	}
+	switch e.Protocol {
+	case "", ExtAuthHTTP:
+		if len(e.ContextExtensions) > 0 {
+			v.addf(".contextExtensions", "only for protocol GRPC")
+		}
+	case ExtAuthGRPC:
+		if e.PathPrefix != "" || len(e.AllowedUpstreamHeaders) > 0 || e.AllUpstreamHeaders || e.Require200 || e.SignInRedirectURL != "" {
+			v.addf("", "pathPrefix, allowedUpstreamHeaders, allUpstreamHeaders, require200 and signInRedirectURL are only for protocol HTTP")
+		}
+	default:
+		v.addf(".protocol", "must be HTTP or GRPC, got %q", e.Protocol)
+	}
+	if e.PathPrefix != "" && !strings.HasPrefix(e.PathPrefix, "/") {
+		v.addf(".pathPrefix", "must start with \"/\", got %q", e.PathPrefix)
+	}
+	for _, seg := range strings.Split(e.PathPrefix, "/") {
+		if seg == "." || seg == ".." {
+			v.addf(".pathPrefix", "must not contain . or .. segments, got %q", e.PathPrefix)
+			break
+		}
+	}
+	if e.AllUpstreamHeaders && len(e.AllowedUpstreamHeaders) > 0 {
+		v.addf(".allUpstreamHeaders", "set either allUpstreamHeaders or allowedUpstreamHeaders")
+	}
+	if e.IncludeBodyBytes < 0 || e.IncludeBodyBytes > 1<<20 {
+		v.addf(".includeBodyBytes", "must be 0-1048576, got %d", e.IncludeBodyBytes)
+	}
+	if e.RejectLargeBody && e.IncludeBodyBytes == 0 {
+		v.addf(".rejectLargeBody", "requires includeBodyBytes")
+	}
+	if e.Timeout != nil && e.Timeout.Duration <= 0 {
+		v.addf(".timeout", "must be positive")
+	}
+	for i, h := range append(append([]string{}, e.ForwardHeaders...), e.AllowedUpstreamHeaders...) {
+		if !validHeaderName(h) {
+			v.addAt(".headers", i, "invalid header name %q", h)
+		}
+	}
+}
+
 func checkAuthMode(m AuthMode) bool {
 	return m == "" || m == AuthModeStrict || m == AuthModeOptional
 }
@@ -691,47 +737,7 @@ func (v *validator) traffic(tp *TrafficPolicy) {
 	}
 	if e := tp.ExtAuth; e != nil {
 		en := v.in(".extAuth", -1)
-		if v.backend(e.Backend) == nil {
-			v.addf(".backend", "unknown backend %q; add it to backends", e.Backend)
-		}
-		switch e.Protocol {
-		case "", ExtAuthHTTP:
-			if len(e.ContextExtensions) > 0 {
-				v.addf(".contextExtensions", "only for protocol GRPC")
-			}
-		case ExtAuthGRPC:
-			if e.PathPrefix != "" || len(e.AllowedUpstreamHeaders) > 0 || e.AllUpstreamHeaders || e.Require200 || e.SignInRedirectURL != "" {
-				v.addf("", "pathPrefix, allowedUpstreamHeaders, allUpstreamHeaders, require200 and signInRedirectURL are only for protocol HTTP")
-			}
-		default:
-			v.addf(".protocol", "must be HTTP or GRPC, got %q", e.Protocol)
-		}
-		if e.PathPrefix != "" && !strings.HasPrefix(e.PathPrefix, "/") {
-			v.addf(".pathPrefix", "must start with \"/\", got %q", e.PathPrefix)
-		}
-		for _, seg := range strings.Split(e.PathPrefix, "/") {
-			if seg == "." || seg == ".." {
-				v.addf(".pathPrefix", "must not contain . or .. segments, got %q", e.PathPrefix)
-				break
-			}
-		}
-		if e.AllUpstreamHeaders && len(e.AllowedUpstreamHeaders) > 0 {
-			v.addf(".allUpstreamHeaders", "set either allUpstreamHeaders or allowedUpstreamHeaders")
-		}
-		if e.IncludeBodyBytes < 0 || e.IncludeBodyBytes > 1<<20 {
-			v.addf(".includeBodyBytes", "must be 0-1048576, got %d", e.IncludeBodyBytes)
-		}
-		if e.RejectLargeBody && e.IncludeBodyBytes == 0 {
-			v.addf(".rejectLargeBody", "requires includeBodyBytes")
-		}
-		if e.Timeout != nil && e.Timeout.Duration <= 0 {
-			v.addf(".timeout", "must be positive")
-		}
-		for i, h := range append(append([]string{}, e.ForwardHeaders...), e.AllowedUpstreamHeaders...) {
-			if !validHeaderName(h) {
-				v.addAt(".headers", i, "invalid header name %q", h)
-			}
-		}
+		v.extAuth(e)
 		v.out(en)
 	}
 	if t := tp.Transformation; t != nil {

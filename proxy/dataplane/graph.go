@@ -36,6 +36,8 @@ type listenerState struct {
 	tls    *tls.Config // HTTPS and terminating TLS listeners
 	// accessLog, when set, logs every request (accesslog.go).
 	accessLog *accessLog
+	// preRouting, when set, runs before the route lookup (prerouting.go).
+	preRouting preRouting
 }
 
 // compile builds a graph from a validated config, reusing the compiled rules
@@ -54,7 +56,11 @@ func compile(c *config.Config, env *buildEnv, plan *routePlan) (*graph, error) {
 			if err != nil {
 				return nil, fmt.Errorf("listener %s access log: %w", l.Name, err)
 			}
-			ls := &listenerState{config: l, accessLog: al}
+			pr, err := newPreRouting(l.PreRouting, env)
+			if err != nil {
+				return nil, fmt.Errorf("bind %s listener %s: %w", b.Name, l.Name, err)
+			}
+			ls := &listenerState{config: l, accessLog: al, preRouting: pr}
 			if l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough {
 				var t *tls.Config
 				var err error

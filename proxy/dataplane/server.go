@@ -370,6 +370,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	listenerName, al = ls.config.Name, ls.accessLog
+	// The listener's pre-routing filters run before the one route lookup;
+	// the listener stays the one chosen above.
+	if ls.preRouting != nil && !ls.preRouting.run(rw, r) {
+		return
+	}
 	m, ok := ls.table.Route(r, host)
 	if !ok {
 		localError(rw, r, http.StatusNotFound, "no route")
