@@ -182,6 +182,12 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 			el.TLS = &viewsv1a1.EffectiveTLS{Mode: string(config.TLSModeTerminate), Certificates: l.certNames}
 		}
 	}
+	cl.PreRouting = l.preRouting
+	for _, f := range l.preRouting {
+		if f.ExtAuth != nil {
+			used[f.ExtAuth.Backend] = true
+		}
+	}
 	var front merged
 	if l.frontend != nil {
 		front = l.frontend.fields

@@ -54,16 +54,34 @@ func (t *translator) externalAuthFilter(r *routeIR, i int, f *gwv1.HTTPExternalA
 		r.rejected = fmt.Sprintf("rule %d: more than one ExternalAuth filter; agentgateway runs one per rule", i)
 		return false
 	}
+	ea, refErr, err := t.externalAuthConfig(r.key.Kind, r.meta.Namespace, f)
+	if err != nil {
+		r.rejected = fmt.Sprintf("rule %d: ExternalAuth %v", i, err)
+		return false
+	}
+	if refErr != nil {
+		r.resolved.fail(string(gwv1.RouteConditionResolvedRefs), refErr.reason,
+			fmt.Sprintf("rule %d: ExternalAuth backendRef: %s; the rule answers 500", i, refErr.msg))
+		return true
+	}
+	b.addBackend(ea.Backend)
+	out.Traffic = &config.TrafficPolicy{ExtAuth: ea}
+	return false
+}
+
+// externalAuthConfig maps an ExternalAuth filter of an object of kind fromKind in fromNs
+// (a route, or a Gateway or ListenerSet for a listener filter) onto the proxy's ExtAuth, as
+// externalAuthFilter describes. A backendRef that cannot be resolved is refErr (the filter
+// must fail closed); a value the proxy cannot use is err.
+func (t *translator) externalAuthConfig(fromKind, fromNs string, f *gwv1.HTTPExternalAuthFilter) (*config.ExtAuth, *refError, error) {
 	grpc := f.ExternalAuthProtocol == gwv1.HTTPRouteExternalAuthGRPCProtocol
 	mode := modeHTTP
 	if grpc {
 		mode = modeGRPC
 	}
-	name, err := t.resolveBackend(r.key.Kind, r.meta.Namespace, f.BackendRef, mode)
-	if err != nil {
-		r.resolved.fail(string(gwv1.RouteConditionResolvedRefs), err.reason,
-			fmt.Sprintf("rule %d: ExternalAuth backendRef: %s; the rule answers 500", i, err.msg))
-		return true
+	name, refErr := t.resolveBackend(fromKind, fromNs, f.BackendRef, mode)
+	if refErr != nil {
+		return nil, refErr, nil
 	}
 	ea := &config.ExtAuth{Backend: name}
 	var allowed []string
@@ -80,8 +98,7 @@ func (t *translator) externalAuthFilter(r *routeIR, i int, f *gwv1.HTTPExternalA
 			allowed = append(allowed, h.AllowedRequestHeaders...)
 			prefix, err := authPathPrefix(h.Path)
 			if err != nil {
-				r.rejected = fmt.Sprintf("rule %d: ExternalAuth http.path: %v", i, err)
-				return false
+				return nil, nil, fmt.Errorf("http.path: %w", err)
 			}
 			ea.PathPrefix = prefix
 			ea.AllowedUpstreamHeaders = headerSet(h.AllowedResponseHeaders)
@@ -91,16 +108,13 @@ func (t *translator) externalAuthFilter(r *routeIR, i int, f *gwv1.HTTPExternalA
 	ea.ForwardHeaders = headerSet(allowed)
 	for _, h := range append(append([]string(nil), ea.ForwardHeaders...), ea.AllowedUpstreamHeaders...) {
 		if !httpguts.ValidHeaderFieldName(h) {
-			r.rejected = fmt.Sprintf("rule %d: ExternalAuth: invalid header name %q", i, h)
-			return false
+			return nil, nil, fmt.Errorf("header %q: not a valid header name", h)
 		}
 	}
 	if fb := f.ForwardBody; fb != nil && fb.MaxSize > 0 {
 		ea.IncludeBodyBytes, ea.RejectLargeBody = int(fb.MaxSize), true
 	}
-	b.addBackend(name)
-	out.Traffic = &config.TrafficPolicy{ExtAuth: ea}
-	return false
+	return ea, nil, nil
 }
 
 // headerSet drops repeated header names (case-insensitively), keeping the first spelling.

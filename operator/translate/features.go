@@ -19,7 +19,8 @@ import (
 // GatewayHTTPSListenerDetectMisdirectedRequests by the proxy (421 when the request's Host
 // selects another listener than the connection's SNI); GatewayRouteHostnameIntersectionPrecedence
 // by the proxy's HTTP router (router.Build) for HTTP and gRPC routes and by sniOwners for
-// TLSRoutes.
+// TLSRoutes; GatewayListenerFilters by listenerfilters.go and the proxy's pre-routing
+// filters (ExternalAuth only: ExtensionRef listener filters are refused).
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -32,6 +33,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 	features.SupportGatewayBackendClientCertificate,
 	features.SupportGatewayRouteHostnameIntersectionPrecedence,
+	features.SupportGatewayListenerFilters,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportListenerSet,

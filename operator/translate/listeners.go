@@ -36,7 +36,7 @@ func (t *translator) validateListeners() {
 		for i := range g.gw.Spec.Listeners {
 			l := &g.gw.Spec.Listeners[i]
 			li := &listenerIR{gw: g, name: l.Name, port: int32(l.Port), protocol: l.Protocol, tls: l.TLS,
-				allowed: l.AllowedRoutes, ownerNs: g.key.ns, conds: newConds(g.gw.Generation)}
+				allowed: l.AllowedRoutes, ownerNs: g.key.ns, conds: newConds(g.gw.Generation), filters: l.Filters}
 			if l.Hostname != nil {
 				li.hostname = string(*l.Hostname)
 			}
@@ -48,7 +48,7 @@ func (t *translator) validateListeners() {
 			for i := range s.ls.Spec.Listeners {
 				l := &s.ls.Spec.Listeners[i]
 				li := &listenerIR{gw: g, set: s, name: l.Name, port: int32(l.Port), protocol: l.Protocol, tls: l.TLS,
-					allowed: l.AllowedRoutes, ownerNs: s.key.ns, conds: newConds(s.ls.Generation)}
+					allowed: l.AllowedRoutes, ownerNs: s.key.ns, conds: newConds(s.ls.Generation), filters: l.Filters}
 				if l.Hostname != nil {
 					li.hostname = string(*l.Hostname)
 				}
@@ -95,6 +95,7 @@ func (t *translator) validateListener(l *listenerIR) {
 	if l.port < 1 || l.port > 65535 {
 		l.conds.set(condAccepted, false, string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("port %d is not a valid port", l.port))
 	}
+	validateListenerFilters(l)
 	switch l.protocol {
 	case gwv1.HTTPSProtocolType:
 		if l.tls == nil || l.tls.Mode != nil && *l.tls.Mode != gwv1.TLSModeTerminate {

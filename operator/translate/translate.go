@@ -43,6 +43,9 @@ func translate(s *Snapshot, prev *previous) *Result {
 	t.validateListeners()
 	// Certificates: only listeners that survived validation need their Secrets resolved.
 	t.resolveCertificates()
+	// Listener filters (GEP-5224): their ExternalAuth backendRefs, before routes attach (a
+	// listener whose filters cannot be used takes no routes).
+	t.resolveListenerFilters()
 	// Routes attach to valid listeners only; attachment needs allowedRoutes and hostnames.
 	t.attachRoutes()
 	// HTTPRoutes and GRPCRoutes may not share a hostname on one listener; the older wins.
@@ -62,6 +65,8 @@ func translate(s *Snapshot, prev *previous) *Result {
 	// A route's ExternalAuth service may have gained TLS above that the proxy cannot speak
 	// (gRPC); its rules fail closed before they are assembled.
 	t.checkExternalAuthFilters()
+	// The same for listeners' ExternalAuth filters.
+	t.checkListenerFilters()
 	// Assemble binds, backends, version and views per Gateway; then statuses of everything.
 	t.assemble()
 	t.reportStatus()
@@ -169,6 +174,9 @@ type listenerIR struct {
 
 	frontend         *frontendSettings
 	clientValidation *config.ClientValidation
+
+	filters    *gwv1.ListenerFilters   // spec filters (GEP-5224)
+	preRouting []config.ListenerFilter // built from filters (listenerfilters.go)
 }
 
 // configName is the listener's name in the proxy config: unique per Gateway, so ListenerSet
