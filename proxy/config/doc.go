@@ -9,6 +9,7 @@
 //	├─ Binds[]            one per port (socket); Name is the stable key across reloads
 //	│  └─ Listeners[]     Gateway listeners on that port, told apart by Hostname (Host or SNI)
 //	│     ├─ TLS          certificates (inline PEM), min version, ALPN, client validation
+//	│     ├─ PreRouting[] filters run in order before the route lookup (HTTP, HTTPS)
 //	│     ├─ HTTPRoutes[] routes attached to this listener (HTTP, HTTPS)
 //	│     └─ L4Routes[]   TCPRoutes / TLSRoutes / UDPRoutes (TCP, TLS, UDP)
 //	└─ Backends[]         referenced by name from BackendRefs and mirrors
@@ -58,7 +59,10 @@
 //     ext_authz to a Backend with TLS) must fail closed. A Gateway API
 //     ExternalAuth filter is an ExtAuth in the rule's Traffic too (with
 //     Require200, ForwardHeaders, AllUpstreamHeaders and RejectLargeBody
-//     set as the filter's spec says).
+//     set as the filter's spec says). A Gateway API listener's
+//     ExternalAuth filters (GEP-5224) are Listener.PreRouting ExtAuths, in
+//     the listener's order; one that cannot be enforced is a 500
+//     DirectResponse in their place.
 //   - Retry budgets (GEP-3388): Retry.Budget caps one rule's retries,
 //     Backend.RetryBudget those of every rule sending to the backend; the
 //     proxy counts requests and retries per replica over a sliding window.
