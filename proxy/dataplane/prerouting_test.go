@@ -141,3 +141,47 @@ func TestPreRoutingDirectResponse(t *testing.T) {
 		t.Errorf("backend reached %d times", a.hits.Load())
 	}
 }
+
+// TestPreRoutingGRPC: an Envoy ext_authz gRPC service as a pre-routing
+// filter. The header and query parameter its OK answer sets select the
+// route; its attempts to change Host and :path have no effect; its denial
+// is answered before routing.
+func TestPreRoutingGRPC(t *testing.T) {
+	a := startBackend(t, "a", false)
+	admin := startBackend(t, "admin", false)
+	authz := startAuthz(t)
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, &config.Config{
+		Version: "1",
+		Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "web",
+			PreRouting: []config.ListenerFilter{{ExtAuth: &config.ExtAuth{Backend: "authz", Protocol: config.ExtAuthGRPC}}},
+			HTTPRoutes: []config.HTTPRoute{
+				hroute("admin", nil, config.HTTPRouteRule{Matches: []config.HTTPRouteMatch{{
+					Path:        &config.PathMatch{Type: config.PathMatchPathPrefix, Value: "/app"},
+					Headers:     []config.HeaderMatch{{Name: "x-user", Value: "alice"}},
+					QueryParams: []config.QueryParamMatch{{Name: "added", Value: "1"}}}}, BackendRefs: to("admin")}),
+				hroute("default", nil, config.HTTPRouteRule{Matches: pathPrefix("/app"), BackendRefs: to("a")}),
+			}})},
+		Backends: []config.Backend{be("a", a.addr), be("admin", admin.addr), func() config.Backend {
+			b := be("authz", authz.addr)
+			b.Protocol = config.BackendH2C
+			return b
+		}()},
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	r := get(t, noRedirect(), base+"/app/x?drop=1", "app.example", "X-Case", "allow")
+	if r.code != 200 || r.echo.Backend != "admin" || r.echo.Host != "app.example" || r.echo.Path != "/app/x" || r.echo.Query != "added=1" ||
+		http.Header(r.echo.Headers).Get("X-User") != "alice" {
+		t.Errorf("allowed: %d %+v", r.code, r.echo)
+	}
+	hits := a.hits.Load() + admin.hits.Load()
+	for _, path := range []string{"/app/x", "/nowhere"} {
+		if r = get(t, noRedirect(), base+path, "app.example", "X-Case", "deny"); r.code != 401 || r.body != "go away" {
+			t.Errorf("denied %s: %d %q", path, r.code, r.body)
+		}
+	}
+	if n := a.hits.Load() + admin.hits.Load(); n != hits {
+		t.Errorf("denied requests reached a backend: %d -> %d hits", hits, n)
+	}
+}
