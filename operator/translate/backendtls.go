@@ -110,9 +110,17 @@ func (t *translator) backendTLSFromPolicy(p *gwv1.BackendTLSPolicy) (*config.Bac
 	}
 	var bundle []string
 	for _, ref := range v.CACertificateRefs {
+		if isTrustBundleRef(string(ref.Group), string(ref.Kind)) {
+			ca, err := t.trustBundleCAs(string(ref.Name))
+			if err != nil {
+				return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef), err.Error()}
+			}
+			bundle = append(bundle, ca)
+			continue
+		}
 		if ref.Group != "" || ref.Kind != "ConfigMap" {
 			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidKind),
-				fmt.Sprintf("caCertificateRef %s/%s %s: only core ConfigMaps are supported", ref.Group, ref.Kind, ref.Name)}
+				fmt.Sprintf("caCertificateRef %s/%s %s: only core ConfigMaps and certificates.k8s.io ClusterTrustBundles are supported", ref.Group, ref.Kind, ref.Name)}
 		}
 		cm := t.ix.configMaps[nsName{p.Namespace, string(ref.Name)}]
 		if cm == nil {

@@ -38,6 +38,20 @@ func (t *translator) resolveFrontendValidation(g *gatewayIR) {
 		}
 		var bundle []string
 		for _, ref := range v.CACertificateRefs {
+			if isTrustBundleRef(string(ref.Group), string(ref.Kind)) {
+				if ref.Namespace != nil && *ref.Namespace != "" {
+					l.conds.fail(condResolvedRefs, string(gwv1.ListenerReasonInvalidCACertificateRef),
+						fmt.Sprintf("caCertificateRef ClusterTrustBundle %s: must not set a namespace (ClusterTrustBundles are cluster-scoped)", ref.Name))
+					continue
+				}
+				ca, err := t.trustBundleCAs(string(ref.Name))
+				if err != nil {
+					l.conds.fail(condResolvedRefs, string(gwv1.ListenerReasonInvalidCACertificateRef), err.Error())
+					continue
+				}
+				bundle = append(bundle, ca)
+				continue
+			}
 			ns := g.key.ns
 			if ref.Namespace != nil && *ref.Namespace != "" {
 				ns = string(*ref.Namespace)
@@ -45,7 +59,7 @@ func (t *translator) resolveFrontendValidation(g *gatewayIR) {
 			name := ns + "/" + string(ref.Name)
 			if ref.Group != "" || ref.Kind != "ConfigMap" {
 				l.conds.fail(condResolvedRefs, string(gwv1.ListenerReasonInvalidCACertificateKind),
-					fmt.Sprintf("caCertificateRef %s: only core ConfigMaps are supported, got %s/%s", name, ref.Group, ref.Kind))
+					fmt.Sprintf("caCertificateRef %s: only core ConfigMaps and certificates.k8s.io ClusterTrustBundles are supported, got %s/%s", name, ref.Group, ref.Kind))
 				continue
 			}
 			if !t.referenceAllowed(gwv1.GroupName, "Gateway", g.key.ns, "", "ConfigMap", ns, string(ref.Name)) {

@@ -3,6 +3,7 @@ package translate
 import (
 	"sort"
 
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,7 @@ type index struct {
 	slices      map[nsName][]*discoveryv1.EndpointSlice // by namespace/service-name label, sorted by name
 	secrets     map[nsName]*corev1.Secret
 	configMaps  map[nsName]*corev1.ConfigMap
+	trustBundle map[string]*certv1.ClusterTrustBundle // cluster-scoped, by name
 	backends    map[nsName]*agwv1a1.AgentgatewayBackend
 	parameters  map[nsName]*agwv1a1.AgentgatewayParameters
 	grantsByNs  map[string][]*gwv1b1.ReferenceGrant // by the grant's namespace (the "to" side)
@@ -39,6 +41,7 @@ func buildIndex(s *Snapshot) *index {
 		slices:      map[nsName][]*discoveryv1.EndpointSlice{},
 		secrets:     map[nsName]*corev1.Secret{},
 		configMaps:  map[nsName]*corev1.ConfigMap{},
+		trustBundle: map[string]*certv1.ClusterTrustBundle{},
 		backends:    map[nsName]*agwv1a1.AgentgatewayBackend{},
 		parameters:  map[nsName]*agwv1a1.AgentgatewayParameters{},
 		grantsByNs:  map[string][]*gwv1b1.ReferenceGrant{},
@@ -67,6 +70,9 @@ func buildIndex(s *Snapshot) *index {
 	}
 	for i := range s.ConfigMaps {
 		ix.configMaps[keyOf(&s.ConfigMaps[i].ObjectMeta)] = &s.ConfigMaps[i]
+	}
+	for i := range s.ClusterTrustBundles {
+		ix.trustBundle[s.ClusterTrustBundles[i].Name] = &s.ClusterTrustBundles[i]
 	}
 	for i := range s.Backends {
 		ix.backends[keyOf(&s.Backends[i].ObjectMeta)] = &s.Backends[i]

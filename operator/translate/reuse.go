@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,6 +90,7 @@ var inputFields = []inputField{
 	{"Policies", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayPolicy { return s.Policies })},
 	{"Backends", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayBackend { return s.Backends })},
 	{"Parameters", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayParameters { return s.Parameters })},
+	{"ClusterTrustBundles", false, objectIDs(func(s *Snapshot) []certv1.ClusterTrustBundle { return s.ClusterTrustBundles })},
 }
 
 // objectIDs reads one field of objects for inputsEpoch: namespace, name, UID and either the

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -46,4 +47,9 @@ type Snapshot struct {
 	Policies       []agwv1a1.AgentgatewayPolicy     `json:"policies,omitempty"`
 	Backends       []agwv1a1.AgentgatewayBackend    `json:"backends,omitempty"`
 	Parameters     []agwv1a1.AgentgatewayParameters `json:"parameters,omitempty"`
+
+	// ClusterTrustBundles (certificates.k8s.io/v1) are the CA bundles that caCertificateRefs
+	// of BackendTLSPolicies and of Gateway frontend validation may name (GEP-5075); empty
+	// when the apiserver does not serve them.
+	ClusterTrustBundles []certv1.ClusterTrustBundle `json:"clusterTrustBundles,omitempty"`
 }
