@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -151,6 +152,13 @@ var inputs = []input{
 		var l corev1.ConfigMapList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
 		s.ConfigMaps = l.Items
+		return err
+	}},
+	// ClusterTrustBundles are optional: certificates.k8s.io/v1 is served from Kubernetes 1.37.
+	{certv1.SchemeGroupVersion.WithKind("ClusterTrustBundle"), &certv1.ClusterTrustBundle{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l certv1.ClusterTrustBundleList
+		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
+		s.ClusterTrustBundles = l.Items
 		return err
 	}},
 	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayPolicy"), &agwv1a1.AgentgatewayPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
