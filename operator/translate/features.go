@@ -20,7 +20,9 @@ import (
 // selects another listener than the connection's SNI); GatewayRouteHostnameIntersectionPrecedence
 // by the proxy's HTTP router (router.Build) for HTTP and gRPC routes and by sniOwners for
 // TLSRoutes; GatewayListenerFilters by listenerfilters.go and the proxy's pre-routing
-// filters (ExternalAuth only: ExtensionRef listener filters are refused).
+// filters (ExternalAuth only: ExtensionRef listener filters are refused); ClusterTrustBundle
+// (caCertificateRefs naming certificates.k8s.io/v1 bundles) by trustBundleCAs, with the
+// provider watching the bundles.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -36,6 +38,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayListenerFilters,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+	features.SupportClusterTrustBundle,
 	features.SupportListenerSet,
 	features.SupportReferenceGrant,
 	features.SupportHTTPRoute,
