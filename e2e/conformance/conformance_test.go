@@ -47,17 +47,11 @@ const (
 	defaultProfiles     = "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC,GATEWAY-TCP,GATEWAY-UDP"
 )
 
-// pendingFeatures are the v1.7.0 extended features of the five Gateway profiles that
-// agentgateway-go does not implement yet (issue 21): the GatewayClass does not claim them, so
-// the suite runs none of their tests and the report lists them as unsupported. The report
-// check accepts exactly these; any other unsupported feature fails it.
-var pendingFeatures = sets.New(
-	string(features.SupportClusterTrustBundle),
-	string(features.SupportGatewayAddressRoutability),
-	string(features.SupportGatewayAddressRoutabilityCluster),
-	string(features.SupportGatewayListenerFilters),
-	string(features.SupportHTTPRouteBackendURLRewrite),
-)
+// pendingFeatures are the extended features of the five Gateway profiles that
+// agentgateway-go does not implement yet: the GatewayClass does not claim them, so the suite
+// runs none of their tests and the report lists them as unsupported. The report check accepts
+// exactly these; any other unsupported feature fails it. Every v1.7.0 feature is claimed.
+var pendingFeatures = sets.New[string]()
 
 func TestConformance(t *testing.T) {
 	if os.Getenv("AGW_CONFORMANCE") != "1" {
