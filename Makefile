@@ -23,9 +23,10 @@ generate: ## Regenerate generated/ and the CRDs from apis/, then the Helm charts
 	$(GO) run ./hack/chart generate
 
 .PHONY: verify
-verify: ## Fail if generated code is stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
+verify: ## Fail if generated code or README tables are stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
 	hack/verify-codegen.sh
 	$(GO) run ./hack/chart verify
+	$(GO) run ./hack/conformancetable -check
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -114,7 +115,7 @@ bench-rollout: ## Zero-downtime benchmark on the local cluster: backend and prox
 	hack/bench-rollout.sh
 
 .PHONY: conformance
-conformance: ## Upstream Gateway API conformance suite on the local cluster; report in e2e/conformance-report.yaml.
+conformance: ## Upstream Gateway API conformance suite on the local cluster; report in e2e/conformance-report.yaml, tables in README.md.
 	hack/conformance.sh
 
 # Container images, built without Docker (hack/images). VERSION tags the images and labels them;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # conformance.sh (make conformance): brings up the local cluster with agentgateway-go installed
 # (hack/run-demo.sh), then runs the unmodified upstream Gateway API conformance suite v1.7.0
-# (e2e/conformance) against GatewayClass agentgateway. Report: e2e/conformance-report.yaml.
+# (e2e/conformance) against GatewayClass agentgateway. Report: e2e/conformance-report.yaml, its
+# implementation.version the commit checked out (-dirty with uncommitted changes to tracked
+# files; AGW_CONFORMANCE_VERSION overrides it). After a successful run with the default report
+# path, hack/conformancetable rewrites README.md's conformance tables from the report.
 # It fails unless every profile run has core and extended success with every feature
 # supported but the pending ones (pendingFeatures in e2e/conformance), 0 failed and 0
 # skipped. Needs root. Environment: AGW_CONFORMANCE_PROFILES
@@ -54,5 +57,9 @@ if [ -f "$report" ]; then
   step "report written to $report"
 else
   step "no report written (expected at $report)"
+fi
+if [ "$rc" = 0 ] && [ "$report" -ef "$root/e2e/conformance-report.yaml" ]; then
+  step "README.md conformance tables from the report (hack/conformancetable)"
+  go run ./hack/conformancetable -report "$report" -readme README.md
 fi
 exit $rc

@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,7 +33,9 @@ import (
 //	AGW_CONFORMANCE_SKIP_TESTS         comma-separated test short names to skip
 //	AGW_CONFORMANCE_RUN_TEST           a single test short name (disables inference)
 //	AGW_CONFORMANCE_REPORT             report path, default e2e/conformance-report.yaml
-//	AGW_CONFORMANCE_VERSION            implementation version in the report, default dev
+//	AGW_CONFORMANCE_VERSION            implementation version in the report, default the commit
+//	                                   checked out (git rev-parse HEAD, -dirty with uncommitted
+//	                                   changes to tracked files), dev outside a git checkout
 //	AGW_CONFORMANCE_USABLE_ADDRESS     an IP the load balancer can assign (GatewayStaticAddresses),
 //	                                   default the last address of the local cluster's pool
 //	AGW_CONFORMANCE_UNUSABLE_ADDRESS   an IP it cannot, default one outside that pool
@@ -81,7 +84,7 @@ func TestConformance(t *testing.T) {
 		Organization: "agentgateway-go",
 		Project:      "agentgateway-go",
 		URL:          "https://github.com/agentgateway/agentgateway-go",
-		Version:      envOr("AGW_CONFORMANCE_VERSION", "dev"),
+		Version:      envOr("AGW_CONFORMANCE_VERSION", commitVersion(".")),
 		Contact:      []string{"https://github.com/agentgateway/agentgateway-go/issues/new"},
 	}
 	ip := gwv1.IPAddressType
@@ -171,6 +174,36 @@ func reportProblems(rep *confv1.ConformanceReport) (problems, summary []string) 
 	}
 	return problems, summary
 }
+
+// commitVersion is the commit checked out at dir, with -dirty when tracked files other than
+// the run's own outputs (the report and README.md, whose tables are rendered from it) have
+// uncommitted changes; dev when dir is not in a git checkout or git is missing.
+func commitVersion(dir string) string {
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	head, err := git("rev-parse", "HEAD")
+	if err != nil || head == "" {
+		return "dev"
+	}
+	top, err := git("rev-parse", "--show-toplevel")
+	if err != nil {
+		return "dev"
+	}
+	changes, err := git("-C", top, "status", "--porcelain", "--untracked-files=no", "--",
+		".", ":!e2e/conformance-report.yaml", ":!README.md")
+	if err != nil {
+		return "dev"
+	}
+	if changes != "" {
+		return head + "-dirty"
+	}
+	return head
+}
+
 func envOr(key, def string) string {
 	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
 		return v
