@@ -20,6 +20,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
@@ -28,7 +29,7 @@ import (
 // NewScheme returns a scheme with every type the operator reads or writes.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gwv1.Install, gwv1b1.Install, gwxv1a1.Install, agwv1a1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gwv1.Install, gwv1b1.Install, gwxv1a1.Install, mcsv1a1.Install, agwv1a1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -159,6 +160,14 @@ var inputs = []input{
 		var l certv1.ClusterTrustBundleList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
 		s.ClusterTrustBundles = l.Items
+		return err
+	}},
+	// ServiceImports (Multi-Cluster Services API) are optional: backendRefs may name them
+	// when an MCS implementation has installed their CRD.
+	{mcsv1a1.SchemeGroupVersion.WithKind("ServiceImport"), &mcsv1a1.ServiceImport{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l mcsv1a1.ServiceImportList
+		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
+		s.ServiceImports = l.Items
 		return err
 	}},
 	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayPolicy"), &agwv1a1.AgentgatewayPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
@@ -77,16 +78,20 @@ func (t *translator) resolveBackendFrom(fromGroup, fromKind, fromNs string, ref 
 	switch {
 	case group == "" && kind == "Service":
 	case group == agwv1a1.GroupName && kind == "AgentgatewayBackend":
+	case group == mcsv1a1.GroupName && kind == serviceImportKind:
 	default:
 		return "", &refError{string(gwv1.RouteReasonInvalidKind),
-			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
+			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service, a multicluster.x-k8s.io ServiceImport or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
 	}
 	if !t.referenceAllowed(fromGroup, fromKind, fromNs, group, kind, ns, name) {
 		return "", &refError{string(gwv1.RouteReasonRefNotPermitted),
 			fmt.Sprintf("backendRef %s %s/%s is in another namespace; a ReferenceGrant in %s must allow %s from %s", kind, ns, name, ns, fromKind, fromNs)}
 	}
-	if kind == "AgentgatewayBackend" {
+	switch kind {
+	case "AgentgatewayBackend":
 		return t.resolveAgentgatewayBackend(ns, name, mode)
+	case serviceImportKind:
+		return t.resolveServiceImport(ns, name, ref.Port, mode)
 	}
 	return t.resolveService(ns, name, ref.Port, mode)
 }
@@ -145,7 +150,20 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 	if _, ok := t.backends[cname]; ok {
 		return cname, nil
 	}
-	b := &backendIR{target: ObjectKey{Kind: "Service", Namespace: ns, Name: name}, port: sp.Port, portName: sp.Name, mode: mode}
+	b := newPortBackend(cname, ObjectKey{Kind: "Service", Namespace: ns, Name: name}, sp, mode)
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
+	} else {
+		b.cfg.Endpoints = endpointsFor(t.ix.slices[nsName{ns, name}], sp)
+	}
+	t.backends[cname] = b
+	return cname, nil
+}
+
+// newPortBackend is the backend of a Service or ServiceImport port, without endpoints: the
+// mode and the port's appProtocol decide its protocol.
+func newPortBackend(cname string, target ObjectKey, sp *corev1.ServicePort, mode backendMode) *backendIR {
+	b := &backendIR{target: target, port: sp.Port, portName: sp.Name, mode: mode}
 	b.cfg.Name = cname
 	switch mode {
 	case modeL4, modeUDP:
@@ -157,11 +175,48 @@ func (t *translator) resolveService(ns, name string, port *gwv1.PortNumber, mode
 			b.cfg.Protocol = config.BackendH2C
 		}
 	}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(sp.Port)))}}
-	} else {
-		b.cfg.Endpoints = endpointsFor(t.ix.slices[nsName{ns, name}], sp)
+	return b
+}
+
+// serviceImportKind is the Multi-Cluster Services kind a backendRef may name (GEP-1748).
+const serviceImportKind = "ServiceImport"
+
+// resolveServiceImport resolves a backendRef to a multicluster.x-k8s.io ServiceImport: the
+// port is one of its spec.ports, and its endpoints are those of the EndpointSlices in its
+// namespace labelled multicluster.kubernetes.io/service-name=<name> (the MCS API
+// convention; the slice port with the ServiceImport port's name gives the target port).
+func (t *translator) resolveServiceImport(ns, name string, port *gwv1.PortNumber, mode backendMode) (string, *refError) {
+	imp := t.ix.imports[nsName{ns, name}]
+	if imp == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("ServiceImport %s/%s not found", ns, name)}
 	}
+	if port == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backendRef to ServiceImport %s/%s needs a port", ns, name)}
+	}
+	want := corev1.ProtocolTCP
+	if mode == modeUDP {
+		want = corev1.ProtocolUDP
+	}
+	var sp *corev1.ServicePort
+	for _, p := range imp.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		if p.Port == int32(*port) && proto == want {
+			sp = &corev1.ServicePort{Name: p.Name, Protocol: proto, AppProtocol: p.AppProtocol, Port: p.Port}
+			break
+		}
+	}
+	if sp == nil {
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("ServiceImport %s/%s has no %s port %d", ns, name, want, *port)}
+	}
+	cname := "serviceimport/" + ns + "/" + name + ":" + strconv.Itoa(int(*port)) + modeSuffix(mode)
+	if _, ok := t.backends[cname]; ok {
+		return cname, nil
+	}
+	b := newPortBackend(cname, ObjectKey{Group: mcsv1a1.GroupName, Kind: serviceImportKind, Namespace: ns, Name: name}, sp, mode)
+	b.cfg.Endpoints = endpointsFor(t.ix.importSlices[nsName{ns, name}], sp)
 	t.backends[cname] = b
 	return cname, nil
 }

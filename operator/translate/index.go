@@ -8,6 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 )
@@ -32,6 +33,10 @@ type index struct {
 	parameters  map[nsName]*agwv1a1.AgentgatewayParameters
 	grantsByNs  map[string][]*gwv1b1.ReferenceGrant // by the grant's namespace (the "to" side)
 	policiesByN map[nsName]*agwv1a1.AgentgatewayPolicy
+	imports     map[nsName]*mcsv1a1.ServiceImport
+	// importSlices are the EndpointSlices by namespace/multicluster.kubernetes.io/service-name
+	// label (a ServiceImport's endpoints), sorted by name.
+	importSlices map[nsName][]*discoveryv1.EndpointSlice
 }
 
 func buildIndex(s *Snapshot) *index {
@@ -46,6 +51,9 @@ func buildIndex(s *Snapshot) *index {
 		parameters:  map[nsName]*agwv1a1.AgentgatewayParameters{},
 		grantsByNs:  map[string][]*gwv1b1.ReferenceGrant{},
 		policiesByN: map[nsName]*agwv1a1.AgentgatewayPolicy{},
+		imports:     map[nsName]*mcsv1a1.ServiceImport{},
+
+		importSlices: map[nsName][]*discoveryv1.EndpointSlice{},
 	}
 	for i := range s.Namespaces {
 		ix.namespaces[s.Namespaces[i].Name] = &s.Namespaces[i]
@@ -55,6 +63,10 @@ func buildIndex(s *Snapshot) *index {
 	}
 	for i := range s.EndpointSlices {
 		es := &s.EndpointSlices[i]
+		if imp := es.Labels[mcsv1a1.LabelServiceName]; imp != "" {
+			k := nsName{es.Namespace, imp}
+			ix.importSlices[k] = append(ix.importSlices[k], es)
+		}
 		svc := es.Labels[discoveryv1.LabelServiceName]
 		if svc == "" {
 			continue
@@ -62,8 +74,13 @@ func buildIndex(s *Snapshot) *index {
 		k := nsName{es.Namespace, svc}
 		ix.slices[k] = append(ix.slices[k], es)
 	}
-	for _, l := range ix.slices {
-		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	for _, m := range []map[nsName][]*discoveryv1.EndpointSlice{ix.slices, ix.importSlices} {
+		for _, l := range m {
+			sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+		}
+	}
+	for i := range s.ServiceImports {
+		ix.imports[keyOf(&s.ServiceImports[i].ObjectMeta)] = &s.ServiceImports[i]
 	}
 	for i := range s.Secrets {
 		ix.secrets[keyOf(&s.Secrets[i].ObjectMeta)] = &s.Secrets[i]

@@ -16,6 +16,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 
@@ -91,6 +92,7 @@ var inputFields = []inputField{
 	{"Backends", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayBackend { return s.Backends })},
 	{"Parameters", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayParameters { return s.Parameters })},
 	{"ClusterTrustBundles", false, objectIDs(func(s *Snapshot) []certv1.ClusterTrustBundle { return s.ClusterTrustBundles })},
+	{"ServiceImports", true, objectIDs(func(s *Snapshot) []mcsv1a1.ServiceImport { return s.ServiceImports })},
 }
 
 // objectIDs reads one field of objects for inputsEpoch: namespace, name, UID and either the

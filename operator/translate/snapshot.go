@@ -8,6 +8,8 @@ import (
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 )
 
@@ -52,4 +54,10 @@ type Snapshot struct {
 	// of BackendTLSPolicies and of Gateway frontend validation may name (GEP-5075); empty
 	// when the apiserver does not serve them.
 	ClusterTrustBundles []certv1.ClusterTrustBundle `json:"clusterTrustBundles,omitempty"`
+
+	// ServiceImports (multicluster.x-k8s.io/v1alpha1, the Multi-Cluster Services API) are
+	// the backendRefs of kind ServiceImport (GEP-1748); their endpoints are the
+	// EndpointSlices labelled multicluster.kubernetes.io/service-name. Empty when the
+	// apiserver does not serve the CRD.
+	ServiceImports []mcsv1a1.ServiceImport `json:"serviceImports,omitempty"`
 }
