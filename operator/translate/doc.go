@@ -33,17 +33,18 @@
 //     matches, filters, rule fields; GRPCRoute as POST /service/method; TLS/TCP/UDP routes as
 //     L4 routes. backendRefs resolve in backends.go: Service port -> EndpointSlices (the
 //     slice port named like the Service port; ready endpoints only; headless, selectorless
-//     and ExternalName Services; appProtocol kubernetes.io/h2c), AgentgatewayBackend static
-//     hosts; cross-namespace refs need a ReferenceGrant. An unresolvable ref stays in the
-//     rule as BackendRef.Invalid, so the proxy answers 500 for its share, and sets
-//     ResolvedRefs=False. An ExternalAuth filter (externalauth.go) becomes the rule's
-//     traffic ExtAuth, with the filter's semantics (only a 200 allows; Authorization and
-//     the allowed headers reach the service; answer headers are copied, all of them when
-//     none are listed; forwardBody.maxSize is sent and a longer body refused with 413); its
-//     backendRef resolves like a route's, and when it cannot be resolved the rule answers
-//     500 (the filter fails closed) with ResolvedRefs=False. A route using something the
-//     proxy cannot do safely (an unknown filter type, a dot segment in the ExternalAuth
-//     path) is not served at all (Accepted=False/UnsupportedValue).
+//     and ExternalName Services; appProtocol kubernetes.io/h2c), multicluster.x-k8s.io
+//     ServiceImport port -> EndpointSlices labelled multicluster.kubernetes.io/service-name,
+//     AgentgatewayBackend static hosts; cross-namespace refs need a ReferenceGrant. An
+//     unresolvable ref stays in the rule as BackendRef.Invalid, so the proxy answers 500 for
+//     its share, and sets ResolvedRefs=False. An ExternalAuth filter (externalauth.go)
+//     becomes the rule's traffic ExtAuth, with the filter's semantics (only a 200 allows;
+//     Authorization and the allowed headers reach the service; answer headers are copied, all
+//     of them when none are listed; forwardBody.maxSize is sent and a longer body refused
+//     with 413); its backendRef resolves like a route's, and when it cannot be resolved the
+//     rule answers 500 (the filter fails closed) with ResolvedRefs=False. A route using
+//     something the proxy cannot do safely (an unknown filter type, a dot segment in the
+//     ExternalAuth path) is not served at all (Accepted=False/UnsupportedValue).
 //  8. attachPolicies (policies.go, policytraffic.go): AgentgatewayPolicy targetRefs,
 //     targetSelectors and inline ExtensionRef filters. Every attached policy is validated
 //     again with the webhook's own code (webhook/validation.ValidatePolicy, the proxy's CEL
