@@ -34,7 +34,27 @@ func parseReport(b []byte) (*confv1.ConformanceReport, error) {
 			return nil, fmt.Errorf("profiles[%d] has no name", i)
 		}
 	}
+	// The suite writes the profiles in no fixed order; the tables list them in one.
+	sort.SliceStable(rep.ProfileReports, func(i, j int) bool {
+		a, b := profileRank(rep.ProfileReports[i].Name), profileRank(rep.ProfileReports[j].Name)
+		if a != b {
+			return a < b
+		}
+		return rep.ProfileReports[i].Name < rep.ProfileReports[j].Name
+	})
 	return &rep, nil
+}
+
+// profileOrder is the order of the profiles in the README's tables; others follow by name.
+var profileOrder = []string{"GATEWAY-HTTP", "GATEWAY-GRPC", "GATEWAY-TLS", "GATEWAY-TCP", "GATEWAY-UDP"}
+
+func profileRank(name string) int {
+	for i, n := range profileOrder {
+		if n == name {
+			return i
+		}
+	}
+	return len(profileOrder)
 }
 
 // render returns the README text for rep, without the markers, ending in a newline.

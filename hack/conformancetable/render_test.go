@@ -190,3 +190,22 @@ func TestRepositoryREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProfilesInFixedOrder(t *testing.T) {
+	doc := "profiles:\n" +
+		"- name: GATEWAY-UDP\n  core:\n    result: success\n" +
+		"- name: MESH-HTTP\n  core:\n    result: success\n" +
+		"- name: GATEWAY-HTTP\n  core:\n    result: success\n" +
+		"- name: GATEWAY-TLS\n  core:\n    result: success\n"
+	rep, err := parseReport([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range rep.ProfileReports {
+		names = append(names, p.Name)
+	}
+	if got, want := strings.Join(names, ","), "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-UDP,MESH-HTTP"; got != want {
+		t.Fatalf("profiles in order %s, want %s", got, want)
+	}
+}
