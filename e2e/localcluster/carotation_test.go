@@ -54,21 +54,31 @@ spec:
 `)
 	k.must(t, "-n", caRotateNS, "wait", "--for=condition=Programmed", "gateway/rotate", "--timeout=300s")
 
-	// connectedSince of every connected proxy of the Gateway, by pod.
-	streams := func() map[string]string {
-		out := k.must(t, "-n", caRotateNS, "get", "proxystatuses", "-o",
+	// connectedSince of every connected proxy of the Gateway, by pod. Right after an operator
+	// rollout the new pod's aggregated API can answer before it has loaded the front proxy's
+	// CA (the request is then anonymous and forbidden), so an error is returned for the caller
+	// to wait on rather than failing the test.
+	streams := func() (map[string]string, error) {
+		out, err := k.run("-n", caRotateNS, "get", "proxystatuses", "-o",
 			`jsonpath={range .items[?(@.connected==true)]}{.metadata.name}={.connectedSince}{"\n"}{end}`)
+		if err != nil {
+			return nil, fmt.Errorf("get proxystatuses: %v: %s", err, out)
+		}
 		m := map[string]string{}
 		for _, l := range strings.Fields(out) {
 			if pod, since, ok := strings.Cut(l, "="); ok {
 				m[pod] = since
 			}
 		}
-		return m
+		return m, nil
 	}
 	var before map[string]string
 	waitUntil(t, "the proxies connected", 120*time.Second, time.Second, func() error {
-		if before = streams(); len(before) == 0 {
+		var err error
+		if before, err = streams(); err != nil {
+			return err
+		}
+		if len(before) == 0 {
 			return fmt.Errorf("no connected proxy")
 		}
 		return nil
@@ -114,7 +124,13 @@ spec:
 		}
 		return nil
 	})
-	if after := streams(); fmt.Sprint(after) != fmt.Sprint(before) {
+	var after map[string]string
+	waitUntil(t, "proxystatus readable after the rotation", 60*time.Second, time.Second, func() error {
+		var err error
+		after, err = streams()
+		return err
+	})
+	if fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("streams changed across the CA rotation: %v -> %v", before, after)
 	}
 
@@ -124,7 +140,10 @@ spec:
 	k.must(t, "-n", opNS, "rollout", "restart", "deployment/agentgateway-operator")
 	k.must(t, "-n", opNS, "rollout", "status", "deployment/agentgateway-operator", "--timeout=300s")
 	waitUntil(t, "the same proxies reconnected under the next CA", 180*time.Second, 2*time.Second, func() error {
-		now := streams()
+		now, err := streams()
+		if err != nil {
+			return err
+		}
 		for pod, since := range before {
 			if s, ok := now[pod]; !ok || s == since {
 				return fmt.Errorf("proxy %s has not reconnected (streams %v)", pod, now)
