@@ -170,6 +170,14 @@ var inputs = []input{
 		s.ServiceImports = l.Items
 		return err
 	}},
+	// XBackends are optional (experimental channel): backendRefs may name them when their CRD
+	// is installed.
+	{schema.GroupVersion(gwxv1a1.GroupVersion).WithKind("XBackend"), &gwxv1a1.XBackend{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwxv1a1.XBackendList
+		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
+		s.XBackends = l.Items
+		return err
+	}},
 	{agwv1a1.SchemeGroupVersion.WithKind("AgentgatewayPolicy"), &agwv1a1.AgentgatewayPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
 		var l agwv1a1.AgentgatewayPolicyList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)

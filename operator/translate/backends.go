@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
@@ -79,9 +80,10 @@ func (t *translator) resolveBackendFrom(fromGroup, fromKind, fromNs string, ref 
 	case group == "" && kind == "Service":
 	case group == agwv1a1.GroupName && kind == "AgentgatewayBackend":
 	case group == mcsv1a1.GroupName && kind == serviceImportKind:
+	case group == gwxv1a1.GroupName && kind == xBackendKind:
 	default:
 		return "", &refError{string(gwv1.RouteReasonInvalidKind),
-			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service, a multicluster.x-k8s.io ServiceImport or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
+			fmt.Sprintf("backendRef %s/%s %s: unsupported kind; use a Service, a multicluster.x-k8s.io ServiceImport, a gateway.networking.x-k8s.io XBackend or an agentgateway.dev AgentgatewayBackend", group, kind, name)}
 	}
 	if !t.referenceAllowed(fromGroup, fromKind, fromNs, group, kind, ns, name) {
 		return "", &refError{string(gwv1.RouteReasonRefNotPermitted),
@@ -92,6 +94,8 @@ func (t *translator) resolveBackendFrom(fromGroup, fromKind, fromNs string, ref 
 		return t.resolveAgentgatewayBackend(ns, name, mode)
 	case serviceImportKind:
 		return t.resolveServiceImport(ns, name, ref.Port, mode)
+	case xBackendKind:
+		return t.resolveXBackend(ns, name, ref.Port, mode)
 	}
 	return t.resolveService(ns, name, ref.Port, mode)
 }

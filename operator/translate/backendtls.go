@@ -30,7 +30,7 @@ func (t *translator) applyBackendTLSPolicies() {
 	for i := range t.s.BackendTLSPolicies {
 		p := &t.s.BackendTLSPolicies[i]
 		b := &btlsIR{p: p}
-		b.tls, b.invalid = t.backendTLSFromPolicy(p)
+		b.tls, b.invalid = t.backendTLSFromValidation(p.Namespace, &p.Spec.Validation)
 		t.btls = append(t.btls, b)
 	}
 	sort.Slice(t.btls, func(i, j int) bool { return olderFirst(&t.btls[i].p.ObjectMeta, &t.btls[j].p.ObjectMeta) })
@@ -97,8 +97,9 @@ func btlsSpecificity(p *gwv1.BackendTLSPolicy, be *backendIR) int {
 	return best
 }
 
-func (t *translator) backendTLSFromPolicy(p *gwv1.BackendTLSPolicy) (*config.BackendTLS, *refError) {
-	v := p.Spec.Validation
+// backendTLSFromValidation is the TLS origination a BackendTLSPolicy or an XBackend's
+// spec.tls.validation (in namespace ns, where its ConfigMaps are) asks for.
+func (t *translator) backendTLSFromValidation(ns string, v *gwv1.BackendTLSPolicyValidation) (*config.BackendTLS, *refError) {
 	out := &config.BackendTLS{SNI: string(v.Hostname)}
 	for _, san := range v.SubjectAltNames {
 		switch san.Type {
@@ -122,14 +123,14 @@ func (t *translator) backendTLSFromPolicy(p *gwv1.BackendTLSPolicy) (*config.Bac
 			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidKind),
 				fmt.Sprintf("caCertificateRef %s/%s %s: only core ConfigMaps and certificates.k8s.io ClusterTrustBundles are supported", ref.Group, ref.Kind, ref.Name)}
 		}
-		cm := t.ix.configMaps[nsName{p.Namespace, string(ref.Name)}]
+		cm := t.ix.configMaps[nsName{ns, string(ref.Name)}]
 		if cm == nil {
-			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", p.Namespace, ref.Name)}
+			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", ns, ref.Name)}
 		}
 		ca := cm.Data["ca.crt"]
 		if _, err := config.ParseCAs(ca); err != nil {
 			return nil, &refError{string(gwv1.BackendTLSPolicyReasonInvalidCACertificateRef),
-				fmt.Sprintf("ConfigMap %s/%s key ca.crt: %v", p.Namespace, ref.Name, err)}
+				fmt.Sprintf("ConfigMap %s/%s key ca.crt: %v", ns, ref.Name, err)}
 		}
 		bundle = append(bundle, strings.TrimSpace(ca))
 	}

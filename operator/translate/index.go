@@ -8,6 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
@@ -34,6 +35,7 @@ type index struct {
 	grantsByNs  map[string][]*gwv1b1.ReferenceGrant // by the grant's namespace (the "to" side)
 	policiesByN map[nsName]*agwv1a1.AgentgatewayPolicy
 	imports     map[nsName]*mcsv1a1.ServiceImport
+	xbackends   map[nsName]*gwxv1a1.XBackend
 	// importSlices are the EndpointSlices by namespace/multicluster.kubernetes.io/service-name
 	// label (a ServiceImport's endpoints), sorted by name.
 	importSlices map[nsName][]*discoveryv1.EndpointSlice
@@ -52,6 +54,7 @@ func buildIndex(s *Snapshot) *index {
 		grantsByNs:  map[string][]*gwv1b1.ReferenceGrant{},
 		policiesByN: map[nsName]*agwv1a1.AgentgatewayPolicy{},
 		imports:     map[nsName]*mcsv1a1.ServiceImport{},
+		xbackends:   map[nsName]*gwxv1a1.XBackend{},
 
 		importSlices: map[nsName][]*discoveryv1.EndpointSlice{},
 	}
@@ -78,6 +81,9 @@ func buildIndex(s *Snapshot) *index {
 		for _, l := range m {
 			sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
 		}
+	}
+	for i := range s.XBackends {
+		ix.xbackends[keyOf(&s.XBackends[i].ObjectMeta)] = &s.XBackends[i]
 	}
 	for i := range s.ServiceImports {
 		ix.imports[keyOf(&s.ServiceImports[i].ObjectMeta)] = &s.ServiceImports[i]

@@ -93,6 +93,7 @@ var inputFields = []inputField{
 	{"Parameters", true, objectIDs(func(s *Snapshot) []agwv1a1.AgentgatewayParameters { return s.Parameters })},
 	{"ClusterTrustBundles", false, objectIDs(func(s *Snapshot) []certv1.ClusterTrustBundle { return s.ClusterTrustBundles })},
 	{"ServiceImports", true, objectIDs(func(s *Snapshot) []mcsv1a1.ServiceImport { return s.ServiceImports })},
+	{"XBackends", true, objectIDs(func(s *Snapshot) []gwxv1a1.XBackend { return s.XBackends })},
 }
 
 // objectIDs reads one field of objects for inputsEpoch: namespace, name, UID and either the

@@ -60,4 +60,8 @@ type Snapshot struct {
 	// EndpointSlices labelled multicluster.kubernetes.io/service-name. Empty when the
 	// apiserver does not serve the CRD.
 	ServiceImports []mcsv1a1.ServiceImport `json:"serviceImports,omitempty"`
+
+	// XBackends (gateway.networking.x-k8s.io/v1alpha1) are the backendRefs of kind XBackend;
+	// empty when the apiserver does not serve the CRD.
+	XBackends []gwxv1a1.XBackend `json:"xBackends,omitempty"`
 }
