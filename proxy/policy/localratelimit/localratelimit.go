@@ -6,7 +6,6 @@ package localratelimit
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -80,46 +79,15 @@ func (l *Limiter) allow(r *http.Request, act *cel.Activation) (bool, time.Durati
 	return true, 0
 }
 
-// Set keeps limiters across reloads, keyed by their config, so a
-// reload does not refill every bucket. The data plane builds a config with
-// a staged copy of the serving set (Stage), takes its limiters from it
-// (Get) and, when the config is swapped in, commits it (Commit drops the
-// limiters the config did not use).
-type Set struct {
-	mu   sync.Mutex
-	all  map[string]*Limiter
-	used map[string]bool // by the config being built
-}
+// Set keeps limiters across reloads, keyed by route and config, so a
+// reload does not refill every bucket (policy.Kept: Stage, Get, Commit).
+type Set struct{ *policy.Kept[*Limiter] }
 
 // NewSet returns an empty set.
-func NewSet() *Set {
-	return &Set{all: map[string]*Limiter{}}
-}
+func NewSet() *Set { return &Set{policy.NewKept[*Limiter]()} }
 
-// Stage returns a copy of s for building a config: what the build adds
-// lands in the copy, which is begun (no limiter used yet).
-func (s *Set) Stage() *Set {
-	s.mu.Lock()
-	st := &Set{all: maps.Clone(s.all)}
-	s.mu.Unlock()
-	st.begin()
-	return st
-}
-
-// Snapshot returns the set's limiters by key.
-func (s *Set) Snapshot() map[string]*Limiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.all)
-}
-
-// begin starts building a config; Get marks limiters as used; Commit
-// drops the unused ones.
-func (s *Set) begin() {
-	s.mu.Lock()
-	s.used = map[string]bool{}
-	s.mu.Unlock()
-}
+// Stage returns a copy of s for building a config.
+func (s *Set) Stage() *Set { return &Set{s.Kept.Stage()} }
 
 // Get returns the limiter of c on the route routeKey, the serving one
 // when there is one (its buckets kept).
@@ -128,16 +96,13 @@ func (s *Set) Get(routeKey string, c *config.LocalRateLimit) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	// Rules of one route with identical limits share buckets (a route-level
 	// policy reaches every rule); other routes get their own, also when one
 	// Gateway-level policy gives them the same limit.
-	k := routeKey + "\x00" + string(spec)
-	s.used[k] = true
-	if l := s.all[k]; l != nil {
-		return l, nil
-	}
+	return s.Kept.Get(routeKey+"\x00"+string(spec), func() (*Limiter, error) { return newLimiter(c) })
+}
+
+func newLimiter(c *config.LocalRateLimit) (*Limiter, error) {
 	per := time.Second
 	switch c.Unit {
 	case config.RateLimitMinute:
@@ -159,17 +124,5 @@ func (s *Set) Get(routeKey string, c *config.LocalRateLimit) (*Limiter, error) {
 		l.key = p
 		l.buckets = map[string]*bucket{}
 	}
-	s.all[k] = l
 	return l, nil
-}
-
-// Commit drops the limiters the config built with s did not use.
-func (s *Set) Commit() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k := range s.all {
-		if !s.used[k] {
-			delete(s.all, k)
-		}
-	}
 }

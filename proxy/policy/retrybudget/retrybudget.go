@@ -7,12 +7,11 @@ package retrybudget
 
 import (
 	"encoding/json"
-	"maps"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/policy"
 )
 
 // budgetSlots is the number of slots of a budget window: counts over the
@@ -137,66 +136,20 @@ var clockStart = time.Now()
 func Now() int64 { return int64(time.Since(clockStart)) }
 
 // Set keeps budgets across reloads, keyed by scope and config, so a
-// reload (an endpoint change, say) does not forget the counts.
-type Set struct {
-	mu   sync.Mutex
-	all  map[string]*Budget
-	used map[string]bool // by the config being built
-}
+// reload (an endpoint change, say) does not forget the counts
+// (policy.Kept: Stage, Get, Commit).
+type Set struct{ *policy.Kept[*Budget] }
 
 // NewSet returns an empty set.
-func NewSet() *Set {
-	return &Set{all: map[string]*Budget{}}
-}
+func NewSet() *Set { return &Set{policy.NewKept[*Budget]()} }
 
-// Stage returns a copy of s for building a config: what the build adds
-// lands in the copy, which is begun (no budget used yet).
-func (s *Set) Stage() *Set {
-	s.mu.Lock()
-	st := &Set{all: maps.Clone(s.all)}
-	s.mu.Unlock()
-	st.begin()
-	return st
-}
-
-// Snapshot returns the set's budgets by key.
-func (s *Set) Snapshot() map[string]*Budget {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.all)
-}
-
-// begin starts building a config; Get marks budgets as used; Commit drops
-// the unused ones.
-func (s *Set) begin() {
-	s.mu.Lock()
-	s.used = map[string]bool{}
-	s.mu.Unlock()
-}
+// Stage returns a copy of s for building a config.
+func (s *Set) Stage() *Set { return &Set{s.Kept.Stage()} }
 
 // Get returns the budget of c in scope, the serving one when there is one
 // (its counts kept).
 func (s *Set) Get(scope string, c *config.RetryBudget) *Budget {
-	spec, _ := json.Marshal(c) //nolint:errcheck // plain data: cannot fail; plain data: cannot fail
-	k := scope + "\x00" + string(spec)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used[k] = true
-	b := s.all[k]
-	if b == nil {
-		b = New(c)
-		s.all[k] = b
-	}
+	spec, _ := json.Marshal(c)                                                                    //nolint:errcheck // plain data: cannot fail
+	b, _ := s.Kept.Get(scope+"\x00"+string(spec), func() (*Budget, error) { return New(c), nil }) //nolint:errcheck // the build cannot fail
 	return b
-}
-
-// Commit drops the budgets the config built with s did not use.
-func (s *Set) Commit() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k := range s.all {
-		if !s.used[k] {
-			delete(s.all, k)
-		}
-	}
 }

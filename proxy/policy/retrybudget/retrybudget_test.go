@@ -122,26 +122,25 @@ func TestRetryBudgetWindows(t *testing.T) {
 // TestBudgetSetKeepsCounts checks that a reload with the same budget and
 // scope keeps its counts, and that a changed budget starts over.
 func TestBudgetSetKeepsCounts(t *testing.T) {
-	s := NewSet()
 	c := &config.RetryBudget{Percent: 20}
-	s.begin()
-	b1 := s.Get("backend\x00a", c)
-	s.Commit()
-	s.begin()
-	if b2 := s.Get("backend\x00a", &config.RetryBudget{Percent: 20}); b2 != b1 {
+	st := NewSet().Stage()
+	b1 := st.Get("backend\x00a", c)
+	st.Commit()
+	st = st.Stage()
+	if b2 := st.Get("backend\x00a", &config.RetryBudget{Percent: 20}); b2 != b1 {
 		t.Error("an unchanged budget was replaced on reload")
 	}
-	if b3 := s.Get("backend\x00b", c); b3 == b1 {
+	if b3 := st.Get("backend\x00b", c); b3 == b1 {
 		t.Error("two scopes share one budget")
 	}
-	s.Commit()
-	s.begin()
-	if b4 := s.Get("backend\x00a", &config.RetryBudget{Percent: 30}); b4 == b1 {
+	st.Commit()
+	st = st.Stage()
+	if b4 := st.Get("backend\x00a", &config.RetryBudget{Percent: 30}); b4 == b1 {
 		t.Error("a changed budget kept its old state")
 	}
-	s.Commit()
-	if len(s.all) != 1 {
-		t.Errorf("unused budgets kept: %d", len(s.all))
+	st.Commit()
+	if n := len(st.Snapshot()); n != 1 {
+		t.Errorf("unused budgets kept: %d", n)
 	}
 }
 
