@@ -1,59 +1,21 @@
 package dataplane
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
 	"sync/atomic"
 	"testing"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream/upstreamtest"
 )
-
-// resettingBackend accepts connections, reads a request head on each and
-// resets it (SO_LINGER 0 close), as a backend pod exiting right after
-// SIGTERM does. It counts the request heads it read.
-func resettingBackend(t *testing.T) (addr string, heads *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	heads = &atomic.Int64{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tp := textproto.NewReader(bufio.NewReader(c))
-				if _, err := tp.ReadLine(); err != nil {
-					return
-				}
-				if _, err := tp.ReadMIMEHeader(); err != nil {
-					return
-				}
-				heads.Add(1)
-				if err := c.(*net.TCPConn).SetLinger(0); err != nil {
-					t.Errorf("SetLinger: %v", err)
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), heads
-}
 
 // TestFastPathResetReplayedOnAnotherEndpoint: of two endpoints, one resets
 // every request before answering. Requests without a body all succeed,
 // served by the other endpoint; a POST whose body was sent is answered
 // 502 and not sent again.
 func TestFastPathResetReplayedOnAnotherEndpoint(t *testing.T) {
-	dying, heads := resettingBackend(t)
+	dying, heads := upstreamtest.Resetting(t)
 	var served atomic.Int64
 	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		served.Add(1)

@@ -1,59 +1,20 @@
 package upstream
 
 import (
-	"bufio"
-	"net"
 	"net/http"
-	"net/textproto"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/upstream/upstreamtest"
 )
-
-// resetter accepts connections, reads a request head on each and resets
-// it (SO_LINGER 0 close), as a backend pod exiting after SIGTERM does. It
-// counts the request heads it read.
-func resetter(t *testing.T) (addr string, heads *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	heads = &atomic.Int64{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tp := textproto.NewReader(bufio.NewReader(c))
-				if _, err := tp.ReadLine(); err != nil {
-					return
-				}
-				if _, err := tp.ReadMIMEHeader(); err != nil {
-					return
-				}
-				heads.Add(1)
-				if err := c.(*net.TCPConn).SetLinger(0); err != nil {
-					t.Errorf("SetLinger: %v", err)
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), heads
-}
 
 func TestResetRequestReplayedOnAnotherEndpoint(t *testing.T) {
 	live := newHealthServer(t)
-	dying, heads := resetter(t)
+	dying, heads := upstreamtest.Resetting(t)
 	for _, h1 := range []bool{true, false} {
 		name := "replay-h1"
 		if !h1 {
