@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,8 +26,6 @@ import (
 
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
-	"github.com/agentgateway/agentgateway-go/proxy/configstream"
-	"github.com/agentgateway/agentgateway-go/proxy/dataplane"
 )
 
 // TestOperatorServiceImport runs the operator against a real kube-apiserver with the
@@ -106,7 +102,7 @@ func TestOperatorServiceImport(t *testing.T) {
 		return cond != nil && cond.Status == metav1.ConditionTrue, all
 	})
 
-	px := startMappedProxy(t, ctx, c, xdsAddr, ns)
+	px := startTestProxy(t, ctx, c, xdsAddr, ns, "web-mcs", mapSliceIP)
 	waitFor(t, "listener 8080 served", func() (bool, string) {
 		px.mu.Lock()
 		defer px.mu.Unlock()
@@ -166,67 +162,19 @@ func TestOperatorServiceImport(t *testing.T) {
 }
 
 // sliceIP is the EndpointSlice address of the test's loopback backend (TEST-NET-2, never
-// dialled: startMappedProxy maps it to 127.0.0.1).
+// dialled: mapSliceIP maps it to 127.0.0.1).
 const sliceIP = "198.51.100.7"
 
-// startMappedProxy is startTestProxy whose runtime dials endpoints at sliceIP on 127.0.0.1
-// (same port); testProxy.applied keeps the operator's config as sent.
-func startMappedProxy(t *testing.T, ctx context.Context, c client.Client, xdsAddr, ns string) *testProxy {
-	t.Helper()
-	px := &testProxy{ports: map[int]int{}}
-	rt := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	pc := &configstream.Client{
-		Address: xdsAddr,
-		CAFile:  proxyCAFile(t, ctx, c, ns),
-		Node:    configstream.Node{Pod: "web-mcs", Namespace: ns, Gateway: "web", BuildVersion: "test"},
-		Token:   func() (string, error) { return "token-for-web", nil },
+// mapSliceIP makes the test proxy dial endpoints at sliceIP on 127.0.0.1 (same port).
+func mapSliceIP(cfg *config.Config) {
+	for i := range cfg.Backends {
+		for j := range cfg.Backends[i].Endpoints {
+			e := &cfg.Backends[i].Endpoints[j]
+			if host, port, err := net.SplitHostPort(e.Address); err == nil && host == sliceIP {
+				e.Address = net.JoinHostPort("127.0.0.1", port)
+			}
+		}
 	}
-	pctx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() {
-		ran <- pc.Run(pctx, func(in *config.Config) error {
-			cfg := in.DeepCopy()
-			px.mu.Lock()
-			defer px.mu.Unlock()
-			for i := range cfg.Binds {
-				b := &cfg.Binds[i]
-				if px.ports[b.Port] == 0 {
-					addr := freeAddr(t)
-					p, err := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
-					if err != nil {
-						return err
-					}
-					px.ports[b.Port] = p
-				}
-				b.Address, b.Port = "127.0.0.1", px.ports[b.Port]
-			}
-			for i := range cfg.Backends {
-				for j := range cfg.Backends[i].Endpoints {
-					e := &cfg.Backends[i].Endpoints[j]
-					if host, port, err := net.SplitHostPort(e.Address); err == nil && host == sliceIP {
-						e.Address = net.JoinHostPort("127.0.0.1", port)
-					}
-				}
-			}
-			if err := rt.Apply(cfg); err != nil {
-				return err
-			}
-			px.applied = in
-			return nil
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("proxy client: %v", err)
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := rt.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Error(err)
-		}
-	})
-	return px
 }
 
 // mcsCRD is the ServiceImport CRD shipped in the sigs.k8s.io/mcs-api module go.mod requires.

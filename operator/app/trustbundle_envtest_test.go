@@ -139,7 +139,7 @@ func TestOperatorClusterTrustBundle(t *testing.T) {
 		return false, "no status for listener https"
 	})
 
-	px := startTestProxy(t, ctx, c, xdsAddr, ns)
+	px := startTestProxy(t, ctx, c, xdsAddr, ns, "web-ctb", nil)
 	ctb := func(name string, ca *testcerts.CA) *certv1.ClusterTrustBundle {
 		return &certv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: certv1.ClusterTrustBundleSpec{TrustBundle: ca.CertPEM}}
 	}
@@ -195,14 +195,17 @@ type testProxy struct {
 	applied *config.Config
 }
 
-func startTestProxy(t *testing.T, ctx context.Context, c client.Client, xdsAddr, ns string) *testProxy {
+// startTestProxy starts a proxy runtime for Gateway web in ns, as pod, fed over configstream;
+// local, when set, adjusts each config before it is applied (testProxy.applied keeps the
+// config as the operator sent it).
+func startTestProxy(t *testing.T, ctx context.Context, c client.Client, xdsAddr, ns, pod string, local func(*config.Config)) *testProxy {
 	t.Helper()
 	px := &testProxy{ports: map[int]int{}}
 	rt := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
 	pc := &configstream.Client{
 		Address: xdsAddr,
 		CAFile:  proxyCAFile(t, ctx, c, ns),
-		Node:    configstream.Node{Pod: "web-ctb", Namespace: ns, Gateway: "web", BuildVersion: "test"},
+		Node:    configstream.Node{Pod: pod, Namespace: ns, Gateway: "web", BuildVersion: "test"},
 		Token:   func() (string, error) { return "token-for-web", nil },
 	}
 	pctx, stop := context.WithCancel(ctx)
@@ -223,6 +226,9 @@ func startTestProxy(t *testing.T, ctx context.Context, c client.Client, xdsAddr,
 					px.ports[b.Port] = p
 				}
 				b.Address, b.Port = "127.0.0.1", px.ports[b.Port]
+			}
+			if local != nil {
+				local(cfg)
 			}
 			if err := rt.Apply(cfg); err != nil {
 				return err
