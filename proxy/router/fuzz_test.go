@@ -304,6 +304,7 @@ func FuzzRouteReference(f *testing.F) {
 			h := NormalizeHost(host)
 			m, ok := tbl.Route(r, h)
 			want := refRoute(l, r, h)
+			checkExplain(t, tbl, r, h, m, ok)
 			switch {
 			case ok != (want != nil):
 				t.Fatalf("%s %q%q: routed %v, reference %v\nlistener %+v", method, h, path, ok, want != nil, l)
@@ -314,4 +315,23 @@ func FuzzRouteReference(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkExplain fails unless Explain's first holding candidate is the
+// match Route returned (m, ok), and every other candidate's mismatch is
+// real.
+func checkExplain(t *testing.T, tbl *Table[string], r *http.Request, host string, m Match[string], ok bool) {
+	t.Helper()
+	for _, c := range tbl.Explain(r, host) {
+		if c.Mismatch != "" {
+			continue
+		}
+		if !ok || c.Route != m.Route || c.RuleIndex != m.RuleIndex || c.Prefix != m.Prefix {
+			t.Fatalf("Explain's winner %s rule %d prefix %q, Route's %v (found %v)", c.Route.Name, c.RuleIndex, c.Prefix, m, ok)
+		}
+		return
+	}
+	if ok {
+		t.Fatalf("Explain has no winner, Route matched %s rule %d", m.Route.Name, m.RuleIndex)
+	}
 }

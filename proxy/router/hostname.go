@@ -169,3 +169,24 @@ func (h *HostIndex[T]) Matches(host string) func(yield func(T) bool) {
 		}
 	}
 }
+
+// MatchesNamed is Matches with the pattern each value was added under.
+func (h *HostIndex[T]) MatchesNamed(host string) func(yield func(string, T) bool) {
+	return func(yield func(string, T) bool) {
+		if v, ok := h.exact[host]; ok {
+			if !yield(host, v) {
+				return
+			}
+		}
+		for _, w := range h.wildcards {
+			if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) {
+				if !yield("*"+w.suffix, w.value) {
+					return
+				}
+			}
+		}
+		if h.hasAll {
+			yield("", h.catchAll)
+		}
+	}
+}

@@ -404,3 +404,81 @@ func (e *entry[T]) matchQuery(q url.Values) bool {
 	}
 	return true
 }
+
+// Candidate is one match of a rule as Route tries it for a request, and
+// what became of it.
+type Candidate struct {
+	Route      *config.HTTPRoute
+	RuleIndex  int
+	MatchIndex int
+	// Hostname is the hostname (narrowed by the listener's) the match is
+	// filed under; "" for any host.
+	Hostname string
+	// Mismatch names the first condition the request failed ("path",
+	// "method", "header <Name>", "query <name>"); "" when every
+	// condition held.
+	Mismatch string
+	// Prefix is the normalized PathPrefix ("" for Exact and
+	// RegularExpression matches).
+	Prefix string
+}
+
+// Explain lists every match Route considers for a request, in the order
+// Route tries them (Gateway API precedence). The first Candidate without
+// a Mismatch is the one Route returns; matches after it that hold too lost
+// on precedence. It reads the table only.
+func (t *Table[T]) Explain(r *http.Request, host string) []Candidate {
+	var out []Candidate
+	var query url.Values
+	for name, entries := range t.hosts.MatchesNamed(host) {
+		for _, e := range entries {
+			c := Candidate{Route: e.route, RuleIndex: e.ruleIndex, MatchIndex: e.matchIndex, Hostname: name}
+			if e.kind == pathPrefix {
+				c.Prefix = e.path
+			}
+			switch {
+			case !e.matchPath(r.URL.Path):
+				c.Mismatch = "path"
+			case e.method != "" && e.method != r.Method:
+				c.Mismatch = "method"
+			default:
+				if h := e.failedHeader(r.Header); h != "" {
+					c.Mismatch = "header " + h
+				} else if len(e.queries) > 0 {
+					if query == nil {
+						query = r.URL.Query()
+					}
+					if q := e.failedQuery(query); q != "" {
+						c.Mismatch = "query " + q
+					}
+				}
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// failedHeader returns the name of the first header match r fails, "" when
+// it passes all of them (matchHeaders).
+func (e *entry[T]) failedHeader(h http.Header) string {
+	for i := range e.headers {
+		one := entry[T]{headers: e.headers[i : i+1]}
+		if !one.matchHeaders(h) {
+			return e.headers[i].name
+		}
+	}
+	return ""
+}
+
+// failedQuery returns the name of the first query match q fails, "" when
+// it passes all of them (matchQuery).
+func (e *entry[T]) failedQuery(q url.Values) string {
+	for i := range e.queries {
+		one := entry[T]{queries: e.queries[i : i+1]}
+		if !one.matchQuery(q) {
+			return e.queries[i].name
+		}
+	}
+	return ""
+}

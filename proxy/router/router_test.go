@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,7 @@ func TestPrecedence(t *testing.T) {
 	for _, c := range cases {
 		r := c.req.http()
 		m, ok := tbl.Route(r, NormalizeHost(c.req.host))
+		checkExplain(t, tbl, r, NormalizeHost(c.req.host), m, ok)
 		got := ""
 		if ok {
 			got = m.Value
@@ -175,6 +177,7 @@ func TestHostnameIntersectionPrecedence(t *testing.T) {
 		tbl := build(t, c.l)
 		r := c.req.http()
 		m, ok := tbl.Route(r, NormalizeHost(c.req.host))
+		checkExplain(t, tbl, r, NormalizeHost(c.req.host), m, ok)
 		got := ""
 		if ok {
 			got = m.Value
@@ -296,4 +299,35 @@ func FuzzRoute(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExplainCandidates checks what Explain says of each match: the
+// failed condition, or none, in Route's order.
+func TestExplainCandidates(t *testing.T) {
+	l := &config.Listener{HTTPRoutes: []config.HTTPRoute{
+		route("ns", "hdr", 0, []string{"a.example.com"}, rule(config.HTTPRouteMatch{Path: prefix("/api"), Headers: []config.HeaderMatch{{Name: "x-env", Value: "canary"}}})),
+		route("ns", "any", 1, nil, rule(config.HTTPRouteMatch{Path: prefix("/api")}), rule(config.HTTPRouteMatch{Path: exact("/x"), Method: "POST"})),
+	}}
+	tbl := build(t, l)
+	type cand struct{ name, host, mismatch string }
+	for _, c := range []struct {
+		headers http.Header
+		path    string
+		want    []cand
+	}{
+		{http.Header{"X-Env": {"canary"}}, "/api/v1", []cand{{"ns/hdr", "a.example.com", ""}, {"ns/any", "", "path"}, {"ns/any", "", ""}}},
+		{http.Header{"X-Env": {"prod"}}, "/api/v1", []cand{{"ns/hdr", "a.example.com", "header X-Env"}, {"ns/any", "", "path"}, {"ns/any", "", ""}}},
+		{nil, "/x", []cand{{"ns/hdr", "a.example.com", "path"}, {"ns/any", "", "method"}, {"ns/any", "", "path"}}},
+	} {
+		r := &http.Request{Method: "GET", URL: &url.URL{Path: c.path}, Header: c.headers}
+		var got []cand
+		for _, x := range tbl.Explain(r, "a.example.com") {
+			got = append(got, cand{x.Route.Namespace + "/" + x.Route.Name, x.Hostname, x.Mismatch})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s %v: got %v, want %v", c.path, c.headers, got, c.want)
+		}
+		m, ok := tbl.Route(r, "a.example.com")
+		checkExplain(t, tbl, r, "a.example.com", m, ok)
+	}
 }
