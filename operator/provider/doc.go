@@ -1,8 +1,9 @@
 // Package provider is the operator's control loop. It watches every input (Gateway API
-// objects, Services, EndpointSlices, Secrets, ConfigMaps, Namespaces and our CRDs) and runs
-// one level-triggered reconcile under a single key: every event only marks "something
-// changed", the workqueue coalesces bursts into one run, and each run reads the whole cache
-// into a translate.Snapshot, translates it, and hands the Result on:
+// objects, Services, EndpointSlices, Secrets, ConfigMaps, Namespaces, our CRDs, and the
+// Pods that EndpointSelector XBackends select: pods.go) and runs one level-triggered
+// reconcile under a single key: every event only marks "something changed", the workqueue
+// coalesces bursts into one run, and each run reads the whole cache into a
+// translate.Snapshot, translates it, and hands the Result on:
 //
 //	snapshot (cache, read-only) -> translate.Translate -> configserver.Publish  (every replica)
 //	                                                   -> deployer.Render/Apply  (leader)

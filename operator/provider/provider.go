@@ -54,6 +54,8 @@ func CacheOptions() cache.Options {
 			&corev1.ServiceAccount{}:                 {Label: sel},
 			&policyv1.PodDisruptionBudget{}:          {Label: sel},
 			&autoscalingv2.HorizontalPodAutoscaler{}: {Label: sel},
+			// Pods are read only for XBackend endpoint selection: keep what it reads.
+			&corev1.Pod{}: {Transform: stripPod},
 		},
 		// Nothing here reads managedFields: the deployer applies server-side, and a status
 		// update without them keeps the live ones (the API server takes the live object's
@@ -87,6 +89,8 @@ type Provider struct {
 	log     *slog.Logger
 	// present are the inputs whose kinds the apiserver serves.
 	present []input
+	// watchPods: XBackends are served, so Pods are watched for their endpoint selectors.
+	watchPods bool
 	// published are the Gateways with a config on the config server, to unpublish those
 	// that disappear.
 	published map[types.NamespacedName]bool
@@ -191,11 +195,26 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 			return nil, fmt.Errorf("look up %s: %w", in.gvk, err)
 		}
 		p.present = append(p.present, in)
+		if in.gvk.Kind == "XBackend" {
+			p.watchPods = true
+		}
 		if statusWrittenByUs(in.gvk.Group) {
 			b = b.Watches(in.obj, all, builder.WithPredicates(specChanged))
 		} else {
 			b = b.Watches(in.obj, all)
 		}
+	}
+	if p.watchPods {
+		// Only Pods that an EndpointSelector XBackend selects (before or after the change)
+		// can change a proxy's endpoints.
+		pods := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			if !p.podSelected(ctx, o) {
+				return nil
+			}
+			p.events.Add(1)
+			return []reconcile.Request{key}
+		})
+		b = b.Watches(&corev1.Pod{}, pods, builder.WithPredicates(podMatters))
 	}
 	for _, o := range owned {
 		b = b.Watches(o, all)
@@ -407,6 +426,11 @@ func (p *Provider) Snapshot(ctx context.Context) (*translate.Snapshot, error) {
 	for _, in := range p.present {
 		if err := in.fill(ctx, p.reader, s); err != nil {
 			return nil, fmt.Errorf("list %s from cache: %w", in.gvk.Kind, err)
+		}
+	}
+	if p.watchPods {
+		if err := fillPods(ctx, p.reader, s); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil

@@ -36,6 +36,7 @@ type index struct {
 	policiesByN map[nsName]*agwv1a1.AgentgatewayPolicy
 	imports     map[nsName]*mcsv1a1.ServiceImport
 	xbackends   map[nsName]*gwxv1a1.XBackend
+	pods        map[string][]*corev1.Pod // by namespace
 	// importSlices are the EndpointSlices by namespace/multicluster.kubernetes.io/service-name
 	// label (a ServiceImport's endpoints), sorted by name.
 	importSlices map[nsName][]*discoveryv1.EndpointSlice
@@ -55,6 +56,7 @@ func buildIndex(s *Snapshot) *index {
 		policiesByN: map[nsName]*agwv1a1.AgentgatewayPolicy{},
 		imports:     map[nsName]*mcsv1a1.ServiceImport{},
 		xbackends:   map[nsName]*gwxv1a1.XBackend{},
+		pods:        map[string][]*corev1.Pod{},
 
 		importSlices: map[nsName][]*discoveryv1.EndpointSlice{},
 	}
@@ -84,6 +86,10 @@ func buildIndex(s *Snapshot) *index {
 	}
 	for i := range s.XBackends {
 		ix.xbackends[keyOf(&s.XBackends[i].ObjectMeta)] = &s.XBackends[i]
+	}
+	for i := range s.Pods {
+		p := &s.Pods[i]
+		ix.pods[p.Namespace] = append(ix.pods[p.Namespace], p)
 	}
 	for i := range s.ServiceImports {
 		ix.imports[keyOf(&s.ServiceImports[i].ObjectMeta)] = &s.ServiceImports[i]

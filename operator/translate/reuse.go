@@ -94,6 +94,7 @@ var inputFields = []inputField{
 	{"ClusterTrustBundles", false, objectIDs(func(s *Snapshot) []certv1.ClusterTrustBundle { return s.ClusterTrustBundles })},
 	{"ServiceImports", true, objectIDs(func(s *Snapshot) []mcsv1a1.ServiceImport { return s.ServiceImports })},
 	{"XBackends", true, objectIDs(func(s *Snapshot) []gwxv1a1.XBackend { return s.XBackends })},
+	{"Pods", false, objectIDs(func(s *Snapshot) []corev1.Pod { return s.Pods })},
 }
 
 // objectIDs reads one field of objects for inputsEpoch: namespace, name, UID and either the

@@ -64,4 +64,9 @@ type Snapshot struct {
 	// XBackends (gateway.networking.x-k8s.io/v1alpha1) are the backendRefs of kind XBackend;
 	// empty when the apiserver does not serve the CRD.
 	XBackends []gwxv1a1.XBackend `json:"xBackends,omitempty"`
+
+	// Pods are the endpoints of XBackends of type EndpointSelector. The provider lists only
+	// the Pods some such XBackend's selector matches, stripped to their labels, IPs, Ready
+	// condition and deletion mark; translation selects among them again.
+	Pods []corev1.Pod `json:"pods,omitempty"`
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
+	"sort"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,9 +23,11 @@ const xBackendKind = "XBackend"
 // does not serve.
 const reasonUnsupportedValue = "UnsupportedValue"
 
-// resolveXBackend resolves a backendRef to an XBackend of type ExternalHostname: one
-// endpoint, spec.externalHostname.hostname at spec.port.number, spoken to in spec.protocol,
-// with TLS per spec.tls. The backendRef must not carry a port (the XBackend has it).
+// resolveXBackend resolves a backendRef to an XBackend, spoken to in spec.protocol with TLS
+// per spec.tls. Type ExternalHostname is one endpoint, spec.externalHostname.hostname at
+// spec.port.number; type EndpointSelector is every ready, not terminating Pod of the
+// XBackend's namespace that spec.endpointSelector selects, at spec.port.number. The
+// backendRef must not carry a port (the XBackend has it).
 func (t *translator) resolveXBackend(ns, name string, port *gwv1.PortNumber, mode backendMode) (string, *refError) {
 	if mode == modeL4 || mode == modeUDP {
 		return "", &refError{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("XBackend %s/%s: only HTTPRoute and GRPCRoute backendRefs may name an XBackend", ns, name)}
@@ -43,20 +47,32 @@ func (t *translator) resolveXBackend(ns, name string, port *gwv1.PortNumber, mod
 	unsupported := func(format string, args ...any) (string, *refError) {
 		return "", &refError{reasonUnsupportedValue, fmt.Sprintf("XBackend %s/%s: ", ns, name) + fmt.Sprintf(format, args...)}
 	}
-	switch {
-	case sp.Type != gwxv1a1.BackendTypeExternalHostname:
-		return unsupported("type %q is not supported; use ExternalHostname", sp.Type)
-	case sp.ExternalHostname == nil || sp.ExternalHostname.Hostname == "":
-		return unsupported("type ExternalHostname needs spec.externalHostname.hostname")
-	case sp.Port.Number < 1 || sp.Port.Number > 65535:
+	if sp.Port.Number < 1 || sp.Port.Number > 65535 {
 		return unsupported("spec.port.number %d is not a port", sp.Port.Number)
-	case sp.SessionPersistence != nil:
-		return unsupported("spec.sessionPersistence is not supported; set sessionPersistence on the route rule")
 	}
 	b := &backendIR{target: ObjectKey{Group: gwxv1a1.GroupName, Kind: xBackendKind, Namespace: ns, Name: name}, port: int32(sp.Port.Number), mode: mode}
 	b.cfg.Name = cname
-	host := string(sp.ExternalHostname.Hostname)
-	b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(host, strconv.Itoa(int(sp.Port.Number)))}}
+	switch sp.Type {
+	case gwxv1a1.BackendTypeExternalHostname:
+		if sp.ExternalHostname == nil || sp.ExternalHostname.Hostname == "" {
+			return unsupported("type ExternalHostname needs spec.externalHostname.hostname")
+		}
+		if sp.SessionPersistence != nil {
+			return unsupported("spec.sessionPersistence needs type EndpointSelector")
+		}
+		host := string(sp.ExternalHostname.Hostname)
+		b.cfg.Endpoints = []config.Endpoint{{Address: net.JoinHostPort(host, strconv.Itoa(int(sp.Port.Number)))}}
+	case gwxv1a1.BackendTypeEndpointSelector:
+		if XBackendSelector(xb) == nil {
+			return unsupported("type EndpointSelector needs spec.endpointSelector.matchLabels with at least one label")
+		}
+		if sp.SessionPersistence != nil {
+			return unsupported("spec.sessionPersistence is not supported; set sessionPersistence on the route rule")
+		}
+		b.cfg.Endpoints = t.selectedEndpoints(xb)
+	default:
+		return unsupported("type %q is not supported; use ExternalHostname or EndpointSelector", sp.Type)
+	}
 	if sp.TLS != nil && sp.TLS.Mode != gwxv1a1.BackendTLSModeNone {
 		tc, rerr := t.xbackendTLS(xb)
 		if rerr != nil {
@@ -165,4 +181,64 @@ func (t *translator) xbackendClientCert(xb *gwxv1a1.XBackend) (*config.Certifica
 		return fail(reasonUnsupportedValue, "Secret %s/%s does not hold a valid tls.crt/tls.key pair: %v", ns, ref.Name, err)
 	}
 	return &config.Certificate{CertChain: string(cert), PrivateKey: string(key)}, nil
+}
+
+// XBackendSelector is the label selector of an XBackend of type EndpointSelector, or nil
+// for any other XBackend and for one that names no label (the CRD requires one).
+func XBackendSelector(xb *gwxv1a1.XBackend) map[string]string {
+	sp := &xb.Spec
+	if sp.Type != gwxv1a1.BackendTypeEndpointSelector || sp.EndpointSelector == nil || len(sp.EndpointSelector.MatchLabels) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(sp.EndpointSelector.MatchLabels))
+	for k, v := range sp.EndpointSelector.MatchLabels {
+		out[string(k)] = string(v)
+	}
+	return out
+}
+
+// XBackendSelects says whether xb is of type EndpointSelector and its selector matches a Pod
+// (of xb's namespace) with these labels.
+func XBackendSelects(xb *gwxv1a1.XBackend, podLabels map[string]string) bool {
+	sp := &xb.Spec
+	if sp.Type != gwxv1a1.BackendTypeEndpointSelector || sp.EndpointSelector == nil || len(sp.EndpointSelector.MatchLabels) == 0 {
+		return false
+	}
+	for k, v := range sp.EndpointSelector.MatchLabels {
+		if got, ok := podLabels[string(k)]; !ok || got != string(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// PodReady says whether a Pod can take traffic: its Ready condition is True and it is not
+// being deleted.
+func PodReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// selectedEndpoints are the endpoints of an EndpointSelector XBackend: the primary IP of
+// every ready Pod of its namespace its selector matches, at spec.port.number, in address
+// order. A dual-stack Pod is one endpoint (its first IP), so that it takes the same share of
+// traffic as a single-stack one.
+func (t *translator) selectedEndpoints(xb *gwxv1a1.XBackend) []config.Endpoint {
+	port := strconv.Itoa(int(xb.Spec.Port.Number))
+	var out []config.Endpoint
+	for _, p := range t.ix.pods[xb.Namespace] {
+		if len(p.Status.PodIPs) == 0 || !PodReady(p) || !XBackendSelects(xb, p.Labels) {
+			continue
+		}
+		out = append(out, config.Endpoint{Address: net.JoinHostPort(p.Status.PodIPs[0].IP, port)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return slices.CompactFunc(out, func(a, b config.Endpoint) bool { return a.Address == b.Address })
 }
