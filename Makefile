@@ -10,7 +10,7 @@ KUBE_ASSETS = $(shell hack/kube-binaries.sh --print-dir)
 
 .PHONY: help
 help: ## Show this help.
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## Build the operator, proxy and local-cluster binaries into bin/.
@@ -101,6 +101,20 @@ bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh
 .PHONY: bench-policy
 bench-policy: ## Policy-path benchmark: JWT + CEL transformation + rate limit vs no policy (hack/bench-policy.sh).
 	hack/bench-policy.sh
+
+.PHONY: bench-paths bench-https bench-h2 bench-grpc bench-h3 bench-bodies
+bench-paths: ## Every request path (h1, HTTPS h1 with and without resumption, h2, h2c, gRPC, h3, policy, 1 MiB bodies) vs nginx and haproxy (hack/bench-paths.sh).
+	hack/bench-paths.sh
+bench-https: ## HTTPS HTTP/1.1 paths only: keep-alive, new connections with and without session resumption.
+	BENCH_PATHS="https-h1 https-h1-resume https-h1-full" hack/bench-paths.sh
+bench-h2: ## HTTPS HTTP/2 and h2c paths only.
+	BENCH_PATHS="https-h2 h2c" hack/bench-paths.sh
+bench-grpc: ## gRPC unary and streaming paths only.
+	BENCH_PATHS="grpc-unary grpc-stream" hack/bench-paths.sh
+bench-h3: ## HTTP/3 against our HTTPS h2 and Caddy's HTTP/3.
+	BENCH_PATHS=h3 hack/bench-paths.sh
+bench-bodies: ## 1 MiB request and response bodies.
+	BENCH_PATHS="body-up body-down" hack/bench-paths.sh
 
 .PHONY: bench-failover
 bench-failover: ## Failover benchmark: a flapping endpoint's share with no checks, outlier detection, health checks (hack/bench-failover.sh).

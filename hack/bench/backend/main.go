@@ -4,24 +4,42 @@
 //
 //	GET /           0-byte body
 //	GET /?size=N    N-byte body (bounded by 16 MiB)
+//	POST /          the request body is read and dropped; 0-byte answer
+//
+// With -grpc-addr it also serves the gRPC service of package rawgrpc
+// (h2c) there.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/agentgateway/agentgateway-go/hack/bench/rawgrpc"
+	"google.golang.org/grpc"
 )
 
 const maxSize = 16 << 20
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "address to listen on")
+	grpcAddr := flag.String("grpc-addr", "", "address of the gRPC (h2c) server; empty: none")
 	flag.Parse()
+	if *grpcAddr != "" {
+		gln, err := net.Listen("tcp", *grpcAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		gs := grpc.NewServer(grpc.ForceServerCodec(rawgrpc.Codec{}), grpc.MaxConcurrentStreams(1000))
+		rawgrpc.Register(gs)
+		go func() { log.Fatal(gs.Serve(gln)) }()
+	}
 
 	payload := make([]byte, maxSize)
 	for i := range payload {
@@ -36,6 +54,9 @@ func main() {
 				return
 			}
 			n = v
+		}
+		if r.Body != nil {
+			io.Copy(io.Discard, r.Body) //nolint:errcheck // a short upload only shortens what is measured
 		}
 		w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
 		w.Header()["Content-Type"] = []string{"text/plain"}
