@@ -240,7 +240,7 @@ start_proxy() {
 		  protocol: H2C
 		  endpoints: [{address: "127.0.0.1:$P_GRPC"}]
 	EOF
-	"$bin" --config "$WORK/proxy.yaml" --admin-addr "127.0.0.1:$P_ADMIN" --drain-period 0s --drain-timeout 1s >"$WORK/proxy.log" 2>&1 &
+	"$bin" --config "$WORK/proxy.yaml" --admin-addr "127.0.0.1:$P_ADMIN" --health-addr "" --metrics-addr "" --drain-period 0s --drain-timeout 1s >"$WORK/proxy.log" 2>&1 &
 	PIDS+=($!)
 	SERVER_PID[proxy]=$!
 	SERVER_PID[proxy-h2]=$!

@@ -164,7 +164,7 @@ backends:
   protocol: HTTP1
   endpoints: [{address: "127.0.0.1:$P_BACKEND"}]
 EOF
-"$PROXY_BIN" --config "$WORK/proxy.yaml" --admin-addr "127.0.0.1:$P_ADMIN" --drain-period 0s --drain-timeout 1s >"$WORK/proxy.log" 2>&1 &
+"$PROXY_BIN" --config "$WORK/proxy.yaml" --admin-addr "127.0.0.1:$P_ADMIN" --health-addr "" --metrics-addr "" --drain-period 0s --drain-timeout 1s >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 if ! wait_status "http://127.0.0.1:$P_PROXY/plain" 200; then
 	log "the proxy did not answer 200 on /plain within 10 s. Its log:"

@@ -194,6 +194,9 @@ start_proxy() {
 	help=$("$bin" --help 2>&1 || true)
 	if grep -q -- '-admin-addr' <<<"$help"; then args+=(--admin-addr "127.0.0.1:$P_PROXY_ADMIN"); fi
 	if grep -q -- '-admin-address' <<<"$help"; then args+=(--admin-address "127.0.0.1:$P_PROXY_ADMIN"); fi
+	# No kubelet or Prometheus listeners on all interfaces (nor on ports another proxy holds).
+	if grep -q -- '-health-addr' <<<"$help"; then args+=(--health-addr ""); fi
+	if grep -q -- '-metrics-addr' <<<"$help"; then args+=(--metrics-addr ""); fi
 	# Nothing to drain for at the end of a benchmark: exit promptly on TERM.
 	if grep -q -- '-drain-period' <<<"$help"; then args+=(--drain-period 0s); fi
 	if grep -q -- '-drain-timeout' <<<"$help"; then args+=(--drain-timeout 1s); fi

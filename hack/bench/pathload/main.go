@@ -260,11 +260,12 @@ func workers(o *options) (func(int) (call, error), func(), error) {
 					Protocols:           new(http.Protocols),
 					DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 				}
-				if o.mode == "h1" {
+				switch {
+				case o.mode == "h1":
 					tr.Protocols.SetHTTP1(true)
-				} else if strings.HasPrefix(o.url, "https:") {
+				case strings.HasPrefix(o.url, "https:"):
 					tr.Protocols.SetHTTP2(true)
-				} else {
+				default:
 					tr.Protocols.SetUnencryptedHTTP2(true)
 				}
 				addCloser(tr.CloseIdleConnections)
@@ -326,7 +327,7 @@ func workers(o *options) (func(int) (call, error), func(), error) {
 			if err != nil {
 				return nil, err
 			}
-			addCloser(func() { st.CloseSend() })
+			addCloser(func() { st.CloseSend() }) //nolint:errcheck // the run is over; the connection closes next
 			return func() (int, error) {
 				if err := st.SendMsg(&payload); err != nil {
 					return -1, err
