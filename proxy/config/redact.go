@@ -35,6 +35,9 @@ func (c *Config) Redacted() *Config {
 		if a := out.Backends[bi].Auth; a != nil {
 			a.Authorization = RedactedValue
 		}
+		if m := out.Backends[bi].MCP; m != nil && m.SessionKey != "" {
+			m.SessionKey = RedactedValue
+		}
 	}
 	return out
 }

@@ -531,6 +531,9 @@ type Backend struct {
 	// Resilience: health checks, outlier detection, circuit breakers,
 	// connect retries, TCP keep-alive (resilience.go). HTTP backends only.
 	Resilience *Resilience `json:"resilience,omitempty"`
+	// MCP makes the backend an MCP gateway in front of several MCP
+	// servers (mcp.go).
+	MCP *MCPBackend `json:"mcp,omitempty"`
 }
 
 // Endpoint is one address of a Backend.

@@ -1035,6 +1035,7 @@ func (v *validator) backendRef(r *BackendRef) {
 
 func (v *validator) checkBackend(b *Backend) {
 	v.backendAuth(b)
+	v.mcpBackend(b)
 	switch b.Protocol {
 	case "", BackendHTTP1, BackendH2C, BackendTCP:
 	case BackendH2:
