@@ -421,7 +421,7 @@ func fastEligible(rule *ruleHandler) bool {
 		if ref.backend == nil {
 			continue // answered with a 500 either way
 		}
-		if !ref.backend.FastH1() {
+		if !ref.backend.FastH1() || ref.mcp != nil {
 			return false
 		}
 		if _, ok := ref.proxy.Transport.(*upstream.Backend); !ok {

@@ -439,6 +439,8 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			// The access log's CEL variable; the fast path hands listeners
 			// with an access log to net/http.
 			"celBackend",
+			// MCP backends go to the general path.
+			"mcp",
 		},
 	}
 	for _, typ := range []reflect.Type{reflect.TypeOf(ruleHandler{}), reflect.TypeOf(refHandler{})} {

@@ -102,8 +102,11 @@ func (gen *generation) build(serving *graph) error {
 	}
 	gen.backends = backends
 	gen.sets = rt.stageSets()
+	if err := gen.sets.mcp.build(c.Backends, backends, rt.mcpOptions()); err != nil {
+		return err
+	}
 	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: gen.sets.limits, authz: gen.sets.authz,
-		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends), auth: backendAuths(c.Backends)}
+		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends), auth: backendAuths(c.Backends), mcp: gen.sets.mcp.byName}
 	g, err := compile(c, env, gen.plan)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)

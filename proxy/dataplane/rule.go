@@ -15,6 +15,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/filters"
+	"github.com/agentgateway/agentgateway-go/proxy/mcp"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/bodylimit"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
@@ -56,6 +57,8 @@ type refHandler struct {
 	// celBackend is the backend CEL variable of the access log
 	// (accesslog.go), built once; expressions only read it.
 	celBackend *cel.Backend
+	// mcp serves the ref when its backend is an MCP backend (mcp.go).
+	mcp *mcp.Gateway
 }
 
 type buildEnv struct {
@@ -72,6 +75,8 @@ type buildEnv struct {
 	// auth are the Authorization values of backends with credentials
 	// (backendauth.go), by backend name.
 	auth map[string]string
+	// mcp are the gateways of MCP backends, by backend name (mcp.go).
+	mcp map[string]*mcp.Gateway
 	// deps, while set, records what buildRule takes from the environment
 	// (routecache.go): buildRule reads backends and budgets through
 	// env.backend, env.backendBudget and env.ruleBudget.
@@ -191,6 +196,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 				budgets = append(budgets, b)
 			}
 			ref.proxy = newReverseProxy(env, h, ref, rule.Retry, attemptTimeout, budgets)
+			ref.mcp = env.mcp[br.Backend]
 		}
 		total += w
 		h.refs = append(h.refs, ref)
@@ -327,6 +333,10 @@ func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange
 		defer cancel()
 		ex.reqCtx = ctx
 		r = r.WithContext(ctx)
+	}
+	if ref.mcp != nil {
+		ref.mcp.ServeHTTP(w, r)
+		return
 	}
 	ref.proxy.ServeHTTP(w, r)
 }

@@ -102,6 +102,7 @@ type Runtime struct {
 	limits  *localratelimit.Set
 	budgets *retrybudget.Set // retry budgets (retry.go)
 	authz   *callout.Conns   // gRPC connections of ext auth and global rate limits
+	mcp     mcpGateways      // MCP gateways of MCP backends (mcp.go)
 	routes  routeCache       // compiled routes of the serving config (routecache.go)
 	// genMetrics describe the serving generation (generation.go).
 	genMetrics *generationMetrics
@@ -272,6 +273,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	authz := rt.authz
 	rt.mu.Unlock()
 	authz.CloseAll()
+	rt.mu.Lock()
+	rt.mcp.closeAll()
+	rt.mu.Unlock()
 	rt.pool.Close() // stops the backends' health checks
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()

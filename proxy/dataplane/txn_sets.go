@@ -17,11 +17,12 @@ type stagedSets struct {
 	limits  *localratelimit.Set
 	budgets *retrybudget.Set
 	authz   *callout.Conns
+	mcp     *mcpStage
 }
 
 // stageSets copies the serving sets. Called with Runtime.mu held.
 func (rt *Runtime) stageSets() *stagedSets {
-	return &stagedSets{limits: rt.limits.Stage(), budgets: rt.budgets.Stage(), authz: rt.authz.Stage()}
+	return &stagedSets{limits: rt.limits.Stage(), budgets: rt.budgets.Stage(), authz: rt.authz.Stage(), mcp: rt.mcp.stage()}
 }
 
 // commit makes the staged sets the serving ones: what the new config does
@@ -30,6 +31,7 @@ func (st *stagedSets) commit(rt *Runtime) {
 	st.limits.Commit()
 	st.budgets.Commit()
 	st.authz.Commit()
+	st.mcp.commit(&rt.mcp)
 	rt.limits, rt.budgets, rt.authz = st.limits, st.budgets, st.authz
 }
 
@@ -38,4 +40,5 @@ func (st *stagedSets) commit(rt *Runtime) {
 // serving ones.
 func (st *stagedSets) discard(rt *Runtime) {
 	st.authz.Discard(rt.authz)
+	st.mcp.discard()
 }
