@@ -45,6 +45,8 @@ type backendIR struct {
 	fields   merged
 	// traffic is the XBackendTrafficPolicy that set the backend's retry budget, if any.
 	traffic *xbtpIR
+	// session is an XBackend's spec.sessionPersistence, which its rule carries out.
+	session *config.SessionPersistence
 }
 
 // servicePort is a Service port as a backendRef in a mode names it.

@@ -129,3 +129,75 @@ configMaps:
 		t.Errorf("route ResolvedRefs message %q; want the refused backendRef port", msg)
 	}
 }
+
+// TestFieldsXBackendEndpointSelectorSession: an XBackend of type EndpointSelector reaches
+// the loopback backends of the ready Pods it selects (three Pod IPs on one port), and its
+// sessionPersistence pins a client to one of them: the cookie carries its name and Path,
+// has no Max-Age (a Session cookie) and keeps 20 requests on the endpoint that served the
+// first; the Header type does the same with its header.
+func TestFieldsXBackendEndpointSelectorSession(t *testing.T) {
+	_, port := startEcho(t, "pod-a", "127.0.0.2:0")
+	startEcho(t, "pod-b", "127.0.0.3:"+port)
+	startEcho(t, "pod-c", "127.0.0.4:"+port)
+	pod := func(name, ip string) string {
+		return fmt.Sprintf(`- metadata: {name: %s, namespace: default, labels: {app: api}}
+  status: {podIPs: [{ip: %s}], conditions: [{type: Ready, status: "True"}]}
+`, name, ip)
+	}
+	selector := func(name, session string) string {
+		return fmt.Sprintf(`- metadata: {name: %s, namespace: default}
+  spec:
+    type: EndpointSelector
+    port: {number: %s}
+    endpointSelector: {matchLabels: {app: api}}
+    sessionPersistence: %s
+`, name, port, session)
+	}
+	s := serve(t, gatewayBase+`
+httpRoutes:
+- metadata: {name: web, namespace: default, generation: 1}
+  spec:
+    parentRefs: [{name: gw}]
+    rules:
+    - matches: [{path: {value: /api}}]
+      backendRefs: [{group: gateway.networking.x-k8s.io, kind: XBackend, name: cookie}]
+    - matches: [{path: {value: /header}}]
+      backendRefs: [{group: gateway.networking.x-k8s.io, kind: XBackend, name: header}]
+xBackends:
+`+selector("cookie", "{type: Cookie, absoluteTimeout: 1h, cookie: {name: api-session, path: /api, lifetimeType: Session}}")+
+		selector("header", "{type: Header, header: {name: x-api-session}}")+`
+pods:
+`+pod("pod-a", "127.0.0.2")+pod("pod-b", "127.0.0.3")+pod("pod-c", "127.0.0.4"), nil)
+
+	first := send(t, client, "GET", s.url(80, "/api/x"))
+	ck := first.header.Get("Set-Cookie")
+	if first.code != 200 || !strings.HasPrefix(ck, "api-session=") || !strings.Contains(ck, "Path=/api") || strings.Contains(ck, "Max-Age") {
+		t.Fatalf("first /api request: %d from %q, Set-Cookie %q; want 200 and a Session cookie api-session with Path=/api", first.code, first.echo.Backend, ck)
+	}
+	cookie := strings.SplitN(ck, ";", 2)[0]
+	for i := range 20 {
+		r := send(t, client, "GET", s.url(80, "/api/x"), "Cookie", cookie)
+		if r.code != 200 || r.echo.Backend != first.echo.Backend {
+			t.Fatalf("request %d with the session cookie: %d from %q; the session is on %q", i, r.code, r.echo.Backend, first.echo.Backend)
+		}
+	}
+	// Without the cookie, requests spread over the three Pods.
+	seen := map[string]bool{}
+	for range 60 {
+		seen[send(t, client, "GET", s.url(80, "/api/x")).echo.Backend] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("requests without a session reached %v; want the three selected Pods", seen)
+	}
+
+	h := send(t, client, "GET", s.url(80, "/header"))
+	tok := h.header.Get("X-Api-Session")
+	if h.code != 200 || tok == "" || h.header.Get("Set-Cookie") != "" {
+		t.Fatalf("type Header: %d, x-api-session %q, Set-Cookie %q", h.code, tok, h.header.Get("Set-Cookie"))
+	}
+	for i := range 20 {
+		if r := send(t, client, "GET", s.url(80, "/header"), "X-Api-Session", tok); r.echo.Backend != h.echo.Backend {
+			t.Fatalf("request %d with the session header went to %q, the session is on %q", i, r.echo.Backend, h.echo.Backend)
+		}
+	}
+}

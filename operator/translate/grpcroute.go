@@ -62,6 +62,7 @@ func (t *translator) buildGRPCRoute(r *routeIR) {
 			r.rejected = fmt.Sprintf("rule %d: %s", i, p)
 		}
 		out.SessionPersistence = sessionPersistence(sp)
+		t.xbackendSession(r, &out)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
 		b.inline = append(b.inline, inline)

@@ -230,6 +230,7 @@ func (t *translator) buildHTTPRoute(r *routeIR) {
 			r.rejected = fmt.Sprintf("rule %d: %s", i, p)
 		}
 		out.SessionPersistence = sessionPersistence(sp)
+		t.xbackendSession(r, &out)
 		b.http.Rules = append(b.http.Rules, out)
 		b.ruleNames = append(b.ruleNames, ruleName(rule.Name, i))
 		if inline != nil {
@@ -465,15 +466,22 @@ func retry(r *gwv1.HTTPRouteRetry) *config.Retry {
 // defaultSessionName is used when a sessionPersistence names no cookie.
 const defaultSessionName = "agw-session"
 
-// sessionPersistenceProblem says why the proxy cannot honour s, or "" when it can:
-// the proxy sets every session cookie with Path=/.
+// sessionPersistenceProblem says why the proxy cannot honour s, or "" when it can: the
+// proxy tracks session lifetimes in whole seconds.
 func sessionPersistenceProblem(s *gwv1.SessionPersistence) string {
-	if s != nil && s.Cookie != nil && s.Cookie.Path != nil && *s.Cookie.Path != "/" {
-		return fmt.Sprintf("sessionPersistence.cookie.path %q is not supported; only \"/\" is", *s.Cookie.Path)
+	if s == nil || s.AbsoluteTimeout == nil {
+		return ""
+	}
+	if d := duration(s.AbsoluteTimeout); d == nil || d.Duration < time.Second {
+		return fmt.Sprintf("sessionPersistence.absoluteTimeout %q is not supported; use 1s or more", *s.AbsoluteTimeout)
 	}
 	return ""
 }
 
+// sessionPersistence maps a Gateway API sessionPersistence (a route rule's or an
+// XBackend's): the cookie or header name, the cookie's Path ("/" by default), and
+// absoluteTimeout as the session's lifetime, which the proxy enforces from the token it
+// issued; a Permanent cookie also gets it as its Max-Age.
 func sessionPersistence(s *gwv1.SessionPersistence) *config.SessionPersistence {
 	if s == nil {
 		return nil
@@ -486,8 +494,12 @@ func sessionPersistence(s *gwv1.SessionPersistence) *config.SessionPersistence {
 	case s.Cookie != nil && s.Cookie.Name != nil:
 		out.SessionName = string(*s.Cookie.Name)
 	}
-	if s.Cookie == nil || deref(s.Cookie.LifetimeType, gwv1.SessionCookieLifetimeType) == gwv1.PermanentCookieLifetimeType {
-		out.AbsoluteTimeout = duration(s.AbsoluteTimeout)
+	if out.Type != config.SessionPersistenceHeader && s.Cookie != nil && deref(s.Cookie.Path, "/") != "/" {
+		out.CookiePath = *s.Cookie.Path
+	}
+	out.Lifetime = duration(s.AbsoluteTimeout)
+	if out.Type != config.SessionPersistenceHeader && (s.Cookie == nil || deref(s.Cookie.LifetimeType, gwv1.SessionCookieLifetimeType) == gwv1.PermanentCookieLifetimeType) {
+		out.AbsoluteTimeout = out.Lifetime
 	}
 	return out
 }

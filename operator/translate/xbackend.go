@@ -66,9 +66,10 @@ func (t *translator) resolveXBackend(ns, name string, port *gwv1.PortNumber, mod
 		if XBackendSelector(xb) == nil {
 			return unsupported("type EndpointSelector needs spec.endpointSelector.matchLabels with at least one label")
 		}
-		if sp.SessionPersistence != nil {
-			return unsupported("spec.sessionPersistence is not supported; set sessionPersistence on the route rule")
+		if p := sessionPersistenceProblem(sp.SessionPersistence); p != "" {
+			return unsupported("spec.%s", p)
 		}
+		b.session = sessionPersistence(sp.SessionPersistence)
 		b.cfg.Endpoints = t.selectedEndpoints(xb)
 	default:
 		return unsupported("type %q is not supported; use ExternalHostname or EndpointSelector", sp.Type)
@@ -241,4 +242,34 @@ func (t *translator) selectedEndpoints(xb *gwxv1a1.XBackend) []config.Endpoint {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return slices.CompactFunc(out, func(a, b config.Endpoint) bool { return a.Address == b.Address })
+}
+
+// xbackendSession carries out the sessionPersistence of the XBackends out's backendRefs
+// name: it becomes the rule's, which pins a client to one of the XBackend's endpoints. The
+// proxy keeps sessions per rule, so an XBackend's sessionPersistence works only when the
+// XBackend is its rule's only backendRef and the rule sets no sessionPersistence itself;
+// otherwise the backendRef is refused (ResolvedRefs=False UnsupportedValue, 500), not
+// served without the stickiness it asks for.
+func (t *translator) xbackendSession(r *routeIR, out *config.HTTPRouteRule) {
+	for i := range out.BackendRefs {
+		ref := &out.BackendRefs[i]
+		b := t.backends[ref.Backend]
+		if ref.Backend == "" || b == nil || b.session == nil {
+			continue
+		}
+		var why string
+		switch {
+		case len(out.BackendRefs) > 1:
+			why = "spec.sessionPersistence needs the XBackend to be its rule's only backendRef"
+		case out.SessionPersistence != nil:
+			why = "spec.sessionPersistence conflicts with the rule's own sessionPersistence; set it in one place"
+		default:
+			sp := *b.session
+			out.SessionPersistence = &sp
+			continue
+		}
+		msg := fmt.Sprintf("XBackend %s/%s: %s", b.target.Namespace, b.target.Name, why)
+		r.resolved.fail(string(gwv1.RouteConditionResolvedRefs), reasonUnsupportedValue, msg)
+		*ref = config.BackendRef{Weight: ref.Weight, Invalid: msg}
+	}
 }

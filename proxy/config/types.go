@@ -457,6 +457,13 @@ type SessionPersistence struct {
 	SessionName string `json:"sessionName"`
 	// AbsoluteTimeout is the cookie lifetime; nil means a session cookie.
 	AbsoluteTimeout *Duration `json:"absoluteTimeout,omitempty"`
+	// CookiePath is the cookie's Path attribute: an absolute path without ';' or
+	// control characters. "" means "/".
+	CookiePath string `json:"cookiePath,omitempty"`
+	// Lifetime bounds a session from when the proxy issued its token: the token
+	// carries its expiry, and an expired one starts a new session whatever the
+	// client kept. nil means the session lasts as long as its endpoint.
+	Lifetime *Duration `json:"lifetime,omitempty"`
 }
 
 // BackendRef points a rule at a Backend with a weight.

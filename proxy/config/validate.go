@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -563,6 +564,15 @@ func (v *validator) httpRule(r *HTTPRouteRule) {
 		}
 		if sp.AbsoluteTimeout != nil && sp.AbsoluteTimeout.Duration <= 0 {
 			v.addf(".sessionPersistence.absoluteTimeout", "must be positive")
+		}
+		if sp.Lifetime != nil && sp.Lifetime.Duration < time.Second {
+			v.addf(".sessionPersistence.lifetime", "must be at least 1s")
+		}
+		if p := sp.CookiePath; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsFunc(p, func(r rune) bool { return r == ';' || r < 0x20 || r == 0x7f })) {
+			v.addf(".sessionPersistence.cookiePath", "must be an absolute path without ';' or control characters, got %q", p)
+		}
+		if sp.CookiePath != "" && sp.Type == SessionPersistenceHeader {
+			v.addf(".sessionPersistence.cookiePath", "only applies to Cookie sessions")
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // validNameInputs are strings around the edges of the header-name and method syntax: every
@@ -248,5 +249,33 @@ func TestBackendRefURLRewrite(t *testing.T) {
 				t.Errorf("error %s: %s, want %q under backendRefs[0].filters", errs[0].Path, errs[0].Msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateSessionCookiePathAndLifetime: a cookie path must be absolute and unable to
+// add cookie attributes; a lifetime must be at least a second.
+func TestValidateSessionCookiePathAndLifetime(t *testing.T) {
+	for _, c := range []struct {
+		sp   SessionPersistence
+		want string // the field refused, "" for none
+	}{
+		{SessionPersistence{SessionName: "s", CookiePath: "/api", Lifetime: &Duration{Duration: time.Minute}}, ""},
+		{SessionPersistence{SessionName: "s", CookiePath: "api"}, "cookiePath"},
+		{SessionPersistence{SessionName: "s", CookiePath: "/a; Domain=evil.example"}, "cookiePath"},
+		{SessionPersistence{SessionName: "s", CookiePath: "/a\r\nX: y"}, "cookiePath"},
+		{SessionPersistence{Type: SessionPersistenceHeader, SessionName: "s", CookiePath: "/a"}, "cookiePath"},
+		{SessionPersistence{SessionName: "s", Lifetime: &Duration{Duration: time.Millisecond}}, "lifetime"},
+	} {
+		cfg := &Config{Version: "1", Backends: []Backend{{Name: "b", Endpoints: []Endpoint{{Address: "127.0.0.1:80"}}}},
+			Binds: []Bind{{Name: "a", Port: 80, Protocol: ProtocolHTTP, Listeners: []Listener{{Name: "l", Protocol: ProtocolHTTP, HTTPRoutes: []HTTPRoute{
+				{RouteMeta: RouteMeta{Namespace: "n", Name: "r"}, Rules: []HTTPRouteRule{{BackendRefs: []BackendRef{{Backend: "b"}}, SessionPersistence: &c.sp}}},
+			}}}}}}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v", c.sp, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), ".sessionPersistence."+c.want)):
+			t.Errorf("%+v: %v; want %s refused", c.sp, err, c.want)
+		}
 	}
 }

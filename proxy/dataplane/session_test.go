@@ -2,11 +2,13 @@ package dataplane
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +84,52 @@ func cookieOf(t *testing.T, h http.Header) string {
 		t.Fatalf("no session cookie: %v", h)
 	}
 	return strings.SplitN(ck, ";", 2)[0]
+}
+
+// TestSessionCookiePathAndLifetime: the session cookie carries the configured
+// Path; a token within its lifetime sticks to its endpoint among several,
+// while one past its expiry, or without one, starts a new session with a
+// fresh token. Both the fast path and net/http serve the rule.
+func TestSessionCookiePathAndLifetime(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast=%v", fast), func(t *testing.T) {
+			b1, b2, b3 := startBackend(t, "b1", false), startBackend(t, "b2", false), startBackend(t, "b3", false)
+			port := freePort(t)
+			rt := newRuntimeWith(t, Options{DisableFastPath: !fast})
+			rule := config.HTTPRouteRule{Matches: pathPrefix("/api"), BackendRefs: to("a"), SessionPersistence: &config.SessionPersistence{
+				SessionName: "sticky", CookiePath: "/api", Lifetime: &config.Duration{Duration: time.Hour},
+			}}
+			mustApply(t, rt, oneRoute(port, rule, be("a", b1.addr, b2.addr, b3.addr)))
+			url := fmt.Sprintf("http://127.0.0.1:%d/api/x", port)
+			first := get(t, http.DefaultClient, url, "")
+			set := first.header.Get("Set-Cookie")
+			if !strings.Contains(set, "; Path=/api;") && !strings.HasSuffix(set, "; Path=/api") {
+				t.Fatalf("Set-Cookie %q has no Path=/api", set)
+			}
+			ck := cookieOf(t, first.header)
+			for i := 0; i < 20; i++ {
+				r := get(t, http.DefaultClient, url, "", "Cookie", ck)
+				if r.echo.Backend != first.echo.Backend {
+					t.Fatalf("request %d went to %s, the session is on %s", i, r.echo.Backend, first.echo.Backend)
+				}
+				if c := r.header.Get("Set-Cookie"); c != "" {
+					t.Fatalf("request %d: cookie re-issued within the lifetime: %s", i, c)
+				}
+			}
+
+			// Tokens the proxy did not issue for this lifetime: expired, and without expiry.
+			addr := map[string]string{"b1": b1.addr, "b2": b2.addr, "b3": b3.addr}[first.echo.Backend]
+			for name, tok := range map[string]string{
+				"expired":   "a|" + addr + "|" + strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10),
+				"no expiry": "a|" + addr,
+			} {
+				stale := "sticky=" + base64.RawURLEncoding.EncodeToString([]byte(tok))
+				r := get(t, http.DefaultClient, url, "", "Cookie", stale)
+				fresh := cookieOf(t, r.header)
+				if r.code != 200 || fresh == stale {
+					t.Fatalf("%s token: %d, cookie %q; want 200 and a new token", name, r.code, fresh)
+				}
+			}
+		})
+	}
 }
