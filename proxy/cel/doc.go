@@ -20,15 +20,17 @@
 // basic) and external authorization, then Authorization rules, rate-limit
 // descriptors, request transformation (RequestHeaders, then RequestBody),
 // the backend, response transformation (Response) and the access log.
+// MCPAuthorization runs inside an MCP backend, once per MCP operation.
 // Each phase declares the variables known by then:
 //
-//	phase                request  request.body  response  response.body  source  jwt  apiKey  extauthz  backend
-//	Authorization        yes      -             -         -              yes     yes  yes     yes       -
-//	RateLimitDescriptor  yes      -             -         -              yes     yes  yes     yes       -
-//	RequestHeaders       yes      -             -         -              yes     yes  yes     yes       yes
-//	RequestBody          yes      yes           -         -              yes     yes  yes     yes       yes
-//	Response             yes      -             yes       yes            yes     yes  yes     yes       yes
-//	AccessLog            yes      -             yes       -              yes     yes  yes     yes       yes
+//	phase                request  request.body  response  response.body  source  jwt  apiKey  extauthz  backend  mcp
+//	Authorization        yes      -             -         -              yes     yes  yes     yes       -        -
+//	RateLimitDescriptor  yes      -             -         -              yes     yes  yes     yes       -        -
+//	RequestHeaders       yes      -             -         -              yes     yes  yes     yes       yes      -
+//	RequestBody          yes      yes           -         -              yes     yes  yes     yes       yes      -
+//	Response             yes      -             yes       yes            yes     yes  yes     yes       yes      -
+//	AccessLog            yes      -             yes       -              yes     yes  yes     yes       yes      -
+//	MCPAuthorization     yes      -             -         -              yes     yes  yes     yes       -        yes
 //
 // Using a variable outside its phases is an error at admission, e.g.
 // "'response' is not available in phase RequestHeaders (only in Response or
@@ -87,6 +89,18 @@
 //
 //	extauthz.headers  map(string, string)  headers it returned, as request.headers
 //	extauthz.metadata map(string, dyn)     dynamic metadata it returned
+//
+// mcp (agw.MCP), the MCP operation an MCP backend is about to run (phase
+// MCPAuthorization; tools/list and prompts/list show only what a
+// "tools/call" or "prompts/get" of the entry with empty arguments would be
+// allowed):
+//
+//	mcp.method        string               "tools/call", "prompts/get" or "resources/read"
+//	mcp.tool          agw.MCPTool          the tool, prompt or resource:
+//	mcp.tool.name     string               its name at the target, without the gateway's prefix
+//	                                       (the URI for resources/read)
+//	mcp.tool.arguments map(string, dyn)    the call's arguments
+//	mcp.target        string               the name of the MCP server (target) that owns it
 //
 // # Field kinds
 //

@@ -32,6 +32,10 @@ const (
 	PhaseResponse Phase = "Response"
 	// AccessLog computes access-log fields after the response was sent.
 	PhaseAccessLog Phase = "AccessLog"
+	// MCPAuthorization rules decide each MCP operation of an MCP backend
+	// (tools/call, prompts/get, resources/read) and which tools and
+	// prompts tools/list and prompts/list show.
+	PhaseMCPAuthorization Phase = "MCPAuthorization"
 )
 
 // Kind is what a field expects its expression to return.
@@ -59,6 +63,7 @@ const (
 	VarAPIKey   = "apiKey"
 	VarBackend  = "backend"
 	VarExtAuthz = "extauthz"
+	VarMCP      = "mcp"
 )
 
 // phaseDef is the declared environment of one phase.
@@ -75,6 +80,7 @@ var phaseDefs = map[Phase]phaseDef{
 	PhaseRequestBody:         {vars: []string{VarRequest, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarBackend}, requestBody: true},
 	PhaseResponse:            {vars: []string{VarRequest, VarResponse, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarBackend}, responseBody: true},
 	PhaseAccessLog:           {vars: []string{VarRequest, VarResponse, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarBackend}},
+	PhaseMCPAuthorization:    {vars: []string{VarRequest, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarMCP}},
 }
 
 var varTypes = map[string]*cel.Type{
@@ -85,11 +91,12 @@ var varTypes = map[string]*cel.Type{
 	VarAPIKey:   apiKeyType,
 	VarBackend:  backendType,
 	VarExtAuthz: extAuthzType,
+	VarMCP:      mcpType,
 }
 
 // Phases returns every phase, in request order.
 func Phases() []Phase {
-	return []Phase{PhaseAuthorization, PhaseRateLimitDescriptor, PhaseRequestHeaders, PhaseRequestBody, PhaseResponse, PhaseAccessLog}
+	return []Phase{PhaseAuthorization, PhaseRateLimitDescriptor, PhaseRequestHeaders, PhaseRequestBody, PhaseResponse, PhaseAccessLog, PhaseMCPAuthorization}
 }
 
 // Kinds returns every field kind.

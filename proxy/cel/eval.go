@@ -44,6 +44,7 @@ type Activation struct {
 	APIKey   *APIKey
 	Backend  *Backend
 	ExtAuthz *ExtAuthz
+	MCP      *MCP
 }
 
 var (
@@ -54,6 +55,7 @@ var (
 	emptyAPIKey   = &APIKey{}
 	emptyBackend  = &Backend{}
 	emptyExtAuthz = &ExtAuthz{}
+	emptyMCP      = &MCP{}
 )
 
 // activation adapts Activation to the interpreter; being a single pointer,
@@ -83,6 +85,8 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return orEmpty(a.a.Backend, emptyBackend), true
 	case VarExtAuthz:
 		return orEmpty(a.a.ExtAuthz, emptyExtAuthz), true
+	case VarMCP:
+		return orEmpty(a.a.MCP, emptyMCP), true
 	}
 	return nil, false
 }

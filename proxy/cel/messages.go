@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
 )
 
 var (
@@ -131,13 +132,11 @@ func (c *checkRun) undeclared(name string, e ast.Expr) string {
 
 func (c *checkRun) undefinedField(name string, e ast.Expr) string {
 	owner := ""
+	var t *types.Type
 	if e != nil && e.Kind() == ast.SelectKind {
-		if op := e.AsSelect().Operand(); op.Kind() == ast.IdentKind {
-			owner = op.AsIdent()
-		}
+		owner, t = c.selectOwner(e.AsSelect().Operand())
 	}
-	t, ok := varTypes[owner]
-	if !ok {
+	if t == nil {
 		return fmt.Sprintf("undefined field '%s'", name)
 	}
 	if name == "body" && (owner == VarRequest || owner == VarResponse) {
@@ -153,6 +152,28 @@ func (c *checkRun) undefinedField(name string, e ast.Expr) string {
 		return msg + fmt.Sprintf(" (did you mean '%s.%s'?)", owner, s)
 	}
 	return msg + fmt.Sprintf(" (fields: %s)", strings.Join(fields, ", "))
+}
+
+// selectOwner names the operand of a field selection ("mcp.tool") and
+// returns its object type, or nil when it is not a variable or a field of
+// one.
+func (c *checkRun) selectOwner(op ast.Expr) (string, *types.Type) {
+	switch op.Kind() {
+	case ast.IdentKind:
+		return op.AsIdent(), varTypes[op.AsIdent()]
+	case ast.SelectKind:
+		s := op.AsSelect()
+		parent, pt := c.selectOwner(s.Operand())
+		if pt == nil {
+			return "", nil
+		}
+		ft, ok := c.prov.FindStructFieldType(pt.TypeName(), s.FieldName())
+		if !ok || ft.Type.Kind() != types.StructKind {
+			return "", nil
+		}
+		return parent + "." + s.FieldName(), ft.Type
+	}
+	return "", nil
 }
 
 // signatures lists the overloads of a function, e.g. "(string) or

@@ -81,6 +81,28 @@ type ExtAuthz struct {
 	Metadata map[string]any
 }
 
+// MCP is the `mcp` variable: the MCP operation an MCP backend is about to
+// run (package proxy/mcp).
+type MCP struct {
+	// Method is the MCP method: "tools/call", "prompts/get",
+	// "resources/read".
+	Method string
+	// Tool is the tool (or prompt, or resource) and its arguments.
+	Tool MCPTool
+	// Target is the name of the MCP server that owns the tool.
+	Target string
+}
+
+// MCPTool is `mcp.tool`.
+type MCPTool struct {
+	// Name is the name at the target, without the gateway's prefix; the
+	// URI for resources/read.
+	Name string
+	// Arguments are the call's arguments; empty when tools/list is
+	// filtered.
+	Arguments map[string]any
+}
+
 // NewJWT builds the jwt variable from verified claims. The `aud` claim may be
 // a string or a list of strings, as RFC 7519 allows.
 func NewJWT(claims map[string]any) *JWT {
@@ -111,6 +133,8 @@ const (
 	typeAPIKey   = "agw.APIKey"
 	typeBackend  = "agw.Backend"
 	typeExtAuthz = "agw.ExtAuthz"
+	typeMCP      = "agw.MCP"
+	typeMCPTool  = "agw.MCPTool"
 )
 
 var (
@@ -124,6 +148,8 @@ var (
 	apiKeyType   = types.NewObjectType(typeAPIKey)
 	backendType  = types.NewObjectType(typeBackend)
 	extAuthzType = types.NewObjectType(typeExtAuthz)
+	mcpType      = types.NewObjectType(typeMCP)
+	mcpToolType  = types.NewObjectType(typeMCPTool)
 )
 
 // field is one field of an object type: its CEL type, how to read it, and
@@ -185,6 +211,15 @@ var objectTypes = []*objectType{
 	{name: typeExtAuthz, typ: extAuthzType, fields: []field{
 		{name: "headers", typ: stringMap, get: func(o any) ref.Val { return headerMap{o.(*ExtAuthz).Headers} }, set: func(o any) bool { return len(o.(*ExtAuthz).Headers) > 0 }},
 		{name: "metadata", typ: dynMap, get: func(o any) ref.Val { return claimsMap(o.(*ExtAuthz).Metadata) }, set: func(o any) bool { return len(o.(*ExtAuthz).Metadata) > 0 }},
+	}},
+	{name: typeMCP, typ: mcpType, fields: []field{
+		{name: "method", typ: types.StringType, get: func(o any) ref.Val { return str(o.(*MCP).Method) }, set: func(o any) bool { return o.(*MCP).Method != "" }},
+		{name: "tool", typ: mcpToolType, get: func(o any) ref.Val { return objVal[MCPTool]{&o.(*MCP).Tool} }, set: func(o any) bool { return o.(*MCP).Tool.Name != "" }},
+		{name: "target", typ: types.StringType, get: func(o any) ref.Val { return str(o.(*MCP).Target) }, set: func(o any) bool { return o.(*MCP).Target != "" }},
+	}},
+	{name: typeMCPTool, typ: mcpToolType, fields: []field{
+		{name: "name", typ: types.StringType, get: func(o any) ref.Val { return str(o.(*MCPTool).Name) }, set: func(o any) bool { return o.(*MCPTool).Name != "" }},
+		{name: "arguments", typ: dynMap, get: func(o any) ref.Val { return claimsMap(o.(*MCPTool).Arguments) }, set: func(o any) bool { return len(o.(*MCPTool).Arguments) > 0 }},
 	}},
 }
 
@@ -332,6 +367,10 @@ func (o objVal[T]) Type() ref.Type {
 		return backendType
 	case *ExtAuthz:
 		return extAuthzType
+	case *MCP:
+		return mcpType
+	case *MCPTool:
+		return mcpToolType
 	}
 	return types.ErrType
 }
