@@ -27,6 +27,13 @@ type TrafficPolicy struct {
 	// denial). Runs after authentication, before rate limiting and before
 	// the rule's filters.
 	Authorization *Authorization `json:"authorization,omitempty"`
+	// MCPAuthorization decides each MCP operation of the rule's MCP
+	// backends with CEL rules of phase MCPAuthorization (the mcp variable:
+	// method, tool name and arguments, target): a refused tools/call,
+	// prompts/get or resources/read gets a JSON-RPC error, and tools/list
+	// and prompts/list leave out what the caller may not call. It has no
+	// effect on the rule's other backends.
+	MCPAuthorization *Authorization `json:"mcpAuthorization,omitempty"`
 	// RateLimit limits request rates per proxy replica and across
 	// replicas (429 when over a limit).
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`

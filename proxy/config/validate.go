@@ -780,6 +780,21 @@ func (v *validator) traffic(tp *TrafficPolicy) {
 			}
 		}
 	}
+	if a := tp.MCPAuthorization; a != nil {
+		switch a.Action {
+		case AuthorizationAllow, AuthorizationDeny, AuthorizationRequire:
+		default:
+			v.addf(".mcpAuthorization.action", "must be Allow, Deny or Require, got %q", a.Action)
+		}
+		if len(a.Rules) == 0 {
+			v.addf(".mcpAuthorization.rules", "at least one rule is required")
+		}
+		for i, expr := range a.Rules {
+			if _, err := cel.Compile(cel.PhaseMCPAuthorization, cel.KindCondition, expr); err != nil {
+				v.addAt(".mcpAuthorization.rules", i, "%v", err)
+			}
+		}
+	}
 	if rl := tp.RateLimit; rl != nil {
 		if len(rl.Local) == 0 && rl.Global == nil {
 			v.addf(".rateLimit", "a local or a global limit is required")

@@ -1,7 +1,12 @@
 package dataplane
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+
+	"github.com/agentgateway/agentgateway-go/proxy/cel"
+	"github.com/agentgateway/agentgateway-go/proxy/policy/authz"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/mcp"
@@ -76,7 +81,40 @@ func (s *mcpGateways) closeAll() {
 }
 
 // mcpOptions are the hooks of the runtime's MCP gateways: authorization by
-// the traffic policy of the rule that routed the request (mcpauthz.go).
+// the mcpAuthorization rules of the rule that routed the request.
 func (rt *Runtime) mcpOptions() mcp.Options {
-	return mcp.Options{Logger: rt.log}
+	return mcp.Options{Logger: rt.log, Authorize: authorizeMCP}
+}
+
+// mcpRequest is what the rule hands its MCP gateway with a request: the
+// rule's MCP authorization and the CEL activation its traffic policy
+// filled (jwt, apiKey, extauthz), if any.
+type mcpRequest struct {
+	rules *authz.Rules
+	act   *cel.Activation
+}
+
+type mcpRequestKey struct{}
+
+// serveMCP hands the request to the ref's MCP gateway.
+func (h *ruleHandler) serveMCP(w http.ResponseWriter, r *http.Request, ex *exchange, g *mcp.Gateway) {
+	if h.traffic != nil && h.traffic.mcp != nil {
+		act := ex.act
+		if act == nil {
+			act = &cel.Activation{Request: cel.RequestFromHTTP(r), Source: cel.SourceFromHTTP(r)}
+		}
+		r = r.WithContext(context.WithValue(r.Context(), mcpRequestKey{}, &mcpRequest{rules: h.traffic.mcp, act: act}))
+	}
+	g.ServeHTTP(w, r)
+}
+
+// authorizeMCP asks the rule's MCP authorization about one operation.
+func authorizeMCP(r *http.Request, c *mcp.Call) bool {
+	mr, _ := r.Context().Value(mcpRequestKey{}).(*mcpRequest)
+	if mr == nil {
+		return true
+	}
+	act := *mr.act
+	act.MCP = &cel.MCP{Method: c.Method, Target: c.Target, Tool: cel.MCPTool{Name: c.Tool, Arguments: c.Arguments}}
+	return mr.rules.Allowed(r.Context(), &act)
 }

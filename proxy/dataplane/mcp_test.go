@@ -124,3 +124,77 @@ func TestMCPBackendValidation(t *testing.T) {
 		}
 	}
 }
+
+type headerTransport struct {
+	key, value string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(h.key, h.value)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// mcpAuthorization rules over the mcp variable: a tool the caller may not
+// call is missing from tools/list and refused on call; another caller the
+// rules allow sees and calls it.
+func TestMCPAuthorizationFiltersTools(t *testing.T) {
+	targets := []config.MCPTarget{
+		{Name: "alpha", Address: startMCPServer(t, "alpha", "add", "echo"), Path: "/"},
+		{Name: "beta", Address: startMCPServer(t, "beta", "weather"), Path: "/"},
+	}
+	rt := newRuntime(t)
+	port := freePort(t)
+	c := mcpConfig("v1", port, targets)
+	c.Binds[0].Listeners[0].HTTPRoutes[0].Rules[0].Traffic = &config.TrafficPolicy{MCPAuthorization: &config.Authorization{
+		Action: config.AuthorizationAllow,
+		Rules:  []string{`!(mcp.target == "beta" && mcp.tool.name == "weather")`, `request.headers["x-role"] == "admin"`},
+	}}
+	mustApply(t, rt, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		role    string
+		tools   []string
+		allowed bool
+	}{
+		{"user", []string{"add", "echo"}, false},
+		{"admin", []string{"add", "echo", "weather"}, true},
+	} {
+		client := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
+		cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: fmt.Sprintf("http://127.0.0.1:%d/mcp", port), MaxRetries: -1,
+			HTTPClient: &http.Client{Transport: headerTransport{"X-Role", tc.role}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tool := range res.Tools {
+			names = append(names, tool.Name)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, tc.tools) {
+			t.Errorf("%s: tools = %v, want %v", tc.role, names, tc.tools)
+		}
+		got, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "weather", Arguments: map[string]any{"text": "x"}})
+		switch {
+		case tc.allowed && (err != nil || got.Content[0].(*sdk.TextContent).Text != "beta/weather: x"):
+			t.Errorf("%s: call weather = %+v, %v", tc.role, got, err)
+		case !tc.allowed && (err == nil || !strings.Contains(err.Error(), "not allowed")):
+			t.Errorf("%s: call weather = %+v, %v; want a refusal", tc.role, got, err)
+		}
+		if err := cs.Close(); err != nil {
+			t.Log(err)
+		}
+	}
+	// A misspelt field is rejected with a hint.
+	c = mcpConfig("v2", port, targets)
+	c.Binds[0].Listeners[0].HTTPRoutes[0].Rules[0].Traffic = &config.TrafficPolicy{MCPAuthorization: &config.Authorization{Action: config.AuthorizationAllow, Rules: []string{`mcp.tool.nmae == "x"`}}}
+	err := rt.Apply(c)
+	if err == nil || !strings.Contains(err.Error(), "did you mean 'mcp.tool.name'") {
+		t.Fatalf("apply = %v", err)
+	}
+}

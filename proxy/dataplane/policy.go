@@ -26,6 +26,8 @@ import (
 type trafficPolicy struct {
 	steps     []policy.Step
 	responses []policy.ResponseStep
+	// mcp decides the MCP operations of the rule's MCP backends (mcp.go).
+	mcp *authz.Rules
 }
 
 // buildTraffic compiles the traffic policy of one rule of the route routeKey.
@@ -106,6 +108,13 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 	// basic; local limits, then global).
 	slices.SortStableFunc(steps, func(a, b policy.Step) int { return cmp.Compare(a.Phase(), b.Phase()) })
 	out := &trafficPolicy{steps: steps}
+	if a := tp.MCPAuthorization; a != nil {
+		az, err := authz.NewMCP(a)
+		if err != nil {
+			return nil, fmt.Errorf("mcp authorization: %w", err)
+		}
+		out.mcp = az
+	}
 	for _, s := range steps {
 		if rs, ok := s.(policy.ResponseStep); ok {
 			out.responses = append(out.responses, rs)

@@ -335,7 +335,7 @@ func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange
 		r = r.WithContext(ctx)
 	}
 	if ref.mcp != nil {
-		ref.mcp.ServeHTTP(w, r)
+		h.serveMCP(w, r, ex, ref.mcp)
 		return
 	}
 	ref.proxy.ServeHTTP(w, r)

@@ -338,9 +338,6 @@ func (g *Gateway) list(w http.ResponseWriter, r *http.Request, sess *session, m 
 	if end < len(visible) {
 		res["nextCursor"] = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
 	}
-	if g.opts.Observe != nil {
-		g.opts.Observe(r, &Call{Method: m.Method})
-	}
 	writeMessage(w, resultMessage(m.ID, res))
 }
 
@@ -367,9 +364,6 @@ func (g *Gateway) callNamed(w http.ResponseWriter, r *http.Request, sess *sessio
 		args = map[string]any{}
 	}
 	call := &Call{Method: m.Method, Tool: e.Orig, Arguments: args, Target: g.targets[e.Target].name}
-	if g.opts.Observe != nil {
-		g.opts.Observe(r, call)
-	}
 	if !g.allowed(r, call) {
 		writeMessage(w, errorMessage(m.ID, codeForbidden, fmt.Sprintf("%s %q is not allowed", m.Method, name)))
 		return

@@ -47,9 +47,6 @@ type Options struct {
 	// Authorize, when set, decides whether the request may make the call;
 	// lists leave out what it refuses.
 	Authorize func(r *http.Request, c *Call) bool
-	// Observe, when set, is told about every MCP request the gateway
-	// answers (for access logs and metrics).
-	Observe func(r *http.Request, c *Call)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -333,9 +330,6 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, m *message)
 			return
 		}
 		w.Header().Set("Mcp-Session-Id", id)
-	}
-	if g.opts.Observe != nil {
-		g.opts.Observe(r, &Call{Method: "initialize"})
 	}
 	writeMessage(w, resultMessage(m.ID, merged))
 }

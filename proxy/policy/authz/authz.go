@@ -5,6 +5,7 @@
 package authz
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -21,10 +22,22 @@ type Rules struct {
 }
 
 // New compiles a; nil when it has no rules.
-func New(a *config.Authorization) (*Rules, error) {
+func New(a *config.Authorization) (*Rules, error) { return compile(a, cel.PhaseAuthorization) }
+
+// NewMCP compiles the MCP authorization of a rule (phase MCPAuthorization,
+// config.TrafficPolicy.MCPAuthorization); nil when it has no rules. Its
+// rules are asked through Allowed, per MCP operation.
+func NewMCP(a *config.Authorization) (*Rules, error) { return compile(a, cel.PhaseMCPAuthorization) }
+
+// Allowed reports whether the rules allow the activation.
+func (az *Rules) Allowed(ctx context.Context, act *cel.Activation) bool {
+	return az.allowed(ctx, act)
+}
+
+func compile(a *config.Authorization, phase cel.Phase) (*Rules, error) {
 	az := &Rules{action: a.Action}
 	for i, expr := range a.Rules {
-		p, err := cel.Compile(cel.PhaseAuthorization, cel.KindCondition, expr)
+		p, err := cel.Compile(phase, cel.KindCondition, expr)
 		if err != nil {
 			return nil, fmt.Errorf("Rules rule %d: %w", i, err)
 		}
@@ -52,7 +65,10 @@ func (az *Rules) Request(w http.ResponseWriter, r *http.Request, act *cel.Activa
 // or Require rule that errors does not match, a Deny rule that errors
 // matches.
 func (az *Rules) authorized(r *http.Request, act *cel.Activation) bool {
-	ctx := r.Context()
+	return az.allowed(r.Context(), act)
+}
+
+func (az *Rules) allowed(ctx context.Context, act *cel.Activation) bool {
 	switch az.action {
 	case config.AuthorizationAllow:
 		for _, p := range az.rules {
