@@ -3,8 +3,9 @@ package dataplane
 import (
 	"net/http"
 	"net/textproto"
-	"path"
 	"strings"
+
+	"github.com/agentgateway/agentgateway-go/proxy/router"
 )
 
 // sanitize fixes up a request before routing, closing two known ways of
@@ -26,24 +27,11 @@ import (
 //     gateway set for a backend that trusts it (the class of Traefik
 //     CVE-2024-45410).
 func sanitize(r *http.Request) {
-	p := r.URL.Path
-	if strings.Contains(p, "/.") || strings.Contains(p, "//") {
-		clean := path.Clean(p)
-		if clean == "." {
-			clean = "/"
-		}
-		if strings.HasSuffix(p, "/") && clean != "/" {
-			clean += "/"
-		}
-		if !strings.HasPrefix(clean, "/") {
-			clean = "/" + clean
-		}
-		if clean != p {
-			r.URL.Path = clean
-			// Re-escape from the cleaned path instead of forwarding the
-			// client's original encoding.
-			r.URL.RawPath = ""
-		}
+	if p, clean := r.URL.Path, router.CleanPath(r.URL.Path); clean != p {
+		r.URL.Path = clean
+		// Re-escape from the cleaned path instead of forwarding the
+		// client's original encoding.
+		r.URL.RawPath = ""
 	}
 	if up := r.Header["Upgrade"]; len(up) > 0 {
 		for _, v := range up {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -220,6 +221,27 @@ func PrefixMatches(prefix, path string) bool {
 		return false
 	}
 	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// CleanPath resolves dot segments and repeated slashes ("/public/../admin",
+// "//admin") in a decoded URL path, keeping a trailing slash, so that the
+// path routes match is the path the backend acts on. A path without them
+// is returned as is.
+func CleanPath(p string) string {
+	if !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
+		return p
+	}
+	clean := path.Clean(p)
+	if clean == "." {
+		clean = "/"
+	}
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if !strings.HasPrefix(clean, "/") {
+		clean = "/" + clean
+	}
+	return clean
 }
 
 func anchored(re string) (*regexp.Regexp, error) {
