@@ -57,10 +57,7 @@ func (l *Limiter) allow(r *http.Request, act *cel.Activation) (bool, time.Durati
 	defer l.mu.Unlock()
 	b := &l.single
 	if l.key != nil {
-		k, err := l.key.EvalString(r.Context(), act)
-		if err != nil {
-			k = "" // requests without a usable key share one bucket
-		}
+		k := l.BucketKey(r, act)
 		b = l.buckets[k]
 		if b == nil {
 			if len(l.buckets) >= maxBuckets {
@@ -77,6 +74,20 @@ func (l *Limiter) allow(r *http.Request, act *cel.Activation) (bool, time.Durati
 	}
 	b.tokens--
 	return true, 0
+}
+
+// BucketKey is the key value of the bucket a request takes its token
+// from: "" for a limit without a key, and for requests whose key does not
+// evaluate (they share one bucket). It takes no token.
+func (l *Limiter) BucketKey(r *http.Request, act *cel.Activation) string {
+	if l.key == nil {
+		return ""
+	}
+	k, err := l.key.EvalString(r.Context(), act)
+	if err != nil {
+		return ""
+	}
+	return k
 }
 
 // Set keeps limiters across reloads, keyed by route and config, so a
