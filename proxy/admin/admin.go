@@ -8,6 +8,8 @@
 //	/healthz       200 while the process is alive
 //	/metrics       Prometheus metrics
 //	/config_dump   the config being served, with private keys redacted (Admin only)
+//	/debug/explain what the config being served does with a request, and why (Admin only;
+//	               ?method=&host=&path=&header=Name:Value&port=&sni=, see proxy/explain)
 //	/debug/pprof/  Go profiling (Admin only)
 package admin
 
@@ -22,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/explain"
 )
 
 // ConfigSource returns the config being served, nil before the first one.
@@ -52,6 +55,7 @@ func New(configs ConfigSource, gatherer prometheus.Gatherer) *Admin {
 		m.Handle("GET /metrics", metrics)
 	}
 	a.mux.HandleFunc("GET /config_dump", a.configDump)
+	a.mux.HandleFunc("GET /debug/explain", a.explain)
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -115,6 +119,36 @@ func (a *Admin) configDump(w http.ResponseWriter, _ *http.Request) {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(c.Redacted()); err != nil {
 		http.Error(w, "encoding config: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b.Bytes())
+}
+
+// explain answers /debug/explain from the config being served. The admin listener is
+// local, so credentials the request carries are checked too (explain.Options.Credentials).
+func (a *Admin) explain(w http.ResponseWriter, r *http.Request) {
+	c := a.configs.Current()
+	if c == nil {
+		http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
+		return
+	}
+	req, err := explain.ParseQuery(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ex, err := explain.Explain(c, req, explain.Options{Credentials: true})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(ex); err != nil {
+		http.Error(w, "encoding the explanation: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
