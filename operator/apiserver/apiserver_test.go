@@ -485,6 +485,11 @@ func TestAggregatedAPI(t *testing.T) {
 		if _, err := alice.ViewsV1alpha1().EffectiveConfigs("team-a").Get(ctx, "gw", metav1.GetOptions{}); err != nil {
 			t.Errorf("alice in team-a: %v", err)
 		}
+		// The explain subresource needs its own rule: effectiveconfigs alone does not grant it.
+		explainGW := alice.ViewsV1alpha1().RESTClient().Get().AbsPath("/apis", viewsv1a1.GroupName, "v1alpha1", "namespaces", "team-a", "effectiveconfigs", "gw", "explain")
+		if _, err := explainGW.DoRaw(ctx); !apierrors.IsForbidden(err) {
+			t.Errorf("alice explaining without effectiveconfigs/explain: want 403, got %v", err)
+		}
 		if _, err := alice.ViewsV1alpha1().EffectiveConfigs("team-b").Get(ctx, "gw", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 			t.Errorf("alice in team-b: want 403, got %v", err)
 		}

@@ -11,6 +11,11 @@
 //	operator pipeline ──Views.Publish*──▶ viewstore.Store ──▶ registry/<resource>.REST ──▶ kube-aggregator ──▶ kubectl
 //
 // Its parts:
+//   - effectiveconfigs/<gateway>/explain (registry/effectiveconfig ExplainREST, a GET-only
+//     connect subresource): what that Gateway's proxies do with a request described in the
+//     query (package proxy/explain), computed from the proxy config of the last translation
+//     (Views.PublishConfigs), without checking any credential and without secrets in the
+//     answer.
 //   - Views: the two stores and what the operator calls. PublishEffectiveConfigs after every
 //     translation (package publish converts translate.Result), PublishProxyStatuses when the
 //     config server's proxies change (package publish converts configserver.ProxyState). Both

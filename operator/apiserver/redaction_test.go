@@ -3,6 +3,8 @@ package apiserver_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,7 +16,9 @@ import (
 
 	agwv1a1 "github.com/agentgateway/agentgateway-go/apis/agentgateway/v1alpha1"
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
+	"github.com/agentgateway/agentgateway-go/operator/apiserver/publish"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
+	"github.com/agentgateway/agentgateway-go/proxy/explain"
 )
 
 const secretNS = "team-s"
@@ -124,6 +128,7 @@ func testNoSecretMaterial(t *testing.T, a *aggregated) {
 		t.Fatalf("listener TLS not in the view: %+v", l)
 	}
 	a.views.EffectiveConfigs.Replace("secrets-test", effs)
+	a.views.PublishConfigs(publish.Configs(res))
 	a.views.ProxyStatuses.Upsert("secrets-test", proxyStatus(secretNS, "gw-0", "gw", true, effs[0].Version, effs[0].Version, ""))
 
 	var forbidden []string
@@ -145,6 +150,29 @@ func testNoSecretMaterial(t *testing.T, a *aggregated) {
 			t.Fatalf("get %s as table: %v", res, err)
 		}
 		outputs["table "+res] = string(b)
+	}
+	// The explain subresource computes from the config that holds the secrets: whatever
+	// the request carries (a wrong key, the right one, basic credentials), no secret comes
+	// back, and no credential is checked.
+	for i, h := range []string{"X-Other:1", "Authorization:Bearer wrong-key", "Authorization:Bearer " + markers[2], "Authorization:Basic YWxpY2U6cHc="} {
+		b, err := raw.Get().AbsPath("/apis", viewsv1a1.GroupName, "v1alpha1", "namespaces", secretNS, "effectiveconfigs", "gw", "explain").
+			Param("host", "secure.example.com").Param("path", "/").Param("header", h).DoRaw(context.Background())
+		if err != nil {
+			t.Fatalf("explain with %s: %v", h, err)
+		}
+		var ex explain.Explanation
+		if err := json.Unmarshal(b, &ex); err != nil {
+			t.Fatalf("explain answer %s: %v", b, err)
+		}
+		want := "unknown" // credentials present: not checked
+		if i == 0 {
+			want = "reject" // none at all: 401 whatever the keys are
+		}
+		if ex.Route == nil || len(ex.Policies) == 0 || ex.Policies[0].Verdict != want {
+			t.Fatalf("explain with %s: route %+v policies %+v, want the API key policy %s", h, ex.Route, ex.Policies, want)
+		}
+		// The marker key is what the request sent; only its absence from the answer counts.
+		outputs[fmt.Sprintf("explain %d", i)] = string(b)
 	}
 	// The raw API answers are checked on their own first, so that a machine without kubectl
 	// (a skip outside CI) still runs them.

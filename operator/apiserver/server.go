@@ -140,8 +140,9 @@ func (c *Config) New() (*Server, error) {
 	}
 	info := genericapiserver.NewDefaultAPIGroupInfo(viewsv1a1.GroupName, Scheme, runtime.NewParameterCodec(Scheme), Codecs)
 	info.VersionedResourcesStorageMap[viewsv1a1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		effectiveconfig.Resource: effectiveconfig.NewREST(c.Views.EffectiveConfigs),
-		proxystatus.Resource:     proxystatus.NewREST(c.Views.ProxyStatuses),
+		effectiveconfig.Resource:           effectiveconfig.NewREST(c.Views.EffectiveConfigs),
+		effectiveconfig.ExplainSubresource: &effectiveconfig.ExplainREST{Configs: c.Views.Config},
+		proxystatus.Resource:               proxystatus.NewREST(c.Views.ProxyStatuses),
 	}
 	if err := gs.InstallAPIGroup(&info); err != nil {
 		return nil, fmt.Errorf("install %s: %w", viewsv1a1.GroupName, err)

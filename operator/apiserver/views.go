@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/registry/effectiveconfig"
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/registry/proxystatus"
 	"github.com/agentgateway/agentgateway-go/operator/apiserver/viewstore"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
 // translationPartition is the EffectiveConfigs store partition of the translation pipeline.
@@ -28,6 +30,25 @@ type Views struct {
 
 	mu   sync.Mutex
 	base []*viewsv1a1.EffectiveConfig
+	// configs are the proxy configs of the Gateways, for the explain subresource.
+	configs atomic.Pointer[map[types.NamespacedName]*config.Config]
+}
+
+// PublishConfigs sets the proxy config of every Gateway (translate.GatewayResult.Config),
+// which the explain subresource of effectiveconfigs reads. The configs are not copied: a
+// translation result is never changed once made, and explaining only reads them. They hold
+// secrets; nothing serves them as they are.
+func (v *Views) PublishConfigs(configs map[types.NamespacedName]*config.Config) {
+	v.configs.Store(&configs)
+}
+
+// Config returns the proxy config of a Gateway, nil when it has none.
+func (v *Views) Config(namespace, name string) *config.Config {
+	m := v.configs.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[types.NamespacedName{Namespace: namespace, Name: name}]
 }
 
 // NewViews returns empty views.

@@ -136,6 +136,7 @@ func StandardHooks(o *Options, api *apiserver.Options) Hooks {
 		}
 		return func(res *translate.Result) {
 			views.PublishEffectiveConfigs(publish.EffectiveConfigs(res))
+			views.PublishConfigs(publish.Configs(res))
 			publishProxies()
 		}, nil
 	}

@@ -2,6 +2,7 @@
 // API serves, so that the wiring in the operator's main loop is two calls:
 //
 //	views.PublishEffectiveConfigs(publish.EffectiveConfigs(result))          // after every translation
+//	views.PublishConfigs(publish.Configs(result))                            // with it, for explain
 //	views.PublishProxyStatuses(podName, publish.ProxyStatuses(cs.Proxies(), nil)) // on configserver OnChange and every few seconds
 //
 // It is kept apart from package apiserver so the server does not depend on the pipeline.
@@ -11,10 +12,12 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	viewsv1a1 "github.com/agentgateway/agentgateway-go/apis/views/v1alpha1"
 	"github.com/agentgateway/agentgateway-go/operator/configserver"
 	"github.com/agentgateway/agentgateway-go/operator/translate"
+	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
 // EffectiveConfigs returns the EffectiveConfig of every Gateway of a translation.
@@ -23,6 +26,17 @@ func EffectiveConfigs(res *translate.Result) []*viewsv1a1.EffectiveConfig {
 	for _, g := range res.Gateways {
 		if g.Effective != nil {
 			out = append(out, g.Effective)
+		}
+	}
+	return out
+}
+
+// Configs returns the proxy config of every Gateway of a translation that has one.
+func Configs(res *translate.Result) map[types.NamespacedName]*config.Config {
+	out := map[types.NamespacedName]*config.Config{}
+	for _, g := range res.Gateways {
+		if g.Config != nil {
+			out[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = g.Config
 		}
 	}
 	return out
