@@ -16,7 +16,8 @@
 //
 // # Phases and variables
 //
-// A request meets the phases in this order: authentication (JWT, API key,
+// A request meets the phases in this order: the tracing decision (Tracing,
+// on arrival, before routing), authentication (JWT, API key,
 // basic) and external authorization, then Authorization rules, rate-limit
 // descriptors, request transformation (RequestHeaders, then RequestBody),
 // the backend, response transformation (Response) and the access log.
@@ -24,6 +25,7 @@
 // Each phase declares the variables known by then:
 //
 //	phase                request  request.body  response  response.body  source  jwt  apiKey  extauthz  backend  mcp
+//	Tracing              yes      -             -         -              yes     -    -       -         -        -
 //	Authorization        yes      -             -         -              yes     yes  yes     yes       -        -
 //	RateLimitDescriptor  yes      -             -         -              yes     yes  yes     yes       -        -
 //	RequestHeaders       yes      -             -         -              yes     yes  yes     yes       yes      -

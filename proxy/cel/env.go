@@ -36,6 +36,10 @@ const (
 	// (tools/call, prompts/get, resources/read) and which tools and
 	// prompts tools/list and prompts/list show.
 	PhaseMCPAuthorization Phase = "MCPAuthorization"
+	// Tracing decides whether a request is traced and computes span
+	// attributes when the request arrives, before routing: only the
+	// request and its source are known.
+	PhaseTracing Phase = "Tracing"
 )
 
 // Kind is what a field expects its expression to return.
@@ -81,6 +85,7 @@ var phaseDefs = map[Phase]phaseDef{
 	PhaseResponse:            {vars: []string{VarRequest, VarResponse, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarBackend}, responseBody: true},
 	PhaseAccessLog:           {vars: []string{VarRequest, VarResponse, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarBackend}},
 	PhaseMCPAuthorization:    {vars: []string{VarRequest, VarSource, VarJWT, VarAPIKey, VarExtAuthz, VarMCP}},
+	PhaseTracing:             {vars: []string{VarRequest, VarSource}},
 }
 
 var varTypes = map[string]*cel.Type{
@@ -96,7 +101,7 @@ var varTypes = map[string]*cel.Type{
 
 // Phases returns every phase, in request order.
 func Phases() []Phase {
-	return []Phase{PhaseAuthorization, PhaseRateLimitDescriptor, PhaseRequestHeaders, PhaseRequestBody, PhaseResponse, PhaseAccessLog, PhaseMCPAuthorization}
+	return []Phase{PhaseTracing, PhaseAuthorization, PhaseRateLimitDescriptor, PhaseRequestHeaders, PhaseRequestBody, PhaseResponse, PhaseAccessLog, PhaseMCPAuthorization}
 }
 
 // Kinds returns every field kind.

@@ -6,7 +6,7 @@ import "encoding/json"
 const RedactedValue = "<redacted>"
 
 // Redacted returns a deep copy of the config with every secret (private
-// keys, API keys, htpasswd) replaced by RedactedValue, safe for
+// keys, API keys, htpasswd, tracing export headers) replaced by RedactedValue, safe for
 // /config_dump and logs. Certificates and CA bundles are public and kept.
 func (c *Config) Redacted() *Config {
 	out := c.DeepCopy()
@@ -15,6 +15,12 @@ func (c *Config) Redacted() *Config {
 			if t := out.Binds[bi].Listeners[li].TLS; t != nil {
 				for ci := range t.Certificates {
 					redactKey(&t.Certificates[ci])
+				}
+			}
+			if t := out.Binds[bi].Listeners[li].Tracing; t != nil {
+				// Export headers usually carry the collector's credentials.
+				for hi := range t.Headers {
+					t.Headers[hi].Value = RedactedValue
 				}
 			}
 		}

@@ -99,6 +99,8 @@ type Listener struct {
 	L4Routes []L4Route `json:"l4Routes,omitempty"`
 	// AccessLog logs the HTTP requests of this listener.
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// Tracing records and exports spans of this listener's requests.
+	Tracing *Tracing `json:"tracing,omitempty"`
 	// PreRouting are filters every request of an HTTP or HTTPS listener
 	// goes through, in this order, before its route is looked up; see
 	// ListenerFilter.

@@ -260,6 +260,7 @@ func (v *validator) bind(b *Bind) {
 
 func (v *validator) listener(b *Bind, l *Listener) {
 	v.listenerAccessLog(b, l)
+	v.listenerTracing(b, l)
 	v.preRouting(b, l)
 	if l.Protocol != b.Protocol {
 		v.addf(".protocol", "must equal the bind protocol %q, got %q", b.Protocol, l.Protocol)
