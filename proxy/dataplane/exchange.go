@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
+	"github.com/agentgateway/agentgateway-go/proxy/tracing"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -26,6 +27,11 @@ type exchange struct {
 	reqCtx       context.Context // the request-timeout context, to tell 504 from 502
 	act          *cel.Activation // CEL variables, when the rule has traffic policies
 	body         *checkedBody    // a chunked HTTP/1.x request body (chunked.go)
+	// span is the server span of a traced request, until it ends;
+	// tracer is its listener's tracing and trace its trace id (tracing.go).
+	span   *tracing.Span
+	tracer *listenerTracing
+	trace  tracing.TraceID
 }
 
 type exchangeKey struct{}

@@ -460,8 +460,8 @@ func (fc *fastConn) serveRequest() outcome {
 		code, out = fc.localError(ex, r, http.StatusNotFound, "no listener for host")
 	} else {
 		listenerName = ls.config.Name
-		if ls.accessLog != nil || ls.preRouting != nil {
-			// Access logs and pre-routing filters are run by net/http's handler.
+		if ls.accessLog != nil || ls.preRouting != nil || ls.tracing != nil {
+			// Access logs, pre-routing filters and tracing are run by net/http's handler.
 			return handOff
 		}
 		m, found := ls.table.Route(r, host)

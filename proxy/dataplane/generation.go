@@ -106,7 +106,8 @@ func (gen *generation) build(serving *graph) error {
 		return err
 	}
 	env := &buildEnv{backends: backends, metrics: rt.metrics, slots: rt.slots, log: rt.log, limiters: gen.sets.limits, authz: gen.sets.authz,
-		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends), auth: backendAuths(c.Backends), mcp: gen.sets.mcp.byName}
+		budgets: gen.sets.budgets, backendBudgets: backendBudgets(gen.sets.budgets, c.Backends), auth: backendAuths(c.Backends), mcp: gen.sets.mcp.byName,
+		exporters: gen.sets.exporters}
 	g, err := compile(c, env, gen.plan)
 	if err != nil {
 		return fmt.Errorf("compile config %s: %w", c.Version, err)

@@ -38,6 +38,8 @@ type listenerState struct {
 	accessLog *accessLog
 	// preRouting, when set, runs before the route lookup (prerouting.go).
 	preRouting preRouting
+	// tracing, when set, traces the listener's requests (tracing.go).
+	tracing *listenerTracing
 }
 
 // compile builds a graph from a validated config, reusing the compiled rules
@@ -60,7 +62,11 @@ func compile(c *config.Config, env *buildEnv, plan *routePlan) (*graph, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bind %s listener %s: %w", b.Name, l.Name, err)
 			}
-			ls := &listenerState{config: l, accessLog: al, preRouting: pr}
+			lt, err := newListenerTracing(l.Tracing, env)
+			if err != nil {
+				return nil, fmt.Errorf("bind %s listener %s tracing: %w", b.Name, l.Name, err)
+			}
+			ls := &listenerState{config: l, accessLog: al, preRouting: pr, tracing: lt}
 			if l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough {
 				var t *tls.Config
 				var err error

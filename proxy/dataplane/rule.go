@@ -77,6 +77,9 @@ type buildEnv struct {
 	auth map[string]string
 	// mcp are the gateways of MCP backends, by backend name (mcp.go).
 	mcp map[string]*mcp.Gateway
+	// exporters are the OTLP exporters of listener tracing, kept across
+	// reloads (tracing.go).
+	exporters *exporterSet
 	// deps, while set, records what buildRule takes from the environment
 	// (routecache.go): buildRule reads backends and budgets through
 	// env.backend, env.backendBudget and env.ruleBudget.

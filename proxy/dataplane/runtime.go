@@ -111,6 +111,8 @@ type Runtime struct {
 	building *handover
 	// conns caps the client connections (limits.go).
 	conns *connLimiter
+	// exporters send the spans of traced listeners (tracing.go).
+	exporters *exporterSet
 
 	graph atomic.Pointer[graph]
 
@@ -137,6 +139,7 @@ func New(opts Options) *Runtime {
 		conns:      newConnLimiter(opts.MaxConnections, opts.Registerer),
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
+	rt.exporters = newExporterSet(opts.Registerer, func(name string) *upstream.Backend { return rt.graph.Load().backends[name] })
 	return rt
 }
 
@@ -270,13 +273,14 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	rt.draining.Wait()
 	rt.mu.Lock()
-	authz := rt.authz
+	authz, exporters := rt.authz, rt.exporters
 	rt.mu.Unlock()
 	authz.CloseAll()
 	rt.mu.Lock()
 	rt.mcp.closeAll()
 	rt.mu.Unlock()
-	rt.pool.Close() // stops the backends' health checks
+	exporters.closeAll() // sends the spans of the last requests
+	rt.pool.Close()      // stops the backends' health checks
 	rt.metrics.ActiveListeners.Set(0)
 	return ctx.Err()
 }

@@ -337,6 +337,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var al *accessLog // the listener's
 	defer func() {
 		elapsed := time.Since(start)
+		ex.endSpan(rw.status(), listenerName, routeKey)
 		al.record(s.rt.log, r, ex, accessEntry{bind: s.name, listener: listenerName, route: routeKey, status: rw.status(), header: w.Header(), elapsed: elapsed})
 		code := strconv.Itoa(rw.status())
 		s.rt.metrics.Requests.WithLabelValues(s.name, listenerName, routeKey, code).Inc()
@@ -370,6 +371,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	listenerName, al = ls.config.Name, ls.accessLog
+	if ls.tracing != nil {
+		r = ls.tracing.start(r, ex)
+	}
 	// The listener's pre-routing filters run before the one route lookup;
 	// the listener stays the one chosen above.
 	if ls.preRouting != nil && !ls.preRouting.run(rw, r) {

@@ -18,11 +18,13 @@ type stagedSets struct {
 	budgets *retrybudget.Set
 	authz   *callout.Conns
 	mcp     *mcpStage
+	// exporters are the OTLP exporters (tracing.go).
+	exporters *exporterSet
 }
 
 // stageSets copies the serving sets. Called with Runtime.mu held.
 func (rt *Runtime) stageSets() *stagedSets {
-	return &stagedSets{limits: rt.limits.Stage(), budgets: rt.budgets.Stage(), authz: rt.authz.Stage(), mcp: rt.mcp.stage()}
+	return &stagedSets{limits: rt.limits.Stage(), budgets: rt.budgets.Stage(), authz: rt.authz.Stage(), mcp: rt.mcp.stage(), exporters: rt.exporters.stage()}
 }
 
 // commit makes the staged sets the serving ones: what the new config does
@@ -32,7 +34,8 @@ func (st *stagedSets) commit(rt *Runtime) {
 	st.budgets.Commit()
 	st.authz.Commit()
 	st.mcp.commit(&rt.mcp)
-	rt.limits, rt.budgets, rt.authz = st.limits, st.budgets, st.authz
+	st.exporters.commit()
+	rt.limits, rt.budgets, rt.authz, rt.exporters = st.limits, st.budgets, st.authz, st.exporters
 }
 
 // discard drops the staged sets: it closes the ext-auth connections the
@@ -41,4 +44,5 @@ func (st *stagedSets) commit(rt *Runtime) {
 func (st *stagedSets) discard(rt *Runtime) {
 	st.authz.Discard(rt.authz)
 	st.mcp.discard()
+	st.exporters.discard()
 }

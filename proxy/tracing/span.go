@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,7 @@ type Span struct {
 	StatusMessage string
 	Attrs         []Attr
 	attrs         [16]Attr // Attrs' first backing array
+	attempts      atomic.Int32
 }
 
 var spanPool = sync.Pool{New: func() any { return new(Span) }}
@@ -78,6 +80,15 @@ func (s *Span) Child(name string, kind Kind) *Span {
 	c := s.Context
 	c.SpanID = newSpanID()
 	return newSpan(s.tracer, c, s.Context.SpanID, name, kind)
+}
+
+// NextAttempt counts the calls made under s (upstream attempts) and
+// returns this one's number, from 1.
+func (s *Span) NextAttempt() int {
+	if s == nil {
+		return 1
+	}
+	return int(s.attempts.Add(1))
 }
 
 // SpanContext returns the context to propagate for s (zero for nil).
@@ -107,6 +118,20 @@ func (s *Span) SetString(key, v string) {
 func (s *Span) SetInt(key string, v int64) {
 	if s != nil && len(s.Attrs) < maxAttrs {
 		s.Attrs = append(s.Attrs, Attr{Key: key, Int: v, IsInt: true})
+	}
+}
+
+// CopyAttr adds the value of attribute from under the key to, if s has it.
+func (s *Span) CopyAttr(from, to string) {
+	if s == nil {
+		return
+	}
+	for _, a := range s.Attrs {
+		if a.Key == from && len(s.Attrs) < maxAttrs {
+			a.Key = to
+			s.Attrs = append(s.Attrs, a)
+			return
+		}
 	}
 }
 

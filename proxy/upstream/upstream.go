@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/tracing"
 )
 
 // ErrNoEndpoints is returned when a backend has no endpoint to send to.
@@ -420,8 +421,17 @@ func WithPick(ctx context.Context, p *Picked) context.Context {
 // connecting to the endpoint fails, or it resets a request that is safe to
 // replay before any response byte, the request goes to another one (up to
 // the backend's connect retries). A request over a circuit breaker limit
-// is answered 503 with OverflowHeader, without an endpoint.
+// is answered 503 with OverflowHeader, without an endpoint. A traced
+// request (tracing.FromContext) gets a client span and its traceparent
+// (tracing.go).
 func (b *Backend) RoundTrip(req *http.Request) (*http.Response, error) {
+	if sp := tracing.FromContext(req.Context()); sp != nil {
+		return b.tracedRoundTrip(req, sp)
+	}
+	return b.send(req)
+}
+
+func (b *Backend) send(req *http.Request) (*http.Response, error) {
 	p, _ := req.Context().Value(pickKey{}).(*Picked)
 	m := b.res.maxRequests
 	if m > 0 && b.admitted.Add(1) > m {

@@ -19,6 +19,7 @@ import (
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
+	"github.com/agentgateway/agentgateway-go/proxy/tracing"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
 )
 
@@ -87,7 +88,26 @@ func New(c *config.ExtAuth, env policy.Env, conns *callout.Conns) (*ExtAuth, err
 func (*ExtAuth) Phase() policy.Phase { return policy.PhaseExtAuth }
 
 // Request asks the service; it reports false after answering the client.
+// A traced request gets an ext_authz client span, the parent of the call's
+// own (upstream attempt or gRPC) context.
 func (e *ExtAuth) Request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
+	parent := tracing.FromContext(r.Context())
+	if parent == nil {
+		return e.request(w, r, act)
+	}
+	sp := parent.Child("ext_authz", tracing.KindClient)
+	sp.SetString("agentgateway.backend", e.backend.Name)
+	ok := e.request(w, r.WithContext(tracing.ContextWith(r.Context(), sp)), act)
+	if ok {
+		sp.SetString("agentgateway.ext_authz.decision", "allow")
+	} else {
+		sp.SetString("agentgateway.ext_authz.decision", "deny")
+	}
+	sp.Finish()
+	return ok
+}
+
+func (e *ExtAuth) request(w http.ResponseWriter, r *http.Request, act *cel.Activation) bool {
 	if e.grpc != nil {
 		return e.checkGRPC(w, r, act)
 	}

@@ -15,11 +15,13 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"golang.org/x/net/http/httpguts"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/policy"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/callout"
+	"github.com/agentgateway/agentgateway-go/proxy/tracing"
 )
 
 // grpcCheck is the gRPC side of an ExtAuth policy: the Envoy ext_authz v3
@@ -51,6 +53,9 @@ func (e *ExtAuth) checkGRPC(w http.ResponseWriter, r *http.Request, act *cel.Act
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.timeout)
 	defer cancel()
+	if sp := tracing.FromContext(ctx); sp != nil {
+		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", sp.SpanContext().Traceparent())
+	}
 	resp, err := client.Check(ctx, req)
 	if err != nil {
 		e.grpc.log.Debug("ext auth failed", "backend", e.backend.Name, "error", err)
