@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -20,6 +21,7 @@ import (
 	gwxv1a1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	"github.com/agentgateway/agentgateway-go/e2e/envtest"
+	"github.com/agentgateway/agentgateway-go/operator/provider"
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
 
@@ -164,6 +166,25 @@ func TestOperatorXBackendEndpointSelector(t *testing.T) {
 		must(t, c.Update(ctx, &pod))
 	}
 
+	// status.ancestors: the Gateway web, Accepted and ResolvedRefs.
+	xbStatus := func(name string) (*gwxv1a1.XBackend, string) {
+		var xb gwxv1a1.XBackend
+		must(t, c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &xb))
+		s := ""
+		for _, a := range xb.Status.Ancestors {
+			s += fmt.Sprintf("[%s %s/%s: %s] ", a.ControllerName, deref(a.AncestorRef.Namespace), a.AncestorRef.Name, condString(a.Conditions))
+		}
+		return &xb, s
+	}
+	waitFor(t, "XBackend api ancestor web Accepted, ResolvedRefs", func() (bool, string) {
+		xb, all := xbStatus("api")
+		return len(xb.Status.Ancestors) == 1 && xb.Status.Ancestors[0].AncestorRef.Name == "web" &&
+			string(xb.Status.Ancestors[0].ControllerName) == provider.ControllerName &&
+			meta.IsStatusConditionTrue(xb.Status.Ancestors[0].Conditions, "Accepted") &&
+			meta.IsStatusConditionTrue(xb.Status.Ancestors[0].Conditions, "ResolvedRefs"), all
+	})
+	settled, _ := xbStatus("api")
+
 	endpoints()
 	if code, body := httpGet(t, url); code == 200 {
 		t.Fatalf("no Pod selected: %d %q; want an error status", code, body)
@@ -205,4 +226,55 @@ func TestOperatorXBackendEndpointSelector(t *testing.T) {
 	patchPod("api-b", func(p *corev1.Pod) { p.Finalizers = nil })
 	must(t, c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-a", Namespace: ns}}, client.GracePeriodSeconds(0)))
 	endpoints()
+
+	// A refused XBackend (protocol MCP) is Accepted=False for the Gateway whose route names
+	// it; once no route names it, our ancestor is removed.
+	must(t, c.Create(ctx, &gwxv1a1.XBackend{
+		ObjectMeta: metav1.ObjectMeta{Name: "mcp", Namespace: ns},
+		Spec: gwxv1a1.BackendSpec{
+			Type: gwxv1a1.BackendTypeEndpointSelector, Port: gwxv1a1.BackendPort{Number: xbPort}, Protocol: ptr.To(gwxv1a1.BackendProtocolMCP),
+			EndpointSelector: &gwxv1a1.EndpointSelectorBackend{LabelSelector: gwxv1a1.LabelSelector{
+				MatchLabels: map[gwv1.LabelKey]gwv1.LabelValue{"app": "mcp"},
+			}},
+		},
+	}))
+	mcpRoute := &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "mcp", Namespace: ns},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "web"}}},
+			Rules: []gwv1.HTTPRouteRule{{
+				Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Value: ptr.To("/mcp")}}},
+				BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{
+					Group: ptr.To(gwv1.Group(gwxv1a1.GroupName)), Kind: ptr.To(gwv1.Kind("XBackend")), Name: "mcp",
+				}}}},
+			}},
+		},
+	}
+	must(t, c.Create(ctx, mcpRoute))
+	waitFor(t, "XBackend mcp ancestor web Accepted=False UnsupportedValue", func() (bool, string) {
+		xb, all := xbStatus("mcp")
+		if len(xb.Status.Ancestors) != 1 {
+			return false, all
+		}
+		cond := meta.FindStatusCondition(xb.Status.Ancestors[0].Conditions, "Accepted")
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == "UnsupportedValue" && strings.Contains(cond.Message, "MCP"), all
+	})
+	must(t, c.Delete(ctx, mcpRoute))
+	waitFor(t, "XBackend mcp ancestor removed", func() (bool, string) {
+		xb, all := xbStatus("mcp")
+		return len(xb.Status.Ancestors) == 0, all
+	})
+	// Every reconcile above wrote XBackend api's status again only if it changed: it did
+	// not, so the object is as it was.
+	if now, all := xbStatus("api"); now.ResourceVersion != settled.ResourceVersion {
+		t.Errorf("XBackend api was written while its status stayed the same (resourceVersion %s -> %s): %s", settled.ResourceVersion, now.ResourceVersion, all)
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

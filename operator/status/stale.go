@@ -11,10 +11,10 @@ import (
 	"github.com/agentgateway/agentgateway-go/operator/translate"
 )
 
-// RemoveStale drops our entries from routes and policies that translation no longer reports
-// (a parentRef moved to another controller's Gateway, or our Gateway was deleted): Result
-// lists only objects that are still ours, so without this their old status would stay
-// forever. It returns how many objects it wrote.
+// RemoveStale drops our entries from routes, policies and XBackends that translation no
+// longer reports (a parentRef moved to another controller's Gateway, or our Gateway was
+// deleted): Result lists only objects that are still ours, so without this their old
+// status would stay forever. It returns how many objects it wrote.
 func (w *Writer) RemoveStale(ctx context.Context, snap *translate.Snapshot, res *translate.Result) (int, error) {
 	// Keyed without the group: kinds are unique among routes and policies, and this keeps
 	// the match independent of how translation spells the core group.
@@ -100,6 +100,7 @@ func (w *Writer) RemoveStale(ctx context.Context, snap *translate.Snapshot, res 
 			return w.dropAncestors(ctx, current, "XBackendTrafficPolicy", gwxv1a1.GroupName, p, &p.Status)
 		})
 	}
+	jobs = append(jobs, w.staleXBackends(ctx, snap, res)...)
 	return w.run(jobs)
 }
 

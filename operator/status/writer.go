@@ -112,6 +112,9 @@ func (w *Writer) Write(ctx context.Context, res *translate.Result) (int, error) 
 	for i := range res.Backends {
 		jobs = append(jobs, func() (bool, error) { return w.backend(ctx, &res.Backends[i], now) })
 	}
+	for i := range res.XBackends {
+		jobs = append(jobs, func() (bool, error) { return w.xbackend(ctx, &res.XBackends[i], now) })
+	}
 	return w.run(jobs)
 }
 

@@ -41,6 +41,9 @@ type Result struct {
 	Policies []PolicyResult `json:"policies,omitempty"`
 	// Backends lists the conditions of every AgentgatewayBackend.
 	Backends []BackendResult `json:"backends,omitempty"`
+	// XBackends lists the ancestor statuses of XBackends that routes attached to our
+	// Gateways name (xbackend.go).
+	XBackends []XBackendResult `json:"xBackends,omitempty"`
 
 	// checked is, by route fingerprint, what checkBuiltRoute found ("" when the proxy can
 	// use the route); TranslateReusing only.

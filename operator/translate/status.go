@@ -21,6 +21,7 @@ func (t *translator) reportStatus() {
 	t.backendTLSStatuses(t.usedBy)
 	t.backendTrafficStatuses(t.usedBy)
 	t.backendStatuses()
+	t.xbackendStatuses()
 	sort.Slice(t.res.Policies, func(i, j int) bool { return lessKey(t.res.Policies[i].Key, t.res.Policies[j].Key) })
 }
 

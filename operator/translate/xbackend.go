@@ -273,3 +273,112 @@ func (t *translator) xbackendSession(r *routeIR, out *config.HTTPRouteRule) {
 		*ref = config.BackendRef{Weight: ref.Weight, Invalid: msg}
 	}
 }
+
+// maxXBackendAncestors is the most status.ancestors entries the XBackend CRD takes.
+const maxXBackendAncestors = 32
+
+// XBackendResult is the status of one XBackend that routes attached to our Gateways name:
+// one ancestor per such Gateway.
+type XBackendResult struct {
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation"`
+	// Ancestors are status.ancestors entries written by us, sorted by Gateway, each with
+	// ControllerName set and conditions Accepted and ResolvedRefs.
+	Ancestors []gwxv1a1.BackendAncestorStatus `json:"ancestors"`
+}
+
+// xbackendStatuses reports every XBackend that an HTTPRoute or GRPCRoute attached to one of
+// our Gateways names, with that Gateway as ancestor. Only backendRefs that reach the
+// XBackend count (no port, an allowed namespace, a route kind that may name it); how the
+// route's reference itself fails is the route's status. The XBackend's own verdict is
+// Accepted=False UnsupportedValue for a field or combination this implementation does not
+// serve, ResolvedRefs=False with the reason when its TLS references cannot be used, both
+// True otherwise. Were the verdicts of two routes on one Gateway ever to differ (by route
+// kind), the refusal is reported.
+func (t *translator) xbackendStatuses() {
+	if len(t.ix.xbackends) == 0 {
+		return
+	}
+	verdicts := map[nsName]map[nsName]*refError{} // XBackend -> Gateway -> refusal (nil: none)
+	note := func(r *routeIR, ref gwv1.BackendObjectReference, mode backendMode) {
+		if string(deref(ref.Group, "")) != gwxv1a1.GroupName || string(deref(ref.Kind, "")) != xBackendKind || ref.Port != nil {
+			return
+		}
+		ns := r.meta.Namespace
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			ns = string(*ref.Namespace)
+		}
+		k := nsName{ns, string(ref.Name)}
+		if t.ix.xbackends[k] == nil || !t.referenceAllowed(gwv1.GroupName, r.key.Kind, r.meta.Namespace, gwxv1a1.GroupName, xBackendKind, k.ns, k.name) {
+			return
+		}
+		_, err := t.resolveXBackend(k.ns, k.name, nil, mode)
+		m := verdicts[k]
+		if m == nil {
+			m = map[nsName]*refError{}
+			verdicts[k] = m
+		}
+		for _, a := range r.attachments {
+			gw := a.listener.gw.key
+			if prev, seen := m[gw]; !seen || prev == nil {
+				m[gw] = err
+			}
+		}
+	}
+	for _, r := range t.routes {
+		if len(r.attachments) == 0 {
+			continue
+		}
+		switch {
+		case r.http != nil:
+			for i := range r.http.Spec.Rules {
+				for _, br := range r.http.Spec.Rules[i].BackendRefs {
+					note(r, br.BackendObjectReference, modeHTTP)
+				}
+			}
+		case r.grpc != nil:
+			for i := range r.grpc.Spec.Rules {
+				for _, br := range r.grpc.Spec.Rules[i].BackendRefs {
+					note(r, br.BackendObjectReference, modeGRPC)
+				}
+			}
+		}
+	}
+	keys := make([]nsName, 0, len(verdicts))
+	for k := range verdicts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, k := range keys {
+		xb := t.ix.xbackends[k]
+		gws := make([]nsName, 0, len(verdicts[k]))
+		for gw := range verdicts[k] {
+			gws = append(gws, gw)
+		}
+		sort.Slice(gws, func(i, j int) bool { return gws[i].String() < gws[j].String() })
+		out := XBackendResult{Namespace: k.ns, Name: k.name, Generation: xb.Generation}
+		for _, gw := range gws {
+			err := verdicts[k][gw]
+			c := newConds(xb.Generation)
+			switch {
+			case err == nil:
+				c.set(string(gwxv1a1.BackendConditionAccepted), true, string(gwxv1a1.BackendReasonAccepted), "")
+				c.set(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "")
+			case err.reason == reasonUnsupportedValue:
+				c.set(string(gwxv1a1.BackendConditionAccepted), false, err.reason, err.msg)
+				c.set(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "")
+			default:
+				c.set(string(gwxv1a1.BackendConditionAccepted), true, string(gwxv1a1.BackendReasonAccepted), "")
+				c.set(string(gwv1.RouteConditionResolvedRefs), false, err.reason, err.msg)
+			}
+			out.Ancestors = append(out.Ancestors, gwxv1a1.BackendAncestorStatus{
+				AncestorRef: gatewayParentRef(gw), ControllerName: gwv1.GatewayController(t.s.ControllerName), Conditions: c.list(),
+			})
+		}
+		if len(out.Ancestors) > maxXBackendAncestors {
+			out.Ancestors = out.Ancestors[:maxXBackendAncestors]
+		}
+		t.res.XBackends = append(t.res.XBackends, out)
+	}
+}
