@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,5 +125,65 @@ func TestJWTAuthentication(t *testing.T) {
 		if c.name == "valid" && http.Header(r.echo.Headers).Get("X-Org") != "42" {
 			t.Errorf("claim to header: %v", r.echo.Headers)
 		}
+	}
+}
+
+// TestJWTSignatureCacheFollowsKeys checks that a token whose signature was
+// checked once is still refused once its key is gone from the JWKS, and
+// that the same signature with other claims is refused.
+func TestJWTSignatureCacheFollowsKeys(t *testing.T) {
+	a := startBackend(t, "a", false)
+	old, next := newSigner(t, "k1"), newSigner(t, "k1")
+	var serving atomic.Pointer[testSigner]
+	serving.Store(old)
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(serving.Load().jwks()))
+	}))
+	defer jwksSrv.Close()
+	port := freePort(t)
+	rt := newRuntime(t)
+	mustApply(t, rt, &config.Config{
+		Version: "1",
+		Binds: []config.Bind{httpBind("http", port, config.Listener{Name: "web", HTTPRoutes: []config.HTTPRoute{hroute("r", nil,
+			config.HTTPRouteRule{BackendRefs: to("a"), Traffic: &config.TrafficPolicy{
+				JWTAuthentication: &config.JWTAuthentication{Providers: []config.JWTProvider{
+					{Name: "remote", Issuer: "https://remote.example.com", JWKS: config.JWKS{RemoteURL: jwksSrv.URL, CacheDuration: &config.Duration{Duration: time.Millisecond}}},
+				}},
+			}},
+		)}})},
+		Backends: []config.Backend{be("a", a.addr)},
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	claims := map[string]any{"iss": "https://remote.example.com", "sub": "alice", "exp": time.Now().Unix() + 600}
+	code := func(token string) int {
+		return get(t, http.DefaultClient, url, "", "Authorization", "Bearer "+token).code
+	}
+	tokOld := old.sign(t, "ES256", claims)
+	for i := range 3 {
+		if c := code(tokOld); c != 200 {
+			t.Fatalf("request %d with a valid token: %d", i, c)
+		}
+	}
+	// The same header and signature over other claims.
+	parts := strings.Split(tokOld, ".")
+	forged := map[string]any{"iss": "https://remote.example.com", "sub": "mallory", "exp": time.Now().Unix() + 600}
+	js, err := json.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := code(parts[0] + "." + base64.RawURLEncoding.EncodeToString(js) + "." + parts[2]); c != 401 {
+		t.Errorf("a verified signature over other claims: %d, want 401", c)
+	}
+
+	serving.Store(next)
+	tokNext := next.sign(t, "ES256", claims)
+	deadline := time.Now().Add(10 * time.Second)
+	for code(tokNext) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy never accepted a token of the new key")
+		}
+	}
+	if c := code(tokOld); c != 401 {
+		t.Errorf("a token of a key no longer in the JWKS, verified before: %d, want 401", c)
 	}
 }

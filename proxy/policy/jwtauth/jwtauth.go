@@ -63,6 +63,43 @@ type provider struct {
 	claims    []config.ClaimToHeader
 	header    string
 	keys      *jwksSource
+	verified  sigCache
+}
+
+// sigCacheSize bounds the tokens whose signature check a provider
+// remembers (about 1 KiB each).
+const sigCacheSize = 1024
+
+// sigCache remembers which tokens had a good signature under which key set,
+// so a client presenting the same token again costs no public-key
+// operation (an RS256 check is most of a policy route's CPU time). Only the
+// signature is remembered: claims, exp, nbf and audience are checked on
+// every request. A new key set (a JWKS fetch) makes every entry stale.
+type sigCache struct {
+	mu     sync.Mutex
+	tokens map[string]uint64 // token -> jwksSource generation it verified under
+}
+
+func (c *sigCache) has(token string, gen uint64) bool {
+	c.mu.Lock()
+	g, ok := c.tokens[token]
+	c.mu.Unlock()
+	return ok && g == gen
+}
+
+func (c *sigCache) add(token string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil {
+		c.tokens = make(map[string]uint64)
+	}
+	if len(c.tokens) >= sigCacheSize {
+		for k := range c.tokens { // drop one arbitrary entry
+			delete(c.tokens, k)
+			break
+		}
+	}
+	c.tokens[token] = gen
 }
 
 // jwksSource serves a provider's keys: fixed for inline JWKS, fetched and
@@ -72,6 +109,7 @@ type jwksSource struct {
 	ttl   time.Duration
 	mu    sync.Mutex
 	keys  []config.JWK
+	gen   uint64 // counts the key sets fetched; a token verified under an older one is checked again
 	until time.Time
 	// fetching serializes fetches so a burst of requests causes one.
 	fetching sync.Mutex
@@ -79,20 +117,21 @@ type jwksSource struct {
 
 var jwksClient = &http.Client{Timeout: 5 * time.Second}
 
-func (s *jwksSource) get(ctx context.Context) ([]config.JWK, error) {
+// get returns the current keys and their generation.
+func (s *jwksSource) get(ctx context.Context) ([]config.JWK, uint64, error) {
 	s.mu.Lock()
-	keys, fresh := s.keys, s.url == "" || time.Now().Before(s.until)
+	keys, gen, fresh := s.keys, s.gen, s.url == "" || time.Now().Before(s.until)
 	s.mu.Unlock()
 	if fresh {
-		return keys, nil
+		return keys, gen, nil
 	}
 	s.fetching.Lock()
 	defer s.fetching.Unlock()
 	s.mu.Lock()
 	if time.Now().Before(s.until) {
-		keys = s.keys
+		keys, gen = s.keys, s.gen
 		s.mu.Unlock()
-		return keys, nil
+		return keys, gen, nil
 	}
 	s.mu.Unlock()
 	fetched, err := fetchJWKS(ctx, s.url)
@@ -102,12 +141,13 @@ func (s *jwksSource) get(ctx context.Context) ([]config.JWK, error) {
 		if s.keys != nil {
 			// Keep using the last good keys rather than locking
 			// everybody out while the issuer is unreachable.
-			return s.keys, nil
+			return s.keys, s.gen, nil
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	s.keys, s.until = fetched, time.Now().Add(s.ttl)
-	return fetched, nil
+	s.gen++
+	return fetched, s.gen, nil
 }
 
 func fetchJWKS(ctx context.Context, url string) ([]config.JWK, error) {
@@ -236,26 +276,15 @@ func (a *Auth) verify(ctx context.Context, token, header string) (map[string]any
 	if p == nil || p.header != header {
 		return nil, nil, fmt.Errorf("untrusted issuer %q", iss)
 	}
-	keys, err := p.keys.get(ctx)
+	keys, gen, err := p.keys.get(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	signed := []byte(parts[0] + "." + parts[1])
-	verified := false
-	for _, k := range keys {
-		if hdr.Kid != "" && k.KeyID != "" && k.KeyID != hdr.Kid {
-			continue
+	if !p.verified.has(token, gen) {
+		if !verifyWithKeys(keys, hdr.Alg, hdr.Kid, []byte(parts[0]+"."+parts[1]), sig) {
+			return nil, nil, errors.New("bad signature")
 		}
-		if k.Algorithm != "" && k.Algorithm != hdr.Alg {
-			continue
-		}
-		if verifySig(hdr.Alg, k.Key, signed, sig) {
-			verified = true
-			break
-		}
-	}
-	if !verified {
-		return nil, nil, errors.New("bad signature")
+		p.verified.add(token, gen)
 	}
 	now, skew := float64(time.Now().Unix()), clockSkew.Seconds()
 	exp, hasExp, ok := numClaim(claims, "exp")
@@ -276,6 +305,23 @@ func (a *Auth) verify(ctx context.Context, token, header string) (map[string]any
 		return nil, nil, errors.New("token audience not accepted")
 	}
 	return claims, p, nil
+}
+
+// verifyWithKeys reports whether sig signs signed under one of keys that
+// fits the token's alg and kid.
+func verifyWithKeys(keys []config.JWK, alg, kid string, signed, sig []byte) bool {
+	for _, k := range keys {
+		if kid != "" && k.KeyID != "" && k.KeyID != kid {
+			continue
+		}
+		if k.Algorithm != "" && k.Algorithm != alg {
+			continue
+		}
+		if verifySig(alg, k.Key, signed, sig) {
+			return true
+		}
+	}
+	return false
 }
 
 func verifySig(alg string, key crypto.PublicKey, signed, sig []byte) bool {
