@@ -30,7 +30,8 @@
 #   BENCH_SECONDS=3            measured seconds per cell (plus 1 s warm-up)
 #   BENCH_CONNS=16             concurrency (connections, workers)
 #   BENCH_REPEAT=3             turns per path, targets in another order each turn
-#   BENCH_RATE=1000            requests/s of the added-p99 probe (100 for bodies)
+#   BENCH_RATE=1000            requests/s of the added-p99 probe (100 for bodies, 200 for new connections)
+#   BENCH_P99_ROUNDS=3         rounds of that probe, direct and proxy taking turns (median p99 each)
 #   BENCH_PROFILE=dir          save a CPU profile of the proxy per path (first turn) in dir
 #   BENCH_PORT_BASE=18280      first of 15 consecutive loopback ports
 #   BENCH_PROXY_BIN=path       use this proxy binary instead of building ./proxy/cmd/proxy
@@ -54,10 +55,11 @@ SECS=${BENCH_SECONDS:-3}
 C=${BENCH_CONNS:-16}
 REPEAT=${BENCH_REPEAT:-3}
 RATE=${BENCH_RATE:-1000}
+ROUNDS=${BENCH_P99_ROUNDS:-3}
 PROFILE_DIR=${BENCH_PROFILE:-}
 BASE=${BENCH_PORT_BASE:-18280}
 
-for v in SECS C REPEAT RATE BASE; do
+for v in SECS C REPEAT RATE ROUNDS BASE; do
 	case ${!v} in '' | *[!0-9]*) echo "bench-paths: $v must be a whole number" >&2; exit 2 ;; esac
 done
 if ((SECS < 1 || SECS > 600 || REPEAT < 1 || C < 1)); then echo "bench-paths: BENCH_SECONDS 1..600, BENCH_REPEAT and BENCH_CONNS >= 1" >&2; exit 2; fi
@@ -538,13 +540,20 @@ for path in $PATHS; do
 	rate=$RATE
 	[[ $path == body-* ]] && rate=$((RATE / 10))
 	[[ $path == https-h1-* ]] && rate=$((RATE / 5))
+	# Rounds alternate the two and each keeps its median p99, so a burst of
+	# unrelated load skews one sample, not the result.
+	for ((round = 0; round < ROUNDS; round++)); do
+		for t in $(turn_order "$round" direct proxy); do
+			[[ $t == direct || -n "${AVAILABLE[$t]:-}" ]] || continue
+			hdr=(-header "")
+			[[ $path == policy && $t == proxy ]] && hdr=(-header "$AUTH")
+			# shellcheck disable=SC2046
+			out=$("$WORK/pathload" $(pathload_args "$path" "$t") "${hdr[@]}" -ca "$WORK/cert.pem" -sni localhost -conns "$C" -rate "$rate" -duration "${SECS}s" -warmup 1s 2>/dev/null) || true
+			LG[$path,$t]+="$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+		done
+	done
 	for t in direct proxy; do
-		[[ $t == direct || -n "${AVAILABLE[$t]:-}" ]] || continue
-		hdr=(-header "")
-		[[ $path == policy && $t == proxy ]] && hdr=(-header "$AUTH")
-		# shellcheck disable=SC2046
-		out=$("$WORK/pathload" $(pathload_args "$path" "$t") "${hdr[@]}" -ca "$WORK/cert.pem" -sni localhost -conns "$C" -rate "$rate" -duration "${SECS}s" -warmup 1s 2>/dev/null) || true
-		LG[$path,$t]=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$out")
+		LG[$path,$t]=$(tr ' ' '\n' <<<"${LG[$path,$t]:-}" | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
 	done
 done
 
