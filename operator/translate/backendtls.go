@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 )
@@ -36,7 +37,7 @@ func (t *translator) applyBackendTLSPolicies() {
 	sort.Slice(t.btls, func(i, j int) bool { return olderFirst(&t.btls[i].p.ObjectMeta, &t.btls[j].p.ObjectMeta) })
 	for _, name := range sortedKeys(t.backends) {
 		be := t.backends[name]
-		if be.target.Kind != "Service" || be.mode == modeUDP {
+		if !btlsTargetable(be) || be.mode == modeUDP {
 			continue
 		}
 		// The policy naming the port (sectionName) beats one naming the whole Service; among
@@ -79,12 +80,20 @@ func (t *translator) applyBackendTLSPolicies() {
 	}
 }
 
-// btlsSpecificity is 1 when the policy targets the backend's Service port by sectionName, 0
-// when it targets the whole Service, and -1 when it does not target the backend.
+// btlsTargetable says whether a BackendTLSPolicy may target the backend: a Service's, or a
+// multicluster.x-k8s.io ServiceImport's (whose port names work like a Service's).
+func btlsTargetable(be *backendIR) bool {
+	return (be.target.Group == "" && be.target.Kind == "Service") ||
+		(be.target.Group == mcsv1a1.GroupName && be.target.Kind == serviceImportKind)
+}
+
+// btlsSpecificity is 1 when the policy targets the backend's Service (or ServiceImport)
+// port by sectionName, 0 when it targets the whole Service, and -1 when it does not target
+// the backend.
 func btlsSpecificity(p *gwv1.BackendTLSPolicy, be *backendIR) int {
 	best := -1
 	for _, r := range p.Spec.TargetRefs {
-		if r.Group != "" || r.Kind != "Service" || string(r.Name) != be.target.Name {
+		if string(r.Group) != be.target.Group || string(r.Kind) != be.target.Kind || string(r.Name) != be.target.Name {
 			continue
 		}
 		switch {
