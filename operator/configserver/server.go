@@ -76,6 +76,8 @@ type gatewayState struct {
 	seq      uint64            // sequence number of the latest publish
 	latest   string            // its version
 	versions map[string]uint64 // recent version -> sequence of its latest publish
+	// published: recent version -> when it was first published (for the push latency).
+	published map[string]time.Time
 	// gen and genSeq: the Gateway generation of the latest publish and the sequence of the
 	// first publish made at that generation; acking genSeq or later means the proxy runs a
 	// config that reflects the Gateway as it is now.
@@ -90,11 +92,13 @@ type proxy struct {
 }
 
 type metrics struct {
-	pushes, acks, nacks prometheus.Counter
-	deltaPushes         prometheus.Counter
-	pushBytes           prometheus.Counter
-	connected           prometheus.Gauge
-	publishes           prometheus.Counter
+	pushes      prometheus.Counter
+	acks, nacks *prometheus.CounterVec
+	ackLatency  prometheus.Histogram
+	deltaPushes prometheus.Counter
+	pushBytes   prometheus.Counter
+	connected   prometheus.Gauge
+	publishes   prometheus.Counter
 }
 
 // New returns a Server authenticating proxies with auth and registering its metrics with
@@ -113,10 +117,18 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 			pushes:      prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_pushes_total", Help: "Config versions sent to proxies."}),
 			deltaPushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_delta_pushes_total", Help: "Config versions sent to proxies as their changes from the version the proxy ran (the rest went whole)."}),
 			pushBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_push_bytes_total", Help: "Bytes of configs and deltas sent to proxies."}),
-			acks:        prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_acks_total", Help: "Config versions proxies applied."}),
-			nacks:       prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_nacks_total", Help: "Config versions proxies rejected (each is a translator bug)."}),
-			connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "agentgateway_xds_connected_proxies", Help: "Proxies holding a config stream to this replica."}),
-			publishes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_snapshot_changes_total", Help: "Published Gateway configs that differed from the previous one."}),
+			acks:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_xds_acks_total", Help: "Config versions proxies applied (ACK), by the Gateway's namespace (gateway_namespace: namespace is the scrape target's) and name."}, []string{"gateway_namespace", "gateway"}),
+			nacks:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_xds_nacks_total", Help: "Config versions proxies rejected (NACK), by the Gateway's namespace and name; each is a translator bug, and the proxy keeps serving its previous config."}, []string{"gateway_namespace", "gateway"}),
+			ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name:                            "agentgateway_xds_push_latency_seconds",
+				Help:                            "Time from a config's publish (translation done) to a proxy acknowledging that version, one observation per proxy and version.",
+				Buckets:                         prometheus.ExponentialBuckets(0.001, 2, 16),
+				NativeHistogramBucketFactor:     1.1,
+				NativeHistogramMaxBucketNumber:  100,
+				NativeHistogramMinResetDuration: time.Hour,
+			}),
+			connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "agentgateway_xds_connected_proxies", Help: "Proxies holding a config stream to this replica."}),
+			publishes: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_xds_snapshot_changes_total", Help: "Published Gateway configs that differed from the previous one."}),
 		},
 	}
 	if reg != nil {
@@ -127,6 +139,7 @@ func New(auth configstream.Authenticator, reg prometheus.Registerer, log *slog.L
 		m.pushBytes, errs = collectors.Register(reg, m.pushBytes, errs)
 		m.acks, errs = collectors.Register(reg, m.acks, errs)
 		m.nacks, errs = collectors.Register(reg, m.nacks, errs)
+		m.ackLatency, errs = collectors.Register(reg, m.ackLatency, errs)
 		m.connected, errs = collectors.Register(reg, m.connected, errs)
 		m.publishes, errs = collectors.Register(reg, m.publishes, errs)
 		if err := errors.Join(errs...); err != nil {
@@ -176,17 +189,21 @@ func (s *Server) Publish(gateway types.NamespacedName, generation int64, cfg *co
 	s.mu.Lock()
 	g := s.gateways[gateway]
 	if g == nil {
-		g = &gatewayState{versions: map[string]uint64{}}
+		g = &gatewayState{versions: map[string]uint64{}, published: map[string]time.Time{}}
 		s.gateways[gateway] = g
 	}
 	if g.latest != v {
 		g.seq++
 		g.latest = v
 		g.versions[v] = g.seq
+		if _, ok := g.published[v]; !ok {
+			g.published[v] = s.now()
+		}
 		if len(g.versions) > versionsKept {
 			for ver, seq := range g.versions {
 				if seq+versionsKept <= g.seq {
 					delete(g.versions, ver)
+					delete(g.published, ver)
 				}
 			}
 		}
@@ -427,13 +444,20 @@ func (o *observer) Pushed(_ configstream.StreamID, _ configstream.Node, p config
 }
 
 func (o *observer) Acked(id configstream.StreamID, n configstream.Node, version string) {
-	o.metrics.acks.Inc()
+	o.metrics.acks.WithLabelValues(n.Namespace, n.Gateway).Inc()
+	o.mu.Lock()
+	if g := o.gateways[types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway}]; g != nil {
+		if at, ok := g.published[version]; ok {
+			o.metrics.ackLatency.Observe(o.now().Sub(at).Seconds())
+		}
+	}
+	o.mu.Unlock()
 	o.update(id, n, func(p *proxy) { p.AckedVersion = version })
 	o.changed(n)
 }
 
 func (o *observer) Nacked(id configstream.StreamID, n configstream.Node, version, reason string) {
-	o.metrics.nacks.Inc()
+	o.metrics.nacks.WithLabelValues(n.Namespace, n.Gateway).Inc()
 	o.update(id, n, func(p *proxy) { p.RejectedVersion, p.LastError = version, reason })
 	if o.OnReject != nil {
 		o.OnReject(types.NamespacedName{Namespace: n.Namespace, Name: n.Gateway}, n.Pod, version, reason)

@@ -3,6 +3,7 @@ package configserver
 import (
 	"context"
 	"errors"
+	dto "github.com/prometheus/client_model/go"
 	"net"
 	"os"
 	"path/filepath"
@@ -158,8 +159,15 @@ func TestPublishAckProgrammedNack(t *testing.T) {
 	if ok, why := s.Programmed(gw, 4); ok || !strings.Contains(why, "port 81 is taken") {
 		t.Fatalf("Programmed after nack = %v %q", ok, why)
 	}
-	if n := testutil.ToFloat64(s.metrics.nacks); n != 1 {
+	if n := testutil.ToFloat64(s.metrics.nacks.WithLabelValues(gw.Namespace, gw.Name)); n != 1 {
 		t.Fatalf("nacks metric %v", n)
+	}
+	if n := testutil.ToFloat64(s.metrics.acks.WithLabelValues(gw.Namespace, gw.Name)); n < 1 {
+		t.Fatalf("acks metric %v", n)
+	}
+	var lat dto.Metric
+	if err := s.metrics.ackLatency.Write(&lat); err != nil || lat.GetHistogram().GetSampleCount() < 1 {
+		t.Fatalf("push latency histogram %v (%v); want an observation per ack", lat.GetHistogram(), err)
 	}
 	if n := testutil.ToFloat64(s.metrics.connected); n != 1 {
 		t.Fatalf("connected metric %v", n)
