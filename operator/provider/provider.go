@@ -116,9 +116,29 @@ type metrics struct {
 	reconcileTime  prometheus.Histogram
 	translateTime  prometheus.Histogram
 	stepTime       *prometheus.HistogramVec
-	statusWrites   prometheus.Counter
+	statusWrites   *prometheus.CounterVec
 	workloadWrites prometheus.Counter
 	routePieces    *prometheus.CounterVec
+}
+
+// newMetrics returns the Provider's collectors, unregistered.
+func newMetrics() metrics {
+	return metrics{
+		reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Reconciles by result; paced: deferred during a burst of changes, nothing done."}, []string{"result"}),
+		reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation of every Gateway's resources into proxy configs.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15), NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: 100, NativeHistogramMinResetDuration: time.Hour}),
+		stepTime:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentgateway_reconcile_step_seconds", Help: "Time of each step of a reconcile (snapshot, translate, views, publish, deploy, status), to see where a reconcile's time goes.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"step"}),
+		statusWrites:   status.NewWritesCounter(),
+		routePieces:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_translate_route_pieces_total", Help: "HTTP route pieces of the proxy configs translated: reused from the previous translation, or encoded."}, []string{"result"}),
+		workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
+	}
+}
+
+// Collectors returns a fresh set of the Provider's collectors, for the metrics reference
+// (hack/metricsdoc); a Provider registers its own with Options.Registerer.
+func Collectors() []prometheus.Collector {
+	m := newMetrics()
+	return []prometheus.Collector{m.reconciles, m.reconcileTime, m.translateTime, m.stepTime, m.statusWrites, m.workloadWrites, m.routePieces}
 }
 
 // Setup registers the Provider's controller with mgr.
@@ -138,15 +158,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		trigger:   make(chan event.GenericEvent, 1),
 		onResult:  o.OnResult,
 		pace:      newPacer(paceBurst),
-		metrics: metrics{
-			reconciles:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_reconciles_total", Help: "Reconciles by result; paced: deferred during a burst of changes, nothing done."}, []string{"result"}),
-			reconcileTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_reconcile_seconds", Help: "Time of one full reconcile.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-			translateTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agentgateway_translate_seconds", Help: "Time of one translation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)}),
-			stepTime:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentgateway_reconcile_step_seconds", Help: "Time of each step of a reconcile (snapshot, translate, views, publish, deploy, status), to see where a reconcile's time goes.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"step"}),
-			statusWrites:   prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_status_writes_total", Help: "Status updates written."}),
-			routePieces:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentgateway_translate_route_pieces_total", Help: "HTTP route pieces of the proxy configs translated: reused from the previous translation, or encoded."}, []string{"result"}),
-			workloadWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "agentgateway_workload_applies_total", Help: "Proxy Deployments, Services and ServiceAccounts applied or deleted."}),
-		},
+		metrics:   newMetrics(),
 	}
 	p.servedChanged.Store(true)
 	if reg := o.Registerer; reg != nil {
@@ -170,6 +182,7 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		Programmed:     o.ConfigServer.Programmed,
 		ServiceName:    deployer.ProxyName,
 		Log:            log,
+		Writes:         p.metrics.statusWrites,
 	}
 	p.statusLoop = newStatusLoop(log, p.writeStatus)
 	p.statusLoop.due = p.status.TakeDue
@@ -396,15 +409,12 @@ func (p *Provider) reconcile(ctx context.Context) error {
 func (p *Provider) writeStatus(ctx context.Context, snap *translate.Snapshot, res *translate.Result, full bool) error {
 	step := p.stepTimer()
 	if !full {
-		n, err := p.status.WriteGateways(ctx, res)
-		p.metrics.statusWrites.Add(float64(n))
+		_, err := p.status.WriteGateways(ctx, res)
 		step("status-programmed")
 		return err
 	}
-	n, err := p.status.Write(ctx, res)
-	p.metrics.statusWrites.Add(float64(n))
-	m, staleErr := p.status.RemoveStale(ctx, snap, res)
-	p.metrics.statusWrites.Add(float64(m))
+	_, err := p.status.Write(ctx, res)
+	_, staleErr := p.status.RemoveStale(ctx, snap, res)
 	step("status")
 	return errors.Join(err, staleErr)
 }

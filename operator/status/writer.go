@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -54,6 +55,8 @@ type Writer struct {
 	// Conditions, addresses and everything else are written at once. Zero means
 	// DefaultAttachedRoutesInterval; negative writes at once.
 	AttachedRoutesInterval time.Duration
+	// Writes, when set, counts status writes by kind and result (NewWritesCounter).
+	Writes *prometheus.CounterVec
 
 	heldMu      sync.Mutex
 	lastGateway map[types.NamespacedName]time.Time // our last status write of each Gateway
@@ -78,6 +81,29 @@ type routeSeen struct {
 	writtenOver string
 	generation  int64
 	parents     []gwv1.RouteParentStatus // as translation wanted them; never modified
+}
+
+// NewWritesCounter returns the counter of status writes that Writer.Writes takes.
+func NewWritesCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgateway_status_writes_total",
+		Help: "Status subresource updates the operator sent, by kind of object (Gateway, HTTPRoute, ...) and result: ok, conflict (the object changed since it was read; the next pass writes again) or error.",
+	}, []string{"kind", "result"})
+}
+
+// countWrite counts one status update of obj that ended with err.
+func (w *Writer) countWrite(obj client.Object, err error) {
+	if w.Writes == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case apierrors.IsConflict(err):
+		result = "conflict"
+	case err != nil:
+		result = "error"
+	}
+	w.Writes.WithLabelValues(reflect.TypeOf(obj).Elem().Name(), result).Inc()
 }
 
 // DefaultAttachedRoutesInterval is the default for Writer.AttachedRoutesInterval.
@@ -221,7 +247,9 @@ func (w *Writer) updateWith(ctx context.Context, key types.NamespacedName, obj c
 		return false, nil
 	}
 	out := obj.DeepCopyObject().(client.Object)
-	if err := w.Client.Status().Update(ctx, out); err != nil {
+	err := w.Client.Status().Update(ctx, out)
+	w.countWrite(obj, err)
+	if err != nil {
 		return false, fmt.Errorf("write status of %T %s: %w", obj, key, err)
 	}
 	if h.upToDate != nil {

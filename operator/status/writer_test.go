@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"reflect"
 	"slices"
 	"strings"
@@ -67,6 +68,7 @@ func TestWriter(t *testing.T) {
 		},
 		ServiceName: func(gw string) string { return gw + "-agentgateway" },
 		Now:         func() time.Time { return clock },
+		Writes:      NewWritesCounter(),
 	}
 	res := &translate.Result{
 		GatewayClasses: []translate.GatewayClassResult{{Name: "agw", Generation: 1, Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", 1)}}},
@@ -81,6 +83,11 @@ func TestWriter(t *testing.T) {
 	n, err := w.Write(ctx, res)
 	if err != nil || n != 3 || writes.Load() != 3 {
 		t.Fatalf("first write: n=%d writes=%d err=%v", n, writes.Load(), err)
+	}
+	for _, kind := range []string{"GatewayClass", "Gateway", "HTTPRoute"} {
+		if v := testutil.ToFloat64(w.Writes.WithLabelValues(kind, "ok")); v != 1 {
+			t.Fatalf("agentgateway_status_writes_total{kind=%q,result=\"ok\"} = %v; want 1", kind, v)
+		}
 	}
 	var got gwv1.Gateway
 	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "web"}, &got); err != nil {
