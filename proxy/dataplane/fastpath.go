@@ -100,12 +100,15 @@ type fastConn struct {
 	bodyRead  bool      // some of the request body was read
 
 	// The series of the last request: a connection's requests mostly
-	// share them, and looking them up by label values costs hashing.
-	mRule     *ruleHandler
-	mListener string
-	mCode     int
-	mRequests prometheus.Counter
-	mDuration prometheus.Observer
+	// share them (metricsFor).
+	mRule      *ruleHandler
+	mRef       *refHandler
+	mListener  string
+	mCode      int
+	mRequests  prometheus.Counter
+	mDuration  prometheus.Observer
+	mBRequests prometheus.Counter  // nil without a backend
+	mBDuration prometheus.Observer // nil without a backend
 
 	// The session (see session).
 	stepFn       func() h1.Step
@@ -478,9 +481,14 @@ func (fc *fastConn) serveRequest() outcome {
 		}
 	}
 	elapsed := time.Since(start)
-	requests, duration := fc.metricsFor(ex.rule, listenerName, routeKey, code)
-	requests.Inc()
-	duration.Observe(elapsed.Seconds())
+	fc.metricsFor(ex.rule, ex.ref, listenerName, code)
+	secs := elapsed.Seconds()
+	fc.mRequests.Inc()
+	fc.mDuration.Observe(secs)
+	if fc.mBRequests != nil {
+		fc.mBRequests.Inc()
+		fc.mBDuration.Observe(secs)
+	}
 	if s.rt.opts.AccessLog {
 		upstreamAddr := ""
 		if ex.picked.Endpoint != nil {
@@ -498,17 +506,27 @@ func (fc *fastConn) serveRequest() outcome {
 	return out
 }
 
-// metricsFor returns the request counter and duration histogram of a
-// request's labels. The runtime never deletes these series, so holding
+// metricsFor points the connection's series (mRequests, mDuration, and
+// mBRequests, mBDuration when the request went to a backend) at those of
+// a request's labels; the runtime never deletes these series, so holding
 // them is safe across reloads.
-func (fc *fastConn) metricsFor(rule *ruleHandler, listener, route string, code int) (prometheus.Counter, prometheus.Observer) {
-	if fc.mRequests == nil || fc.mRule != rule || fc.mListener != listener || fc.mCode != code {
-		m := fc.s.rt.metrics
-		fc.mRequests = m.Requests.WithLabelValues(fc.s.name, listener, route, strconv.Itoa(code))
-		fc.mDuration = m.Duration.WithLabelValues(fc.s.name, route)
-		fc.mRule, fc.mListener, fc.mCode = rule, listener, code
+func (fc *fastConn) metricsFor(rule *ruleHandler, ref *refHandler, listener string, code int) {
+	if fc.mRequests != nil && fc.mRule == rule && fc.mRef == ref && fc.mListener == listener && fc.mCode == code {
+		return
 	}
-	return fc.mRequests, fc.mDuration
+	m := fc.s.rt.metrics
+	fc.mRule, fc.mRef, fc.mListener, fc.mCode = rule, ref, listener, code
+	fc.mBRequests, fc.mBDuration = nil, nil
+	if rule == nil {
+		fc.mRequests = m.Requests.WithLabelValues(fc.s.name, listener, "", strconv.Itoa(code))
+		fc.mDuration = m.Duration.WithLabelValues(fc.s.name, listener, "")
+		return
+	}
+	rs := m.routeSeries(rule, fc.s.name, listener)
+	fc.mRequests, fc.mDuration = rs.requests.get(code), rs.duration
+	if ref != nil && ref.series != nil {
+		fc.mBRequests, fc.mBDuration = ref.series.requests.get(code), ref.series.duration
+	}
 }
 
 // closing reports whether the response must say "Connection: close".

@@ -430,6 +430,8 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			// Set only with a timeout or a per-try timeout (a retrier on
 			// every ref), both of which go to the general path.
 			"timed",
+			// Request metrics; the fast path records them too (metricsFor).
+			"series",
 		},
 		"refHandler": {
 			"backend", "reqMod", "respMod", "rewrite",
@@ -441,6 +443,8 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			"celBackend",
 			// MCP backends go to the general path.
 			"mcp",
+			// Request metrics; the fast path records them too (metricsFor).
+			"series",
 		},
 	}
 	for _, typ := range []reflect.Type{reflect.TypeOf(ruleHandler{}), reflect.TypeOf(refHandler{})} {

@@ -70,10 +70,12 @@ func compile(c *config.Config, env *buildEnv, plan *routePlan) (*graph, error) {
 			if l.TLS != nil && l.TLS.Mode != config.TLSModePassthrough {
 				var t *tls.Config
 				var err error
+				// The config counts its handshakes (metrics.go).
+				counted := func(t *tls.Config) *tls.Config { return env.metrics.countHandshakes(t, b.Name, l.Name) }
 				if plan != nil {
-					t, err = plan.serverTLS(listenerID{b.Name, l.Name}, l.TLS, b.Protocol == config.ProtocolHTTPS)
-				} else {
-					t, err = serverTLS(l.TLS, b.Protocol == config.ProtocolHTTPS)
+					t, err = plan.serverTLS(listenerID{b.Name, l.Name}, l.TLS, b.Protocol == config.ProtocolHTTPS, counted)
+				} else if t, err = serverTLS(l.TLS, b.Protocol == config.ProtocolHTTPS); err == nil {
+					t = counted(t)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("bind %s listener %s: %w", b.Name, l.Name, err)

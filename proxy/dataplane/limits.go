@@ -58,20 +58,25 @@ func DefaultMaxConnections() int {
 type connLimiter struct {
 	max      int64
 	open     atomic.Int64
+	opened   prometheus.Counter
 	rejected prometheus.Counter
 }
 
 func newConnLimiter(maxConns int, reg prometheus.Registerer) *connLimiter {
 	l := &connLimiter{
 		max: int64(maxConns),
+		opened: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agentgateway_downstream_connections_opened_total",
+			Help: "Client connections accepted on TCP binds (those closed at once for --max-connections excluded).",
+		}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agentgateway_downstream_connections_rejected_total",
 			Help: "Client connections closed at once because --max-connections were open.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(l.rejected, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "agentgateway_downstream_connections",
+		reg.MustRegister(l.opened, l.rejected, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "agentgateway_downstream_connections_active",
 			Help: "Client connections open on TCP binds.",
 		}, func() float64 { return float64(l.open.Load()) }))
 	}
@@ -83,6 +88,7 @@ func (l *connLimiter) acquire() bool {
 		l.open.Add(-1)
 		return false
 	}
+	l.opened.Inc()
 	return true
 }
 

@@ -94,14 +94,14 @@ func buildTraffic(tp *config.TrafficPolicy, env *buildEnv, routeKey string) (*tr
 			if err != nil {
 				return nil, fmt.Errorf("rate limit %d: %w", i, err)
 			}
-			add(l)
+			add(env.metrics.countLimit(l, routeKey, "local"))
 		}
 		if rl.Global != nil {
 			g, err := globalratelimit.New(rl.Global, policyEnv{env}, env.authz)
 			if err != nil {
 				return nil, fmt.Errorf("global rate limit: %w", err)
 			}
-			add(g)
+			add(env.metrics.countLimit(g, routeKey, "global"))
 		}
 	}
 	// Stable: within a phase, steps keep the order above (jwt, API key,

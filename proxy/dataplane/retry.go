@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentgateway/agentgateway-go/proxy/config"
 	"github.com/agentgateway/agentgateway-go/proxy/policy/retrybudget"
 	"github.com/agentgateway/agentgateway-go/proxy/upstream"
@@ -35,6 +37,9 @@ type retrier struct {
 	// retry needs every one. Without any, the backend's built-in
 	// concurrency budget (upstream.Backend.StartRetry) applies.
 	budgets []*retrybudget.Budget
+	// retries and budgetSpent count retries made and refused for want of
+	// budget (metrics.go); nil counts nothing.
+	retries, budgetSpent prometheus.Counter
 }
 
 func newRetrier(b *upstream.Backend, rp *config.Retry, attemptTimeout time.Duration, budgets []*retrybudget.Budget) *retrier {
@@ -101,6 +106,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		last := try >= attempts || req.Context().Err() != nil
 		if !last && rt.shouldRetry(resp, err) {
 			granted, refused := rt.startRetry()
+			rt.count(granted)
 			if refused {
 				discard(resp)
 				cancel()
@@ -159,6 +165,16 @@ func (rt *retrier) startRetry() (granted, refused bool) {
 		}
 	}
 	return true, false
+}
+
+// count counts a retry made (granted) or refused for want of budget.
+func (rt *retrier) count(granted bool) {
+	switch {
+	case granted && rt.retries != nil:
+		rt.retries.Inc()
+	case !granted && rt.budgetSpent != nil:
+		rt.budgetSpent.Inc()
+	}
 }
 
 func (rt *retrier) shouldRetry(resp *http.Response, err error) bool {

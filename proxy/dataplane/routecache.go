@@ -315,21 +315,26 @@ func (p *routePlan) rule(env *buildEnv, es []*compiledRoute, ri, i int) (*ruleHa
 	return h, nil
 }
 
-// serverTLS returns the tls.Config of a listener's TLS settings, the serving one when
-// they did not change.
-func (p *routePlan) serverTLS(id listenerID, t *config.ListenerTLS, http bool) (*tls.Config, error) {
+// serverTLS returns the tls.Config of a listener's TLS settings (passed through wrap when
+// built), the serving one when they did not change.
+func (p *routePlan) serverTLS(id listenerID, t *config.ListenerTLS, http bool, wrap func(*tls.Config) *tls.Config) (*tls.Config, error) {
 	if old := p.cache.tls[id]; old != nil && old.http == http && tlsOps.equal(&old.cfg, t) {
 		p.keepTLS(id, old)
 		return old.conf, nil
 	}
 	cp, ok := tlsOps.clone(t)
 	if !ok {
-		return serverTLS(t, http)
+		conf, err := serverTLS(t, http)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(conf), nil
 	}
 	conf, err := serverTLS(&cp, http)
 	if err != nil {
 		return nil, err
 	}
+	conf = wrap(conf)
 	p.keepTLS(id, &compiledTLS{cfg: cp, http: http, conf: conf})
 	return conf, nil
 }

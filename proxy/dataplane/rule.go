@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
@@ -44,6 +45,9 @@ type ruleHandler struct {
 	// (timeouts.request or timeouts.backendRequest), which replaces the
 	// default ResponseHeaderTimeout (limits.go).
 	timed bool
+	// series are the rule's request metrics (metrics.go), made on its
+	// first request.
+	series atomic.Pointer[routeSeries]
 }
 
 // refHandler proxies to one backendRef of a rule.
@@ -59,6 +63,8 @@ type refHandler struct {
 	celBackend *cel.Backend
 	// mcp serves the ref when its backend is an MCP backend (mcp.go).
 	mcp *mcp.Gateway
+	// series are the backend's request metrics (metrics.go).
+	series *backendSeries
 }
 
 type buildEnv struct {
@@ -191,6 +197,7 @@ func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHand
 				return nil, fmt.Errorf("backend %q is not defined", br.Backend)
 			}
 			ref.celBackend = &cel.Backend{Name: ref.backend.Name, Protocol: celProtocol(ref.backend.Protocol)}
+			ref.series = env.metrics.backendSeries(ref.backend.Name)
 			var budgets []*retrybudget.Budget
 			if ruleBudget != nil {
 				budgets = append(budgets, ruleBudget)
@@ -213,7 +220,15 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 	if retry != nil || attemptTimeout > 0 || len(budgets) > 0 {
 		// A backend budget counts every request to the backend, also of
 		// rules that never retry.
-		transport = newRetrier(ref.backend, retry, attemptTimeout, budgets)
+		r := newRetrier(ref.backend, retry, attemptTimeout, budgets)
+		if m := env.metrics; m != nil {
+			r.retries = m.Retries.WithLabelValues(rule.routeKey, ref.backend.Name)
+			r.budgetSpent = m.RetryBudget.WithLabelValues(rule.routeKey, ref.backend.Name, "configured")
+			if len(budgets) == 0 {
+				r.budgetSpent = m.RetryBudget.WithLabelValues(rule.routeKey, ref.backend.Name, "builtin")
+			}
+		}
+		transport = r
 	}
 	transport = withBackendAuth(env, ref.backend.Name, transport)
 	backendName := ref.backend.Name

@@ -140,6 +140,9 @@ func New(opts Options) *Runtime {
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
 	rt.exporters = newExporterSet(opts.Registerer, func(name string) *upstream.Backend { return rt.graph.Load().backends[name] })
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(newEndpointStates(rt))
+	}
 	return rt
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -247,7 +246,7 @@ func (rt *Runtime) newHTTPServer(s *server, useTLS bool) *http.Server {
 		ReadHeaderTimeout: fe.readHeaderTimeout,
 		IdleTimeout:       fe.idleTimeout,
 		MaxHeaderBytes:    fe.maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug),
+		ErrorLog:          rt.metrics.httpErrorLog(rt.log, s.name),
 		// "OPTIONS *" is routed like any other request instead of being
 		// answered by net/http.
 		DisableGeneralOptionsHandler: true,
@@ -339,9 +338,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		elapsed := time.Since(start)
 		ex.endSpan(rw.status(), listenerName, routeKey)
 		al.record(s.rt.log, r, ex, accessEntry{bind: s.name, listener: listenerName, route: routeKey, status: rw.status(), header: w.Header(), elapsed: elapsed})
-		code := strconv.Itoa(rw.status())
-		s.rt.metrics.Requests.WithLabelValues(s.name, listenerName, routeKey, code).Inc()
-		s.rt.metrics.Duration.WithLabelValues(s.name, routeKey).Observe(elapsed.Seconds())
+		s.rt.metrics.record(s.name, listenerName, ex.rule, ex.ref, rw.status(), elapsed)
 		if s.rt.opts.AccessLog {
 			upstreamAddr := ""
 			if ex.picked.Endpoint != nil {

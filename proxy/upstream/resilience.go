@@ -438,3 +438,28 @@ func (r *rewindBody) Close() error {
 	}
 	return nil
 }
+
+// EndpointCounts counts a backend's endpoints by state; each endpoint is
+// in its worst state (unhealthy, ejected, terminating, healthy).
+type EndpointCounts struct {
+	Healthy, Terminating, Ejected, Unhealthy int
+}
+
+// EndpointStates counts the backend's endpoints by state now.
+func (b *Backend) EndpointStates() EndpointCounts {
+	var n EndpointCounts
+	now := time.Now().UnixNano()
+	for _, e := range b.endpoints {
+		switch {
+		case e.unhealthy.Load():
+			n.Unhealthy++
+		case e.ejected(now):
+			n.Ejected++
+		case e.terminating:
+			n.Terminating++
+		default:
+			n.Healthy++
+		}
+	}
+	return n
+}

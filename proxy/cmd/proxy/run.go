@@ -118,7 +118,12 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := dataplane.New(o.limits.apply(dataplane.Options{Logger: log, Registerer: reg, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
+	// Every series of a proxy names its Gateway (docs/metrics.md).
+	var ours prometheus.Registerer = reg
+	if o.gateway != "" {
+		ours = prometheus.WrapRegistererWith(prometheus.Labels{"gateway": o.gateway}, reg)
+	}
+	rt := dataplane.New(o.limits.apply(dataplane.Options{Logger: log, Registerer: ours, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
 	adm := admin.New(rt, reg)
 
 	adminAddr, err := serve(log, "admin", o.adminAddr, adm)
@@ -148,15 +153,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	defer stopSource()
 	srcDone := make(chan struct{})
 	if o.xdsAddr != "" {
-		disconnects := prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "agentgateway_config_stream_disconnects_total",
-			Help: "Config streams to the operator that ended (the proxy keeps its config and reconnects).",
-		})
-		connected := prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "agentgateway_config_stream_connected",
-			Help: "1 while the config stream to the operator is established, 0 while the proxy cannot reach, verify or be accepted by it (the reason is logged and /ready says it until a config is applied).",
-		})
-		reg.MustRegister(disconnects, connected)
+		sm := configstream.NewClientMetrics(ours)
 		client := &configstream.Client{
 			Address:    o.xdsAddr,
 			CAFile:     o.xdsCAFile,
@@ -165,12 +162,12 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 			Logger:     log,
 			ApplyDelta: rt.ApplyDelta,
 			StreamStarted: func() {
-				connected.Set(1)
+				sm.Connected.Set(1)
 				adm.SetSourceError(nil)
 			},
 			StreamEnded: func(err error) {
-				disconnects.Inc()
-				connected.Set(0)
+				sm.Disconnects.Inc()
+				sm.Connected.Set(0)
 				adm.SetSourceError(err)
 			},
 		}

@@ -263,7 +263,7 @@ func TestRunFromConfigStream(t *testing.T) {
 	sp.gs.Stop()
 	waitFor(t, "disconnect metric", func() bool {
 		_, m := fetch(admin + "/metrics")
-		return strings.Contains(m, "agentgateway_config_stream_disconnects_total 1") || strings.Contains(m, "agentgateway_config_stream_disconnects_total 2")
+		return strings.Contains(m, `agentgateway_config_stream_disconnects_total{gateway="gw"} 1`) || strings.Contains(m, `agentgateway_config_stream_disconnects_total{gateway="gw"} 2`)
 	})
 	if h := header(); h != "two" {
 		t.Fatalf("after losing the operator: %q", h)

@@ -65,7 +65,7 @@ func TestUnreachableControlPlane(t *testing.T) {
 		return code == 503 && strings.HasPrefix(body, "no config yet: config server "+closed+" unreachable") && strings.Contains(body, "connection refused")
 	})
 	t.Logf("/ready: %s", strings.TrimSpace(body))
-	if _, m := fetch(admin + "/metrics"); !strings.Contains(m, "agentgateway_config_stream_connected 0") {
+	if _, m := fetch(admin + "/metrics"); !strings.Contains(m, `agentgateway_config_stream_connected{gateway="gw"} 0`) {
 		t.Errorf("metrics do not show the stream down:\n%s", m)
 	}
 	cancel()
