@@ -23,10 +23,11 @@ generate: ## Regenerate generated/ and the CRDs from apis/, then the Helm charts
 	$(GO) run ./hack/chart generate
 
 .PHONY: verify
-verify: ## Fail if generated code or README tables are stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
+verify: ## Fail if generated code, README tables or docs/metrics.md are stale, code is unformatted, vet or lint complain, or a commit message breaks the rule.
 	hack/verify-codegen.sh
 	$(GO) run ./hack/chart verify
 	$(GO) run ./hack/conformancetable -check
+	$(GO) run ./hack/metricsdoc -check
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^generated/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
