@@ -110,6 +110,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.LocalTypedObjectReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Logging"):
 		return &agentgatewayv1alpha1.LoggingApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MCPBackend"):
+		return &agentgatewayv1alpha1.MCPBackendApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MCPServiceTarget"):
+		return &agentgatewayv1alpha1.MCPServiceTargetApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MCPStaticTarget"):
+		return &agentgatewayv1alpha1.MCPStaticTargetApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MCPTarget"):
+		return &agentgatewayv1alpha1.MCPTargetApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("OutlierDetection"):
 		return &agentgatewayv1alpha1.OutlierDetectionApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Overlays"):

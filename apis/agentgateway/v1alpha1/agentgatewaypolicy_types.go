@@ -252,6 +252,14 @@ type TrafficPolicy struct {
 	// +optional
 	Authorization *Authorization `json:"authorization,omitempty"`
 
+	// MCPAuthorization decides each MCP operation (tools/call, prompts/get, resources/read)
+	// of the MCP backends of the routes it applies to, with CEL rules over the mcp variable
+	// (mcp.method, mcp.tool.name, mcp.tool.arguments, mcp.target) besides request, source,
+	// jwt, apiKey and extauthz (phase MCPAuthorization). Tools and prompts a caller may not
+	// call are left out of tools/list and prompts/list.
+	// +optional
+	MCPAuthorization *Authorization `json:"mcpAuthorization,omitempty"`
+
 	// RateLimit limits request rates.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`

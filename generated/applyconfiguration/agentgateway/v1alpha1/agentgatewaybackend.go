@@ -15,9 +15,9 @@ import (
 // AgentgatewayBackendApplyConfiguration represents a declarative configuration of the AgentgatewayBackend type for use
 // with apply.
 //
-// AgentgatewayBackend is a backend that is not a Kubernetes Service: today a static host and
-// port; MCP servers and LLM providers are planned as further variants. Routes reference it
-// with `group: agentgateway.dev, kind: AgentgatewayBackend` in backendRefs.
+// AgentgatewayBackend is a backend that is not a Kubernetes Service: a static host and port,
+// or an MCP gateway in front of several MCP servers (spec.mcp). Routes reference it with
+// `group: agentgateway.dev, kind: AgentgatewayBackend` in backendRefs.
 type AgentgatewayBackendApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration    `json:""`
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

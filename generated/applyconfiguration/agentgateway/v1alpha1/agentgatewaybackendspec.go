@@ -13,6 +13,10 @@ package v1alpha1
 type AgentgatewayBackendSpecApplyConfiguration struct {
 	// Static is a fixed host and port.
 	Static *StaticBackendApplyConfiguration `json:"static,omitempty"`
+	// MCP makes the backend one Model Context Protocol endpoint in front of several MCP
+	// servers: their tools, prompts and resources are merged, and every call goes to the
+	// server that owns it.
+	MCP *MCPBackendApplyConfiguration `json:"mcp,omitempty"`
 }
 
 // AgentgatewayBackendSpecApplyConfiguration constructs a declarative configuration of the AgentgatewayBackendSpec type for use with
@@ -26,5 +30,13 @@ func AgentgatewayBackendSpec() *AgentgatewayBackendSpecApplyConfiguration {
 // If called multiple times, the Static field is set to the value of the last call.
 func (b *AgentgatewayBackendSpecApplyConfiguration) WithStatic(value *StaticBackendApplyConfiguration) *AgentgatewayBackendSpecApplyConfiguration {
 	b.Static = value
+	return b
+}
+
+// WithMCP sets the MCP field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MCP field is set to the value of the last call.
+func (b *AgentgatewayBackendSpecApplyConfiguration) WithMCP(value *MCPBackendApplyConfiguration) *AgentgatewayBackendSpecApplyConfiguration {
+	b.MCP = value
 	return b
 }

@@ -28,6 +28,12 @@ type TrafficPolicyApplyConfiguration struct {
 	BasicAuthentication *BasicAuthenticationApplyConfiguration `json:"basicAuthentication,omitempty"`
 	// Authorization allows or denies requests with CEL rules.
 	Authorization *AuthorizationApplyConfiguration `json:"authorization,omitempty"`
+	// MCPAuthorization decides each MCP operation (tools/call, prompts/get, resources/read)
+	// of the MCP backends of the routes it applies to, with CEL rules over the mcp variable
+	// (mcp.method, mcp.tool.name, mcp.tool.arguments, mcp.target) besides request, source,
+	// jwt, apiKey and extauthz (phase MCPAuthorization). Tools and prompts a caller may not
+	// call are left out of tools/list and prompts/list.
+	MCPAuthorization *AuthorizationApplyConfiguration `json:"mcpAuthorization,omitempty"`
 	// RateLimit limits request rates.
 	RateLimit *RateLimitApplyConfiguration `json:"rateLimit,omitempty"`
 	// CORS answers preflight requests and adds CORS response headers.
@@ -99,6 +105,14 @@ func (b *TrafficPolicyApplyConfiguration) WithBasicAuthentication(value *BasicAu
 // If called multiple times, the Authorization field is set to the value of the last call.
 func (b *TrafficPolicyApplyConfiguration) WithAuthorization(value *AuthorizationApplyConfiguration) *TrafficPolicyApplyConfiguration {
 	b.Authorization = value
+	return b
+}
+
+// WithMCPAuthorization sets the MCPAuthorization field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MCPAuthorization field is set to the value of the last call.
+func (b *TrafficPolicyApplyConfiguration) WithMCPAuthorization(value *AuthorizationApplyConfiguration) *TrafficPolicyApplyConfiguration {
+	b.MCPAuthorization = value
 	return b
 }
 
