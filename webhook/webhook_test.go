@@ -99,6 +99,45 @@ func TestKubectlApplyThroughWebhook(t *testing.T) {
 			want:    []string{`The AgentgatewayPolicy "typo" is invalid`, `spec.traffic.authorization.rules[0]: Invalid value: "request.hedaers[\"x-user\"] == \"admin\""`, "hedaers"},
 		},
 		{
+			name: "typo in an mcp field gets the field path and a hint",
+			doc: policy("mcp-typo", `
+  traffic:
+    mcpAuthorization:
+      action: Allow
+      rules:
+      - 'mcp.tool.nmae == "x"'`),
+			wantErr: true,
+			want: []string{`The AgentgatewayPolicy "mcp-typo" is invalid`, `spec.traffic.mcpAuthorization.rules[0]: Invalid value: "mcp.tool.nmae == \"x\""`,
+				"undefined field 'nmae' of mcp.tool (did you mean 'mcp.tool.name'?)"},
+		},
+		{
+			name: "mcp backend is admitted",
+			doc: `apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: tools, namespace: default}
+spec:
+  mcp:
+    failureMode: FailOpen
+    targets:
+    - {name: github, static: {host: github-mcp.example.com, port: 8080}}
+    - {name: weather, service: {name: weather, port: 8080}, transport: SSE}
+`,
+			want: []string{"agentgatewaybackend.agentgateway.dev/tools created"},
+		},
+		{
+			name: "mcp target with both static and service is rejected by the schema",
+			doc: `apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: both, namespace: default}
+spec:
+  mcp:
+    targets:
+    - {name: a, static: {host: a.example.com, port: 80}, service: {name: a, port: 80}}
+`,
+			wantErr: true,
+			want:    []string{"spec.mcp.targets[0]", "set exactly one of static or service"},
+		},
+		{
 			name: "wrong header value type and a bad regex reported together",
 			doc: policy("types", `
   traffic:

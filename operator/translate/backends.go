@@ -287,9 +287,12 @@ func (t *translator) resolveAgentgatewayBackend(ns, name string, mode backendMod
 	if be == nil {
 		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s not found", ns, name)}
 	}
+	if be.Spec.MCP != nil {
+		return t.resolveMCPBackend(be, mode)
+	}
 	st := be.Spec.Static
 	if st == nil {
-		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s has no supported variant (static)", ns, name)}
+		return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s has no supported variant (static, mcp)", ns, name)}
 	}
 	app := deref(st.AppProtocol, "http")
 	if app == "tcp" && mode != modeL4 && mode != modeUDP {
@@ -327,8 +330,10 @@ func (t *translator) backendStatuses() {
 	for i := range t.s.Backends {
 		be := &t.s.Backends[i]
 		c := newConds(be.Generation)
-		if be.Spec.Static == nil {
-			c.set("Accepted", false, "InvalidSpec", "set spec.static: it is the only backend variant this version supports")
+		if be.Spec.Static == nil && be.Spec.MCP == nil {
+			c.set("Accepted", false, "InvalidSpec", "set spec.static or spec.mcp")
+		} else if msg := t.mcpTargetProblems(be); msg != "" {
+			c.set("Accepted", false, "InvalidSpec", msg)
 		} else {
 			c.set("Accepted", true, "Accepted", "")
 		}

@@ -21,6 +21,7 @@ var enforcedTraffic = map[string]bool{
 	"traffic.csrf":                 true,
 	"traffic.extAuth":              true,
 	"traffic.authorization":        true,
+	"traffic.mcpAuthorization":     true,
 	"traffic.rateLimit":            true,
 	"traffic.transformation":       true,
 	"traffic.bodyLimits":           true,
@@ -174,6 +175,13 @@ func (t *translator) resolvePolicyTraffic(p *agwv1a1.AgentgatewayPolicy) {
 			out.Rules = append(out.Rules, string(r))
 		}
 		pt.cfg.Authorization = out
+	}
+	if a := tr.MCPAuthorization; a != nil {
+		out := &config.Authorization{Action: config.AuthorizationAction(a.Action)}
+		for _, r := range a.Rules {
+			out.Rules = append(out.Rules, string(r))
+		}
+		pt.cfg.MCPAuthorization = out
 	}
 	if rl := tr.RateLimit; rl != nil {
 		out := &config.RateLimit{}
@@ -347,6 +355,8 @@ func clearTraffic(tp *config.TrafficPolicy, path string) {
 		tp.ExtAuth = nil
 	case "traffic.authorization":
 		tp.Authorization = nil
+	case "traffic.mcpAuthorization":
+		tp.MCPAuthorization = nil
 	case "traffic.rateLimit":
 		tp.RateLimit = nil
 	case "traffic.transformation":
@@ -369,6 +379,8 @@ func copyTraffic(dst, src *config.TrafficPolicy, path string) {
 		dst.ExtAuth = src.ExtAuth
 	case "traffic.authorization":
 		dst.Authorization = src.Authorization
+	case "traffic.mcpAuthorization":
+		dst.MCPAuthorization = src.MCPAuthorization
 	case "traffic.rateLimit":
 		dst.RateLimit = src.RateLimit
 	case "traffic.transformation":

@@ -78,6 +78,7 @@ var enforcementCases = []struct{ path, spec string }{
 	{"traffic.apiKeyAuthentication", `traffic: {apiKeyAuthentication: {secretRefs: [{name: keys}]}}`},
 	{"traffic.basicAuthentication", `traffic: {basicAuthentication: {secretRef: {name: htpasswd}}}`},
 	{"traffic.authorization", `traffic: {authorization: {action: Allow, rules: ['request.method == "GET"']}}`},
+	{"traffic.mcpAuthorization", `traffic: {mcpAuthorization: {action: Allow, rules: ['mcp.tool.name == "a"']}}`},
 	{"traffic.rateLimit", `traffic: {rateLimit: {local: [{requests: 1, unit: Second}]}}`},
 	{"traffic.cors", `traffic: {cors: {allowOrigins: ["https://a.example"]}}`},
 	{"traffic.csrf", `traffic: {csrf: {additionalOrigins: ["https://a.example"]}}`},

@@ -31,6 +31,7 @@ import (
 //	spec.traffic.transformation.response.add[*].value     Response             HeaderValue
 //	spec.traffic.transformation.response.body             Response             Body
 //	spec.traffic.authorization.rules[*]                   Authorization        Condition
+//	spec.traffic.mcpAuthorization.rules[*]                MCPAuthorization     Condition
 //	spec.traffic.rateLimit.local[*].key                   RateLimitDescriptor  RateLimitKey
 //	spec.traffic.rateLimit.global.descriptors[*].entries[*].value
 //	                                                      RateLimitDescriptor  RateLimitKey
@@ -65,6 +66,11 @@ func ValidatePolicy(p *v1alpha1.AgentgatewayPolicy) (field.ErrorList, []string) 
 		if a := tr.Authorization; a != nil {
 			for i, rule := range a.Rules {
 				v.check(path.Child("authorization", "rules").Index(i), cel.PhaseAuthorization, cel.KindCondition, rule)
+			}
+		}
+		if a := tr.MCPAuthorization; a != nil {
+			for i, rule := range a.Rules {
+				v.check(path.Child("mcpAuthorization", "rules").Index(i), cel.PhaseMCPAuthorization, cel.KindCondition, rule)
 			}
 		}
 		if rl := tr.RateLimit; rl != nil {

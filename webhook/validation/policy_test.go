@@ -125,6 +125,16 @@ func TestValidatePolicy(t *testing.T) {
 			},
 		},
 		{
+			name: "mcp authorization rules",
+			policy: traffic(v1alpha1.TrafficPolicy{MCPAuthorization: &v1alpha1.Authorization{Action: v1alpha1.AuthorizationAllow, Rules: []v1alpha1.CELExpression{
+				`mcp.tool.name == "x" && jwt.sub == "a"`,
+				`mcp.tool.nmae == "x"`,
+			}}}),
+			errs: []string{
+				`spec.traffic.mcpAuthorization.rules[1]: Invalid value: "mcp.tool.nmae == \"x\"": 1:9: undefined field 'nmae' of mcp.tool (did you mean 'mcp.tool.name'?)`,
+			},
+		},
+		{
 			name: "rate limit keys",
 			policy: traffic(v1alpha1.TrafficPolicy{RateLimit: &v1alpha1.RateLimit{Local: []v1alpha1.LocalRateLimit{
 				{Requests: 1, Unit: "Second"},
