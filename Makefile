@@ -99,6 +99,10 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each, one at a time; f
 bench: ## Proxy benchmark against direct, nginx and haproxy (hack/bench-proxy.sh).
 	hack/bench-proxy.sh
 
+.PHONY: bench-mcp
+bench-mcp: ## MCP gateway: added latency per tools/call against calling the MCP server directly (hack/bench/mcp).
+	$(GO) run ./hack/bench/mcp
+
 .PHONY: bench-policy
 bench-policy: ## Policy-path benchmark: JWT + CEL transformation + rate limit vs no policy (hack/bench-policy.sh).
 	hack/bench-policy.sh
