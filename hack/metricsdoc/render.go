@@ -29,6 +29,11 @@ The Go runtime (` + "`go_*`" + `) and process (` + "`process_*`" + `) collectors
 operator exports controller-runtime's own (` + "`controller_runtime_*`, `workqueue_*`, `rest_client_*`" + `);
 they are not listed here.
 
+With the Prometheus Operator, the Helm chart's ` + "`metrics.serviceMonitor.enabled`" + ` and
+` + "`metrics.podMonitor.enabled`" + ` (or ` + "`kubectl apply --server-side -k manifests/monitoring`" + `) scrape the
+operator and every proxy; ` + "`manifests/grafana/agentgateway.json`" + ` is a Grafana dashboard of these
+metrics (` + "`make verify`" + ` checks it names only metrics listed here).
+
 Labels that recur: every proxy series carries ` + "`gateway`" + `, the name of the proxy's Gateway
 (` + "`--gateway`" + `; absent on a proxy configured from a file), whose namespace is the scrape target's
 ` + "`namespace`" + ` (the tables list the labels the code adds, not this one); ` + "`bind`" + ` a listening socket of the proxy config; ` + "`listener`" + ` the Gateway listener;

@@ -163,6 +163,7 @@ func everyValue() map[string]any {
 		}}}},
 		"extraLabels": map[string]any{"team": "platform", "example.com/cost-center": "42"},
 		"webhook":     map[string]any{"failurePolicy": "Ignore", "timeoutSeconds": 10},
+		"metrics":     map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "podMonitor": map[string]any{"enabled": true}},
 	}
 }
 

@@ -343,7 +343,45 @@ func generateOperatorChart(manifestsDir, chartsDir string, files Files) error {
 		}
 		files[filepath.Join(ChartName, "templates", fileName(o))] = []byte(generatedHeader + body)
 	}
+	if err := monitorTemplates(manifestsDir, reserved, files); err != nil {
+		return err
+	}
 	return writeValueFiles(chartsDir, ChartName, d.values(slices.Sorted(maps.Keys(reserved))), files)
+}
+
+// monitorValue is the value that turns on each kind of manifests/monitoring.
+var monitorValue = map[string]string{
+	"ServiceMonitor": "metrics.serviceMonitor.enabled",
+	"PodMonitor":     "metrics.podMonitor.enabled",
+}
+
+// monitorTemplates adds the Prometheus Operator objects of manifests/monitoring, each
+// rendered only when its value (monitorValue) is true: they need the Prometheus Operator's
+// CRDs, so the base leaves them out.
+func monitorTemplates(manifestsDir string, reserved map[string]bool, files Files) error {
+	objs, err := Kustomize(filepath.Join(manifestsDir, "monitoring"))
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		v, ok := monitorValue[o.Kind()]
+		if !ok {
+			return fmt.Errorf("monitoring %s: the generator knows ServiceMonitor and PodMonitor only", o.Key())
+		}
+		seen[o.Kind()] = true
+		replaceNamespace(map[string]any(o))
+		labelTokens(o["metadata"].(map[string]any), reserved)
+		body, err := template(o)
+		if err != nil {
+			return err
+		}
+		files[filepath.Join(ChartName, "templates", fileName(o))] = []byte(generatedHeader + "{{- if .Values." + v + " }}\n" + body + "{{- end }}\n")
+	}
+	if len(seen) != len(monitorValue) {
+		return fmt.Errorf("manifests/monitoring: want a ServiceMonitor and a PodMonitor: %w", errNotFound)
+	}
+	return nil
 }
 
 // replaceNamespace puts the release namespace wherever the base names its namespace (object
@@ -519,6 +557,10 @@ func (d *defaults) values(reservedLabels []string) valueSet {
 			"image":      "The operator image is <repository>/operator, the proxy image <repository>/proxy.",
 			"proxyImage": "The image the operator gives each Gateway's proxy Deployment (its --proxy-image flag).",
 			"webhook":    "The validating admission webhooks of the agentgateway.dev kinds.",
+			"metrics": "Prometheus Operator scrape configs (monitoring.coreos.com/v1; the cluster needs the Prometheus Operator's CRDs).\n" +
+				"docs/metrics.md lists the metrics; manifests/grafana/agentgateway.json is a dashboard of them.",
+			"metrics.serviceMonitor": "A ServiceMonitor of the operator's replicas (Service agentgateway-metrics, port http-metrics).",
+			"metrics.podMonitor":     "A PodMonitor of every Gateway's proxy pods, in all namespaces (port metrics).",
 		},
 		values: []value{
 			{path: "image.repository", def: d.imageRepository, schema: str(map[string]any{"pattern": repository}),
@@ -573,6 +615,10 @@ func (d *defaults) values(reservedLabels []string) valueSet {
 				doc: "Fail rejects agentgateway.dev writes while no operator replica answers; Ignore admits them unchecked (the translator still rejects invalid policies in status)."},
 			{path: "webhook.timeoutSeconds", def: d.timeoutSeconds, schema: map[string]any{"type": "integer", "minimum": 1, "maximum": 30},
 				doc: "How long kube-apiserver waits for a webhook answer."},
+			{path: "metrics.serviceMonitor.enabled", def: false, schema: map[string]any{"type": "boolean"},
+				doc: "Render the operator's ServiceMonitor."},
+			{path: "metrics.podMonitor.enabled", def: false, schema: map[string]any{"type": "boolean"},
+				doc: "Render the proxies' PodMonitor (it selects pods by the labels the operator gives them)."},
 		},
 	}
 }
