@@ -229,6 +229,7 @@ func TestExplainCredentials(t *testing.T) {
 	rule.Traffic = &config.TrafficPolicy{
 		APIKeyAuthentication: &config.APIKeyAuthentication{Header: "x-api-key", Keys: []config.APIKey{{Name: "team-a", Key: "s3cret-key-value"}}},
 		RateLimit:            &config.RateLimit{Local: []config.LocalRateLimit{{Requests: 1, Unit: config.RateLimitMinute, Key: `request.headers["x-api-key"]`}}},
+		MCPAuthorization:     &config.Authorization{Action: config.AuthorizationAllow, Rules: []string{`mcp.tool.name == "echo"`}},
 	}
 	for _, cred := range []bool{false, true} {
 		for _, key := range []string{"", "wrong", "s3cret-key-value"} {
@@ -255,6 +256,9 @@ func TestExplainCredentials(t *testing.T) {
 				}
 				if want == "pass" && (ex.Outcome.Action != "proxy" || ex.Policies[1].Verdict != "pass" || !strings.Contains(ex.Policies[1].Detail, `"s3cret-key-value"`)) {
 					t.Errorf("outcome %+v rate limit %+v, want proxied and the bucket named", ex.Outcome, ex.Policies[1])
+				}
+				if want == "pass" && (len(ex.Policies) != 3 || ex.Policies[2].Name != "mcpAuthorization" || ex.Policies[2].Verdict != explain.Skip) {
+					t.Errorf("policies %+v, want the MCP authorization listed last, not evaluated", ex.Policies)
 				}
 			}
 		}

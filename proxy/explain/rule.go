@@ -72,6 +72,10 @@ func runRule(ex *Explanation, c *config.Config, route *config.HTTPRoute, ruleInd
 				ex.Outcome.Conditional = append(ex.Outcome.Conditional, "policy "+s.name+" lets the request through")
 			}
 		}
+		if a := rule.Traffic.MCPAuthorization; a != nil {
+			ex.Policies = append(ex.Policies, Step{Name: "mcpAuthorization", Phase: "MCPAuthorization", Verdict: Skip,
+				Detail: fmt.Sprintf("%s with %d CEL rules on each MCP operation of the rule's MCP backends (tools/call, prompts/get, resources/read; lists are filtered); an HTTP request is not an MCP operation, so explain does not evaluate them", a.Action, len(a.Rules))})
+		}
 	}
 
 	for i := range rule.Filters {
