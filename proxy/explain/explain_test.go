@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/config"
+	"github.com/agentgateway/agentgateway-go/proxy/config/testcerts"
 	"github.com/agentgateway/agentgateway-go/proxy/explain"
 )
 
@@ -261,6 +262,35 @@ func TestExplainCredentials(t *testing.T) {
 					t.Errorf("policies %+v, want the MCP authorization listed last, not evaluated", ex.Policies)
 				}
 			}
+		}
+	}
+}
+
+// TestExplainHTTPSServerName checks the listener choice on an HTTPS bind: by SNI and Host,
+// 421 when they belong to different listeners, as the data plane answers.
+func TestExplainHTTPSServerName(t *testing.T) {
+	leaf := testcerts.NewCA("ca").Issue("a.example.com", "b.example.com")
+	tlsConf := &config.ListenerTLS{Certificates: []config.Certificate{{CertChain: leaf.CertPEM, PrivateKey: leaf.KeyPEM}}}
+	route := config.HTTPRoute{RouteMeta: config.RouteMeta{Namespace: "ns", Name: "r"}, Rules: []config.HTTPRouteRule{{BackendRefs: []config.BackendRef{{Backend: "a"}}}}}
+	c := &config.Config{
+		Version: "tls",
+		Binds: []config.Bind{{Name: "https", Port: 8443, Protocol: config.ProtocolHTTPS, Listeners: []config.Listener{
+			{Name: "a", Hostname: "a.example.com", Protocol: config.ProtocolHTTPS, TLS: tlsConf, HTTPRoutes: []config.HTTPRoute{route}},
+			{Name: "b", Hostname: "b.example.com", Protocol: config.ProtocolHTTPS, TLS: tlsConf, HTTPRoutes: []config.HTTPRoute{route}},
+		}}},
+		Backends: []config.Backend{{Name: "a", Endpoints: []config.Endpoint{{Address: "10.0.0.1:80"}}}},
+	}
+	for _, tc := range []struct {
+		host, sni, listener string
+		status              int
+	}{
+		{"b.example.com", "", "b", 0},
+		{"a.example.com:8443", "a.example.com", "a", 0},
+		{"b.example.com", "a.example.com", "", http.StatusMisdirectedRequest},
+	} {
+		ex := mustExplain(t, c, explain.Request{Host: tc.host, SNI: tc.sni}, explain.Options{})
+		if ex.Listener != tc.listener || ex.Outcome.Status != tc.status || ex.Bind.Protocol != "HTTPS" {
+			t.Errorf("host %s sni %q: listener %q outcome %+v, want listener %q status %d", tc.host, tc.sni, ex.Listener, ex.Outcome, tc.listener, tc.status)
 		}
 	}
 }
