@@ -89,7 +89,7 @@ type TracingAttribute struct {
 // attributes of a server span, which TracingAttribute.Attribute can copy.
 var TracingSpanAttributes = []string{
 	"http.request.method", "url.path", "url.query", "url.scheme", "server.address", "server.port",
-	"client.address", "user_agent.original", "network.protocol.version", "http.route",
+	"client.address", "user_agent.original", "network.protocol.version",
 	"http.response.status_code",
 }
 
