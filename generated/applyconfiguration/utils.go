@@ -146,6 +146,12 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &agentgatewayv1alpha1.TCPKeepaliveApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Timeouts"):
 		return &agentgatewayv1alpha1.TimeoutsApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Tracing"):
+		return &agentgatewayv1alpha1.TracingApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("TracingAttribute"):
+		return &agentgatewayv1alpha1.TracingAttributeApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("TracingProvider"):
+		return &agentgatewayv1alpha1.TracingProviderApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("TrafficPolicy"):
 		return &agentgatewayv1alpha1.TrafficPolicyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Transformation"):

@@ -125,6 +125,12 @@ var inputs = []input{
 		s.XBackendTrafficPolicies = l.Items
 		return err
 	}},
+	{schema.GroupVersion(gwxv1a1.GroupVersion).WithKind("XTelemetryPolicy"), &gwxv1a1.XTelemetryPolicy{}, true, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
+		var l gwxv1a1.XTelemetryPolicyList
+		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)
+		s.XTelemetryPolicies = l.Items
+		return err
+	}},
 	{corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, false, func(ctx context.Context, r client.Reader, s *translate.Snapshot) error {
 		var l corev1.NamespaceList
 		err := r.List(ctx, &l, client.UnsafeDisableDeepCopy)

@@ -118,6 +118,7 @@ func (w *Writer) route(ctx context.Context, r *translate.RouteResult, now metav1
 func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now metav1.Time) (bool, error) {
 	var obj client.Object
 	var st *gwv1.PolicyStatus
+	var ancestors *[]gwv1.PolicyAncestorStatus
 	switch r.Key.Kind {
 	case "AgentgatewayPolicy":
 		o := &agwv1a1.AgentgatewayPolicy{}
@@ -128,6 +129,10 @@ func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now meta
 	case "XBackendTrafficPolicy":
 		o := &gwxv1a1.XBackendTrafficPolicy{}
 		obj, st = o, &o.Status
+	case "XTelemetryPolicy":
+		// Its status is a TelemetryPolicyStatus: the same ancestors list.
+		o := &gwxv1a1.XTelemetryPolicy{}
+		obj, ancestors = o, &o.Status.Ancestors
 	default:
 		return false, fmt.Errorf("status: unknown policy kind %q", r.Key.Kind)
 	}
@@ -137,11 +142,16 @@ func (w *Writer) policy(ctx context.Context, r *translate.PolicyResult, now meta
 			return &p.Status
 		case *gwxv1a1.XBackendTrafficPolicy:
 			return &p.Status
+		case *gwxv1a1.XTelemetryPolicy:
+			return &p.Status
 		}
 		return &o.(*gwv1.BackendTLSPolicy).Status
 	}
+	if ancestors == nil {
+		ancestors = &st.Ancestors
+	}
 	return w.update(ctx, types.NamespacedName{Namespace: r.Key.Namespace, Name: r.Key.Name}, obj, status, func() {
-		st.Ancestors = mergeOurs(st.Ancestors, r.Ancestors, now,
+		*ancestors = mergeOurs(*ancestors, r.Ancestors, now,
 			func(a gwv1.PolicyAncestorStatus) bool { return a.ControllerName == w.ControllerName },
 			func(a, b gwv1.PolicyAncestorStatus) bool {
 				return apiequality.Semantic.DeepEqual(a.AncestorRef, b.AncestorRef)

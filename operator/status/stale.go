@@ -101,6 +101,12 @@ func (w *Writer) RemoveStale(ctx context.Context, snap *translate.Snapshot, res 
 		})
 	}
 	jobs = append(jobs, w.staleXBackends(ctx, snap, res)...)
+	for i := range snap.XTelemetryPolicies {
+		p := &snap.XTelemetryPolicies[i]
+		jobs = append(jobs, func() (bool, error) {
+			return w.dropAncestors(ctx, current, "XTelemetryPolicy", gwxv1a1.GroupName, p, &gwv1.PolicyStatus{Ancestors: p.Status.Ancestors})
+		})
+	}
 	return w.run(jobs)
 }
 

@@ -192,6 +192,9 @@ func (t *translator) assembleListener(g *gatewayIR, l *listenerIR, used map[stri
 	if l.frontend != nil {
 		front = l.frontend.fields
 		cl.AccessLog = l.frontend.accessLog
+		if cl.Tracing = l.frontend.tracing; cl.Tracing != nil {
+			used[cl.Tracing.Backend] = true
+		}
 	}
 	// The EffectiveRoutes are listed in precedence order. What orders them is known from the
 	// built routes (merging policies changes no match), so the order is settled first and

@@ -63,6 +63,10 @@
 //     missing CA or client certificate makes its backend answer 500); it never breaks the
 //     rest of the Gateway's config. This runs before BackendTLSPolicies so an ext-auth service gets
 //     its backend TLS like any backend.
+//     resolveTelemetryPolicies (tracing.go): the oldest XTelemetryPolicy per Gateway
+//     (the others Conflicted) with mode Enabled resolves its collector, so BackendTLSPolicies
+//     apply to it; mergeFrontend gives its tracing to the Gateway's HTTP(S) listeners that no
+//     frontend.tracing reaches. A field it cannot honour refuses the whole policy in status.
 //  9. applyBackendTLSPolicies (backendtls.go): TLS origination per Service port; the oldest
 //     policy wins; an invalid one makes the backend answer 500 instead of using plaintext.
 //     applyBackendTrafficPolicies (backendtraffic.go): an XBackendTrafficPolicy's

@@ -34,6 +34,9 @@ type frontendSettings struct {
 	httpSrc, tcpSrc *agwv1a1.AgentgatewayPolicy
 	// accessLog is frontend.accessLog, for HTTP and HTTPS listeners (accesslog.go).
 	accessLog *config.AccessLog
+	// tracing is frontend.tracing, or an XTelemetryPolicy's, for HTTP and HTTPS
+	// listeners (tracing.go).
+	tracing *config.Tracing
 }
 
 // mergeFrontend merges the frontend section of the Gateway- and listener-level policies of
@@ -59,6 +62,8 @@ func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
 			}
 		case *agwv1a1.AccessLog:
 			fs.accessLog = t.frontendAccessLog(l, st, path, v)
+		case *agwv1a1.Tracing:
+			fs.tracing = t.frontendTracing(l, f.src.pol, st, path, v)
 		case *agwv1a1.FrontendHTTP:
 			fs.http3 = v.HTTP3 != nil && *v.HTTP3
 			if frontendHTTP(&fs.bind, v, st.note) {
@@ -73,6 +78,12 @@ func (t *translator) mergeFrontend(g *gatewayIR, l *listenerIR) {
 		default:
 			st.note(path, notEnforced)
 		}
+	}
+	if fs.tracing == nil {
+		_, own := m["frontend.tracing"]
+		fs.tracing = t.listenerTelemetry(g, l, own)
+	} else {
+		t.listenerTelemetry(g, l, true)
 	}
 	l.frontend = fs
 }

@@ -83,6 +83,7 @@ var inputFields = []inputField{
 	{"ReferenceGrants", true, objectIDs(func(s *Snapshot) []gwv1b1.ReferenceGrant { return s.ReferenceGrants })},
 	{"BackendTLSPolicies", true, objectIDs(func(s *Snapshot) []gwv1.BackendTLSPolicy { return s.BackendTLSPolicies })},
 	{"XBackendTrafficPolicies", true, objectIDs(func(s *Snapshot) []gwxv1a1.XBackendTrafficPolicy { return s.XBackendTrafficPolicies })},
+	{"XTelemetryPolicies", true, objectIDs(func(s *Snapshot) []gwxv1a1.XTelemetryPolicy { return s.XTelemetryPolicies })},
 	{"Namespaces", false, objectIDs(func(s *Snapshot) []corev1.Namespace { return s.Namespaces })},
 	{"Services", false, objectIDs(func(s *Snapshot) []corev1.Service { return s.Services })},
 	{"EndpointSlices", false, objectIDs(func(s *Snapshot) []discoveryv1.EndpointSlice { return s.EndpointSlices })},

@@ -40,6 +40,9 @@ type Snapshot struct {
 	// XBackendTrafficPolicies are the experimental gateway.networking.x-k8s.io/v1alpha1
 	// policies (GEP-3388 retry budgets); empty when their CRD is not installed.
 	XBackendTrafficPolicies []gwxv1a1.XBackendTrafficPolicy `json:"xBackendTrafficPolicies,omitempty"`
+	// XTelemetryPolicies are the experimental Gateway tracing policies; empty when their CRD
+	// is not installed.
+	XTelemetryPolicies []gwxv1a1.XTelemetryPolicy `json:"xTelemetryPolicies,omitempty"`
 
 	Namespaces     []corev1.Namespace               `json:"namespaces,omitempty"`
 	Services       []corev1.Service                 `json:"services,omitempty"`

@@ -20,6 +20,7 @@ func (t *translator) reportStatus() {
 	t.policyStatuses()
 	t.backendTLSStatuses(t.usedBy)
 	t.backendTrafficStatuses(t.usedBy)
+	t.telemetryStatuses()
 	t.backendStatuses()
 	t.xbackendStatuses()
 	sort.Slice(t.res.Policies, func(i, j int) bool { return lessKey(t.res.Policies[i].Key, t.res.Policies[j].Key) })

@@ -55,6 +55,10 @@ func translate(s *Snapshot, prev *previous) *Result {
 	// Our policies attach once listeners and routes are final; attached ones are validated
 	// again (CEL) and their Secrets and ext-auth backendRefs resolved, adding backends.
 	t.attachPolicies()
+	// XTelemetryPolicies resolve their collectors, so that a BackendTLSPolicy secures them
+	// too; they apply per listener in mergeFrontend, where an AgentgatewayPolicy's
+	// frontend.tracing wins.
+	t.resolveTelemetryPolicies()
 	// BackendTLSPolicy decorates the backends the routes and ext-auth policies resolved.
 	t.applyBackendTLSPolicies()
 	// XBackendTrafficPolicy sets retry budgets on the same backends.
@@ -90,6 +94,11 @@ type translator struct {
 	btls     []*btlsIR
 	xbtp     []*xbtpIR               // XBackendTrafficPolicies, oldest first
 	usedBy   map[string][]*gatewayIR // backend name -> Gateways whose config uses it
+
+	// telemetry are the XTelemetryPolicies targeting our Gateways, oldest first;
+	// telemetryWinner the one that applies, by Gateway (tracing.go).
+	telemetry       []*telemetryIR
+	telemetryWinner map[nsName]*telemetryIR
 
 	allGateways map[nsName]bool    // every Gateway of any class, built on demand
 	allRoutes   map[ObjectKey]bool // every HTTPRoute and GRPCRoute, built on demand

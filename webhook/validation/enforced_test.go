@@ -55,6 +55,7 @@ var enforcementCases = []struct{ path, spec string }{
 	{"frontend.tcp.keepalive.probes", `frontend: {tcp: {keepalive: {probes: 3}}}`},
 	{"frontend.accessLog.filter", `frontend: {accessLog: {filter: 'request.path == "/"'}}`},
 	{"frontend.accessLog.attributes", `frontend: {accessLog: {attributes: [{name: p, expression: request.path}]}}`},
+	{"frontend.tracing", `frontend: {tracing: {provider: {backendRef: {name: echo, port: 80}}, protocol: HTTP, path: /v1/traces, samplingRate: {numerator: 50}, parentBased: true, parentSamplingRate: {numerator: 1}, condition: 'request.path != "/"', serviceName: gw, attributes: [{name: a, value: x}, {name: b, header: x-b}, {name: c, expression: request.path}]}}`},
 	{"backend.tls.mtlsCertificateRef", `backend: {tls: {mtlsCertificateRef: {name: client}}}`},
 	{"backend.tls.caCertificateRefs", `backend: {tls: {caCertificateRefs: [{kind: ConfigMap, name: ca}]}}`},
 	{"backend.tls.sni", `backend: {tls: {sni: echo.internal}}`},

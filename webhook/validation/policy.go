@@ -22,6 +22,8 @@ import (
 //
 //	spec.frontend.accessLog.filter                        AccessLog            Condition
 //	spec.frontend.accessLog.attributes[*].expression      AccessLog            Any
+//	spec.frontend.tracing.condition                       Tracing              Condition
+//	spec.frontend.tracing.attributes[*].expression        Tracing              Any
 //	spec.traffic.transformation.request.when              RequestHeaders       Condition
 //	spec.traffic.transformation.request.set[*].value      RequestHeaders       HeaderValue
 //	spec.traffic.transformation.request.add[*].value      RequestHeaders       HeaderValue
@@ -47,6 +49,13 @@ func ValidatePolicy(p *v1alpha1.AgentgatewayPolicy) (field.ErrorList, []string) 
 		v.optional(path.Child("filter"), cel.PhaseAccessLog, cel.KindCondition, fe.AccessLog.Filter)
 		for i, a := range fe.AccessLog.Attributes {
 			v.check(path.Child("attributes").Index(i).Child("expression"), cel.PhaseAccessLog, cel.KindAny, a.Expression)
+		}
+	}
+	if fe := p.Spec.Frontend; fe != nil && fe.Tracing != nil {
+		path := spec.Child("frontend", "tracing")
+		v.optional(path.Child("condition"), cel.PhaseTracing, cel.KindCondition, fe.Tracing.Condition)
+		for i, a := range fe.Tracing.Attributes {
+			v.optional(path.Child("attributes").Index(i).Child("expression"), cel.PhaseTracing, cel.KindAny, a.Expression)
 		}
 	}
 	if tr := p.Spec.Traffic; tr != nil {

@@ -164,6 +164,20 @@ func TestValidatePolicy(t *testing.T) {
 			},
 		},
 		{
+			name: "tracing",
+			policy: policy(v1alpha1.AgentgatewayPolicySpec{Frontend: &v1alpha1.FrontendPolicy{Tracing: &v1alpha1.Tracing{
+				Condition: expr(`response.code == 200`),
+				Attributes: []v1alpha1.TracingAttribute{
+					{Name: "ok", Expression: expr(`request.path`)},
+					{Name: "bad", Expression: expr(`jwt.claims.sub`)},
+				},
+			}}}),
+			errs: []string{
+				`spec.frontend.tracing.condition: Invalid value: "response.code == 200": 1:1: 'response' is not available in phase Tracing (only in Response or AccessLog)`,
+				`spec.frontend.tracing.attributes[1].expression: Invalid value: "jwt.claims.sub": 1:1: 'jwt' is not available in phase Tracing (only in Authorization, RateLimitDescriptor, RequestHeaders, RequestBody, Response, AccessLog or MCPAuthorization)`,
+			},
+		},
+		{
 			name: "dyn header value is a warning",
 			policy: traffic(v1alpha1.TrafficPolicy{Transformation: &v1alpha1.Transformation{Request: &v1alpha1.TransformationRules{
 				Set: []v1alpha1.HeaderTransformation{{Name: gwv1.HeaderName("x-sub"), Value: `jwt.claims.sub`}},

@@ -125,6 +125,10 @@ type FrontendPolicy struct {
 	// AccessLog writes one structured line per request.
 	// +optional
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
+
+	// Tracing records OpenTelemetry spans of the requests and exports them over OTLP.
+	// +optional
+	Tracing *Tracing `json:"tracing,omitempty"`
 }
 
 // TLSVersion is a TLS protocol version.
@@ -223,6 +227,100 @@ type AccessLogAttribute struct {
 	Name string `json:"name"`
 	// Expression computes the value (any type; rendered as JSON).
 	Expression CELExpression `json:"expression"`
+}
+
+// TracingProtocol is the OTLP transport of a tracing provider.
+//
+// +kubebuilder:validation:Enum=GRPC;HTTP
+type TracingProtocol string
+
+const (
+	// TracingProtocolGRPC is OTLP over gRPC (TraceService/Export).
+	TracingProtocolGRPC TracingProtocol = "GRPC"
+	// TracingProtocolHTTP is OTLP over HTTP with protobuf bodies.
+	TracingProtocolHTTP TracingProtocol = "HTTP"
+)
+
+// Tracing records OpenTelemetry spans of the requests of HTTP and HTTPS listeners and
+// exports them over OTLP: a server span per sampled request (continuing the client's W3C
+// traceparent), a client span per upstream attempt and per ext-auth call; backends receive
+// the attempt's traceparent.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.path) || (has(self.protocol) && self.protocol == 'HTTP')",message="path is only for protocol HTTP"
+// +kubebuilder:validation:XValidation:rule="!has(self.parentSamplingRate) || !has(self.parentBased) || self.parentBased",message="parentSamplingRate needs parentBased"
+type Tracing struct {
+	// Provider is the OTLP collector spans are exported to.
+	Provider TracingProvider `json:"provider"`
+
+	// Protocol is GRPC (default; OTLP/gRPC) or HTTP (OTLP/HTTP with protobuf).
+	// +optional
+	Protocol *TracingProtocol `json:"protocol,omitempty"`
+
+	// Path of the OTLP/HTTP exports. Defaults to /v1/traces.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/[^?#\s]*$`
+	Path *string `json:"path,omitempty"`
+
+	// SamplingRate is the fraction of new traces recorded (and of every request when
+	// parentBased is false). Defaults to 100%.
+	// +optional
+	SamplingRate *gwv1.Fraction `json:"samplingRate,omitempty"`
+
+	// ParentBased follows the sampled flag of a valid incoming traceparent. Defaults to true.
+	// +optional
+	ParentBased *bool `json:"parentBased,omitempty"`
+
+	// ParentSamplingRate keeps this fraction of the requests a parent sampled. Defaults to
+	// 100%.
+	// +optional
+	ParentSamplingRate *gwv1.Fraction `json:"parentSamplingRate,omitempty"`
+
+	// Condition traces only requests for which this expression is true (phase: Tracing,
+	// result bool; the request and source are known).
+	// +optional
+	Condition *CELExpression `json:"condition,omitempty"`
+
+	// ServiceName is the service.name of the spans' resource. Defaults to agentgateway.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ServiceName *string `json:"serviceName,omitempty"`
+
+	// Attributes are added to every server span.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Attributes []TracingAttribute `json:"attributes,omitempty"`
+}
+
+// TracingProvider is an OTLP collector.
+type TracingProvider struct {
+	// BackendRef is the collector: a Service (with port) or an AgentgatewayBackend.
+	BackendRef gwv1.BackendObjectReference `json:"backendRef"`
+}
+
+// TracingAttribute is one span attribute; exactly one of value, header and expression is set.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.value) ? 1 : 0) + (has(self.header) ? 1 : 0) + (has(self.expression) ? 1 : 0) == 1",message="exactly one of value, header and expression is required"
+type TracingAttribute struct {
+	// Name of the attribute.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.:/-]+$`
+	Name string `json:"name"`
+	// Value is a literal.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Value *string `json:"value,omitempty"`
+	// Header copies a request header (empty when absent).
+	// +optional
+	Header *gwv1.HTTPHeaderName `json:"header,omitempty"`
+	// Expression computes the value (phase: Tracing, any type).
+	// +optional
+	Expression *CELExpression `json:"expression,omitempty"`
 }
 
 // TrafficPolicy configures the request path.

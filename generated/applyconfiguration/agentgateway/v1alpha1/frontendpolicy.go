@@ -19,6 +19,8 @@ type FrontendPolicyApplyConfiguration struct {
 	TCP *FrontendTCPApplyConfiguration `json:"tcp,omitempty"`
 	// AccessLog writes one structured line per request.
 	AccessLog *AccessLogApplyConfiguration `json:"accessLog,omitempty"`
+	// Tracing records OpenTelemetry spans of the requests and exports them over OTLP.
+	Tracing *TracingApplyConfiguration `json:"tracing,omitempty"`
 }
 
 // FrontendPolicyApplyConfiguration constructs a declarative configuration of the FrontendPolicy type for use with
@@ -56,5 +58,13 @@ func (b *FrontendPolicyApplyConfiguration) WithTCP(value *FrontendTCPApplyConfig
 // If called multiple times, the AccessLog field is set to the value of the last call.
 func (b *FrontendPolicyApplyConfiguration) WithAccessLog(value *AccessLogApplyConfiguration) *FrontendPolicyApplyConfiguration {
 	b.AccessLog = value
+	return b
+}
+
+// WithTracing sets the Tracing field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Tracing field is set to the value of the last call.
+func (b *FrontendPolicyApplyConfiguration) WithTracing(value *TracingApplyConfiguration) *FrontendPolicyApplyConfiguration {
+	b.Tracing = value
 	return b
 }
