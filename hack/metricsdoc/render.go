@@ -37,7 +37,7 @@ metrics (` + "`make verify`" + ` checks it names only metrics listed here).
 Labels that recur: every proxy series carries ` + "`gateway`" + `, the name of the proxy's Gateway
 (` + "`--gateway`" + `; absent on a proxy configured from a file), whose namespace is the scrape target's
 ` + "`namespace`" + ` (the tables list the labels the code adds, not this one); ` + "`bind`" + ` a listening socket of the proxy config; ` + "`listener`" + ` the Gateway listener;
-` + "`route`" + ` the route (` + "`namespace/name`" + ` of the HTTPRoute or GRPCRoute, empty when no route matched);
+` + "`route`" + ` the route (` + "`namespace/name`" + ` of an HTTPRoute, ` + "`GRPCRoute/namespace/name`" + ` of a GRPCRoute, empty when no route matched);
 ` + "`backend`" + ` the backend as the operator names it in the proxy config; ` + "`code`" + ` the HTTP status code.
 `)
 	for _, c := range comps {
