@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/agentgateway/agentgateway-go/proxy/cel"
 	"github.com/agentgateway/agentgateway-go/proxy/tracing"
@@ -32,6 +33,7 @@ type exchange struct {
 	span   *tracing.Span
 	tracer *listenerTracing
 	trace  tracing.TraceID
+	log    accessState // for the access-log line (accesslog.go)
 }
 
 type exchangeKey struct{}
@@ -66,6 +68,7 @@ func (w *responseWriter) WriteHeader(code int) {
 			w.ResponseWriter.Header().Set("Connection", "close")
 		}
 		if w.ex != nil {
+			w.ex.log.ttfb = time.Since(w.ex.log.start)
 			w.ex.beforeHeader(w.ResponseWriter.Header(), code)
 		}
 	}
@@ -76,7 +79,11 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if w.ex != nil {
+		w.ex.log.bytesOut += int64(n)
+	}
+	return n, err
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -54,6 +54,7 @@ type fastConns struct {
 	conns    map[*fastConn]struct{}
 	draining atomic.Bool
 	handoff  *handoffListener
+	handed   atomic.Int64 // connections handed to net/http, for tests
 }
 
 func (fs *fastConns) track(fc *fastConn) bool {
@@ -188,5 +189,6 @@ func (fc *fastConn) handOver() bool {
 	// net/http sets its own deadlines; clear ours.
 	fc.nc.SetReadDeadline(time.Time{})
 	fc.s.fast.untrack(fc)
+	fc.s.fast.handed.Add(1)
 	return fc.s.fast.handoff.deliver(newFramingConn(&replayConn{Conn: fc.nc, buf: rest}, fc.s.fe.maxHeaderBytes))
 }

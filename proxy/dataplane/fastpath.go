@@ -455,20 +455,24 @@ func (fc *fastConn) serveRequest() outcome {
 	host := router.NormalizeHost(r.Host)
 	ex := &fc.ex
 	*ex = exchange{}
+	ex.log.start = start
 	fc.bodyRead = false
 	listenerName, routeKey := "", ""
+	var al *accessLog
 	var code int
 	var out outcome
 	if ls, found := bs.listenerFor(host); !found {
+		ex.log.reason = "no_listener"
 		code, out = fc.localError(ex, r, http.StatusNotFound, "no listener for host")
 	} else {
-		listenerName = ls.config.Name
-		if ls.accessLog != nil || ls.preRouting != nil || ls.tracing != nil {
-			// Access logs, pre-routing filters and tracing are run by net/http's handler.
+		listenerName, al = ls.config.Name, ls.accessLog
+		if ls.preRouting != nil || ls.tracing != nil {
+			// Pre-routing filters and tracing are run by net/http's handler.
 			return handOff
 		}
 		m, found := ls.table.Route(r, host)
 		if !found {
+			ex.log.reason = "no_route"
 			code, out = fc.localError(ex, r, http.StatusNotFound, "no route")
 		} else {
 			if !fastEligible(m.Value) {
@@ -489,14 +493,8 @@ func (fc *fastConn) serveRequest() outcome {
 		fc.mBRequests.Inc()
 		fc.mBDuration.Observe(secs)
 	}
-	if s.rt.opts.AccessLog {
-		upstreamAddr := ""
-		if ex.picked.Endpoint != nil {
-			upstreamAddr = ex.picked.Endpoint.Address
-		}
-		s.rt.log.Info("request", "bind", s.name, "listener", listenerName, "route", routeKey,
-			"method", r.Method, "host", inHost, "path", inPath, "proto", r.Proto,
-			"status", code, "duration", elapsed, "upstream", upstreamAddr, "client", fc.remote)
+	if al != nil || s.rt.opts.AccessLog {
+		fc.logRequest(al, r, ex, listenerName, routeKey, inHost, inPath, code, elapsed)
 	}
 	*ex = exchange{}
 	fc.hr = http.Request{}
@@ -578,7 +576,10 @@ func (fc *fastConn) writeError(ex *exchange, method string, code int, msg string
 	if method == http.MethodHead {
 		// net/http sends the length the handler wrote, not the body.
 		framing = h1.NoBody
+	} else {
+		ex.log.bytesOut = int64(len(body))
 	}
+	ex.log.header, ex.log.ttfb = h, time.Since(ex.log.start)
 	fc.c.AppendResponseHead(&h1.ResponseHead{Status: code, Header: h, Framing: framing, Close: closing || fc.closing()})
 	if framing == h1.Length {
 		out := fc.c.Out()

@@ -425,6 +425,8 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 		"ruleHandler": {
 			// Applied by the fast path.
 			"routeKey", "reqMod", "respMod", "rewrite", "session", "refs", "cumWeight",
+			// The rule name, for access logs (both paths log it).
+			"name",
 			// Rules with these go to the general path.
 			"redirect", "direct", "cors", "mirrors", "traffic", "timeout",
 			// Set only with a timeout or a per-try timeout (a retrier on
@@ -438,8 +440,7 @@ func TestFastEligibleKnowsEveryRuleField(t *testing.T) {
 			// Only a bare *upstream.Backend transport: a retrier (retries,
 			// per-try timeouts, budgets) goes to the general path.
 			"proxy",
-			// The access log's CEL variable; the fast path hands listeners
-			// with an access log to net/http.
+			// The access log's CEL variable; both paths log.
 			"celBackend",
 			// MCP backends go to the general path.
 			"mcp",

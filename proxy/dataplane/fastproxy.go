@@ -24,6 +24,7 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 	ref := rule.pick(r, ex)
 	if ref == nil || ref.backend == nil {
 		// The Gateway API requires 500 for a missing or invalid backend.
+		ex.log.reason = "no_backend"
 		return fc.localError(ex, r, http.StatusInternalServerError, "no valid backend for this route")
 	}
 	ex.ref = ref
@@ -56,10 +57,13 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 	if !validHostHeader(r.Host) {
 		return fc.backendError(ex, r, b.Name, errors.New("http: invalid Host header"))
 	}
+	ex.log.upstreamStart = time.Now()
 	uc, err := fc.roundTrip(b, ex, r)
+	ex.upstreamDone()
 	if err != nil {
 		return fc.backendError(ex, r, b.Name, err)
 	}
+	ex.log.bytesIn = r.ContentLength
 	resp := &fc.resp
 	b.Observe(uc.Endpoint, resp.Status)
 	hdr := resp.Header
@@ -92,6 +96,8 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 		head.ContentType = sniff(resp, h1.BufferedBody(uc.Conn, resp))
 	}
 	fc.c.AppendResponseHead(&head)
+	ex.log.header, ex.log.ttfb = hdr, time.Since(ex.log.start)
+	sent := fc.c.BodyBytes
 	flush := head.Framing == h1.Chunked || h1.EventStream(hdr)
 	if flush {
 		// ReverseProxy flushes the head at once for streamed bodies.
@@ -100,8 +106,10 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 	if err == nil {
 		err = h1.RelayBody(fc.c, uc.Conn, resp, flush)
 	}
+	ex.log.bytesOut = fc.c.BodyBytes - sent
 	fc.stopWatch()
 	if err != nil || fc.clientGone.Load() {
+		ex.log.reason = relayFailure(err, fc.clientGone.Load())
 		// Like ReverseProxy's ErrAbortHandler: the response is cut
 		// short and the connection closed.
 		b.ReleaseH1(uc, false)
@@ -175,6 +183,7 @@ func (fc *fastConn) roundTrip(b *upstream.Backend, ex *exchange, r *http.Request
 				return nil, err
 			}
 			ex.picked.Endpoint = uc.Endpoint
+			ex.log.retries++
 			continue
 		}
 		if err != nil {
@@ -227,6 +236,7 @@ func (fc *fastConn) backendError(ex *exchange, r *http.Request, backend string, 
 	case fc.clientGone.Load():
 		code, reason = 499, "client_cancel"
 	case errors.Is(err, errRequestBodyTimeout):
+		ex.log.reason = "request_body_timeout"
 		fc.s.rt.log.Debug("request body timed out", "backend", backend, "error", err)
 		fc.writeError(ex, r.Method, http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout), true)
 		return http.StatusRequestTimeout, closeConn
@@ -237,6 +247,7 @@ func (fc *fastConn) backendError(ex *exchange, r *http.Request, backend string, 
 	case errors.Is(err, context.DeadlineExceeded):
 		code, reason = http.StatusGatewayTimeout, "timeout"
 	}
+	ex.log.reason = reason
 	m := fc.s.rt.metrics
 	m.UpstreamErrors.WithLabelValues(backend, reason).Inc()
 	fc.s.rt.log.Debug("upstream error", "backend", backend, "error", err)

@@ -126,6 +126,9 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 					return nil, req.Context().Err()
 				}
 				backoff *= 2
+				if ex := exchangeFrom(req.Context()); ex != nil {
+					ex.log.retries++
+				}
 				continue
 			}
 		}

@@ -28,6 +28,7 @@ import (
 // ruleHandler serves the requests one HTTPRoute rule matched.
 type ruleHandler struct {
 	routeKey string
+	name     string // the rule's, for access logs
 	reqMod   *filters.HeaderModifier
 	respMod  *filters.HeaderModifier
 	redirect *filters.Redirect
@@ -117,7 +118,7 @@ func (p policyEnv) Logger() policy.Logger { return p.env.log }
 
 func buildRule(env *buildEnv, route *config.HTTPRoute, ruleIndex int) (*ruleHandler, error) {
 	rule := &route.Rules[ruleIndex]
-	h := &ruleHandler{routeKey: route.EffectiveKey()}
+	h := &ruleHandler{routeKey: route.EffectiveKey(), name: rule.Name}
 	for i := range rule.Filters {
 		f := &rule.Filters[i]
 		switch {
@@ -245,6 +246,7 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			pr.Out.URL.Host = "backend"
 			pr.Out.Host = pr.In.Host
 			if ex != nil {
+				ex.log.upstreamStart = time.Now()
 				rule.rewrite.Apply(pr.Out, ex.prefix)
 				ref.rewrite.Apply(pr.Out, ex.prefix)
 			}
@@ -282,6 +284,10 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 			}
 			env.metrics.UpstreamErrors.WithLabelValues(backendName, reason).Inc()
 			env.log.Debug("upstream error", "backend", backendName, "error", err)
+			if ex != nil {
+				ex.upstreamDone()
+				ex.log.reason = reason
+			}
 			if code == 499 {
 				// Not a real HTTP status; record it for metrics only.
 				if ex != nil {
@@ -296,11 +302,15 @@ func newReverseProxy(env *buildEnv, rule *ruleHandler, ref *refHandler, retry *c
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			gotResponseHead(resp.Request.Context()) // limits.go
+			ex := exchangeFrom(resp.Request.Context())
+			if ex != nil {
+				ex.upstreamDone()
+			}
 			if rule.traffic == nil {
 				return nil
 			}
 			var act *cel.Activation
-			if ex := exchangeFrom(resp.Request.Context()); ex != nil {
+			if ex != nil {
 				act = ex.act
 			}
 			return rule.traffic.response(resp, act)
@@ -342,6 +352,7 @@ func (h *ruleHandler) serve(w http.ResponseWriter, r *http.Request, ex *exchange
 	if ref == nil || ref.backend == nil {
 		// The Gateway API requires 500 for requests sent to an invalid
 		// or missing backend (or a rule with none at all).
+		ex.log.reason = "no_backend"
 		localError(w, r, http.StatusInternalServerError, "no valid backend for this route")
 		return
 	}

@@ -17,8 +17,10 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,8 +57,14 @@ type Options struct {
 	// MirrorConcurrency bounds in-flight mirrored requests; more are
 	// dropped. Default 256.
 	MirrorConcurrency int
-	// AccessLog logs one line per HTTP request (at Info) when true.
+	// AccessLog writes one JSON line per HTTP request and L4 session to
+	// AccessLogOutput when true (accesslog.go). Listeners with a policy
+	// access log write their lines either way.
 	AccessLog bool
+	// AccessLogOutput receives the access-log lines. Default os.Stdout.
+	AccessLogOutput io.Writer
+	// Gateway names the Gateway served ("namespace/name") in access logs.
+	Gateway string
 	// DisableFastPath serves cleartext HTTP/1.1 with net/http only,
 	// instead of the fast path (fastpath.go) for plain proxied requests.
 	DisableFastPath bool
@@ -89,6 +97,9 @@ func (o *Options) complete() {
 	if o.MirrorConcurrency == 0 {
 		o.MirrorConcurrency = 256
 	}
+	if o.AccessLogOutput == nil {
+		o.AccessLogOutput = os.Stdout
+	}
 	o.completeLimits()
 }
 
@@ -113,6 +124,8 @@ type Runtime struct {
 	conns *connLimiter
 	// exporters send the spans of traced listeners (tracing.go).
 	exporters *exporterSet
+	// accessOut writes the access log (accesslog_writer.go).
+	accessOut *logWriter
 
 	graph atomic.Pointer[graph]
 
@@ -137,6 +150,7 @@ func New(opts Options) *Runtime {
 		genMetrics: newGenerationMetrics(opts.Registerer),
 		servers:    map[string]*server{},
 		conns:      newConnLimiter(opts.MaxConnections, opts.Registerer),
+		accessOut:  newAccessOutput(opts.AccessLogOutput, opts.Registerer),
 	}
 	rt.graph.Store(&graph{config: &config.Config{}, binds: map[string]*bindState{}})
 	rt.exporters = newExporterSet(opts.Registerer, func(name string) *upstream.Backend { return rt.graph.Load().backends[name] })
@@ -285,5 +299,6 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	exporters.closeAll() // sends the spans of the last requests
 	rt.pool.Close()      // stops the backends' health checks
 	rt.metrics.ActiveListeners.Set(0)
+	rt.accessOut.close() // the lines of the requests that just ended
 	return ctx.Err()
 }

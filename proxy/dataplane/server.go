@@ -306,6 +306,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	bs := s.state.Load()
 	ex := &exchange{}
+	ex.log.start = start
 	ex.w = responseWriter{ResponseWriter: w, ex: ex}
 	rw := &ex.w
 	if bs.altSvc != "" {
@@ -331,23 +332,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tb := s.withBodyTimeout(w, r)
 	sanitize(r)
+	ex.countBody(r)
 	host := router.NormalizeHost(r.Host)
-	listenerName, routeKey := "", ""
+	listenerName, routeKey, ruleName := "", "", ""
 	var al *accessLog // the listener's
 	defer func() {
 		elapsed := time.Since(start)
 		ex.endSpan(rw.status(), listenerName, routeKey)
-		al.record(s.rt.log, r, ex, accessEntry{bind: s.name, listener: listenerName, route: routeKey, status: rw.status(), header: w.Header(), elapsed: elapsed})
 		s.rt.metrics.record(s.name, listenerName, ex.rule, ex.ref, rw.status(), elapsed)
-		if s.rt.opts.AccessLog {
-			upstreamAddr := ""
-			if ex.picked.Endpoint != nil {
-				upstreamAddr = ex.picked.Endpoint.Address
-			}
-			s.rt.log.Info("request", "bind", s.name, "listener", listenerName, "route", routeKey,
-				"method", r.Method, "host", r.Host, "path", r.URL.Path, "proto", r.Proto,
-				"status", rw.status(), "duration", elapsed, "upstream", upstreamAddr, "client", r.RemoteAddr)
-		}
+		s.logRequest(al, r, ex, &httpLine{listener: listenerName, route: routeKey, rule: ruleName, host: r.Host, path: r.URL.Path,
+			status: rw.status(), header: w.Header(), elapsed: elapsed, bytesIn: ex.log.body.n})
 	}()
 	ls, ok := bs.listenerFor(host)
 	if r.TLS != nil && r.TLS.ServerName != "" {
@@ -359,11 +353,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok || sniListener != ls {
 			// Not a gRPC error: 421 tells the client to retry on a new
 			// connection, which gRPC clients do at the HTTP/2 layer.
+			ex.log.reason = "misdirected"
 			http.Error(rw, "misdirected request: host does not match the TLS server name", http.StatusMisdirectedRequest)
 			return
 		}
 	}
 	if !ok {
+		ex.log.reason = "no_listener"
 		localError(rw, r, http.StatusNotFound, "no listener for host")
 		return
 	}
@@ -378,11 +374,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, ok := ls.table.Route(r, host)
 	if !ok {
+		ex.log.reason = "no_route"
 		localError(rw, r, http.StatusNotFound, "no route")
 		return
 	}
 	rule := m.Value
-	routeKey = rule.routeKey
+	routeKey, ruleName = rule.routeKey, rule.name
 	ex.rule = rule
 	ex.prefix = m.Prefix
 	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)

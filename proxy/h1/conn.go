@@ -32,6 +32,10 @@ type Conn struct {
 
 	deadline time.Time // the read deadline last set
 
+	// BodyBytes counts the bytes passed to WriteBody (body payload,
+	// without chunk framing), for access logs.
+	BodyBytes int64
+
 	// OnTimeout, when set, is called when a read fails with a timeout;
 	// if it returns true the read is tried again (it must have moved or
 	// cleared the deadline).
@@ -207,6 +211,7 @@ func (c *Conn) Flush() error {
 // WriteBody queues p after the output buffer, writing both with one
 // writev when p does not fit.
 func (c *Conn) WriteBody(p []byte) error {
+	c.BodyBytes += int64(len(p))
 	out := c.Out()
 	if len(*out)+len(p) <= cap(*out) {
 		*out = append(*out, p...)

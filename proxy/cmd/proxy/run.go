@@ -68,7 +68,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long open requests may run after listeners close")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&o.accessLog, "access-log", false, "log every HTTP request")
+	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per HTTP request and TCP/TLS/UDP session to stdout (--access-log=false: only listeners whose policy has an access log)")
 	fs.BoolVar(&o.disableFastPath, "disable-fast-path", false, "serve cleartext HTTP/1.1 with net/http only (no HTTP/1.1 fast path)")
 	o.limits = addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -123,7 +123,7 @@ func run(ctx context.Context, o *options, adminReady chan<- net.Addr) error {
 	if o.gateway != "" {
 		ours = prometheus.WrapRegistererWith(prometheus.Labels{"gateway": o.gateway}, reg)
 	}
-	rt := dataplane.New(o.limits.apply(dataplane.Options{Logger: log, Registerer: ours, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, DisableFastPath: o.disableFastPath}))
+	rt := dataplane.New(o.limits.apply(dataplane.Options{Logger: log, Registerer: ours, DrainTimeout: o.drainTimeout, AccessLog: o.accessLog, Gateway: o.gatewayName(), DisableFastPath: o.disableFastPath}))
 	adm := admin.New(rt, reg)
 
 	adminAddr, err := serve(log, "admin", o.adminAddr, adm)
@@ -245,4 +245,13 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// gatewayName is the Gateway access-log lines name: "namespace/name" of
+// the one served over --xds-address, "" with --config.
+func (o *options) gatewayName() string {
+	if o.xdsAddr == "" || o.gateway == "" {
+		return ""
+	}
+	return o.podNamespace + "/" + o.gateway
 }
