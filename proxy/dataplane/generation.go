@@ -171,7 +171,7 @@ func (s *server) checkUpdate(b *config.Bind, bs *bindState, g *graph) error {
 		}
 		check.Close() //nolint:errcheck // it never served: closing only cancels its context
 	case s.udp != nil:
-		cfg, err := udpConfig(b, g)
+		cfg, err := udpConfig(b, g, s)
 		if err != nil {
 			return err
 		}

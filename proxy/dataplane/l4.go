@@ -40,7 +40,7 @@ func l4Config(b *config.Bind, _ *bindState, g *graph, s *server) (l4.Config, err
 			r := &l.L4Routes[ri]
 			// Where the proxy ends the client's TLS it opens TLS to backends that have it.
 			terminated := b.Protocol == config.ProtocolTLS && (!cfg.Passthrough || mixedTerminate)
-			lr := l4.Route{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g, terminated)}
+			lr := l4.Route{Name: r.EffectiveKey(), Listener: l.Name, Backends: l4Targets(r.BackendRefs, g, terminated)}
 			if mixedTerminate {
 				lr.Terminate = terminate
 			}
@@ -77,10 +77,11 @@ func l4Config(b *config.Bind, _ *bindState, g *graph, s *server) (l4.Config, err
 	if b.Protocol == config.ProtocolTLS && !cfg.Passthrough {
 		cfg.TLS = terminate
 	}
+	cfg.OnClose = s.sessionLog(b.Protocol)
 	return cfg, nil
 }
 
-func udpConfig(b *config.Bind, g *graph) (l4.UDPConfig, error) {
+func udpConfig(b *config.Bind, g *graph, s *server) (l4.UDPConfig, error) {
 	if len(b.Listeners) != 1 || len(b.Listeners[0].L4Routes) == 0 {
 		return l4.UDPConfig{}, errors.New("a UDP bind needs one listener with a route")
 	}
@@ -93,7 +94,8 @@ func udpConfig(b *config.Bind, g *graph) (l4.UDPConfig, error) {
 		}
 	}
 	r := &rs[best]
-	return l4.UDPConfig{Name: r.EffectiveKey(), Backends: l4Targets(r.BackendRefs, g, false)}, nil
+	return l4.UDPConfig{Name: r.EffectiveKey(), Listener: b.Listeners[0].Name, Backends: l4Targets(r.BackendRefs, g, false),
+		OnClose: s.sessionLog(b.Protocol)}, nil
 }
 
 // l4Targets flattens weighted backendRefs into weighted endpoint addresses:

@@ -96,7 +96,7 @@ func (rt *Runtime) listen(b *config.Bind, bs *bindState, g *graph) (*server, err
 			return nil, fmt.Errorf("bind %s: %w", b.Name, err)
 		}
 	case config.ProtocolUDP:
-		cfg, err := udpConfig(b, g)
+		cfg, err := udpConfig(b, g, s)
 		if err == nil {
 			s.udp, err = l4.NewUDPServer(cfg, rt.log.With("bind", b.Name))
 		}
@@ -119,7 +119,7 @@ func (s *server) update(b *config.Bind, bs *bindState, g *graph) error {
 		}
 		return s.tcp.Update(cfg)
 	case s.udp != nil:
-		cfg, err := udpConfig(b, g)
+		cfg, err := udpConfig(b, g, s)
 		if err != nil {
 			return err
 		}

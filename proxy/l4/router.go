@@ -12,6 +12,8 @@ type Route struct {
 	// Name identifies the route in logs and Stats (for example
 	// "namespace/tlsroute-name"). It need not be unique.
 	Name string
+	// Listener names the route's listener in session reports.
+	Listener string
 	// Hostnames are matched against the TLS SNI: exact names, or a leading
 	// "*." wildcard that matches one or more labels ("*.example.com" matches
 	// "a.example.com" and "a.b.example.com", never "example.com"). An empty
@@ -30,6 +32,7 @@ type Route struct {
 // compiledRoute is a Route with its picker built once per Update.
 type compiledRoute struct {
 	name      string
+	listener  string
 	picker    *picker
 	terminate *tls.Config
 }
@@ -60,7 +63,7 @@ func NewSNIRouter(routes []Route) (*SNIRouter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %d (%s): %w", i, rt.Name, err)
 		}
-		cr := &compiledRoute{name: rt.Name, picker: p, terminate: rt.Terminate}
+		cr := &compiledRoute{name: rt.Name, listener: rt.Listener, picker: p, terminate: rt.Terminate}
 		if len(rt.Hostnames) == 0 {
 			if r.catchAll == nil {
 				r.catchAll = cr

@@ -47,6 +47,9 @@ type Config struct {
 	// IdleTimeout closes a connection after this long with no bytes in
 	// either direction. Zero means DefaultIdleTimeout; negative disables it.
 	IdleTimeout time.Duration
+	// OnClose, when set, receives every connection's report as it ends
+	// (access logs). It runs on the connection's goroutine.
+	OnClose func(*Session)
 }
 
 // state is a validated Config, swapped atomically by Update.
@@ -57,6 +60,7 @@ type state struct {
 	dial        time.Duration
 	handshake   time.Duration
 	idle        time.Duration
+	onClose     func(*Session)
 }
 
 func compile(cfg Config) (*state, error) {
@@ -81,6 +85,7 @@ func compile(cfg Config) (*state, error) {
 		dial:        orDefault(cfg.DialTimeout, DefaultDialTimeout),
 		handshake:   orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout),
 		idle:        orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		onClose:     cfg.OnClose,
 	}
 	if st.idle < 0 {
 		st.idle = 0
@@ -297,7 +302,14 @@ func (s *Server) handle(tc *trackedConn) {
 	conn := tc.client
 	defer conn.Close()
 	st := s.state.Load()
-	log := s.log.With("client", conn.RemoteAddr().String())
+	ses := &Session{Start: time.Now(), Client: conn.RemoteAddr().String(), Reason: ReasonClosed}
+	if st.onClose != nil {
+		defer func() {
+			ses.Duration = time.Since(ses.Start)
+			st.onClose(ses)
+		}()
+	}
+	log := s.log.With("client", ses.Client)
 
 	var (
 		client = conn
@@ -310,6 +322,7 @@ func (s *Server) handle(tc *trackedConn) {
 		tlsConn := tls.Server(conn, st.tls)
 		if err := tlsConn.HandshakeContext(s.ctx); err != nil {
 			s.c.handshakeErrors.Add(1)
+			ses.Reason = ReasonHandshake
 			log.Debug("l4: tls handshake failed", "error", err)
 			return
 		}
@@ -322,18 +335,22 @@ func (s *Server) handle(tc *trackedConn) {
 		hello, sni, err = readClientHello(conn)
 		if err != nil {
 			s.c.handshakeErrors.Add(1)
+			ses.Reason = ReasonHandshake
 			log.Debug("l4: reading client hello failed", "error", err)
 			return
 		}
 		conn.SetReadDeadline(time.Time{})
 	}
+	ses.SNI = sni
 
 	rt := st.router.match(sni)
 	if rt == nil {
 		s.c.noRoute.Add(1)
+		ses.Reason = ReasonNoRoute
 		log.Debug("l4: no route", "sni", sni)
 		return
 	}
+	ses.Route, ses.Listener = rt.name, rt.listener
 	if rt.terminate != nil {
 		// The ClientHello was consumed for routing; replay it into the
 		// handshake instead of to the backend.
@@ -341,6 +358,7 @@ func (s *Server) handle(tc *trackedConn) {
 		tlsConn := tls.Server(&replayConn{Conn: conn, pending: hello}, rt.terminate)
 		if err := tlsConn.HandshakeContext(s.ctx); err != nil {
 			s.c.handshakeErrors.Add(1)
+			ses.Reason = ReasonHandshake
 			log.Debug("l4: tls handshake failed", "route", rt.name, "error", err)
 			return
 		}
@@ -350,9 +368,11 @@ func (s *Server) handle(tc *trackedConn) {
 	addr, originate, err := rt.picker.pickTarget()
 	if err != nil {
 		s.c.noRoute.Add(1)
+		ses.Reason = ReasonNoBackend
 		log.Debug("l4: route has no backend", "route", rt.name)
 		return
 	}
+	ses.Upstream = addr
 	log = log.With("route", rt.name, "backend", addr)
 
 	dctx, cancel := context.WithTimeout(s.ctx, st.dial)
@@ -360,11 +380,13 @@ func (s *Server) handle(tc *trackedConn) {
 	cancel()
 	if err != nil {
 		s.c.dialErrors.Add(1)
+		ses.Reason = ReasonConnect
 		log.Debug("l4: dial failed", "error", err)
 		return
 	}
 	defer backend.Close()
 	if !tc.setBackend(backend) {
+		ses.Reason = ReasonShutdown
 		return
 	}
 	if originate != nil {
@@ -373,6 +395,7 @@ func (s *Server) handle(tc *trackedConn) {
 		tlsBackend := tls.Client(backend, originate)
 		if err := tlsBackend.HandshakeContext(s.ctx); err != nil {
 			s.c.dialErrors.Add(1)
+			ses.Reason = ReasonConnect
 			log.Debug("l4: backend tls handshake failed", "error", err)
 			return
 		}
@@ -383,12 +406,16 @@ func (s *Server) handle(tc *trackedConn) {
 		// Replay the ClientHello we consumed for routing; from here the
 		// backend does the handshake with the client.
 		if _, err := backend.Write(hello); err != nil {
+			ses.Reason = ReasonReset
 			log.Debug("l4: replaying client hello failed", "error", err)
 			return
 		}
 		s.c.bytesFromClient.Add(uint64(len(hello)))
+		ses.BytesFromClient += uint64(len(hello))
 	}
-	if err := splice(client, backend, st.idle, &s.c); err != nil && !errors.Is(err, net.ErrClosed) {
+	err = splice(client, backend, st.idle, &s.c, ses)
+	ses.Reason = closeReason(err, s.isClosing())
+	if err != nil && !errors.Is(err, net.ErrClosed) {
 		log.Debug("l4: connection ended", "error", err)
 	}
 }

@@ -42,7 +42,8 @@ type closeWriter interface{ CloseWrite() error }
 // TLS) so protocols that signal "done sending" by shutting down their write
 // side keep working; the other direction carries on until it ends too.
 // splice closes the connections only to abort; the caller closes them after.
-func splice(a, b net.Conn, idle time.Duration, c *counters) error {
+// The bytes moved are added to c and to ses.
+func splice(a, b net.Conn, idle time.Duration, c *counters, ses *Session) error {
 	p := &pair{a: a, b: b, act: activity{start: time.Now()}}
 	if idle > 0 {
 		p.mu.Lock()
@@ -51,16 +52,19 @@ func splice(a, b net.Conn, idle time.Duration, c *counters) error {
 	}
 
 	done := make(chan struct{})
+	var fromClient, toClient uint64
 	go func() {
 		defer close(done)
-		if err := copyHalf(b, a, &p.act, &c.bytesFromClient); err != nil {
+		if err := copyHalf(b, a, &p.act, &c.bytesFromClient, &fromClient); err != nil {
 			p.kill(err)
 		}
 	}()
-	if err := copyHalf(a, b, &p.act, &c.bytesToClient); err != nil {
+	if err := copyHalf(a, b, &p.act, &c.bytesToClient, &toClient); err != nil {
 		p.kill(err)
 	}
 	<-done
+	ses.BytesFromClient += fromClient
+	ses.BytesToClient += toClient
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,7 +123,8 @@ var errIdle = errors.New("idle timeout")
 // copyHalf copies src to dst and half-closes dst on a clean EOF. It uses its
 // own loop instead of io.Copy (whose splice(2) fast path would be faster for
 // TCP to TCP) because idle accounting needs to see every chunk move.
-func copyHalf(dst, src net.Conn, act *activity, bytes *atomic.Uint64) error {
+// Its own count is only read after it returns.
+func copyHalf(dst, src net.Conn, act *activity, bytes *atomic.Uint64, count *uint64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -132,6 +137,7 @@ func copyHalf(dst, src net.Conn, act *activity, bytes *atomic.Uint64) error {
 			}
 			act.touch()
 			bytes.Add(uint64(n))
+			*count += uint64(n)
 		}
 		if rerr == io.EOF {
 			if cw, ok := dst.(closeWriter); ok {

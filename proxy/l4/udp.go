@@ -23,7 +23,9 @@ const (
 // UDPConfig is what a UDP listener does with its datagrams.
 type UDPConfig struct {
 	// Name identifies the route in logs.
-	Name     string
+	Name string
+	// Listener names the route's listener in session reports.
+	Listener string
 	Backends []WeightedTarget
 	// IdleTimeout ends a client's session after this long without a
 	// datagram either way. Zero means DefaultUDPIdleTimeout.
@@ -33,10 +35,15 @@ type UDPConfig struct {
 	// rather than evicting keeps a flood of new source addresses from
 	// pushing established clients out.
 	MaxSessions int
+	// OnClose, when set, receives every session's report as it ends
+	// (access logs).
+	OnClose func(*Session)
 }
 
 type udpState struct {
 	name        string
+	listener    string
+	onClose     func(*Session)
 	picker      *picker
 	idle        time.Duration
 	maxSessions int
@@ -49,6 +56,8 @@ func compileUDP(cfg UDPConfig) (*udpState, error) {
 	}
 	st := &udpState{
 		name:        cfg.Name,
+		listener:    cfg.Listener,
+		onClose:     cfg.OnClose,
 		picker:      p,
 		idle:        orDefault(cfg.IdleTimeout, DefaultUDPIdleTimeout),
 		maxSessions: cfg.MaxSessions,
@@ -98,6 +107,12 @@ type udpSession struct {
 	client  net.Addr
 	backend net.Conn
 	act     activity
+	// The session's report: its counts are written by the Serve
+	// goroutine (from the client) and relayReplies (to the client), and
+	// read by relayReplies at the end.
+	report                 *Session
+	fromClient, datagramsC atomic.Uint64
+	onClose                func(*Session)
 }
 
 // NewUDPServer validates cfg. log may be nil.
@@ -193,6 +208,8 @@ func (s *UDPServer) Serve(pc net.PacketConn) error {
 			continue
 		}
 		s.toBackend.Add(1)
+		sess.fromClient.Add(uint64(n))
+		sess.datagramsC.Add(1)
 	}
 }
 
@@ -229,7 +246,10 @@ func (s *UDPServer) session(pc net.PacketConn, key netip.AddrPort, client net.Ad
 		s.log.Debug("l4: udp dial failed", "backend", addr, "error", err)
 		return nil
 	}
-	sess = &udpSession{pc: pc, client: client, backend: backend, act: activity{start: time.Now()}}
+	sess = &udpSession{pc: pc, client: client, backend: backend, act: activity{start: time.Now()}, onClose: st.onClose}
+	if st.onClose != nil {
+		sess.report = &Session{Start: sess.act.start, Route: st.name, Listener: st.listener, Client: client.String(), Upstream: addr, Reason: ReasonIdle}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -279,11 +299,23 @@ func (s *UDPServer) relayReplies(key netip.AddrPort, sess *udpSession, idle time
 			continue
 		}
 		s.toClient.Add(1)
+		if r := sess.report; r != nil {
+			r.BytesToClient += uint64(n)
+			r.DatagramsToClient++
+		}
 	}
 }
 
 func (s *UDPServer) endSession(key netip.AddrPort, sess *udpSession) {
 	sess.backend.Close()
+	if r := sess.report; r != nil {
+		r.Duration = time.Since(r.Start)
+		r.BytesFromClient, r.DatagramsFromClient = sess.fromClient.Load(), sess.datagramsC.Load()
+		if s.isClosed() {
+			r.Reason = ReasonShutdown
+		}
+		sess.onClose(r)
+	}
 	s.mu.Lock()
 	if s.sessions[key] == sess {
 		delete(s.sessions, key)
