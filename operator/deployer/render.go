@@ -252,7 +252,7 @@ func Render(opts Options, in Input) ([]client.Object, error) {
 
 func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSpec, meta metav1.ObjectMeta, selector, labels, annotations map[string]string) *appsv1.Deployment {
 	gw := in.Gateway
-	level, format := "info", "json"
+	level, format, accessLog := "info", "json", true
 	if p.Logging != nil {
 		if p.Logging.Level != nil {
 			level = string(*p.Logging.Level)
@@ -260,6 +260,7 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 		if p.Logging.Format != nil {
 			format = string(*p.Logging.Format)
 		}
+		accessLog = ptr.Deref(p.Logging.AccessLog, agwv1a1.AccessLogEnabled) != agwv1a1.AccessLogDisabled
 	}
 	var ports []corev1.ContainerPort
 	for _, pt := range in.Ports {
@@ -286,6 +287,7 @@ func renderDeployment(opts Options, in Input, p agwv1a1.AgentgatewayParametersSp
 			fmt.Sprintf("--metrics-addr=0.0.0.0:%d", MetricsPort),
 			"--log-level=" + level,
 			"--log-format=" + format,
+			fmt.Sprintf("--access-log=%t", accessLog),
 		},
 		Env:   env,
 		Ports: ports,
@@ -509,6 +511,7 @@ func mergeParams(class, gw *agwv1a1.AgentgatewayParametersSpec) agwv1a1.Agentgat
 		}
 		out.Logging.Level = firstNonNil(g.Logging.Level, out.Logging.Level)
 		out.Logging.Format = firstNonNil(g.Logging.Format, out.Logging.Format)
+		out.Logging.AccessLog = firstNonNil(g.Logging.AccessLog, out.Logging.AccessLog)
 	}
 	if g.Service != nil {
 		if out.Service == nil {

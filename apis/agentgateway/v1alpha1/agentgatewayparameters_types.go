@@ -170,7 +170,23 @@ type Logging struct {
 	// Format of the proxy logs. Defaults to json.
 	// +optional
 	Format *LogFormat `json:"format,omitempty"`
+	// AccessLog turns the access log on or off: one JSON line per HTTP request and per
+	// TCP, TLS or UDP connection on the proxy's stdout. Defaults to Enabled. Listeners whose
+	// AgentgatewayPolicy sets frontend.accessLog write their lines either way.
+	// +optional
+	AccessLog *AccessLogMode `json:"accessLog,omitempty"`
 }
+
+// AccessLogMode turns the proxy access log on or off.
+//
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type AccessLogMode string
+
+// The access log modes.
+const (
+	AccessLogEnabled  AccessLogMode = "Enabled"
+	AccessLogDisabled AccessLogMode = "Disabled"
+)
 
 // ServiceSettings shapes the proxy Service.
 type ServiceSettings struct {

@@ -1404,6 +1404,11 @@ func (in *Logging) DeepCopyInto(out *Logging) {
 		*out = new(LogFormat)
 		**out = **in
 	}
+	if in.AccessLog != nil {
+		in, out := &in.AccessLog, &out.AccessLog
+		*out = new(AccessLogMode)
+		**out = **in
+	}
 	return
 }
 

@@ -19,6 +19,10 @@ type LoggingApplyConfiguration struct {
 	Level *agentgatewayv1alpha1.LogLevel `json:"level,omitempty"`
 	// Format of the proxy logs. Defaults to json.
 	Format *agentgatewayv1alpha1.LogFormat `json:"format,omitempty"`
+	// AccessLog turns the access log on or off: one JSON line per HTTP request and per
+	// TCP, TLS or UDP connection on the proxy's stdout. Defaults to Enabled. Listeners whose
+	// AgentgatewayPolicy sets frontend.accessLog write their lines either way.
+	AccessLog *agentgatewayv1alpha1.AccessLogMode `json:"accessLog,omitempty"`
 }
 
 // LoggingApplyConfiguration constructs a declarative configuration of the Logging type for use with
@@ -40,5 +44,13 @@ func (b *LoggingApplyConfiguration) WithLevel(value agentgatewayv1alpha1.LogLeve
 // If called multiple times, the Format field is set to the value of the last call.
 func (b *LoggingApplyConfiguration) WithFormat(value agentgatewayv1alpha1.LogFormat) *LoggingApplyConfiguration {
 	b.Format = &value
+	return b
+}
+
+// WithAccessLog sets the AccessLog field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AccessLog field is set to the value of the last call.
+func (b *LoggingApplyConfiguration) WithAccessLog(value agentgatewayv1alpha1.AccessLogMode) *LoggingApplyConfiguration {
+	b.AccessLog = &value
 	return b
 }
