@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -39,6 +40,9 @@ func (s *server) acceptFast() error {
 			continue
 		}
 		delay = 0
+		if s.fast.tls != nil {
+			nc = tls.Server(nc, s.fast.tls)
+		}
 		fc := newFastConn(s, nc)
 		if !s.fast.track(fc) {
 			nc.Close()
@@ -55,6 +59,7 @@ type fastConns struct {
 	draining atomic.Bool
 	handoff  *handoffListener
 	handed   atomic.Int64 // connections handed to net/http, for tests
+	tls      *tls.Config  // on HTTPS binds
 }
 
 func (fs *fastConns) track(fc *fastConn) bool {
@@ -113,6 +118,9 @@ func (fs *fastConns) closeAll() {
 		fc.state.Store(connClosed)
 		// Also ends the wait of a request on a backend, which watches
 		// the client on a duplicate of its descriptor.
+		if tc, ok := fc.nc.(*tls.Conn); ok {
+			forceClose(tc.NetConn())
+		}
 		forceClose(fc.nc)
 	}
 }
@@ -190,5 +198,12 @@ func (fc *fastConn) handOver() bool {
 	fc.nc.SetReadDeadline(time.Time{})
 	fc.s.fast.untrack(fc)
 	fc.s.fast.handed.Add(1)
+	if tc, ok := fc.nc.(*tls.Conn); ok {
+		if fc.tlsState == nil {
+			// Before the fast path read anything (h2).
+			return fc.s.fast.handoff.deliver(tc)
+		}
+		return fc.s.fast.handoff.deliver(&handedTLSConn{replayConn: replayConn{Conn: tc, buf: rest}, state: fc.tlsState})
+	}
 	return fc.s.fast.handoff.deliver(newFramingConn(&replayConn{Conn: fc.nc, buf: rest}, fc.s.fe.maxHeaderBytes))
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -99,6 +100,12 @@ type fastConn struct {
 	xf        [3]string // X-Forwarded-For, -Host, -Proto values
 	bodyRead  bool      // some of the request body was read
 
+	// On HTTPS binds (fasttls.go): the handshake's state, the scheme
+	// ("http" or "https") and the normalized server name, "" without SNI.
+	tlsState *tls.ConnectionState
+	scheme   string
+	sni      string
+
 	// The series of the last request: a connection's requests mostly
 	// share them (metricsFor).
 	mRule      *ruleHandler
@@ -131,7 +138,7 @@ type fastConn struct {
 }
 
 func newFastConn(s *server, nc net.Conn) *fastConn {
-	fc := &fastConn{s: s, nc: nc, c: h1.NewConn(nc, fastReadBuffer), remote: nc.RemoteAddr().String()}
+	fc := &fastConn{s: s, nc: nc, c: h1.NewConn(nc, fastReadBuffer), remote: nc.RemoteAddr().String(), scheme: "http"}
 	if ip, _, err := net.SplitHostPort(fc.remote); err == nil {
 		fc.clientIP = ip
 	}
@@ -152,6 +159,16 @@ func (fc *fastConn) serve() {
 			fc.s.fast.untrack(fc)
 		}
 	}()
+	if tc, ok := fc.nc.(*tls.Conn); ok {
+		fast, h2 := fc.handshake(tc)
+		if h2 {
+			handed = fc.handOver()
+			return
+		}
+		if !fast {
+			return
+		}
+	}
 	sessions := fc.c.CanServe()
 	for {
 		var (
@@ -391,6 +408,7 @@ func (fc *fastConn) httpRequest() (*http.Request, bool) {
 		Host:          req.Host,
 		RemoteAddr:    fc.remote,
 		RequestURI:    req.Target,
+		TLS:           fc.tlsState,
 	}
 	return r, true
 }
@@ -462,10 +480,20 @@ func (fc *fastConn) serveRequest() outcome {
 	var code int
 	var out outcome
 	if ls, found := bs.listenerFor(host); !found {
+		if fc.sni != "" {
+			return handOff // 421, as below
+		}
 		ex.log.reason = "no_listener"
 		code, out = fc.localError(ex, r, http.StatusNotFound, "no listener for host")
 	} else {
 		listenerName, al = ls.config.Name, ls.accessLog
+		if fc.sni != "" {
+			if sl, _ := bs.listenerFor(fc.sni); sl != ls {
+				// A host of another listener than the server name's:
+				// net/http's handler answers 421.
+				return handOff
+			}
+		}
 		if ls.preRouting != nil || ls.tracing != nil {
 			// Pre-routing filters and tracing are run by net/http's handler.
 			return handOff

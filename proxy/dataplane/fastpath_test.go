@@ -135,6 +135,12 @@ func exchangeRaw(t *testing.T, port int, raws ...string) []string {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	return exchangeConn(t, c, port, raws...)
+}
+
+// exchangeConn is exchangeRaw on a connection the caller made.
+func exchangeConn(t *testing.T, c net.Conn, port int, raws ...string) []string {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	var out []string

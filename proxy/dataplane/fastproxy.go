@@ -46,7 +46,7 @@ func (fc *fastConn) proxy(r *http.Request, ex *exchange) (int, outcome) {
 		fc.xf[0] = fc.clientIP
 		h["X-Forwarded-For"] = fc.xf[0:1:1]
 	}
-	fc.xf[1], fc.xf[2] = r.Host, "http"
+	fc.xf[1], fc.xf[2] = r.Host, fc.scheme
 	h["X-Forwarded-Host"] = fc.xf[1:2:2]
 	h["X-Forwarded-Proto"] = fc.xf[2:3:3]
 	rule.rewrite.Apply(r, ex.prefix)

@@ -35,9 +35,10 @@ type server struct {
 	udp      *l4.UDPServer
 	h3       *h3.Server     // HTTP/3 on the bind's UDP port, sharing the HTTPS handler
 	h3pc     net.PacketConn // its socket
-	// fast is set on cleartext HTTP binds, whose connections start on the
-	// HTTP/1.1 fast path (fastpath.go) and move to http when it does
-	// not handle a request.
+	// fast is set on HTTP and HTTPS binds whose connections start on the
+	// HTTP/1.1 fast path (fastpath.go) and move to http when it does not
+	// handle a request (on HTTPS, after the handshake, when the client
+	// did not choose h2).
 	fast    *fastConns
 	done    chan struct{} // closed when Serve returned
 	stopped bool          // already shut down synchronously (UDP re-bind)
@@ -77,8 +78,11 @@ func (rt *Runtime) listen(b *config.Bind, bs *bindState, g *graph) (*server, err
 	switch b.Protocol {
 	case config.ProtocolHTTP, config.ProtocolHTTPS:
 		s.http = rt.newHTTPServer(s, b.Protocol == config.ProtocolHTTPS)
-		if b.Protocol == config.ProtocolHTTP && !rt.opts.DisableFastPath {
+		if !rt.opts.DisableFastPath {
 			s.fast = &fastConns{handoff: newHandoffListener(s.ln.Addr())}
+			if b.Protocol == config.ProtocolHTTPS {
+				s.fast.tls = s.fastTLSConfig()
+			}
 		}
 		if b.HTTP3 {
 			if err := rt.listenH3(s, addr); err != nil {
@@ -273,6 +277,10 @@ func (rt *Runtime) newHTTPServer(s *server, useTLS bool) *http.Server {
 				return s.tlsFor(hello.ServerName)
 			},
 		}
+		// Connections the fast path hands over after the handshake
+		// reach net/http wrapped, without their *tls.Conn type: the
+		// handler takes their TLS state from the context (withTLSState).
+		hs.ConnContext = withHandedTLS
 	} else {
 		// h2c with prior knowledge on cleartext ports.
 		hs.Protocols.SetUnencryptedHTTP2(true)
@@ -304,6 +312,9 @@ func (s *server) tlsFor(sni string) (*tls.Config, error) {
 // it serves: keep the two in step.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.TLS == nil {
+		r.TLS = handedTLS(r.Context())
+	}
 	bs := s.state.Load()
 	ex := &exchange{}
 	ex.log.start = start
