@@ -130,6 +130,10 @@ type Config struct {
 	// XDSCA signs the config server's serving certificates and is delivered to proxies; nil
 	// means the CA in the Secret configserver.CASecretName of Namespace (created if missing).
 	XDSCA *streamcert.CA
+	// SessionSecret seals MCP session ids (translate.Snapshot.SessionSecret); nil means the
+	// Secret SessionSecretName of Namespace (created if missing), or, without a Namespace, a
+	// random secret of this process.
+	SessionSecret []byte
 	// Hooks add the webhooks and the aggregated API; nil skips them.
 	Hooks Hooks
 	// SkipControllerNameValidation lets one process run the operator more than once

@@ -175,12 +175,17 @@ func Run(ctx context.Context, c *Config) error {
 			return fmt.Errorf("set up aggregated API: %w", err)
 		}
 	}
+	sessionSecret, err := loadSessionSecret(ctx, restCfg, c)
+	if err != nil {
+		return err
+	}
 	p, err := provider.Setup(mgr, provider.Options{
-		Deployer:     deploy,
-		ConfigServer: cs,
-		Log:          log.With("component", "provider"),
-		Registerer:   ctrlmetrics.Registry,
-		OnResult:     onResult,
+		SessionSecret: sessionSecret,
+		Deployer:      deploy,
+		ConfigServer:  cs,
+		Log:           log.With("component", "provider"),
+		Registerer:    ctrlmetrics.Registry,
+		OnResult:      onResult,
 	})
 	if err != nil {
 		return fmt.Errorf("set up provider: %w", err)

@@ -75,6 +75,8 @@ type Options struct {
 	// API publishes EffectiveConfigs from it). It must not modify or keep parts of res
 	// that it does not copy, and should return quickly.
 	OnResult func(res *translate.Result)
+	// SessionSecret goes into every Snapshot (translate.Snapshot.SessionSecret).
+	SessionSecret []byte
 }
 
 // Provider is the reconciler. Build it with Setup.
@@ -96,7 +98,9 @@ type Provider struct {
 	published map[types.NamespacedName]bool
 	trigger   chan event.GenericEvent
 	onResult  func(*translate.Result)
-	metrics   metrics
+	// sessionSecret is copied into every Snapshot.
+	sessionSecret []byte
+	metrics       metrics
 	// statusLoop writes status on the leader, off the reconcile path.
 	statusLoop *statusLoop
 	// pace bounds the time spent reconciling during bursts of changes (see pacer); events
@@ -148,17 +152,18 @@ func Setup(mgr manager.Manager, o Options) (*Provider, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{
-		client:    mgr.GetClient(),
-		reader:    mgr.GetCache(),
-		elected:   mgr.Elected(),
-		cs:        o.ConfigServer,
-		deploy:    o.Deployer,
-		log:       log,
-		published: map[types.NamespacedName]bool{},
-		trigger:   make(chan event.GenericEvent, 1),
-		onResult:  o.OnResult,
-		pace:      newPacer(paceBurst),
-		metrics:   newMetrics(),
+		client:        mgr.GetClient(),
+		reader:        mgr.GetCache(),
+		elected:       mgr.Elected(),
+		cs:            o.ConfigServer,
+		deploy:        o.Deployer,
+		log:           log,
+		published:     map[types.NamespacedName]bool{},
+		trigger:       make(chan event.GenericEvent, 1),
+		onResult:      o.OnResult,
+		sessionSecret: o.SessionSecret,
+		pace:          newPacer(paceBurst),
+		metrics:       newMetrics(),
 	}
 	p.servedChanged.Store(true)
 	if reg := o.Registerer; reg != nil {
@@ -432,7 +437,7 @@ func (p *Provider) stepTimer() func(step string) {
 
 // Snapshot lists every present input from the cache.
 func (p *Provider) Snapshot(ctx context.Context) (*translate.Snapshot, error) {
-	s := &translate.Snapshot{ControllerName: ControllerName}
+	s := &translate.Snapshot{ControllerName: ControllerName, SessionSecret: p.sessionSecret}
 	for _, in := range p.present {
 		if err := in.fill(ctx, p.reader, s); err != nil {
 			return nil, fmt.Errorf("list %s from cache: %w", in.gvk.Kind, err)

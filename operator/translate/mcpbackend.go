@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -34,7 +35,11 @@ func (t *translator) resolveMCPBackend(be *agwv1a1.AgentgatewayBackend, mode bac
 		ToolPrefix:     config.MCPToolPrefix(deref(m.ToolPrefix, "")),
 	}
 	if out.SessionRouting != config.MCPStateless {
-		out.SessionKey = mcpSessionKey(be)
+		key, err := mcpSessionKey(t.s.SessionSecret, be)
+		if err != nil {
+			return "", &refError{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("AgentgatewayBackend %s/%s: %v", ns, name, err)}
+		}
+		out.SessionKey = key
 	}
 	for i := range m.Targets {
 		tg := &m.Targets[i]
@@ -101,10 +106,18 @@ func (t *translator) mcpTargetProblems(be *agwv1a1.AgentgatewayBackend) string {
 	return strings.Join(out, "; ")
 }
 
-// mcpSessionKey is the key that seals the backend's MCP session ids: derived from the
-// object's UID, so it is the same on every operator replica and every proxy of a Gateway, and
-// changes when the backend is recreated (which ends its sessions).
-func mcpSessionKey(be *agwv1a1.AgentgatewayBackend) string {
-	sum := sha256.Sum256([]byte("agentgateway mcp session key\x00" + string(be.UID) + "\x00" + be.Namespace + "/" + be.Name))
-	return base64.StdEncoding.EncodeToString(sum[:])
+// mcpSessionKey is the key that seals the backend's MCP session ids: an HMAC of the
+// backend's identity under the operator's session secret, so it is the same on every
+// operator replica and every proxy of a Gateway, cannot be computed by whoever can read the
+// backend, and changes when the backend is recreated (which ends its sessions).
+func mcpSessionKey(secret []byte, be *agwv1a1.AgentgatewayBackend) (string, error) {
+	if len(secret) < minSessionSecret {
+		return "", fmt.Errorf("stateful MCP sessions need the operator's session secret (%d bytes, need %d)", len(secret), minSessionSecret)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("agentgateway mcp session key\x00" + string(be.UID) + "\x00" + be.Namespace + "/" + be.Name))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
 }
+
+// minSessionSecret is the shortest Snapshot.SessionSecret accepted.
+const minSessionSecret = 32

@@ -124,12 +124,15 @@ func objectIDs[T any, P interface {
 	}
 }
 
-// inputsEpoch fingerprints every input of s that is not a route: the controller name and
+// inputsEpoch fingerprints every input of s that is not a route: the controller name, the
+// session secret and
 // the identity of every object of inputFields, whatever their order in s (a cache lists
 // them in no particular order). It is "" when an object has no resourceVersion.
 func inputsEpoch(s *Snapshot) string {
 	h := sha256.New()
 	h.Write([]byte("ControllerName=" + s.ControllerName + "\n"))
+	secret := sha256.Sum256(s.SessionSecret)
+	h.Write(secret[:])
 	var ids []string
 	for _, f := range inputFields {
 		var ok bool

@@ -25,6 +25,11 @@ type Snapshot struct {
 	// ("agentgateway.dev/agentgateway").
 	ControllerName string `json:"controllerName"`
 
+	// SessionSecret is the operator's secret (at least 32 bytes, the same on every replica)
+	// that the keys sealing MCP session ids are derived from, one key per backend. It is not
+	// an object of the cluster, so it is never dumped.
+	SessionSecret []byte `json:"-"`
+
 	GatewayClasses []gwv1.GatewayClass `json:"gatewayClasses,omitempty"`
 	Gateways       []gwv1.Gateway      `json:"gateways,omitempty"`
 	ListenerSets   []gwv1.ListenerSet  `json:"listenerSets,omitempty"`

@@ -143,6 +143,7 @@ func loadSnapshot(t *testing.T, path string) *Snapshot {
 	if s.ControllerName == "" {
 		s.ControllerName = "agentgateway.dev/agentgateway"
 	}
+	s.SessionSecret = []byte("golden-test-session-secret-of-32+bytes")
 	// Test inputs may use stringData for readability; the API server folds it into data.
 	for i := range s.Secrets {
 		sec := &s.Secrets[i]
@@ -162,8 +163,8 @@ func reverseAll(s *Snapshot) {
 	v := reflect.ValueOf(s).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Field(i)
-		if f.Kind() != reflect.Slice {
-			continue
+		if f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Struct {
+			continue // not a list of objects (SessionSecret)
 		}
 		n := f.Len()
 		for a, b := 0, n-1; a < b; a, b = a+1, b-1 {
