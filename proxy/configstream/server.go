@@ -123,6 +123,17 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 	}
 	id := StreamID(s.nextID.Add(1))
 	log := s.log.With("pod", node.Namespace+"/"+node.Pod, "gateway", node.Gateway, "stream", id)
+	// sent is what the proxy runs or was last offered: resending it would only repeat an
+	// ACK or, worse, a NACK loop on a config the proxy already refused.
+	sent := first.Running
+	// base is the version this proxy is known to run (acknowledged on this stream, or
+	// announced at connect and still the latest), from which deltas are made; nil sends
+	// whole configs. Only a proxy that announced Deltas gets deltas. It is taken before the
+	// connection is reported, so a change published after Connected is pushed as a delta.
+	var base *configdelta.Encoded
+	if enc, _ := s.snaps.latest(node.Key()); first.Deltas && enc != nil && enc.Version == first.Running {
+		base = enc
+	}
 	log.Info("proxy connected", "running", first.Running, "build", node.BuildVersion)
 	s.obs.Connected(id, node, first.Running)
 	if first.Running != "" {
@@ -147,16 +158,6 @@ func (s *Server) stream(ss grpc.ServerStream) error {
 		}
 	}()
 
-	// sent is what the proxy runs or was last offered: resending it would only repeat an
-	// ACK or, worse, a NACK loop on a config the proxy already refused.
-	sent := first.Running
-	// base is the version this proxy is known to run (acknowledged on this stream, or
-	// announced at connect and still the latest), from which deltas are made; nil sends
-	// whole configs. Only a proxy that announced Deltas gets deltas.
-	var base *configdelta.Encoded
-	if enc, _ := s.snaps.latest(node.Key()); first.Deltas && enc != nil && enc.Version == first.Running {
-		base = enc
-	}
 	// offered is the push awaiting its answer. The next push waits for it: a delta must
 	// name the version the proxy will run when it arrives, and changes made meanwhile
 	// coalesce into one push. wholeOnce sends the next push whole.
