@@ -100,7 +100,9 @@ func TestTrafficCountsByPhase(t *testing.T) {
 	if got := tr.lastChange.Load(); got != 7 {
 		t.Errorf("last change seen %d, want 7", got)
 	}
-	if bad.ok > 2 || bad.codes[http.StatusServiceUnavailable] < 18 {
+	// Of the 20 failed answers the server sent, up to one per client went to a request of
+	// the good phase and up to one per client was still on its way when the phase ended.
+	if bad.ok > 2 || bad.codes[http.StatusServiceUnavailable] < 16 {
 		t.Errorf("bad phase: %d 2xx, codes %v", bad.ok, bad.codes)
 	}
 	if len(bad.samples) == 0 || bad.samples[0].server != "test" || !strings.Contains(bad.samples[0].body, "no healthy upstream") {
