@@ -465,6 +465,12 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, sess *session
 		writeMessage(w, errorMessage(m.ID, codeInvalidParams, fmt.Sprintf("unknown prompt %q", ref.Name)))
 		return
 	}
+	// Completing a prompt's arguments is using the prompt: the caller needs the right to
+	// get it, as for seeing it in prompts/list.
+	if !g.allowed(r, &Call{Method: callMethod(kindPrompts), Tool: e.Orig, Arguments: map[string]any{}, Target: g.targets[e.Target].name}) {
+		writeMessage(w, errorMessage(m.ID, codeForbidden, fmt.Sprintf("completion/complete of prompt %q is not allowed", ref.Name)))
+		return
+	}
 	ref.Name = e.Orig
 	params["ref"] = jsonOf(map[string]string{"type": ref.Type, "name": e.Orig})
 	fwd := *m

@@ -228,6 +228,61 @@ func TestDeniedToolHiddenAndRefused(t *testing.T) {
 	}
 }
 
+// A prompt the caller may not get is not listed, and neither prompts/get nor
+// completion/complete of its arguments reaches its target.
+func TestDeniedPromptRefusedForCompletion(t *testing.T) {
+	var completed atomic.Int32
+	s := sdk.NewServer(&sdk.Implementation{Name: "alpha", Version: "1"}, &sdk.ServerOptions{
+		CompletionHandler: func(context.Context, *sdk.CompleteRequest) (*sdk.CompleteResult, error) {
+			completed.Add(1)
+			return &sdk.CompleteResult{Completion: sdk.CompletionResultDetails{Values: []string{"secret-id-1"}}}, nil
+		},
+	})
+	for _, name := range []string{"open", "secret"} {
+		s.AddPrompt(&sdk.Prompt{Name: name, Arguments: []*sdk.PromptArgument{{Name: "id"}}}, func(context.Context, *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
+			return &sdk.GetPromptResult{Messages: []*sdk.PromptMessage{{Role: "user", Content: &sdk.TextContent{Text: name}}}}, nil
+		})
+	}
+	ts := serveStreamable(t, s)
+	opts := mcp.Options{Authorize: func(_ *http.Request, c *mcp.Call) bool {
+		return !(c.Method == "prompts/get" && c.Tool == "secret")
+	}}
+	_, gw := gateway(t, config.MCPBackend{Targets: []config.MCPTarget{{Name: "alpha", Address: hostOf(t, ts), Path: "/"}}}, opts)
+	cs := connect(t, gw.URL, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var listed []string
+	for p, err := range cs.Prompts(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, p.Name)
+	}
+	if !slices.Equal(listed, []string{"open"}) {
+		t.Fatalf("prompts = %v, want only open", listed)
+	}
+	if _, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "secret"}); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Fatalf("prompts/get of a denied prompt: %v, want a refusal", err)
+	}
+	complete := func(prompt string) (*sdk.CompleteResult, error) {
+		return cs.Complete(ctx, &sdk.CompleteParams{
+			Ref:      &sdk.CompleteReference{Type: "ref/prompt", Name: prompt},
+			Argument: sdk.CompleteParamsArgument{Name: "id", Value: "s"},
+		})
+	}
+	if _, err := complete("secret"); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Fatalf("completion/complete of a denied prompt: %v, want a refusal", err)
+	}
+	if n := completed.Load(); n != 0 {
+		t.Fatalf("the target completed %d times for a denied prompt", n)
+	}
+	res, err := complete("open")
+	if err != nil || len(res.Completion.Values) != 1 || completed.Load() != 1 {
+		t.Fatalf("completion/complete of an allowed prompt: %+v, %v (target asked %d times)", res, err, completed.Load())
+	}
+}
+
 // A target killed mid-session: FailOpen lists and calls the others,
 // FailClosed fails the list; both refuse calls to the dead target.
 func TestTargetKilledMidSession(t *testing.T) {
