@@ -283,6 +283,32 @@ func TestDeniedPromptRefusedForCompletion(t *testing.T) {
 	}
 }
 
+// An SSE target that accepts the stream and never sends its endpoint event
+// fails initialize after the open timeout, and its connection is released
+// rather than held forever.
+func TestSSETargetSilentIsReleased(t *testing.T) {
+	defer mcp.SetSSEOpenTimeout(300 * time.Millisecond)()
+	released := make(chan struct{}, 16)
+	silent := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // says nothing until the proxy goes away
+		released <- struct{}{}
+	}))
+	t.Cleanup(silent.Close)
+	_, gw := gateway(t, config.MCPBackend{FailureMode: config.MCPFailClosed, Targets: []config.MCPTarget{
+		{Name: "silent", Address: hostOf(t, silent), Path: "/", Transport: config.MCPSSE}}}, mcp.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1"}, nil)
+	if cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: gw.URL, MaxRetries: -1}, nil); err == nil {
+		t.Fatalf("initialize succeeded with the only target silent (close: %v), want an error (FailClosed)", cs.Close())
+	}
+	select {
+	case <-released:
+	case <-ctx.Done():
+		t.Fatal("the silent target's stream is still held")
+	}
+}
+
 // A target killed mid-session: FailOpen lists and calls the others,
 // FailClosed fails the list; both refuse calls to the dead target.
 func TestTargetKilledMidSession(t *testing.T) {

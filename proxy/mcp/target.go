@@ -139,9 +139,28 @@ type sseConn struct {
 	used    time.Time
 }
 
-// dialSSE opens the event stream and waits for the endpoint event.
+// sseOpenTimeout bounds the wait for an SSE target's response headers and
+// endpoint event: a target that accepts and then says nothing must not hold
+// a connection and a goroutine forever.
+var sseOpenTimeout = 10 * time.Second
+
+// dialSSE opens the event stream and waits for the endpoint event (at most
+// sseOpenTimeout); the stream then lives until its connection is closed.
 func dialSSE(t *target, unsolicited func(*message)) (*sseConn, error) {
 	ctx, cancel := context.WithCancel(context.Background())
+	opening := time.AfterFunc(sseOpenTimeout, cancel)
+	c, err := openSSE(ctx, cancel, t, unsolicited)
+	if !opening.Stop() && err == nil {
+		// The timer fired as the endpoint arrived: the stream is already cancelled.
+		return nil, fmt.Errorf("SSE stream: no endpoint event within %v", sseOpenTimeout)
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("SSE stream: no endpoint event within %v: %w", sseOpenTimeout, err)
+	}
+	return c, err
+}
+
+func openSSE(ctx context.Context, cancel context.CancelFunc, t *target, unsolicited func(*message)) (*sseConn, error) {
 	req, err := t.newRequest(ctx, http.MethodGet, nil, nil)
 	if err != nil {
 		cancel()
