@@ -414,7 +414,7 @@ func (t *translator) effectiveBackends(refs []config.BackendRef) []viewsv1a1.Eff
 func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPRouteRule, built *config.TrafficPolicy, pols []viewsv1a1.EffectivePolicyField) viewsv1a1.EffectiveRoute {
 	er := viewsv1a1.EffectiveRoute{Kind: a.route.key.Kind, Namespace: a.route.key.Namespace, Name: a.route.key.Name, Rule: name, Hostnames: a.hostnames, Policies: pols}
 	for _, m := range rule.Matches {
-		er.Matches = append(er.Matches, renderMatch(m))
+		er.Matches = append(er.Matches, m.String())
 	}
 	if len(er.Matches) == 0 {
 		er.Matches = []string{"PathPrefix /"}
@@ -437,37 +437,6 @@ func (t *translator) effectiveRule(a *attachment, name string, rule config.HTTPR
 		}
 	}
 	return er
-}
-
-func renderMatch(m config.HTTPRouteMatch) string {
-	var parts []string
-	if m.Path != nil {
-		typ := m.Path.Type
-		if typ == "" {
-			typ = config.PathMatchPathPrefix
-		}
-		parts = append(parts, string(typ)+" "+m.Path.Value)
-	} else {
-		parts = append(parts, "PathPrefix /")
-	}
-	if m.Method != "" {
-		parts = append(parts, "method "+m.Method)
-	}
-	for _, h := range m.Headers {
-		op := "="
-		if h.Type == config.MatchRegularExpression {
-			op = "~"
-		}
-		parts = append(parts, "header "+h.Name+op+h.Value)
-	}
-	for _, q := range m.QueryParams {
-		op := "="
-		if q.Type == config.MatchRegularExpression {
-			op = "~"
-		}
-		parts = append(parts, "query "+q.Name+op+q.Value)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // renderHeaders renders prefix and then the modifier's operations separated by spaces, in

@@ -477,41 +477,14 @@ func preRouting(ex *Explanation, l *config.Listener) bool {
 	return true
 }
 
-// describeMatch renders a match's conditions.
+// describeMatch renders a match's conditions; a rule without matches
+// matches every path.
 func describeMatch(route *config.HTTPRoute, rule, match int) string {
 	ms := route.Rules[rule].Matches
 	if len(ms) == 0 {
 		return "PathPrefix /"
 	}
-	m := ms[match]
-	var parts []string
-	if m.Path != nil {
-		t := m.Path.Type
-		if t == "" {
-			t = config.PathMatchPathPrefix
-		}
-		parts = append(parts, string(t)+" "+m.Path.Value)
-	} else {
-		parts = append(parts, "PathPrefix /")
-	}
-	if m.Method != "" {
-		parts = append(parts, "method "+m.Method)
-	}
-	for _, h := range m.Headers {
-		op := "="
-		if h.Type == config.MatchRegularExpression {
-			op = "~"
-		}
-		parts = append(parts, "header "+http.CanonicalHeaderKey(h.Name)+op+h.Value)
-	}
-	for _, q := range m.QueryParams {
-		op := "="
-		if q.Type == config.MatchRegularExpression {
-			op = "~"
-		}
-		parts = append(parts, "query "+q.Name+op+q.Value)
-	}
-	return strings.Join(parts, ", ")
+	return ms[match].String()
 }
 
 // headerDiff lists the header changes from before to after.
