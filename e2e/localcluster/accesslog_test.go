@@ -23,14 +23,7 @@ func TestAccessLogEndToEnd(t *testing.T) {
 	c := clustertest.Require(t)
 	k := kctl{kubeconfig: c.Kubeconfig}
 	installAgentgateway(t, k)
-	if out, err := k.run("delete", "namespace", accessLogNS, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatalf("delete namespace %s: %v\n%s", accessLogNS, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := k.run("delete", "namespace", accessLogNS, "--ignore-not-found", "--wait=false"); err != nil {
-			t.Errorf("delete namespace %s: %v\n%s", accessLogNS, err, out)
-		}
-	})
+	freshNamespace(t, k, accessLogNS)
 	backendPort := serveOnBridge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "path %s\n", r.URL.Path)
@@ -100,7 +93,7 @@ spec:
 	first := "/first/" + run
 	gw.expect(t, http.StatusOK, req{host: "logs.example.com", path: first, header: map[string]string{
 		"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
-	line := waitAccessLines(t, k, first, 1)[0]
+	line := waitAccessLines(t, k, accessLogNS, "logs", first, 1)[0]
 	for key, want := range map[string]any{
 		"kind": "http", "gateway": accessLogNS + "/logs", "listener": "http", "route": accessLogNS + "/echo", "rule": "main",
 		"method": "GET", "authority": "logs.example.com", "status": 200.0, "backend": "present", "upstream": fmt.Sprintf("%s:%d", bridgeIP, backendPort),
@@ -132,7 +125,7 @@ spec:
 		if _, err := gw.do(req{host: "logs.example.com", path: p, header: map[string]string{"x-agent": "e2e"}}); err != nil {
 			return err
 		}
-		lines, err := accessLines(k, p)
+		lines, err := accessLines(k, accessLogNS, "logs", p)
 		if err != nil {
 			return err
 		}
@@ -154,15 +147,16 @@ spec:
 	gw.expect(t, http.StatusOK, req{host: "logs.example.com", path: dropped})
 	after := "/keep/after-" + run
 	gw.expect(t, http.StatusOK, req{host: "logs.example.com", path: after, header: map[string]string{"x-agent": "last"}})
-	waitAccessLines(t, k, after, 1)
-	if lines, err := accessLines(k, dropped); err != nil || len(lines) != 0 {
+	waitAccessLines(t, k, accessLogNS, "logs", after, 1)
+	if lines, err := accessLines(k, accessLogNS, "logs", dropped); err != nil || len(lines) != 0 {
 		t.Errorf("filtered request %s: lines %v, err %v", dropped, lines, err)
 	}
 }
 
-// accessLines returns the access-log lines of the Gateway's proxy pods for path.
-func accessLines(k kctl, path string) ([]map[string]any, error) {
-	out, err := k.run("-n", accessLogNS, "logs", "-l", "gateway.networking.k8s.io/gateway-name=logs", "--tail=-1", "--prefix=false")
+// accessLines returns the access-log lines for path in the logs of Gateway ns/gateway's
+// proxy pods.
+func accessLines(k kctl, ns, gateway, path string) ([]map[string]any, error) {
+	out, err := k.run("-n", ns, "logs", "-l", "gateway.networking.k8s.io/gateway-name="+gateway, "--tail=-1", "--prefix=false")
 	if err != nil {
 		return nil, fmt.Errorf("kubectl logs: %v: %s", err, out)
 	}
@@ -182,13 +176,14 @@ func accessLines(k kctl, path string) ([]map[string]any, error) {
 	return lines, nil
 }
 
-// waitAccessLines waits until the proxy logged path, and checks it logged it n times.
-func waitAccessLines(t *testing.T, k kctl, path string, n int) []map[string]any {
+// waitAccessLines waits until Gateway ns/gateway's proxies logged path, and checks they
+// logged it n times.
+func waitAccessLines(t *testing.T, k kctl, ns, gateway, path string, n int) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
 	waitUntil(t, "access-log line for "+path, 60*time.Second, 500*time.Millisecond, func() error {
 		var err error
-		if lines, err = accessLines(k, path); err != nil {
+		if lines, err = accessLines(k, ns, gateway, path); err != nil {
 			return err
 		}
 		if len(lines) == 0 {

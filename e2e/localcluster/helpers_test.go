@@ -80,6 +80,20 @@ func installAgentgateway(t testing.TB, k kctl) {
 	k.must(t, "-n", "agentgateway-system", "rollout", "status", "deployment/agentgateway-operator", "--timeout=900s")
 }
 
+// freshNamespace deletes namespace ns and waits until it is gone (a previous run's objects
+// must not leak into this one), and deletes it again, without waiting, when the test ends.
+func freshNamespace(t testing.TB, k kctl, ns string) {
+	t.Helper()
+	if out, err := k.run("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
+		t.Fatalf("delete namespace %s: %v\n%s", ns, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := k.run("delete", "namespace", ns, "--ignore-not-found", "--wait=false"); err != nil {
+			t.Errorf("delete namespace %s: %v\n%s", ns, err, out)
+		}
+	})
+}
+
 // waitUntil retries f every interval until it returns nil, and fails the test with the last
 // error after timeout.
 func waitUntil(t testing.TB, what string, timeout, interval time.Duration, f func() error) {

@@ -21,14 +21,7 @@ func TestConfigStreamDisconnectedVisible(t *testing.T) {
 	c := clustertest.Require(t)
 	k := kctl{kubeconfig: c.Kubeconfig}
 	installAgentgateway(t, k)
-	if out, err := k.run("delete", "namespace", streamLostNS, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatalf("delete namespace %s: %v\n%s", streamLostNS, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := k.run("delete", "namespace", streamLostNS, "--ignore-not-found", "--wait=false"); err != nil {
-			t.Errorf("delete namespace %s: %v\n%s", streamLostNS, err, out)
-		}
-	})
+	freshNamespace(t, k, streamLostNS)
 	k.applyYAML(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+streamLostNS+"}\n---\n"+`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: lost, namespace: `+streamLostNS+`}

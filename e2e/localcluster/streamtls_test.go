@@ -41,14 +41,7 @@ func TestConfigStreamEncrypted(t *testing.T) {
 	}
 	k := kctl{kubeconfig: c.Kubeconfig}
 	installAgentgateway(t, k)
-	if out, err := k.run("delete", "namespace", streamTLSNS, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatalf("delete namespace %s: %v\n%s", streamTLSNS, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := k.run("delete", "namespace", streamTLSNS, "--ignore-not-found", "--wait=false"); err != nil {
-			t.Errorf("delete namespace %s: %v\n%s", streamTLSNS, err, out)
-		}
-	})
+	freshNamespace(t, k, streamTLSNS)
 
 	// The secrets: an API key and a TLS key whose PEM lines are searched for.
 	var rnd [12]byte

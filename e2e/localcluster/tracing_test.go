@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -34,14 +33,7 @@ func TestTracingEndToEnd(t *testing.T) {
 	c := clustertest.Require(t)
 	k := kctl{kubeconfig: c.Kubeconfig}
 	installAgentgateway(t, k)
-	if out, err := k.run("delete", "namespace", tracingNS, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatalf("delete namespace %s: %v\n%s", tracingNS, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := k.run("delete", "namespace", tracingNS, "--ignore-not-found", "--wait=false"); err != nil {
-			t.Errorf("delete namespace %s: %v\n%s", tracingNS, err, out)
-		}
-	})
+	freshNamespace(t, k, tracingNS)
 
 	recv := otlptest.StartOn(t, bridgeIP)
 	_, recvPort, err := net.SplitHostPort(recv.GRPCAddr)
@@ -218,26 +210,9 @@ spec:
 
 	// The access log: exactly one line for the request, with its route and trace id.
 	path := "/traced/" + trace
-	var lines []map[string]any
-	waitUntil(t, "the access-log line of "+path, 60*time.Second, 500*time.Millisecond, func() error {
-		out, err := k.run("-n", tracingNS, "logs", "-l", "gateway.networking.k8s.io/gateway-name=traced", "--tail=-1", "--prefix=false")
-		if err != nil {
-			return fmt.Errorf("kubectl logs: %v: %s", err, out)
-		}
-		lines = lines[:0]
-		for _, l := range strings.Split(out, "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["kind"] == "http" && m["path"] == path {
-				lines = append(lines, m)
-			}
-		}
-		if len(lines) == 0 {
-			return fmt.Errorf("no line yet")
-		}
-		return nil
-	})
-	if len(lines) != 1 || lines[0]["trace_id"] != trace || lines[0]["route"] != tracingNS+"/echo" || lines[0]["status"] != 200.0 {
-		t.Errorf("access log of %s: %v", path, lines)
+	line := waitAccessLines(t, k, tracingNS, "traced", path, 1)[0]
+	if line["trace_id"] != trace || line["route"] != tracingNS+"/echo" || line["status"] != 200.0 {
+		t.Errorf("access log of %s: %v", path, line)
 	}
 
 	// The metrics: the route's request counter grew by at least the 200s sent.
